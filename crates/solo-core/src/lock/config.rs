@@ -1,0 +1,138 @@
+//! Timing of the lock, validated up front like client-go's `LeaderElectionConfig`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How long leases last and how often they and the waiter heartbeats are renewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockConfig {
+    /// How long a lease stays valid without renewal (`leaseDurationSeconds`; whole seconds).
+    pub lease_duration: Duration,
+    /// How often the holder renews; at most half the lease duration so that a failed renewal
+    /// can be retried before the lease expires.
+    pub renew_interval: Duration,
+    /// How long a waiter entry lives without a heartbeat; heartbeats are written every third.
+    pub waiter_ttl: Duration,
+    /// The first backoff after a lost compare-and-swap race; it doubles, with jitter.
+    pub retry_backoff: Duration,
+    /// Seeds the backoff jitter; `None` derives it from the request id.
+    pub jitter_seed: Option<u64>,
+}
+
+impl Default for LockConfig {
+    fn default() -> Self {
+        LockConfig::with_lease_duration(Duration::from_secs(30))
+    }
+}
+
+/// A [`LockConfig`] that breaks an invariant the protocol relies on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The Lease API counts whole seconds.
+    #[error("the lease duration must be a whole number of seconds, at least 1s (got {0:?})")]
+    LeaseDuration(Duration),
+    /// Renewal must be able to fail once and be retried before the lease expires.
+    #[error(
+        "the renew interval ({renew_interval:?}) must be positive and at most half the lease duration ({lease_duration:?})"
+    )]
+    RenewInterval {
+        renew_interval: Duration,
+        lease_duration: Duration,
+    },
+    /// Heartbeats every third of the TTL must be possible.
+    #[error("the waiter TTL must be at least 1s (got {0:?})")]
+    WaiterTtl(Duration),
+    /// Backoff must stay well inside a renewal period.
+    #[error(
+        "the retry backoff ({retry_backoff:?}) must be positive and below a quarter of the renew interval ({renew_interval:?})"
+    )]
+    RetryBackoff {
+        retry_backoff: Duration,
+        renew_interval: Duration,
+    },
+    /// A lock needs a name.
+    #[error("the deployment name is empty")]
+    EmptyDeploymentName,
+    /// A lock needs at least one lease.
+    #[error("deployment {deployment} has no (cluster, namespace) to lock")]
+    EmptyLockSet { deployment: String },
+}
+
+impl LockConfig {
+    /// The defaults scaled to `lease_duration`: renew at a third, waiters live one lease.
+    pub fn with_lease_duration(lease_duration: Duration) -> Self {
+        LockConfig {
+            lease_duration,
+            renew_interval: lease_duration / 3,
+            waiter_ttl: lease_duration,
+            retry_backoff: Duration::from_millis(50),
+            jitter_seed: None,
+        }
+    }
+
+    /// Checks the invariants: whole-second lease, `0 < 2 * renew_interval <= lease_duration`,
+    /// `waiter_ttl >= 1s`, `0 < 4 * retry_backoff < renew_interval`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let lease = self.lease_duration;
+        if lease < Duration::from_secs(1) || lease.subsec_nanos() != 0 {
+            return Err(ConfigError::LeaseDuration(lease));
+        }
+        if self.renew_interval.is_zero() || self.renew_interval * 2 > lease {
+            return Err(ConfigError::RenewInterval {
+                renew_interval: self.renew_interval,
+                lease_duration: lease,
+            });
+        }
+        if self.waiter_ttl < Duration::from_secs(1) {
+            return Err(ConfigError::WaiterTtl(self.waiter_ttl));
+        }
+        if self.retry_backoff.is_zero() || self.retry_backoff * 4 >= self.renew_interval {
+            return Err(ConfigError::RetryBackoff {
+                retry_backoff: self.retry_backoff,
+                renew_interval: self.renew_interval,
+            });
+        }
+        Ok(())
+    }
+
+    /// How often a waiter rewrites its heartbeat.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.waiter_ttl / 3
+    }
+}
+
+/// Deterministic jitter for conflict backoff: no I/O, so it is seeded, not random.
+#[derive(Debug)]
+pub(crate) struct Jitter {
+    seed: u64,
+    draws: AtomicU64,
+}
+
+impl Jitter {
+    pub(crate) fn new(seed: Option<u64>, request_id: &str) -> Self {
+        // FNV-1a of the request id: stable across builds, unlike `DefaultHasher`.
+        let derived = request_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        Jitter {
+            seed: seed.unwrap_or(derived),
+            draws: AtomicU64::new(0),
+        }
+    }
+
+    /// The backoff before retry `attempt` (1-based): `base * 2^(attempt-1)`, scaled by a factor
+    /// in [0.5, 1.5), capped at `cap`.
+    pub(crate) fn backoff(&self, base: Duration, attempt: u32, cap: Duration) -> Duration {
+        let draw = self.draws.fetch_add(1, Ordering::Relaxed);
+        let factor = splitmix64(self.seed ^ draw.wrapping_mul(0x9e37_79b9_7f4a_7c15)) % 1000;
+        let exp = base.saturating_mul(1 << attempt.saturating_sub(1).min(6));
+        (exp.mul_f64(0.5 + factor as f64 / 1000.0)).min(cap)
+    }
+}
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}

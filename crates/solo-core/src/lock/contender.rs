@@ -1,0 +1,740 @@
+//! A request for the lock: claim every lease, decide who goes first, wait by watching.
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use futures::future::join_all;
+
+use super::config::{Jitter, LockConfig};
+use super::decide::{Decision, Intent, LeaseView, Observer, PlanInput, decide, plan};
+use super::error::{Blocker, LockError};
+use super::held::HeldLock;
+use super::store::{Clock, Fence, LeaseStore, StoreError};
+use super::types::{
+    Holder, HolderField, Identity, LeaseKey, LeaseRecord, LockSet, Phase, Stamp, Versioned, Waiter,
+};
+
+/// How long [`Contender::acquire`] may wait for others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitPolicy {
+    /// Fail with [`LockError::Busy`] if anyone holds the lock or waits before us.
+    NoWait,
+    /// Wait at most this long, then fail with [`LockError::Timeout`].
+    Until(Duration),
+    /// Wait until the lock is ours.
+    Forever,
+}
+
+/// What a waiting request reports each time it goes back to waiting (for a progress line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// Who blocks us, one per lease we lack.
+    pub blockers: Vec<Blocker>,
+    /// How many leases are ours right now.
+    pub claimed: usize,
+    /// How many leases the lock has.
+    pub total: usize,
+    /// How long we have been waiting.
+    pub waited: Duration,
+}
+
+/// What this contender last saw of one lease (mostly `Present`, so not boxed).
+#[allow(clippy::large_enum_variant)]
+enum Seen {
+    /// Never read: the first claim is an optimistic create (one round trip when uncontended).
+    Unknown,
+    /// Does not exist.
+    Absent,
+    /// As read (or as written by us).
+    Present(Versioned<LeaseRecord>),
+}
+
+impl Seen {
+    fn record(&self) -> Option<&LeaseRecord> {
+        match self {
+            Seen::Present(v) => Some(&v.value),
+            Seen::Unknown | Seen::Absent => None,
+        }
+    }
+}
+
+type WatchFuture =
+    Pin<Box<dyn Future<Output = Result<Option<Versioned<LeaseRecord>>, StoreError>> + Send>>;
+
+/// Our knowledge of, and our writes to, one lease of the set.
+struct Slot {
+    key: LeaseKey,
+    seen: Seen,
+    observer: Observer,
+    /// When we sent the write that last made or kept us its holder.
+    claim_sent: Option<Duration>,
+    /// When we sent the write that last stamped our queue entry's heartbeat.
+    heartbeat_sent: Option<Duration>,
+    /// The watch on it while we lack it, with the resourceVersion it started from.
+    watch: Option<(String, WatchFuture)>,
+}
+
+/// What the per-lease steps share; borrowed while the slots are borrowed mutably.
+struct Ctx<'a, S, C> {
+    store: &'a S,
+    clock: &'a C,
+    config: &'a LockConfig,
+    jitter: &'a Jitter,
+    me: &'a Holder,
+    waiter: &'a Waiter,
+    name: &'a str,
+}
+
+/// One request for the lock of a deployment, with its stamp taken once, when it is created.
+///
+/// Dropping an [`acquire`](Contender::acquire) future leaves our claims and queue entries in the
+/// leases (they expire); call [`abandon`](Contender::abandon) to remove them at once.
+pub struct Contender<S, C, F> {
+    lock_set: LockSet,
+    me: Holder,
+    waiter: Waiter,
+    config: LockConfig,
+    store: Arc<S>,
+    clock: Arc<C>,
+    fence: Arc<F>,
+    jitter: Jitter,
+    slots: Vec<Slot>,
+}
+
+impl<S, C, F> Contender<S, C, F>
+where
+    S: LeaseStore + 'static,
+    C: Clock,
+    F: Fence,
+{
+    /// A request stamped now, with an id made from the host, pid and time.
+    pub fn new(
+        lock_set: LockSet,
+        identity: Identity,
+        config: LockConfig,
+        store: Arc<S>,
+        clock: Arc<C>,
+        fence: Arc<F>,
+    ) -> Result<Self, LockError> {
+        let now = clock.wall_now();
+        let request_id = format!(
+            "{}-{}-{:x}",
+            identity.host,
+            identity.pid,
+            now.as_nanosecond()
+        );
+        Self::with_request_id(lock_set, identity, request_id, config, store, clock, fence)
+    }
+
+    /// A request stamped now, under a caller-made unique id (e.g. a UUID from the adapter).
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_request_id(
+        lock_set: LockSet,
+        identity: Identity,
+        request_id: String,
+        config: LockConfig,
+        store: Arc<S>,
+        clock: Arc<C>,
+        fence: Arc<F>,
+    ) -> Result<Self, LockError> {
+        config.validate()?;
+        let requested_at = clock.wall_now();
+        let me = Holder {
+            user: identity.user,
+            host: identity.host,
+            pid: identity.pid,
+            request_id,
+            requested_at,
+            phase: Phase::Acquiring,
+            authenticated_as: None,
+        };
+        let waiter = Waiter {
+            request_id: me.request_id.clone(),
+            requested_at,
+            user: me.user.clone(),
+            host: me.host.clone(),
+            pid: me.pid,
+            heartbeat: requested_at,
+        };
+        let slots = lock_set
+            .keys()
+            .iter()
+            .map(|key| Slot {
+                key: key.clone(),
+                seen: Seen::Unknown,
+                observer: Observer::default(),
+                claim_sent: None,
+                heartbeat_sent: None,
+                watch: None,
+            })
+            .collect();
+        let jitter = Jitter::new(config.jitter_seed, &me.request_id);
+        Ok(Contender {
+            lock_set,
+            me,
+            waiter,
+            config,
+            store,
+            clock,
+            fence,
+            jitter,
+            slots,
+        })
+    }
+
+    /// This request's place in the queue.
+    pub fn stamp(&self) -> Stamp {
+        self.me.stamp()
+    }
+
+    /// The lock this request is for.
+    pub fn lock_set(&self) -> &LockSet {
+        &self.lock_set
+    }
+
+    /// Acquires the lock, waiting as `policy` allows, calling `on_progress` each time it starts
+    /// waiting. On any error, our claims and queue entries have been removed (as far as the
+    /// clusters could be reached) before it returns.
+    pub async fn acquire(
+        &mut self,
+        policy: WaitPolicy,
+        mut on_progress: impl FnMut(&Progress),
+    ) -> Result<HeldLock<S, C>, LockError> {
+        let started = self.clock.mono_now();
+        let deadline = match policy {
+            WaitPolicy::Until(limit) => Some(started + limit),
+            WaitPolicy::NoWait | WaitPolicy::Forever => None,
+        };
+        let intent = if policy == WaitPolicy::NoWait {
+            Intent::Peek
+        } else {
+            Intent::Claim
+        };
+        loop {
+            // 1. Claim every lease in parallel, by compare-and-swap; queue where we may not.
+            if let Err(e) = self.settle_all(intent).await {
+                return Err(self.bail(e).await);
+            }
+            // 2. All ours: fence, then hold. 3. Otherwise decide who has priority.
+            let stamp = self.me.stamp();
+            let decision = {
+                let now = self.clock.mono_now();
+                let views: Vec<LeaseView<'_>> =
+                    self.slots.iter().map(|s| self.view(s, now)).collect();
+                decide(&stamp, &views)
+            };
+            match decision {
+                Decision::AllMine => match self.take_hold().await {
+                    Ok(Some(held)) => return Ok(held),
+                    // A claim expired under us between claiming and holding: decide again.
+                    Ok(None) => continue,
+                    Err(e) => return Err(self.bail(e).await),
+                },
+                Decision::Lose if intent == Intent::Claim => {
+                    // Release what we claimed and stay queued everywhere, with our first stamp.
+                    if let Err(e) = self.settle_all(Intent::Yield).await {
+                        return Err(self.bail(e).await);
+                    }
+                }
+                Decision::Lose | Decision::Wait => {}
+            }
+            let now = self.clock.mono_now();
+            let blockers = self.blockers(now);
+            if intent == Intent::Peek {
+                // Best effort: a claim we could not remove expires on its own.
+                let _ = self.cleanup(true).await;
+                return Err(LockError::Busy { blockers });
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                let _ = self.cleanup(true).await;
+                return Err(LockError::Timeout {
+                    waited: now.saturating_sub(started),
+                    blockers,
+                });
+            }
+            let claimed = self
+                .slots
+                .iter()
+                .filter(|s| {
+                    s.seen
+                        .record()
+                        .is_some_and(|r| r.held_by(&self.me.request_id))
+                })
+                .count();
+            on_progress(&Progress {
+                blockers,
+                claimed,
+                total: self.slots.len(),
+                waited: now.saturating_sub(started),
+            });
+            // 4. Wait by watching, then go back to 1.
+            if let Err(e) = self.wait(deadline).await {
+                return Err(self.bail(e).await);
+            }
+        }
+    }
+
+    /// Removes our claims and queue entries from every lease, in parallel: for Ctrl-C, or after
+    /// an `acquire` future was dropped. Reads every lease first, since a write of the dropped
+    /// future may still have landed.
+    pub async fn abandon(&mut self) -> Result<(), LockError> {
+        self.cleanup(false).await
+    }
+
+    async fn bail(&mut self, error: LockError) -> LockError {
+        let _ = self.cleanup(false).await;
+        error
+    }
+
+    fn view<'a>(&self, slot: &'a Slot, now: Duration) -> LeaseView<'a> {
+        match slot.seen.record() {
+            None => LeaseView::Free,
+            Some(rec) => match &rec.holder {
+                None => LeaseView::Free,
+                Some(h) if h.is_request(&self.me.request_id) => LeaseView::Mine,
+                Some(holder) => LeaseView::Other {
+                    holder,
+                    live: slot.observer.holder_live(rec, now),
+                },
+            },
+        }
+    }
+
+    /// Who blocks us in each lease we lack: its live holder, or the earliest live waiter before us.
+    fn blockers(&self, now: Duration) -> Vec<Blocker> {
+        let me = self.me.stamp();
+        let ttl = self.config.waiter_ttl;
+        let mut blockers = Vec::new();
+        for slot in &self.slots {
+            let Some(rec) = slot.seen.record() else {
+                continue;
+            };
+            if rec.held_by(&me.request_id) {
+                continue;
+            }
+            let blocker =
+                |holder: HolderField, waiting, since, expires_at, deadline: Option<Duration>| {
+                    Blocker {
+                        deployment: self.lock_set.deployment().to_owned(),
+                        key: slot.key.clone(),
+                        holder,
+                        waiting,
+                        since,
+                        expires_at,
+                        retry_after: deadline.map(|d| d.saturating_sub(now)),
+                    }
+                };
+            match &rec.holder {
+                Some(h) if slot.observer.holder_live(rec, now) => blockers.push(blocker(
+                    h.clone(),
+                    false,
+                    rec.acquire_time,
+                    rec.renew_time
+                        .and_then(|t| t.checked_add(rec.lease_duration).ok()),
+                    slot.observer.holder_deadline(rec),
+                )),
+                _ => {
+                    let earliest = rec
+                        .waiters
+                        .iter()
+                        .filter(|w| w.stamp() < me && slot.observer.waiter_live(w, ttl, now))
+                        .min_by_key(|w| w.stamp());
+                    if let Some(w) = earliest {
+                        let as_holder = Holder {
+                            user: w.user.clone(),
+                            host: w.host.clone(),
+                            pid: w.pid,
+                            request_id: w.request_id.clone(),
+                            requested_at: w.requested_at,
+                            phase: Phase::Acquiring,
+                            authenticated_as: None,
+                        };
+                        blockers.push(blocker(
+                            HolderField::Known(as_holder),
+                            true,
+                            Some(w.requested_at),
+                            None,
+                            slot.observer.waiter_deadline(w, ttl),
+                        ));
+                    }
+                }
+            }
+        }
+        blockers
+    }
+
+    async fn settle_all(&mut self, intent: Intent) -> Result<(), LockError> {
+        let Contender {
+            me,
+            waiter,
+            config,
+            store,
+            clock,
+            jitter,
+            slots,
+            lock_set,
+            ..
+        } = self;
+        let ctx = Ctx {
+            store: &**store,
+            clock: &**clock,
+            config,
+            jitter,
+            me,
+            waiter,
+            name: lock_set.deployment(),
+        };
+        let results = join_all(slots.iter_mut().map(|slot| settle(&ctx, slot, intent))).await;
+        results.into_iter().collect()
+    }
+
+    /// Step 2: every lease is ours. Stamp a new fencing epoch, then mark every lease `Held`.
+    /// `None` when a lease turned out not to be ours any more (our claim expired meanwhile).
+    async fn take_hold(&mut self) -> Result<Option<HeldLock<S, C>>, LockError> {
+        let epoch = self.fence.advance_epoch(&self.lock_set).await?;
+        let held_me = Holder {
+            phase: Phase::Held,
+            ..self.me.clone()
+        };
+        let results = {
+            let Contender {
+                me,
+                waiter,
+                config,
+                store,
+                clock,
+                jitter,
+                slots,
+                lock_set,
+                ..
+            } = &mut *self;
+            let ctx = Ctx {
+                store: &**store,
+                clock: &**clock,
+                config,
+                jitter,
+                me,
+                waiter,
+                name: lock_set.deployment(),
+            };
+            join_all(slots.iter_mut().map(|slot| hold(&ctx, slot, &held_me))).await
+        };
+        let mut leases = Vec::with_capacity(results.len());
+        for (slot, result) in self.slots.iter().zip(results) {
+            match result? {
+                Some((record, sent)) => leases.push((slot.key.clone(), record, sent)),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(HeldLock::new(
+            self.lock_set.clone(),
+            held_me,
+            epoch,
+            self.config.clone(),
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+            leases,
+        )))
+    }
+
+    /// Step 4: wait until any lease we lack changes (watched from the resourceVersion our
+    /// decision was based on), a blocking holder or earlier waiter expires on our clock, our
+    /// own claims or heartbeats are due, or the deadline passes.
+    async fn wait(&mut self, deadline: Option<Duration>) -> Result<(), LockError> {
+        let now = self.clock.mono_now();
+        let me = self.me.stamp();
+        let (ttl, renew, beat) = (
+            self.config.waiter_ttl,
+            self.config.renew_interval,
+            self.config.heartbeat_interval(),
+        );
+        let mut wake_at = deadline;
+        let mut earliest = |t: Duration| wake_at = Some(wake_at.map_or(t, |w| w.min(t)));
+        for slot in &mut self.slots {
+            let Seen::Present(seen) = &slot.seen else {
+                // A lease we lack that does not exist: nothing to wait for, claim it.
+                return Ok(());
+            };
+            let rec = &seen.value;
+            if rec.held_by(&me.request_id) {
+                slot.watch = None;
+                earliest(slot.claim_sent.map_or(now, |s| s + renew));
+                continue;
+            }
+            // Wake on *any* change of a lease we lack (the model's first trap), watching from
+            // what we saw (its second).
+            if slot
+                .watch
+                .as_ref()
+                .is_none_or(|(rv, _)| *rv != seen.resource_version)
+            {
+                let (store, key, name, rv) = (
+                    Arc::clone(&self.store),
+                    slot.key.clone(),
+                    self.lock_set.deployment().to_owned(),
+                    seen.resource_version.clone(),
+                );
+                let since = rv.clone();
+                let watch: WatchFuture =
+                    Box::pin(async move { store.watch_change(&key, &name, &since).await });
+                slot.watch = Some((rv, watch));
+            }
+            if let Some(t) = slot.observer.holder_deadline(rec).filter(|t| *t > now) {
+                earliest(t);
+            }
+            for w in rec.waiters.iter().filter(|w| w.stamp() < me) {
+                if let Some(t) = slot.observer.waiter_deadline(w, ttl).filter(|t| *t > now) {
+                    earliest(t);
+                }
+            }
+            if rec.queues(&me.request_id) {
+                earliest(slot.heartbeat_sent.map_or(now, |s| s + beat));
+            }
+        }
+        let mut timer = wake_at.map(|t| Box::pin(self.clock.sleep(t.saturating_sub(now))));
+        let slots = &mut self.slots;
+        let fired = poll_fn(|cx| {
+            for (i, slot) in slots.iter_mut().enumerate() {
+                if let Some((_, watch)) = &mut slot.watch
+                    && let Poll::Ready(result) = watch.as_mut().poll(cx)
+                {
+                    return Poll::Ready(Some((i, result)));
+                }
+            }
+            match timer.as_mut().map(|t| t.as_mut().poll(cx)) {
+                Some(Poll::Ready(())) => Poll::Ready(None),
+                Some(Poll::Pending) | None => Poll::Pending,
+            }
+        })
+        .await;
+        if let Some((i, result)) = fired {
+            let slot = &mut self.slots[i];
+            slot.watch = None;
+            slot.seen = match result {
+                Ok(Some(v)) => Seen::Present(v),
+                Ok(None) => Seen::Absent,
+                Err(e) => return Err(LockError::store(&slot.key, e)),
+            };
+        }
+        Ok(())
+    }
+
+    /// Removes our claims and queue entries everywhere; `trust_cache` when every write of ours
+    /// has completed, so that what we last saw says where we are.
+    async fn cleanup(&mut self, trust_cache: bool) -> Result<(), LockError> {
+        let Contender {
+            me,
+            waiter,
+            config,
+            store,
+            clock,
+            jitter,
+            slots,
+            lock_set,
+            ..
+        } = self;
+        let ctx = Ctx {
+            store: &**store,
+            clock: &**clock,
+            config,
+            jitter,
+            me,
+            waiter,
+            name: lock_set.deployment(),
+        };
+        let results = join_all(
+            slots
+                .iter_mut()
+                .map(|slot| withdraw(&ctx, slot, trust_cache)),
+        )
+        .await;
+        results.into_iter().collect()
+    }
+}
+
+/// Reads one lease into what we saw.
+async fn read<S: LeaseStore, C>(ctx: &Ctx<'_, S, C>, key: &LeaseKey) -> Result<Seen, LockError> {
+    match ctx.store.get(key, ctx.name).await {
+        Ok(Some(v)) => Ok(Seen::Present(v)),
+        Ok(None) => Ok(Seen::Absent),
+        Err(e) => Err(LockError::store(key, e)),
+    }
+}
+
+/// Waits a little after repeated lost races, so that contenders do not collide in lockstep.
+async fn back_off<S, C: Clock>(ctx: &Ctx<'_, S, C>, conflicts: u32) {
+    if conflicts > 1 {
+        let cap = ctx.config.renew_interval / 4;
+        ctx.clock
+            .sleep(
+                ctx.jitter
+                    .backoff(ctx.config.retry_backoff, conflicts - 1, cap),
+            )
+            .await;
+    }
+}
+
+/// Step 1 for one lease: write what [`plan`] says until the lease is as it should be. A lost
+/// race (409) means someone else wrote: re-read and decide again.
+async fn settle<S: LeaseStore, C: Clock>(
+    ctx: &Ctx<'_, S, C>,
+    slot: &mut Slot,
+    intent: Intent,
+) -> Result<(), LockError> {
+    let mut conflicts = 0;
+    loop {
+        let now = ctx.clock.mono_now();
+        slot.observer.observe(slot.seen.record(), now);
+        let next = {
+            let record = slot.seen.record();
+            let (holder_live, waiters_live) = match record {
+                Some(r) => (
+                    slot.observer.holder_live(r, now),
+                    r.waiters
+                        .iter()
+                        .map(|w| slot.observer.waiter_live(w, ctx.config.waiter_ttl, now))
+                        .collect(),
+                ),
+                None => (true, Vec::new()),
+            };
+            plan(&PlanInput {
+                me: ctx.me,
+                waiter: ctx.waiter,
+                record,
+                holder_live,
+                waiters_live: &waiters_live,
+                claim_due: slot
+                    .claim_sent
+                    .is_none_or(|s| now >= s + ctx.config.renew_interval),
+                heartbeat_due: slot
+                    .heartbeat_sent
+                    .is_none_or(|s| now >= s + ctx.config.heartbeat_interval()),
+                intent,
+                wall_now: ctx.clock.wall_now(),
+                lease_duration: ctx.config.lease_duration,
+            })
+        };
+        let Some(next) = next else { return Ok(()) };
+        let (claims, beats) = (
+            next.held_by(&ctx.me.request_id),
+            next.queues(&ctx.me.request_id),
+        );
+        // Uncontended, a lease that does not exist is claimed in one round trip: create it.
+        let result = match &slot.seen {
+            Seen::Present(v) => {
+                ctx.store
+                    .replace(&slot.key, ctx.name, next, &v.resource_version)
+                    .await
+            }
+            Seen::Unknown | Seen::Absent => ctx.store.create(&slot.key, ctx.name, next).await,
+        };
+        match result {
+            Ok(v) => {
+                slot.seen = Seen::Present(v);
+                slot.claim_sent = claims.then_some(now);
+                if beats {
+                    slot.heartbeat_sent = Some(now);
+                }
+            }
+            Err(StoreError::Conflict) => {
+                conflicts += 1;
+                back_off(ctx, conflicts).await;
+                slot.seen = read(ctx, &slot.key).await?;
+            }
+            Err(StoreError::NotFound) => slot.seen = Seen::Absent,
+            Err(e) => return Err(LockError::store(&slot.key, e)),
+        }
+    }
+}
+
+/// Step 2 for one lease: mark our claim `Held`; `None` if it is not ours any more.
+async fn hold<S: LeaseStore, C: Clock>(
+    ctx: &Ctx<'_, S, C>,
+    slot: &mut Slot,
+    held_me: &Holder,
+) -> Result<Option<(Versioned<LeaseRecord>, Duration)>, LockError> {
+    let mut conflicts = 0;
+    loop {
+        let Seen::Present(seen) = &slot.seen else {
+            return Ok(None);
+        };
+        if !seen.value.held_by(&held_me.request_id) {
+            return Ok(None);
+        }
+        let mut next = seen.value.clone();
+        next.holder = Some(HolderField::Known(held_me.clone()));
+        next.renew_time = Some(ctx.clock.wall_now());
+        let sent = ctx.clock.mono_now();
+        match ctx
+            .store
+            .replace(&slot.key, ctx.name, next, &seen.resource_version)
+            .await
+        {
+            Ok(v) => {
+                slot.seen = Seen::Present(v.clone());
+                slot.claim_sent = Some(sent);
+                return Ok(Some((v, sent)));
+            }
+            Err(StoreError::Conflict) => {
+                conflicts += 1;
+                back_off(ctx, conflicts).await;
+                slot.seen = read(ctx, &slot.key).await?;
+            }
+            Err(StoreError::NotFound) => {
+                slot.seen = Seen::Absent;
+                return Ok(None);
+            }
+            Err(e) => return Err(LockError::store(&slot.key, e)),
+        }
+    }
+}
+
+/// Removes our claim and queue entry from one lease; deletes the lease if nothing is left in it.
+async fn withdraw<S: LeaseStore, C: Clock>(
+    ctx: &Ctx<'_, S, C>,
+    slot: &mut Slot,
+    trust_cache: bool,
+) -> Result<(), LockError> {
+    slot.watch = None;
+    if !trust_cache || matches!(slot.seen, Seen::Unknown) {
+        slot.seen = read(ctx, &slot.key).await?;
+    }
+    let me = &ctx.me.request_id;
+    while let Seen::Present(seen) = &slot.seen {
+        let rec = &seen.value;
+        let (mine, queued) = (rec.held_by(me), rec.queues(me));
+        if !mine && !queued {
+            break;
+        }
+        let mut next = rec.clone();
+        next.waiters.retain(|w| w.request_id != *me);
+        if mine {
+            next.holder = None;
+            next.acquire_time = None;
+            next.renew_time = None;
+        }
+        let result = if next.holder.is_none() && next.waiters.is_empty() {
+            ctx.store
+                .delete(&slot.key, ctx.name, &seen.resource_version)
+                .await
+                .map(|()| Seen::Absent)
+        } else {
+            ctx.store
+                .replace(&slot.key, ctx.name, next, &seen.resource_version)
+                .await
+                .map(Seen::Present)
+        };
+        slot.seen = match result {
+            Ok(seen) => seen,
+            Err(StoreError::Conflict) => read(ctx, &slot.key).await?,
+            Err(StoreError::NotFound) => Seen::Absent,
+            Err(e) => return Err(LockError::store(&slot.key, e)),
+        };
+    }
+    slot.claim_sent = None;
+    slot.heartbeat_sent = None;
+    Ok(())
+}

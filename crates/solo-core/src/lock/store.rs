@@ -1,0 +1,117 @@
+//! The three things the protocol needs from the outside world: leases, clocks and a fence.
+//!
+//! The Kubernetes adapters implement them over kube-rs; the simulation implements them over a
+//! simulated network. Every method returns a `Send` future so that an adapter can spawn it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::types::{Epoch, LeaseKey, LeaseRecord, LockSet, Versioned};
+
+/// Why a lease operation failed; the protocol adds the [`LeaseKey`] before it reaches a user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// 409: the resourceVersion was stale, or the object already exists on create.
+    #[error("the lease changed under us (conflict)")]
+    Conflict,
+    /// 404: the lease does not exist.
+    #[error("the lease does not exist")]
+    NotFound,
+    /// 403: the user may not read or write leases there.
+    #[error("forbidden: {message}")]
+    Forbidden { message: String },
+    /// The cluster could not be reached.
+    #[error("cluster unreachable: {message}")]
+    Unavailable { message: String },
+    /// Anything else the API server said.
+    #[error("{message}")]
+    Other { message: String },
+}
+
+/// Compare-and-swap access to the Lease named `name` in each (cluster, namespace).
+pub trait LeaseStore: Send + Sync {
+    /// Reads the lease; `None` when it does not exist.
+    fn get(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Versioned<LeaseRecord>>, StoreError>> + Send;
+
+    /// Creates the lease; [`StoreError::Conflict`] when it already exists.
+    fn create(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        record: LeaseRecord,
+    ) -> impl Future<Output = Result<Versioned<LeaseRecord>, StoreError>> + Send;
+
+    /// Replaces the lease if it is still at `resource_version`; [`StoreError::Conflict`] if not.
+    fn replace(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        record: LeaseRecord,
+        resource_version: &str,
+    ) -> impl Future<Output = Result<Versioned<LeaseRecord>, StoreError>> + Send;
+
+    /// Deletes the lease if it is still at `resource_version`; [`StoreError::Conflict`] if not.
+    fn delete(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        resource_version: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Resolves at the first change of the lease after `since_resource_version`: the new record,
+    /// or `None` when it was deleted.
+    ///
+    /// Start the watch from what you saw: the protocol passes the resourceVersion its decision
+    /// was based on, and a change between that read and this call must still wake it. Resolving
+    /// early with the current record is harmless (the protocol decides again), so an adapter that
+    /// gets `410 Gone` may answer with a fresh read. Dropping the future cancels the watch.
+    fn watch_change(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        since_resource_version: &str,
+    ) -> impl Future<Output = Result<Option<Versioned<LeaseRecord>>, StoreError>> + Send;
+}
+
+/// Time, injected so that the simulation controls it.
+pub trait Clock: Send + Sync {
+    /// Wall-clock time for stamps and records (the adapter corrects it by the API server's `Date`).
+    fn wall_now(&self) -> Timestamp;
+
+    /// Monotonic time since an arbitrary origin: expiry is judged on it, never on wall clocks.
+    ///
+    /// It must keep counting while the machine is suspended (Linux `CLOCK_BOOTTIME`; note that
+    /// `std::time::Instant` is `CLOCK_MONOTONIC` and stops during suspend), or a laptop that
+    /// wakes up believes its lease still valid; fencing would still refuse its writes.
+    fn mono_now(&self) -> Duration;
+
+    /// Resolves after `duration` of monotonic time.
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+}
+
+/// Why the fencing epoch could not be stamped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FenceError {
+    /// A copy of the fenced state could not be stamped.
+    #[error("could not stamp the fencing epoch in cluster {cluster}: {message}")]
+    Stamp { cluster: String, message: String },
+    /// Anything else.
+    #[error("could not stamp the fencing epoch: {message}")]
+    Other { message: String },
+}
+
+/// The fenced resource: state writes are accepted only with the newest epoch (DESIGN.md, step 7).
+pub trait Fence: Send + Sync {
+    /// Stamps a new epoch, strictly greater than any before, into the fenced resource; called
+    /// once every lease of `lock_set` is claimed.
+    fn advance_epoch(
+        &self,
+        lock_set: &LockSet,
+    ) -> impl Future<Output = Result<Epoch, FenceError>> + Send;
+}

@@ -1,0 +1,279 @@
+//! The records the lock protocol reads and writes: lease keys, stamps, holders and waiters.
+
+use std::fmt;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::config::ConfigError;
+
+/// One Lease of the lock: the lease named after the deployment in this (cluster, namespace).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LeaseKey {
+    /// The cluster ref of the state (`cluster-1`), not a kube context.
+    pub cluster: String,
+    /// The network's namespace in that cluster.
+    pub namespace: String,
+}
+
+impl LeaseKey {
+    /// A key from its two parts.
+    pub fn new(cluster: impl Into<String>, namespace: impl Into<String>) -> Self {
+        LeaseKey {
+            cluster: cluster.into(),
+            namespace: namespace.into(),
+        }
+    }
+}
+
+impl fmt::Display for LeaseKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cluster {} (namespace {})", self.cluster, self.namespace)
+    }
+}
+
+/// The whole lock of one deployment: every (cluster, namespace) it uses, sorted and deduplicated,
+/// so that every client claims the same leases and names them in the same order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockSet {
+    deployment: String,
+    keys: Vec<LeaseKey>,
+}
+
+impl LockSet {
+    /// The lock of `deployment` over `keys` (sorted and deduplicated here); never empty.
+    pub fn new(
+        deployment: impl Into<String>,
+        keys: impl IntoIterator<Item = LeaseKey>,
+    ) -> Result<Self, ConfigError> {
+        let deployment = deployment.into();
+        let mut keys: Vec<LeaseKey> = keys.into_iter().collect();
+        keys.sort();
+        keys.dedup();
+        if deployment.is_empty() {
+            return Err(ConfigError::EmptyDeploymentName);
+        }
+        if keys.is_empty() {
+            return Err(ConfigError::EmptyLockSet { deployment });
+        }
+        Ok(LockSet { deployment, keys })
+    }
+
+    /// The deployment, which is also the name of every Lease of the set.
+    pub fn deployment(&self) -> &str {
+        &self.deployment
+    }
+
+    /// The leases, sorted by (cluster, namespace).
+    pub fn keys(&self) -> &[LeaseKey] {
+        &self.keys
+    }
+}
+
+/// When and under which id a request for the lock was made; the earlier stamp wins.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Stamp {
+    /// Taken once, from the (server-corrected) wall clock, when the request starts.
+    pub requested_at: Timestamp,
+    /// Unique per request; breaks ties between equal times.
+    pub request_id: String,
+}
+
+/// Who asks for the lock: recorded on every lease (R1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The user's email.
+    pub user: String,
+    /// The machine the request runs on.
+    pub host: String,
+    /// The process that runs the request.
+    pub pid: u32,
+}
+
+/// How far a holder has got: claimed some leases, or holds the whole lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Phase {
+    /// Claims leases but does not yet hold every one of them.
+    Acquiring,
+    /// Holds every lease of the set and has stamped a fencing epoch: always wins.
+    Held,
+}
+
+/// Our holder record, stored as JSON in the Lease's `spec.holderIdentity`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Holder {
+    /// The user's email.
+    pub user: String,
+    /// The machine of the holding process.
+    pub host: String,
+    /// The holding process.
+    pub pid: u32,
+    /// The request this claim belongs to.
+    pub request_id: String,
+    /// The request's stamp time.
+    pub requested_at: Timestamp,
+    /// Claiming, or holding the whole lock.
+    pub phase: Phase,
+    /// The Kubernetes user the adapter authenticated as, for the audit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticated_as: Option<String>,
+}
+
+impl Holder {
+    /// The stamp of the request this holder claims for.
+    pub fn stamp(&self) -> Stamp {
+        Stamp {
+            requested_at: self.requested_at,
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+/// What a Lease's `holderIdentity` says: our JSON, or something another tool wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HolderField {
+    /// Written by solo.
+    Known(Holder),
+    /// Written by kubectl or another tool: a live foreign holder until it expires.
+    Opaque(String),
+}
+
+impl HolderField {
+    /// Reads a `holderIdentity`; an empty one means no holder (as client-go treats it).
+    pub fn parse(identity: &str) -> Option<HolderField> {
+        if identity.is_empty() {
+            return None;
+        }
+        Some(match serde_json::from_str::<Holder>(identity) {
+            Ok(holder) => HolderField::Known(holder),
+            Err(_) => HolderField::Opaque(identity.to_owned()),
+        })
+    }
+
+    /// The `holderIdentity` string to store.
+    pub fn identity(&self) -> String {
+        match self {
+            // Serialising a struct of strings, numbers and a timestamp cannot fail.
+            HolderField::Known(holder) => serde_json::to_string(holder).unwrap_or_default(),
+            HolderField::Opaque(identity) => identity.clone(),
+        }
+    }
+
+    /// Our holder record, if solo wrote this one.
+    pub fn known(&self) -> Option<&Holder> {
+        match self {
+            HolderField::Known(holder) => Some(holder),
+            HolderField::Opaque(_) => None,
+        }
+    }
+
+    /// Whether this is the claim of request `request_id`.
+    pub fn is_request(&self, request_id: &str) -> bool {
+        self.known().is_some_and(|h| h.request_id == request_id)
+    }
+}
+
+/// One queued request in a lease: waiters must be visible, or a later request overtakes them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Waiter {
+    /// The request that waits.
+    pub request_id: String,
+    /// The request's stamp time: the queue order.
+    pub requested_at: Timestamp,
+    /// The user's email.
+    pub user: String,
+    /// The machine of the waiting process.
+    pub host: String,
+    /// The waiting process.
+    pub pid: u32,
+    /// Rewritten while the request waits; an entry that stops changing is dropped.
+    pub heartbeat: Timestamp,
+}
+
+impl Waiter {
+    /// The stamp of the waiting request.
+    pub fn stamp(&self) -> Stamp {
+        Stamp {
+            requested_at: self.requested_at,
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+/// The annotation the Kubernetes adapter keeps the waiter queue in (JSON, see [`encode_waiters`]).
+pub const WAITERS_ANNOTATION: &str = "solo.hiero.org/lock-waiters";
+
+/// The waiter queue as the JSON stored in [`WAITERS_ANNOTATION`].
+pub fn encode_waiters(waiters: &[Waiter]) -> String {
+    serde_json::to_string(waiters).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Reads the waiter queue annotation (a missing annotation is an empty queue).
+pub fn decode_waiters(annotation: &str) -> Result<Vec<Waiter>, serde_json::Error> {
+    serde_json::from_str(annotation)
+}
+
+/// What the protocol needs of one Lease (`coordination.k8s.io/v1`) plus its waiter queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRecord {
+    /// `spec.holderIdentity`; `None` when free.
+    pub holder: Option<HolderField>,
+    /// `spec.leaseDurationSeconds` (the adapter uses the configured duration when it is missing).
+    pub lease_duration: Duration,
+    /// `spec.acquireTime`: when the current holder claimed it.
+    pub acquire_time: Option<Timestamp>,
+    /// `spec.renewTime`: when the current holder last renewed it.
+    pub renew_time: Option<Timestamp>,
+    /// `spec.leaseTransitions`: how many times the holder changed.
+    pub transitions: u32,
+    /// The visible queue of requests waiting for this lease.
+    pub waiters: Vec<Waiter>,
+}
+
+impl LeaseRecord {
+    /// A lease with no holder and no waiters.
+    pub fn free(lease_duration: Duration) -> Self {
+        LeaseRecord {
+            holder: None,
+            lease_duration,
+            acquire_time: None,
+            renew_time: None,
+            transitions: 0,
+            waiters: Vec::new(),
+        }
+    }
+
+    /// Whether request `request_id` holds this lease.
+    pub fn held_by(&self, request_id: &str) -> bool {
+        self.holder
+            .as_ref()
+            .is_some_and(|h| h.is_request(request_id))
+    }
+
+    /// Whether request `request_id` is queued in this lease.
+    pub fn queues(&self, request_id: &str) -> bool {
+        self.waiters.iter().any(|w| w.request_id == request_id)
+    }
+}
+
+/// A value read from the API server with the `resourceVersion` to compare-and-swap against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    /// The object as read.
+    pub value: T,
+    /// Its `metadata.resourceVersion`: opaque, only ever compared for equality by the server.
+    pub resource_version: String,
+}
+
+/// A fencing epoch: strictly greater for every new holder; state writes carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Epoch(pub u64);
+
+impl fmt::Display for Epoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
