@@ -1,0 +1,21 @@
+# The project's commands. `make demo` and `make test` are the two a newcomer needs (see README.md).
+SHELL := /bin/bash
+TESTENV := testenv/testenv.sh
+
+.PHONY: sandbox sandbox-stop test build
+
+## Start a local sandbox of 2 real clusters (idempotent); kubeconfig at .sandbox/kubeconfig.
+sandbox:
+	@bash $(TESTENV) up --dir .sandbox --clusters 2
+	@echo "kubeconfig: .sandbox/kubeconfig (contexts cluster-N, alice@cluster-N, bob@cluster-N, carol@cluster-N)"
+
+## Stop the sandbox and delete its data.
+sandbox-stop:
+	@bash $(TESTENV) down --dir .sandbox
+
+## Run every test, against 3 real clusters started for the run and stopped after it.
+test:
+	@bash scripts/test.sh
+
+build:
+	cargo build --workspace
