@@ -1,0 +1,215 @@
+//! Reading a state document from bytes: limits first, then the version, then the schema of that
+//! version, then migration and validation.
+//!
+//! Limits come before any YAML is parsed, so that hostile or mistaken input fails fast with a
+//! clear message instead of exhausting memory or the stack:
+//! - at most [`MAX_DOCUMENT_BYTES`] (4 MiB). The largest deployment we support (5,000
+//!   components) prints to under 1 MiB of canonical YAML (the `state_parse` bench prints its
+//!   size), and the store gzips it under Kubernetes' 1 MiB object limit; 4 MiB leaves room for
+//!   hand-written comments and indentation while refusing files that are plainly something else;
+//! - UTF-8 only; the offending byte's offset, line and column are reported;
+//! - at most [`MAX_NESTING_DEPTH`] levels of nesting (the schema needs 5), enforced by the
+//!   YAML reader's budget as it reads, before anything deeper can recurse;
+//! - one YAML document, no duplicate keys, no unknown fields.
+
+use super::error::StateError;
+use super::migrate::{Migrated, MigrationStamp, VersionedDocument, migrate_to_current};
+use super::model::StateDocument;
+use super::older::{v1_0_32, v1_1_0};
+use super::validate::validate;
+use super::version::{CURRENT, SchemaVersion, V1_0_32, V1_1_0, known_versions_list};
+use serde::de::DeserializeOwned;
+use serde_saphyr::MessageFormatter;
+
+/// The largest document solo reads, in bytes (see the module doc for why 4 MiB).
+pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// The deepest nesting of YAML collections solo reads; the schema itself needs 5 levels.
+pub const MAX_NESTING_DEPTH: usize = 16;
+
+/// A document read in the schema of its own version, with its original text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    /// The document, typed by its version.
+    pub document: VersionedDocument,
+    /// The text it was read from, for a backup if it gets migrated.
+    pub original: String,
+}
+
+/// A document read, migrated to the current version when needed, and validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loaded {
+    /// The text already had the current version.
+    Current(StateDocument),
+    /// The text had an older version and was migrated.
+    Migrated(Migrated),
+}
+
+impl Loaded {
+    /// The document, in the current schema.
+    pub fn document(&self) -> &StateDocument {
+        match self {
+            Loaded::Current(d) => d,
+            Loaded::Migrated(m) => &m.document,
+        }
+    }
+
+    /// The document, in the current schema, by value.
+    pub fn into_document(self) -> StateDocument {
+        match self {
+            Loaded::Current(d) => d,
+            Loaded::Migrated(m) => m.document,
+        }
+    }
+
+    /// The migration, if there was one (with the backup of the original text).
+    pub fn migrated(&self) -> Option<&Migrated> {
+        match self {
+            Loaded::Current(_) => None,
+            Loaded::Migrated(m) => Some(m),
+        }
+    }
+}
+
+/// Read, migrate and validate: the one call a command needs to get a state it can trust.
+pub fn load(text: &[u8], stamp: &MigrationStamp) -> Result<Loaded, StateError> {
+    let parsed = parse(text)?;
+    let from = parsed.document.version();
+    let loaded = match parsed.document {
+        VersionedDocument::Current(d) => Loaded::Current(d),
+        older => Loaded::Migrated(Migrated {
+            document: migrate_to_current(older, stamp),
+            backup_of_original: parsed.original,
+            from,
+        }),
+    };
+    validate(loaded.document()).map_err(|problems| StateError::Invalid { problems })?;
+    Ok(loaded)
+}
+
+/// Read a document in the schema of its own version, without migrating or validating it.
+pub fn parse(text: &[u8]) -> Result<Parsed, StateError> {
+    let text = decode(text)?;
+    // Fast path: a block-style document names its version on a top-level line, so read it in
+    // the schema of that version in one pass. The typed `version` read by that pass must agree,
+    // and any failure falls back to the careful path, which gives the precise error.
+    if let Some(hinted) = version_line(text).filter(SchemaVersion::is_known)
+        && let Ok(document) = parse_as(hinted, text)
+        && document.version() == hinted
+    {
+        return Ok(Parsed {
+            document,
+            original: text.to_string(),
+        });
+    }
+    let version = probe_version(text)?;
+    let document = parse_as(version, text)?;
+    Ok(Parsed {
+        document,
+        original: text.to_string(),
+    })
+}
+
+fn parse_as(version: SchemaVersion, text: &str) -> Result<VersionedDocument, StateError> {
+    Ok(match version {
+        v if v == CURRENT => VersionedDocument::Current(from_yaml(text)?),
+        v if v == V1_1_0 => VersionedDocument::V1_1_0(from_yaml::<v1_1_0::Document>(text)?),
+        v if v == V1_0_32 => VersionedDocument::V1_0_32(from_yaml::<v1_0_32::Document>(text)?),
+        v if v > CURRENT => {
+            return Err(StateError::FromNewerTool {
+                found: v,
+                newest_supported: CURRENT,
+            });
+        }
+        v => {
+            return Err(StateError::UnknownVersion {
+                found: v,
+                known: known_versions_list(),
+            });
+        }
+    })
+}
+
+/// The value of the first top-level `version:` line, if it is a plain or quoted version.
+fn version_line(text: &str) -> Option<SchemaVersion> {
+    let line = text.lines().find(|l| l.starts_with("version:"))?;
+    let value = line["version:".len()..].split(" #").next()?.trim();
+    let value = value.trim_matches(|c| c == '"' || c == '\'');
+    value.parse().ok()
+}
+
+/// Check size and encoding, and drop a byte-order mark; shared with the legacy import.
+pub(crate) fn decode(text: &[u8]) -> Result<&str, StateError> {
+    if text.len() > MAX_DOCUMENT_BYTES {
+        return Err(StateError::TooLarge {
+            size: text.len(),
+            limit: MAX_DOCUMENT_BYTES,
+        });
+    }
+    let text = match std::str::from_utf8(text) {
+        Ok(t) => t,
+        Err(e) => {
+            let offset = e.valid_up_to();
+            let before = String::from_utf8_lossy(&text[..offset]);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            return Err(StateError::NotUtf8 {
+                offset,
+                byte: text[offset],
+                line,
+                column,
+            });
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(StateError::Empty);
+    }
+    Ok(text)
+}
+
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_NESTING_DEPTH,
+            flow_nesting_limit: MAX_NESTING_DEPTH,
+            max_documents: 1,
+        },
+        with_snippet: false,
+    }
+}
+
+/// The version, read before anything else so that the right schema reads the rest.
+fn probe_version(text: &str) -> Result<SchemaVersion, StateError> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        version: Option<String>,
+    }
+    let probe: Probe = from_yaml(text)?;
+    let found = probe.version.ok_or(StateError::MissingVersion)?;
+    found
+        .parse()
+        .map_err(|e: super::version::BadVersion| StateError::BadVersion { found, reason: e.0 })
+}
+
+fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, StateError> {
+    serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| yaml_error(&e))
+}
+
+fn yaml_error(e: &serde_saphyr::Error) -> StateError {
+    let e = e.without_snippet();
+    let message: String = serde_saphyr::DefaultMessageFormatter
+        .format_message(e)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let (line, column) = match e.location() {
+        Some(l) if l.line() > 0 => (Some(l.line()), Some(l.column())),
+        _ => (None, None),
+    };
+    StateError::Yaml {
+        line,
+        column,
+        message,
+    }
+}
