@@ -75,7 +75,12 @@ struct Slot {
     heartbeat_sent: Option<Duration>,
     /// The watch on it while we lack it, with the resourceVersion it started from.
     watch: Option<(String, WatchFuture)>,
+    /// The last round lost its races here and left something unwritten: go again soon.
+    unsettled: bool,
 }
+
+/// How many compare-and-swap races one round may lose on one lease before moving on.
+const RACES_PER_ROUND: u32 = 3;
 
 /// What the per-lease steps share; borrowed while the slots are borrowed mutably.
 struct Ctx<'a, S, C> {
@@ -169,6 +174,7 @@ where
                 claim_sent: None,
                 heartbeat_sent: None,
                 watch: None,
+                unsettled: false,
             })
             .collect();
         let jitter = Jitter::new(config.jitter_seed, &me.request_id);
@@ -228,7 +234,15 @@ where
             };
             match decision {
                 Decision::AllMine => match self.take_hold().await {
-                    Ok(Some(held)) => return Ok(held),
+                    Ok(Some(held)) if held.validity().is_valid(self.clock.mono_now()) => {
+                        return Ok(held);
+                    }
+                    Ok(Some(expired)) => {
+                        // Paused past the lease while taking hold: others may have taken over.
+                        // Never hand out a lock that is already invalid; start again.
+                        let _ = expired.release().await;
+                        continue;
+                    }
                     // A claim expired under us between claiming and holding: decide again.
                     Ok(None) => continue,
                     Err(e) => return Err(self.bail(e).await),
@@ -340,8 +354,10 @@ where
                     let earliest = rec
                         .waiters
                         .iter()
-                        .filter(|w| w.stamp() < me && slot.observer.waiter_live(w, ttl, now))
-                        .min_by_key(|w| w.stamp());
+                        .filter(|w| {
+                            w.stamp_key() < me.key() && slot.observer.waiter_live(w, ttl, now)
+                        })
+                        .min_by(|a, b| a.stamp_key().cmp(&b.stamp_key()));
                     if let Some(w) = earliest {
                         let as_holder = Holder {
                             user: w.user.clone(),
@@ -451,14 +467,18 @@ where
             self.config.renew_interval,
             self.config.heartbeat_interval(),
         );
+        let name = self.lock_set.deployment();
         let mut wake_at = deadline;
         let mut earliest = |t: Duration| wake_at = Some(wake_at.map_or(t, |w| w.min(t)));
         for slot in &mut self.slots {
-            let Seen::Present(seen) = &slot.seen else {
+            if slot.unsettled {
+                let cap = self.config.renew_interval / 4;
+                earliest(now + self.jitter.backoff(self.config.retry_backoff, 1, cap));
+            }
+            let Some(rec) = slot.seen.record() else {
                 // A lease we lack that does not exist: nothing to wait for, claim it.
                 return Ok(());
             };
-            let rec = &seen.value;
             if rec.held_by(&me.request_id) {
                 slot.watch = None;
                 earliest(slot.claim_sent.map_or(now, |s| s + renew));
@@ -466,26 +486,14 @@ where
             }
             // Wake on *any* change of a lease we lack (the model's first trap), watching from
             // what we saw (its second).
-            if slot
-                .watch
-                .as_ref()
-                .is_none_or(|(rv, _)| *rv != seen.resource_version)
-            {
-                let (store, key, name, rv) = (
-                    Arc::clone(&self.store),
-                    slot.key.clone(),
-                    self.lock_set.deployment().to_owned(),
-                    seen.resource_version.clone(),
-                );
-                let since = rv.clone();
-                let watch: WatchFuture =
-                    Box::pin(async move { store.watch_change(&key, &name, &since).await });
-                slot.watch = Some((rv, watch));
-            }
+            arm_watch(&self.store, slot, name);
+            let Some(rec) = slot.seen.record() else {
+                continue;
+            };
             if let Some(t) = slot.observer.holder_deadline(rec).filter(|t| *t > now) {
                 earliest(t);
             }
-            for w in rec.waiters.iter().filter(|w| w.stamp() < me) {
+            for w in rec.waiters.iter().filter(|w| w.stamp_key() < me.key()) {
                 if let Some(t) = slot.observer.waiter_deadline(w, ttl).filter(|t| *t > now) {
                     earliest(t);
                 }
@@ -495,31 +503,48 @@ where
             }
         }
         let mut timer = wake_at.map(|t| Box::pin(self.clock.sleep(t.saturating_sub(now))));
-        let slots = &mut self.slots;
-        let fired = poll_fn(|cx| {
-            for (i, slot) in slots.iter_mut().enumerate() {
-                if let Some((_, watch)) = &mut slot.watch
-                    && let Poll::Ready(result) = watch.as_mut().poll(cx)
-                {
-                    return Poll::Ready(Some((i, result)));
+        loop {
+            let slots = &mut self.slots;
+            let fired = poll_fn(|cx| {
+                for (i, slot) in slots.iter_mut().enumerate() {
+                    if let Some((_, watch)) = &mut slot.watch
+                        && let Poll::Ready(result) = watch.as_mut().poll(cx)
+                    {
+                        return Poll::Ready(Some((i, result)));
+                    }
                 }
-            }
-            match timer.as_mut().map(|t| t.as_mut().poll(cx)) {
-                Some(Poll::Ready(())) => Poll::Ready(None),
-                Some(Poll::Pending) | None => Poll::Pending,
-            }
-        })
-        .await;
-        if let Some((i, result)) = fired {
+                match timer.as_mut().map(|t| t.as_mut().poll(cx)) {
+                    Some(Poll::Ready(())) => Poll::Ready(None),
+                    Some(Poll::Pending) | None => Poll::Pending,
+                }
+            })
+            .await;
+            let Some((i, result)) = fired else {
+                return Ok(());
+            };
             let slot = &mut self.slots[i];
             slot.watch = None;
-            slot.seen = match result {
+            let next = match result {
                 Ok(Some(v)) => Seen::Present(v),
                 Ok(None) => Seen::Absent,
                 Err(e) => return Err(LockError::store(&slot.key, e)),
             };
+            let decides_alike = match (&slot.seen, &next) {
+                (Seen::Present(old), Seen::Present(new)) => {
+                    only_heartbeats_changed(&old.value, &new.value)
+                }
+                _ => false,
+            };
+            slot.seen = next;
+            if !decides_alike {
+                return Ok(());
+            }
+            // Only other waiters' heartbeats changed: every decision stands. Note them (they
+            // keep those waiters alive on our clock) and watch on from this version.
+            slot.observer
+                .observe(slot.seen.record(), self.clock.mono_now());
+            arm_watch(&self.store, slot, name);
         }
-        Ok(())
     }
 
     /// Removes our claims and queue entries everywhere; `trust_cache` when every write of ours
@@ -555,6 +580,41 @@ where
     }
 }
 
+/// Makes sure `slot` is watched from the version we last saw of it.
+fn arm_watch<S: LeaseStore + 'static>(store: &Arc<S>, slot: &mut Slot, name: &str) {
+    let Seen::Present(seen) = &slot.seen else {
+        return;
+    };
+    if slot
+        .watch
+        .as_ref()
+        .is_some_and(|(rv, _)| *rv == seen.resource_version)
+    {
+        return;
+    }
+    let (store, key, name, since) = (
+        Arc::clone(store),
+        slot.key.clone(),
+        name.to_owned(),
+        seen.resource_version.clone(),
+    );
+    let rv = since.clone();
+    let watch: WatchFuture = Box::pin(async move { store.watch_change(&key, &name, &since).await });
+    slot.watch = Some((rv, watch));
+}
+
+/// Whether `new` differs from `old` only in the heartbeats of the same waiters: a change that
+/// cannot change any decision (holders, and who is queued, are the same).
+fn only_heartbeats_changed(old: &LeaseRecord, new: &LeaseRecord) -> bool {
+    old.holder == new.holder
+        && old.acquire_time == new.acquire_time
+        && old.renew_time == new.renew_time
+        && old.lease_duration == new.lease_duration
+        && old.transitions == new.transitions
+        && old.waiters.len() == new.waiters.len()
+        && new.waiters.iter().all(|w| old.queues(&w.request_id))
+}
+
 /// Reads one lease into what we saw.
 async fn read<S: LeaseStore, C>(ctx: &Ctx<'_, S, C>, key: &LeaseKey) -> Result<Seen, LockError> {
     match ctx.store.get(key, ctx.name).await {
@@ -585,6 +645,7 @@ async fn settle<S: LeaseStore, C: Clock>(
     intent: Intent,
 ) -> Result<(), LockError> {
     let mut conflicts = 0;
+    slot.unsettled = false;
     loop {
         let now = ctx.clock.mono_now();
         slot.observer.observe(slot.seen.record(), now);
@@ -641,6 +702,13 @@ async fn settle<S: LeaseStore, C: Clock>(
             }
             Err(StoreError::Conflict) => {
                 conflicts += 1;
+                if conflicts >= RACES_PER_ROUND {
+                    // Others keep writing this lease: leave it to the next round rather than
+                    // hold up the heartbeats and claims of the other leases.
+                    slot.seen = read(ctx, &slot.key).await?;
+                    slot.unsettled = true;
+                    return Ok(());
+                }
                 back_off(ctx, conflicts).await;
                 slot.seen = read(ctx, &slot.key).await?;
             }

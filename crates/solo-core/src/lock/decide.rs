@@ -153,7 +153,9 @@ pub fn decide(me: &Stamp, leases: &[LeaseView<'_>]) -> Decision {
         let lose = match holder {
             HolderField::Opaque(_) => true,
             HolderField::Known(h) => {
-                h.phase == Phase::Held || h.stamp() < *me || holds_every_lease(&h.request_id)
+                h.phase == Phase::Held
+                    || h.stamp_key() < me.key()
+                    || holds_every_lease(&h.request_id)
             }
         };
         if lose {
@@ -166,10 +168,13 @@ pub fn decide(me: &Stamp, leases: &[LeaseView<'_>]) -> Decision {
 /// Whether `me` may claim a lease that is free, expired or already ours: only when no live
 /// waiter queued in it has an earlier stamp (the model's `claimable`). Without this rule a
 /// visible queue would not make the order FIFO.
-pub fn may_claim<'a>(me: &Stamp, live_waiters: impl IntoIterator<Item = &'a Waiter>) -> bool {
+pub fn may_claim<'a>(
+    me: (Timestamp, &str),
+    live_waiters: impl IntoIterator<Item = &'a Waiter>,
+) -> bool {
     live_waiters
         .into_iter()
-        .all(|w| w.request_id == me.request_id || w.stamp() > *me)
+        .all(|w| w.request_id == me.1 || w.stamp_key() > me)
 }
 
 /// What a contender is doing in a claim round.
@@ -263,7 +268,6 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Option<LeaseRecord> {
         next.waiters = queue(true);
         next
     };
-    let me_stamp = input.me.stamp();
     match input.intent {
         Intent::Claim | Intent::Peek => {
             if mine {
@@ -275,7 +279,7 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Option<LeaseRecord> {
                     .and_then(HolderField::known)
                     .is_some_and(|h| h.phase == Phase::Held);
                 (left_held || input.claim_due).then(|| claimed(true))
-            } else if !other_live && may_claim(&me_stamp, live_others()) {
+            } else if !other_live && may_claim(input.me.stamp_key(), live_others()) {
                 Some(claimed(false))
             } else if input.intent == Intent::Claim && (!queued || input.heartbeat_due) {
                 Some(with_queue(false))

@@ -80,6 +80,13 @@ pub struct Stamp {
     pub request_id: String,
 }
 
+impl Stamp {
+    /// The stamp as a borrowed sort key, for comparing without allocating.
+    pub fn key(&self) -> (Timestamp, &str) {
+        (self.requested_at, &self.request_id)
+    }
+}
+
 /// Who asks for the lock: recorded on every lease (R1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -128,6 +135,10 @@ impl Holder {
             requested_at: self.requested_at,
             request_id: self.request_id.clone(),
         }
+    }
+    /// Its stamp as a borrowed sort key (see [`Stamp::key`]).
+    pub fn stamp_key(&self) -> (Timestamp, &str) {
+        (self.requested_at, &self.request_id)
     }
 }
 
@@ -200,6 +211,10 @@ impl Waiter {
             requested_at: self.requested_at,
             request_id: self.request_id.clone(),
         }
+    }
+    /// Its stamp as a borrowed sort key (see [`Stamp::key`]).
+    pub fn stamp_key(&self) -> (Timestamp, &str) {
+        (self.requested_at, &self.request_id)
     }
 }
 

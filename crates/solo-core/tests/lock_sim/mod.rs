@@ -1,0 +1,400 @@
+//! A deterministic simulation of the lock protocol, for `tests/lock_*.rs`.
+//!
+//! One schedule = one seed. The seed chooses the lock set (3 clusters, sometimes 2 namespaces
+//! in one), 5 to 7 contenders with wall clocks skewed by up to ±30 s, their scripts (how many
+//! times they lock, their wait policies, their work), the faults (crashes, pauses longer or
+//! shorter than a lease, network partitions, a foreign tool taking free leases) and every
+//! network delay and scheduling choice. The real protocol of `solo_core::lock` runs on top, on
+//! a tiny executor ([`exec`]), over simulated clusters ([`world`], [`net`]).
+//!
+//! Checked at every step: mutual exclusion of valid holders, fencing (no accepted write from
+//! anyone but the newest holder), FIFO (DESIGN.md's definition) and progress (every contender
+//! that does not crash finishes its script within a bound on simulated time).
+
+#![allow(dead_code)]
+
+pub mod exec;
+pub mod net;
+pub mod world;
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::{Either, select};
+use solo_core::lock::{Contender, Identity, LeaseKey, LockConfig, LockError, LockSet, WaitPolicy};
+
+use exec::{Core, Executor, Rng, RunEnd, lock};
+use net::{SimClock, SimFence, SimStore, fenced_write};
+pub use world::{Sabotage, Stats};
+use world::{World, with_world};
+
+const SECOND: u64 = 1_000_000;
+
+/// What one schedule looked like, for the report.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub stats: Stats,
+    pub sim_time: u64,
+    pub actions: u64,
+}
+
+/// A broken schedule: what broke, and the seed that replays it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub seed: u64,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "schedule {} failed: {}\n  replay: SOLO_SIM_SEED={} cargo test -p solo-core --test lock_simulation replay -- --nocapture\n  (add SOLO_SIM_TRACE=1 for a trace)",
+            self.seed, self.message, self.seed
+        )
+    }
+}
+
+/// The choices of one contender, drawn from the seed.
+struct Script {
+    start: u64,
+    acquisitions: u32,
+}
+
+/// Runs schedule `seed`.
+pub fn run_schedule(seed: u64, sabotage: Sabotage, trace: bool) -> Result<Outcome, Failure> {
+    let mut rng = Rng::new(seed);
+    let two_namespaces = rng.chance(25);
+    let mut keys = vec![
+        LeaseKey::new("cluster-1", "net"),
+        LeaseKey::new("cluster-2", "net"),
+        LeaseKey::new("cluster-3", "net"),
+    ];
+    if two_namespaces {
+        keys.push(LeaseKey::new("cluster-1", "net-b"));
+    }
+    let lock_set = LockSet::new("my-network", keys.clone()).map_err(|e| Failure {
+        seed,
+        message: e.to_string(),
+    })?;
+    let lease_secs = [10, 15, 30][rng.below(3)];
+    let config = LockConfig::with_lease_duration(Duration::from_secs(lease_secs));
+    let lease = lease_secs * SECOND;
+    let contenders = match rng.range(0, 100) {
+        0..55 => 5,
+        55..85 => 6,
+        _ => 7,
+    };
+
+    let mut world = World::new(
+        lock_set.keys(),
+        contenders,
+        sabotage,
+        config.waiter_ttl.as_micros() as u64,
+    );
+    world.trace = trace;
+    let scripts: Vec<Script> = (0..contenders)
+        .map(|_| Script {
+            start: rng.range(0, 8 * SECOND),
+            acquisitions: match rng.range(0, 100) {
+                0..50 => 1,
+                50..85 => 2,
+                _ => 3,
+            },
+        })
+        .collect();
+
+    // Faults: at most two crashes (never everyone), pauses, partitions, foreign claims.
+    let mut faults: Vec<(u64, Fault)> = Vec::new();
+    for _ in 0..rng.range(0, 3) {
+        if rng.chance(50) {
+            faults.push((
+                rng.range(0, 90 * SECOND),
+                Fault::Crash(rng.below(contenders)),
+            ));
+        }
+    }
+    for _ in 0..rng.range(0, 4) {
+        let length = rng.range(lease / 3, 3 * lease);
+        faults.push((
+            rng.range(0, 120 * SECOND),
+            Fault::Pause(rng.below(contenders), length),
+        ));
+    }
+    if rng.chance(30) {
+        let (from, length) = (rng.range(0, 90 * SECOND), rng.range(2 * SECOND, 2 * lease));
+        world
+            .partitions
+            .push((rng.below(contenders), rng.below(3), from, from + length));
+    }
+    for _ in 0..rng.range(0, 3) {
+        if rng.chance(40) {
+            let duration = Duration::from_secs(rng.range(5, 40));
+            faults.push((
+                rng.range(0, 100 * SECOND),
+                Fault::Foreign(rng.below(lock_set.keys().len()), duration),
+            ));
+        }
+    }
+    for &(client, _, from, to) in &world.partitions {
+        world.contenders[client].disruptions.push((from, to));
+    }
+
+    let core = Core::new(rng.fork(), world);
+    let mut executor = Executor::new(core, rng.fork());
+    let shared = Arc::clone(&executor.core);
+    for (t, fault) in faults {
+        lock(&shared).at(t, move |core| fault.apply(core));
+    }
+    for (id, script) in scripts.into_iter().enumerate() {
+        let skew = rng.range(0, 60 * SECOND + 1) as i64 - 30 * SECOND as i64;
+        let actor = Actor {
+            id,
+            core: Arc::clone(&shared),
+            store: Arc::new(SimStore {
+                core: Arc::clone(&shared),
+                client: id,
+            }),
+            clock: Arc::new(SimClock {
+                core: Arc::clone(&shared),
+                skew_us: skew,
+            }),
+            fence: Arc::new(SimFence {
+                core: Arc::clone(&shared),
+                client: id,
+            }),
+            lock_set: lock_set.clone(),
+            config: config.clone(),
+            rng: rng.fork(),
+            lease,
+        };
+        let task = executor.spawn(id, actor.run(script));
+        lock(&shared).world.contenders[id].task = task;
+    }
+
+    // Every script fits in well under this, unless the protocol stops making progress.
+    let bound = 3_600 * SECOND;
+    let end = executor.run(bound, 2_000_000);
+    let core = lock(&shared);
+    let failure = |message: String| Failure { seed, message };
+    match end {
+        RunEnd::Finished => Ok(Outcome {
+            stats: core.world.stats,
+            sim_time: core.now,
+            actions: core.actions_run,
+        }),
+        RunEnd::Violation(v) => Err(failure(v)),
+        RunEnd::Stuck => Err(failure(format!(
+            "deadlock: nothing can happen any more at {}us, yet {}",
+            core.now,
+            unfinished(&core.world)
+        ))),
+        RunEnd::OutOfTime => Err(failure(format!(
+            "no progress (livelock?) within {}s of simulated time ({} actions): {}",
+            bound / SECOND,
+            core.actions_run,
+            unfinished(&core.world)
+        ))),
+    }
+}
+
+fn unfinished(world: &World) -> String {
+    let waiting: Vec<String> = world
+        .contenders
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.finished && !c.crashed)
+        .map(|(i, c)| format!("c{i} ({}, {} done)", c.request_id, c.acquisitions))
+        .collect();
+    format!("contenders not finished: {}", waiting.join(", "))
+}
+
+enum Fault {
+    Crash(usize),
+    Pause(usize, u64),
+    Foreign(usize, Duration),
+}
+
+impl Fault {
+    fn apply(self, core: &mut Core) {
+        let now = core.now;
+        match self {
+            Fault::Crash(c) => {
+                let con = &mut core.world.contenders[c];
+                if con.finished || con.crashed {
+                    return;
+                }
+                con.crashed = true;
+                con.in_cs = false;
+                let task = con.task;
+                core.world.log(now, || format!("c{c} CRASHES"));
+                core.wake_task(task);
+            }
+            Fault::Pause(c, length) => {
+                let con = &mut core.world.contenders[c];
+                if con.finished || con.crashed || con.paused_until > now {
+                    return;
+                }
+                con.paused_until = now + length;
+                con.disruptions.push((now, now + length));
+                core.world
+                    .log(now, || format!("c{c} PAUSED for {}s", length / SECOND));
+                core.at(now + length, move |core| {
+                    let now = core.now;
+                    core.world.log(now, || format!("c{c} resumes"));
+                    core.wake_deferred(c);
+                });
+            }
+            Fault::Foreign(lease, duration) => {
+                let wall = net::wall_at(now, 0);
+                core.foreign_claim(lease, duration, wall);
+            }
+        }
+    }
+}
+
+/// One simulated `solo` process: locks the deployment a few times, works under the lock with
+/// fenced writes while renewing, releases.
+struct Actor {
+    id: usize,
+    core: Arc<Mutex<Core>>,
+    store: Arc<SimStore>,
+    clock: Arc<SimClock>,
+    fence: Arc<SimFence>,
+    lock_set: LockSet,
+    config: LockConfig,
+    rng: Rng,
+    lease: u64,
+}
+
+impl Actor {
+    fn sleep(&self, micros: u64) -> impl Future<Output = ()> + use<'_> {
+        solo_core::lock::Clock::sleep(&*self.clock, Duration::from_micros(micros))
+    }
+
+    async fn run(mut self, script: Script) {
+        let id = self.id;
+        self.sleep(script.start).await;
+        for k in 0..script.acquisitions {
+            let identity = Identity {
+                user: format!("user{id}@example.com"),
+                host: format!("host-{id}"),
+                pid: 4000 + id as u32,
+            };
+            let request_id = format!("c{id}.{k}");
+            let contender = Contender::with_request_id(
+                self.lock_set.clone(),
+                identity,
+                request_id.clone(),
+                self.config.clone(),
+                Arc::clone(&self.store),
+                Arc::clone(&self.clock),
+                Arc::clone(&self.fence),
+            );
+            let mut contender = match contender {
+                Ok(c) => c,
+                Err(e) => return with_world(&self.core, |w, _| w.fail(format!("c{id}: {e}"))),
+            };
+            with_world(&self.core, |w, _| {
+                w.contenders[id].request_id = request_id.clone();
+                w.contenders[id].stamp = Some(contender.stamp());
+            });
+            let mut attempt = 0;
+            let held = loop {
+                attempt += 1;
+                let policy = match self.rng.range(0, 100) {
+                    _ if attempt > 2 => WaitPolicy::Forever,
+                    0..15 => WaitPolicy::NoWait,
+                    15..30 => WaitPolicy::Until(Duration::from_micros(
+                        self.rng.range(SECOND, 2 * self.lease),
+                    )),
+                    _ => WaitPolicy::Forever,
+                };
+                with_world(&self.core, |w, now| {
+                    let gives_up = match policy {
+                        WaitPolicy::Until(d) => Some(now + d.as_micros() as u64),
+                        _ => None,
+                    };
+                    w.begin_acquire(id, policy != WaitPolicy::NoWait, gives_up, now);
+                    w.log(now, || format!("c{id} acquires ({request_id}, {policy:?})"));
+                });
+                match contender.acquire(policy, |_| {}).await {
+                    Ok(held) => break held,
+                    Err(
+                        e @ (LockError::Busy { .. }
+                        | LockError::Timeout { .. }
+                        | LockError::Store { .. }),
+                    ) => {
+                        let failed = matches!(e, LockError::Store { .. });
+                        with_world(&self.core, |w, now| {
+                            w.end_acquire(id, failed, now);
+                            w.log(now, || format!("c{id}: {e}"));
+                        });
+                        let think = self.rng.range(0, 3 * SECOND);
+                        self.sleep(think).await;
+                    }
+                    Err(e) => {
+                        return with_world(&self.core, |w, _| {
+                            w.fail(format!("c{id}: unexpected error: {e}"))
+                        });
+                    }
+                }
+            };
+            let epoch = held.epoch().0;
+            with_world(&self.core, |w, now| {
+                w.enter_cs(id, held.validity(), epoch, now)
+            });
+
+            // The work: a few fenced state writes, spread over up to two leases.
+            // Mostly short work; a quarter of it long enough to need renewals.
+            let steps = self.rng.range(1, 5);
+            let longest = if self.rng.chance(25) {
+                self.lease / 2
+            } else {
+                3 * SECOND / 2
+            };
+            let spacing: Vec<u64> = (0..steps)
+                .map(|_| self.rng.range(SECOND / 20, longest))
+                .collect();
+            let careful = self.rng.chance(50);
+            let validity = held.validity();
+            let work = {
+                let (core, clock) = (Arc::clone(&self.core), Arc::clone(&self.clock));
+                async move {
+                    for gap in spacing {
+                        solo_core::lock::Clock::sleep(&*clock, Duration::from_micros(gap)).await;
+                        // A careful process checks before it writes; a pause can still come between.
+                        if careful && !validity.is_valid(solo_core::lock::Clock::mono_now(&*clock))
+                        {
+                            return true;
+                        }
+                        solo_core::lock::Clock::sleep(&*clock, Duration::from_millis(5)).await;
+                        if !fenced_write(&core, id, epoch).await {
+                            return true;
+                        }
+                    }
+                    false
+                }
+            };
+            let renew = held.renew_loop();
+            let lost = if self.rng.chance(50) {
+                match select(pin!(renew), pin!(work)).await {
+                    Either::Left(_) => true,
+                    Either::Right((lost, _)) => lost,
+                }
+            } else {
+                match select(pin!(work), pin!(renew)).await {
+                    Either::Left((lost, _)) => lost,
+                    Either::Right(_) => true,
+                }
+            };
+            with_world(&self.core, |w, now| w.exit_cs(id, lost, now));
+            let _ = held.release().await;
+            let think = self.rng.range(0, 5 * SECOND);
+            self.sleep(think).await;
+        }
+        with_world(&self.core, |w, _| w.contenders[id].finished = true);
+    }
+}

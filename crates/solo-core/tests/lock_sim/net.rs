@@ -1,0 +1,293 @@
+//! The simulated network: every request travels for a random delay, is applied atomically when
+//! it arrives, and its answer travels back for another random delay. Requests in parallel thus
+//! land and answer in any order; watch events come late but in order, and are never lost.
+//! A request in flight still lands if its sender pauses or crashes.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use solo_core::lock::{
+    Clock, Epoch, Fence, FenceError, LeaseKey, LeaseRecord, LeaseStore, LockSet, StoreError,
+    Versioned,
+};
+
+use super::exec::{Core, lock};
+
+/// Where an answer waits for the task that asked.
+pub struct Reply<T> {
+    value: Option<T>,
+    waker: Option<Waker>,
+}
+
+pub fn deliver<T>(reply: &Mutex<Reply<T>>, value: T) {
+    let mut r = lock(reply);
+    r.value = Some(value);
+    if let Some(w) = r.waker.take() {
+        w.wake();
+    }
+}
+
+type Start<T> = Box<dyn FnOnce(&mut Core, Arc<Mutex<Reply<T>>>) + Send>;
+
+/// A request: sent when first polled, resolved when its answer is delivered.
+pub struct Call<T> {
+    core: Arc<Mutex<Core>>,
+    start: Option<Start<T>>,
+    reply: Arc<Mutex<Reply<T>>>,
+}
+
+impl<T> Call<T> {
+    pub fn new(
+        core: &Arc<Mutex<Core>>,
+        start: impl FnOnce(&mut Core, Arc<Mutex<Reply<T>>>) + Send + 'static,
+    ) -> Self {
+        Call {
+            core: Arc::clone(core),
+            start: Some(Box::new(start)),
+            reply: Arc::new(Mutex::new(Reply {
+                value: None,
+                waker: None,
+            })),
+        }
+    }
+}
+
+impl<T> Future for Call<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let this = self.get_mut();
+        {
+            let mut r = lock(&this.reply);
+            if let Some(v) = r.value.take() {
+                return Poll::Ready(v);
+            }
+            r.waker = Some(cx.waker().clone());
+        }
+        if let Some(start) = this.start.take() {
+            start(&mut lock(&this.core), Arc::clone(&this.reply));
+        }
+        Poll::Pending
+    }
+}
+
+/// A lease request of `client` to the cluster of `key`: there, applied, back. During a
+/// partition it fails with `Unavailable`, half the time after it was applied anyway (the
+/// answer was lost), as a timeout would.
+fn request<T: Send + 'static>(
+    core: &Arc<Mutex<Core>>,
+    client: usize,
+    key: &LeaseKey,
+    apply: impl FnOnce(&mut Core, usize) -> Result<T, StoreError> + Send + 'static,
+) -> Call<Result<T, StoreError>> {
+    let key = key.clone();
+    Call::new(core, move |core, reply| {
+        let there = core.net_delay();
+        core.after(there, move |core| {
+            let lease = core.world.lease_index(&key);
+            let now = core.now;
+            core.world.log(now, || {
+                format!("c{client} request to lease {lease} arrives")
+            });
+            let result = if core.world.partitioned(client, lease, now) {
+                if core.rng.chance(50) {
+                    let _ = apply(core, lease);
+                }
+                Err(StoreError::Unavailable {
+                    message: format!("simulated partition of {}", key.cluster),
+                })
+            } else {
+                apply(core, lease)
+            };
+            let back = core.net_delay();
+            core.after(back, move |_| deliver(&reply, result));
+        });
+    })
+}
+
+/// The clusters, as one client sees them.
+pub struct SimStore {
+    pub core: Arc<Mutex<Core>>,
+    pub client: usize,
+}
+
+impl LeaseStore for SimStore {
+    fn get(
+        &self,
+        key: &LeaseKey,
+        _name: &str,
+    ) -> impl Future<Output = Result<Option<Versioned<LeaseRecord>>, StoreError>> + Send {
+        request(&self.core, self.client, key, |core, lease| {
+            Ok(core.world.read(lease))
+        })
+    }
+
+    fn create(
+        &self,
+        key: &LeaseKey,
+        _name: &str,
+        record: LeaseRecord,
+    ) -> impl Future<Output = Result<Versioned<LeaseRecord>, StoreError>> + Send {
+        let client = self.client;
+        request(&self.core, client, key, move |core, lease| {
+            core.create(lease, client, record)
+        })
+    }
+
+    fn replace(
+        &self,
+        key: &LeaseKey,
+        _name: &str,
+        record: LeaseRecord,
+        resource_version: &str,
+    ) -> impl Future<Output = Result<Versioned<LeaseRecord>, StoreError>> + Send {
+        let (client, rv) = (self.client, resource_version.to_owned());
+        request(&self.core, client, key, move |core, lease| {
+            core.replace(lease, client, record, &rv)
+        })
+    }
+
+    fn delete(
+        &self,
+        key: &LeaseKey,
+        _name: &str,
+        resource_version: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let (client, rv) = (self.client, resource_version.to_owned());
+        request(&self.core, client, key, move |core, lease| {
+            core.delete(lease, client, &rv)
+        })
+    }
+
+    fn watch_change(
+        &self,
+        key: &LeaseKey,
+        _name: &str,
+        since_resource_version: &str,
+    ) -> impl Future<Output = Result<Option<Versioned<LeaseRecord>>, StoreError>> + Send {
+        let (client, key, since) = (self.client, key.clone(), since_resource_version.to_owned());
+        Call::new(&self.core, move |core, reply| {
+            let there = core.net_delay();
+            core.after(there, move |core| {
+                let lease = core.world.lease_index(&key);
+                let now = core.now;
+                if core.world.partitioned(client, lease, now) {
+                    let back = core.net_delay();
+                    let error = StoreError::Unavailable {
+                        message: format!("simulated partition of {}", key.cluster),
+                    };
+                    core.after(back, move |_| deliver(&reply, Err(error)));
+                } else {
+                    core.world.log(now, || {
+                        format!("c{client} watches lease {lease} from {since}")
+                    });
+                    core.watch(lease, &since, reply);
+                }
+            });
+        })
+    }
+}
+
+/// One process's clocks: monotonic = simulated real time; wall = real time plus its skew.
+pub struct SimClock {
+    pub core: Arc<Mutex<Core>>,
+    pub skew_us: i64,
+}
+
+/// 2026-01-01T13:00:00Z, the simulated epoch of real time.
+pub const BASE_US: i64 = 1_767_272_400_000_000;
+
+pub fn wall_at(now: u64, skew_us: i64) -> Timestamp {
+    Timestamp::from_microsecond(BASE_US + now as i64 + skew_us).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+impl Clock for SimClock {
+    fn wall_now(&self) -> Timestamp {
+        wall_at(lock(&self.core).now, self.skew_us)
+    }
+
+    fn mono_now(&self) -> Duration {
+        Duration::from_micros(lock(&self.core).now)
+    }
+
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        let micros = u64::try_from(duration.as_nanos().div_ceil(1000)).unwrap_or(u64::MAX / 4);
+        let deadline = lock(&self.core).now.saturating_add(micros);
+        Sleep {
+            core: Arc::clone(&self.core),
+            deadline,
+            armed: false,
+        }
+    }
+}
+
+pub struct Sleep {
+    core: Arc<Mutex<Core>>,
+    deadline: u64,
+    armed: bool,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut core = lock(&this.core);
+        if core.now >= this.deadline {
+            return Poll::Ready(());
+        }
+        if !this.armed {
+            this.armed = true;
+            let waker = cx.waker().clone();
+            core.at(this.deadline, move |_| waker.wake());
+        }
+        Poll::Pending
+    }
+}
+
+/// The fenced register, as one client reaches it.
+pub struct SimFence {
+    pub core: Arc<Mutex<Core>>,
+    pub client: usize,
+}
+
+impl Fence for SimFence {
+    fn advance_epoch(
+        &self,
+        _lock_set: &LockSet,
+    ) -> impl Future<Output = Result<Epoch, FenceError>> + Send {
+        let client = self.client;
+        Call::new(&self.core, move |core, reply| {
+            let there = core.net_delay();
+            core.after(there, move |core| {
+                core.world.epoch += 1;
+                let epoch = core.world.epoch;
+                let now = core.now;
+                core.world
+                    .log(now, || format!("c{client} stamps epoch {epoch}"));
+                let back = core.net_delay();
+                core.after(back, move |_| deliver(&reply, Ok(Epoch(epoch))));
+            });
+        })
+    }
+}
+
+/// A state write carrying `epoch`: true if the register accepted it.
+pub fn fenced_write(core: &Arc<Mutex<Core>>, client: usize, epoch: u64) -> Call<bool> {
+    Call::new(core, move |core, reply| {
+        let there = core.net_delay();
+        core.after(there, move |core| {
+            let now = core.now;
+            let accepted = core.world.fenced_write(client, epoch, now);
+            core.world.log(now, || {
+                format!("c{client} writes with epoch {epoch}: accepted {accepted}")
+            });
+            let back = core.net_delay();
+            core.after(back, move |_| deliver(&reply, accepted));
+        });
+    })
+}
