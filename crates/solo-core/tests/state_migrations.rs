@@ -195,7 +195,7 @@ fn each_schema_reads_only_its_own_shape() {
     ok("2.0.0", relay("consensusNodes", "[n0]"));
     assert_eq!(
         err("1.1.0", relay("consensusNode", "n0")),
-        "line 16, column 22: expected sequence start"
+        "line 16, column 22: expected a list here"
     );
     assert_eq!(
         err("2.0.0", relay("consensusNode", "[n0]")),

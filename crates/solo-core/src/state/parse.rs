@@ -19,7 +19,7 @@ use super::older::{v1_0_32, v1_1_0};
 use super::validate::validate;
 use super::version::{CURRENT, SchemaVersion, V1_0_32, V1_1_0, known_versions_list};
 use serde::de::DeserializeOwned;
-use serde_saphyr::MessageFormatter;
+use serde_saphyr::MessageFormatter as _;
 
 /// The largest document solo reads, in bytes (see the module doc for why 4 MiB).
 pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
@@ -176,6 +176,7 @@ fn yaml_options() -> serde_saphyr::Options {
             max_documents: 1,
         },
         with_snippet: false,
+        reject_unsupported_tags: true,
     }
 }
 
@@ -196,10 +197,36 @@ fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, StateError> {
     serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| yaml_error(&e))
 }
 
-fn yaml_error(e: &serde_saphyr::Error) -> StateError {
-    let e = e.without_snippet();
-    let message: String = serde_saphyr::DefaultMessageFormatter
-        .format_message(e)
+fn yaml_error(outer: &serde_saphyr::Error) -> StateError {
+    use serde_saphyr::Error as E;
+    use serde_saphyr::granit_parser::ErrorKind;
+    let e = outer.without_snippet();
+    let mut inner = e;
+    while let E::AliasError { error, .. } | E::WithSnippet { error, .. } = inner {
+        inner = error;
+    }
+    let message: String = match inner {
+        E::Budget { breach, .. } => budget_message(breach),
+        E::ExternalMessage { source, .. }
+            if matches!(
+                source.as_ref(),
+                serde_saphyr::ExternalMessageSource::Parser(scan)
+                    if matches!(scan.kind(), ErrorKind::RecursionLimitExceeded)
+            ) =>
+        {
+            too_deep()
+        }
+        E::Unexpected { expected, .. } => match *expected {
+            "sequence start" => "expected a list here".to_string(),
+            "mapping start" => "expected a mapping (`key: value` lines) here".to_string(),
+            "string scalar" | "scalar" => "expected a single value here".to_string(),
+            other => format!("expected {other} here"),
+        },
+        other => serde_saphyr::UserMessageFormatter
+            .format_message(other)
+            .into_owned(),
+    };
+    let message = message
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
@@ -211,5 +238,32 @@ fn yaml_error(e: &serde_saphyr::Error) -> StateError {
         line,
         column,
         message,
+    }
+}
+
+fn too_deep() -> String {
+    format!("the YAML nests deeper than {MAX_NESTING_DEPTH} levels, and a solo state needs 5")
+}
+
+/// The reader's safety limits, said in the terms of a state document.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    match breach {
+        B::Depth { .. } => too_deep(),
+        B::Nodes { .. } | B::Events { .. } | B::ScalarBytes { .. } => {
+            "the YAML has more values than any solo state (aliases count once for each use)"
+                .to_string()
+        }
+        B::Aliases { .. }
+        | B::Anchors { .. }
+        | B::AliasAnchorRatio { .. }
+        | B::RecordedAnchorEvents { .. }
+        | B::RecordedAnchorBytes { .. } => {
+            "the YAML uses too many aliases (`*name`); write the values out instead".to_string()
+        }
+        B::Documents { .. } => {
+            "the file holds more than one YAML document, and a state is one document".to_string()
+        }
+        other => format!("the YAML exceeds a safety limit of the reader ({other:?})"),
     }
 }
