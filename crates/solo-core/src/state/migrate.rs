@@ -43,6 +43,15 @@ impl VersionedDocument {
         }
     }
 
+    /// The metadata, which every version has in the same shape.
+    pub fn metadata(&self) -> &Metadata {
+        match self {
+            VersionedDocument::V1_0_32(d) => &d.metadata,
+            VersionedDocument::V1_1_0(d) => &d.metadata,
+            VersionedDocument::Current(d) => &d.metadata,
+        }
+    }
+
     /// Whether this is already the current version.
     pub fn is_current(&self) -> bool {
         matches!(self, VersionedDocument::Current(_))

@@ -73,18 +73,24 @@ impl Loaded {
 
 /// Read, migrate and validate: the one call a command needs to get a state it can trust.
 pub fn load(text: &[u8], stamp: &MigrationStamp) -> Result<Loaded, StateError> {
-    let parsed = parse(text)?;
-    let from = parsed.document.version();
-    let loaded = match parsed.document {
-        VersionedDocument::Current(d) => Loaded::Current(d),
-        older => Loaded::Migrated(Migrated {
-            document: migrate_to_current(older, stamp),
-            backup_of_original: parsed.original,
-            from,
-        }),
-    };
-    validate(loaded.document()).map_err(|problems| StateError::Invalid { problems })?;
-    Ok(loaded)
+    parse(text)?.into_loaded(stamp)
+}
+
+impl Parsed {
+    /// Migrate to the current version when needed, then validate.
+    pub fn into_loaded(self, stamp: &MigrationStamp) -> Result<Loaded, StateError> {
+        let from = self.document.version();
+        let loaded = match self.document {
+            VersionedDocument::Current(d) => Loaded::Current(d),
+            older => Loaded::Migrated(Migrated {
+                document: migrate_to_current(older, stamp),
+                backup_of_original: self.original,
+                from,
+            }),
+        };
+        validate(loaded.document()).map_err(|problems| StateError::Invalid { problems })?;
+        Ok(loaded)
+    }
 }
 
 /// Read a document in the schema of its own version, without migrating or validating it.

@@ -1,0 +1,120 @@
+//! How outcomes reach people: results on stdout, everything else on stderr, in one style:
+//! `error: <sentence>`, the details each on its own line, then `help: <what to do>`.
+
+use crate::cli::{Global, Output};
+use solo_core::state::StateError;
+use std::io::Write;
+
+/// A command that did not succeed, ready to be shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// One sentence: what went wrong.
+    pub message: String,
+    /// Details, one per line (for example each problem with its path).
+    pub details: Vec<String>,
+    /// What to do about it.
+    pub help: Option<String>,
+    /// The process exit code.
+    pub exit_code: u8,
+    /// Already reported on stdout in a machine format, so stderr stays quiet.
+    pub reported: bool,
+}
+
+impl Failure {
+    /// A failure with a message and a hint.
+    pub fn new(message: impl Into<String>, help: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            details: Vec::new(),
+            help: Some(help.into()),
+            exit_code: 1,
+            reported: false,
+        }
+    }
+
+    /// A state error about `subject` (a file name), with its problems and hint.
+    pub fn state(subject: &str, e: &StateError) -> Self {
+        let message = match e {
+            StateError::Invalid { .. } => {
+                format!("{subject} is not a valid solo state: {}", count(e))
+            }
+            _ => format!("{subject}: {e}"),
+        };
+        Failure {
+            message,
+            details: e.problems().iter().map(ToString::to_string).collect(),
+            help: Some(e.hint()),
+            exit_code: 1,
+            reported: false,
+        }
+    }
+}
+
+fn count(e: &StateError) -> String {
+    match e.problems().len() {
+        1 => "1 problem".to_string(),
+        n => format!("{n} problems"),
+    }
+}
+
+/// Where output goes, with the global flags applied.
+pub struct Out {
+    /// The output format chosen.
+    pub format: Output,
+    quiet: bool,
+    verbose: bool,
+}
+
+impl Out {
+    /// Output as the global flags ask.
+    pub fn new(global: &Global) -> Self {
+        Out {
+            format: global.output,
+            quiet: global.quiet,
+            verbose: global.verbose,
+        }
+    }
+
+    /// A result, on stdout, whatever the verbosity (a closed pipe is not an error).
+    pub fn result(&self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        let _ = stdout.flush();
+    }
+
+    /// A line for people on stderr, unless --quiet.
+    pub fn say(&self, line: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr().lock(), "{}", clean(line));
+        }
+    }
+
+    /// A line only --verbose shows.
+    pub fn detail(&self, line: &str) {
+        if self.verbose {
+            self.say(line);
+        }
+    }
+
+    /// Show a failure on stderr (even with --quiet).
+    pub fn failure(&self, f: &Failure) {
+        if f.reported {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "error: {}", clean(&f.message));
+        for d in &f.details {
+            let _ = writeln!(err, "  {}", clean(d));
+        }
+        if let Some(help) = &f.help {
+            let _ = writeln!(err, "help: {}", clean(help));
+        }
+    }
+}
+
+/// Make text safe for a terminal: no control characters besides what we print ourselves.
+pub fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
