@@ -26,14 +26,11 @@ fn run_many(
     count: u64,
     sabotage: Sabotage,
     stop_after: usize,
+    threads: usize,
 ) -> (Vec<Failure>, Stats, u64) {
     let next = AtomicU64::new(first);
     let failures = Mutex::new(Vec::new());
     let totals = Mutex::new((Stats::default(), 0u64));
-    let threads = env_u64("SOLO_SIM_THREADS").map_or_else(
-        || std::thread::available_parallelism().map_or(2, |n| n.get()),
-        |n| n.max(1) as usize,
-    );
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
@@ -90,7 +87,11 @@ fn every_schedule_keeps_mutual_exclusion_fencing_fifo_and_progress() {
     let count = env_u64("SOLO_SIM_SCHEDULES").unwrap_or(10_000);
     let first = env_u64("SOLO_SIM_FIRST_SEED").unwrap_or(0);
     let started = Instant::now();
-    let (failures, stats, sim_time) = run_many(first, count, Sabotage::default(), 5);
+    let threads = env_u64("SOLO_SIM_THREADS").map_or_else(
+        || std::thread::available_parallelism().map_or(2, |n| n.get()),
+        |n| n.max(1) as usize,
+    );
+    let (failures, stats, sim_time) = run_many(first, count, Sabotage::default(), 5, threads);
     eprintln!(
         "lock simulation: {count} schedules (seeds {first}..{}) in {:.1?}: {} critical sections, {} fenced writes \
          accepted and {} refused, {} locks lost, {} FIFO checks, {} lease writes, {:.1} h simulated",
@@ -117,7 +118,19 @@ fn every_schedule_keeps_mutual_exclusion_fencing_fifo_and_progress() {
 fn replay() {
     let seed = env_u64("SOLO_SIM_SEED").unwrap_or(1);
     let trace = std::env::var("SOLO_SIM_TRACE").is_ok_and(|v| v != "0");
-    match run_schedule(seed, Sabotage::default(), trace) {
+    // SOLO_SIM_SABOTAGE=hide-waiters|accept-stale-writes replays a broken variant.
+    let sabotage = match std::env::var("SOLO_SIM_SABOTAGE").as_deref() {
+        Ok("hide-waiters") => Sabotage {
+            hide_waiters: true,
+            ..Sabotage::default()
+        },
+        Ok("accept-stale-writes") => Sabotage {
+            accept_stale_writes: true,
+            ..Sabotage::default()
+        },
+        _ => Sabotage::default(),
+    };
+    match run_schedule(seed, sabotage, trace) {
         Ok(outcome) => eprintln!("schedule {seed}: ok, {outcome:?}"),
         Err(failure) => panic!("{failure}"),
     }
@@ -142,10 +155,11 @@ fn without_a_visible_queue_the_checker_finds_a_fifo_violation() {
         hide_waiters: true,
         ..Sabotage::default()
     };
-    let (failures, _, _) = run_many(0, 3_000, sabotage, 1);
+    let (failures, _, _) = run_many(0, 3_000, sabotage, 1, 1);
     let found = failures
         .first()
         .expect("hiding the waiter queue broke nothing the checker can see");
+    eprintln!("caught as expected: {found}");
     assert!(found.message.starts_with("FIFO"), "{found}");
 }
 
@@ -157,9 +171,10 @@ fn without_fencing_the_checker_finds_a_stale_write() {
         accept_stale_writes: true,
         ..Sabotage::default()
     };
-    let (failures, _, _) = run_many(0, 3_000, sabotage, 1);
+    let (failures, _, _) = run_many(0, 3_000, sabotage, 1, 1);
     let found = failures
         .first()
         .expect("accepting stale epochs broke nothing the checker can see");
+    eprintln!("caught as expected: {found}");
     assert!(found.message.starts_with("fencing"), "{found}");
 }

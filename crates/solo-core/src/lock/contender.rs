@@ -28,7 +28,7 @@ pub enum WaitPolicy {
     Forever,
 }
 
-/// What a waiting request reports each time it goes back to waiting (for a progress line).
+/// What a waiting request reports whenever who blocks it changes (for a progress line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
     /// Who blocks us, one per lease we lack.
@@ -39,6 +39,14 @@ pub struct Progress {
     pub total: usize,
     /// How long we have been waiting.
     pub waited: Duration,
+}
+
+/// Who blocks us in one lease.
+enum Blocking<'a> {
+    /// Its live holder (with the record, for the times).
+    Holder(&'a HolderField, &'a LeaseRecord),
+    /// The earliest live waiter queued before us in a lease that is free (or expired).
+    Waiter(&'a Waiter),
 }
 
 /// What this contender last saw of one lease (mostly `Present`, so not boxed).
@@ -201,8 +209,8 @@ where
         &self.lock_set
     }
 
-    /// Acquires the lock, waiting as `policy` allows, calling `on_progress` each time it starts
-    /// waiting. On any error, our claims and queue entries have been removed (as far as the
+    /// Acquires the lock, waiting as `policy` allows, calling `on_progress` whenever it goes
+    /// back to waiting with different blockers. On any error, our claims and queue entries have been removed (as far as the
     /// clusters could be reached) before it returns.
     pub async fn acquire(
         &mut self,
@@ -214,6 +222,7 @@ where
             WaitPolicy::Until(limit) => Some(started + limit),
             WaitPolicy::NoWait | WaitPolicy::Forever => None,
         };
+        let mut reported = None;
         let intent = if policy == WaitPolicy::NoWait {
             Intent::Peek
         } else {
@@ -256,34 +265,39 @@ where
                 Decision::Lose | Decision::Wait => {}
             }
             let now = self.clock.mono_now();
-            let blockers = self.blockers(now);
             if intent == Intent::Peek {
+                let blockers = self.blockers(now);
                 // Best effort: a claim we could not remove expires on its own.
                 let _ = self.cleanup(true).await;
                 return Err(LockError::Busy { blockers });
             }
             if deadline.is_some_and(|d| now >= d) {
+                let blockers = self.blockers(now);
                 let _ = self.cleanup(true).await;
                 return Err(LockError::Timeout {
                     waited: now.saturating_sub(started),
                     blockers,
                 });
             }
-            let claimed = self
-                .slots
-                .iter()
-                .filter(|s| {
-                    s.seen
-                        .record()
-                        .is_some_and(|r| r.held_by(&self.me.request_id))
-                })
-                .count();
-            on_progress(&Progress {
-                blockers,
-                claimed,
-                total: self.slots.len(),
-                waited: now.saturating_sub(started),
-            });
+            let signature = self.blocking_signature(now);
+            if reported != Some(signature) {
+                reported = Some(signature);
+                let claimed = self
+                    .slots
+                    .iter()
+                    .filter(|s| {
+                        s.seen
+                            .record()
+                            .is_some_and(|r| r.held_by(&self.me.request_id))
+                    })
+                    .count();
+                on_progress(&Progress {
+                    blockers: self.blockers(now),
+                    claimed,
+                    total: self.slots.len(),
+                    waited: now.saturating_sub(started),
+                });
+            }
             // 4. Wait by watching, then go back to 1.
             if let Err(e) = self.wait(deadline).await {
                 return Err(self.bail(e).await);
@@ -317,67 +331,99 @@ where
         }
     }
 
-    /// Who blocks us in each lease we lack: its live holder, or the earliest live waiter before us.
+    /// Who blocks us in one lease we lack: its live holder, or the earliest live waiter before us.
+    fn blocking<'a>(&self, slot: &'a Slot, now: Duration) -> Option<Blocking<'a>> {
+        let rec = slot.seen.record()?;
+        if rec.held_by(&self.me.request_id) {
+            return None;
+        }
+        match &rec.holder {
+            Some(holder) if slot.observer.holder_live(rec, now) => {
+                Some(Blocking::Holder(holder, rec))
+            }
+            _ => rec
+                .waiters
+                .iter()
+                .filter(|w| {
+                    w.stamp_key() < self.me.stamp_key()
+                        && slot.observer.waiter_live(w, self.config.waiter_ttl, now)
+                })
+                .min_by(|a, b| a.stamp_key().cmp(&b.stamp_key()))
+                .map(Blocking::Waiter),
+        }
+    }
+
+    /// A fingerprint of who blocks us where, to report progress only when it changes.
+    fn blocking_signature(&self, now: Duration) -> u64 {
+        let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+        let mut mix = |bytes: &[u8]| {
+            for b in bytes {
+                hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for (i, slot) in self.slots.iter().enumerate() {
+            mix(&i.to_le_bytes());
+            match self.blocking(slot, now) {
+                None => mix(b"-"),
+                Some(Blocking::Holder(HolderField::Known(h), _)) => mix(h.request_id.as_bytes()),
+                Some(Blocking::Holder(HolderField::Opaque(id), _)) => mix(id.as_bytes()),
+                Some(Blocking::Waiter(w)) => {
+                    mix(b"waiting:");
+                    mix(w.request_id.as_bytes());
+                }
+            }
+        }
+        hash
+    }
+
+    /// Who blocks us, for the user: one [`Blocker`] per lease we lack.
     fn blockers(&self, now: Duration) -> Vec<Blocker> {
-        let me = self.me.stamp();
         let ttl = self.config.waiter_ttl;
         let mut blockers = Vec::new();
         for slot in &self.slots {
-            let Some(rec) = slot.seen.record() else {
-                continue;
-            };
-            if rec.held_by(&me.request_id) {
-                continue;
-            }
-            let blocker =
-                |holder: HolderField, waiting, since, expires_at, deadline: Option<Duration>| {
-                    Blocker {
-                        deployment: self.lock_set.deployment().to_owned(),
-                        key: slot.key.clone(),
-                        holder,
-                        waiting,
-                        since,
-                        expires_at,
-                        retry_after: deadline.map(|d| d.saturating_sub(now)),
-                    }
-                };
-            match &rec.holder {
-                Some(h) if slot.observer.holder_live(rec, now) => blockers.push(blocker(
-                    h.clone(),
-                    false,
-                    rec.acquire_time,
-                    rec.renew_time
+            let blocker = match self.blocking(slot, now) {
+                None => continue,
+                Some(Blocking::Holder(holder, rec)) => Blocker {
+                    deployment: self.lock_set.deployment().to_owned(),
+                    key: slot.key.clone(),
+                    holder: holder.clone(),
+                    waiting: false,
+                    since: rec.acquire_time,
+                    expires_at: rec
+                        .renew_time
                         .and_then(|t| t.checked_add(rec.lease_duration).ok()),
-                    slot.observer.holder_deadline(rec),
-                )),
-                _ => {
-                    let earliest = rec
-                        .waiters
-                        .iter()
-                        .filter(|w| {
-                            w.stamp_key() < me.key() && slot.observer.waiter_live(w, ttl, now)
-                        })
-                        .min_by(|a, b| a.stamp_key().cmp(&b.stamp_key()));
-                    if let Some(w) = earliest {
-                        let as_holder = Holder {
-                            user: w.user.clone(),
-                            host: w.host.clone(),
-                            pid: w.pid,
-                            request_id: w.request_id.clone(),
-                            requested_at: w.requested_at,
-                            phase: Phase::Acquiring,
-                            authenticated_as: None,
-                        };
-                        blockers.push(blocker(
-                            HolderField::Known(as_holder),
-                            true,
-                            Some(w.requested_at),
-                            None,
-                            slot.observer.waiter_deadline(w, ttl),
-                        ));
-                    }
-                }
-            }
+                    retry_after: slot
+                        .observer
+                        .holder_deadline(rec)
+                        .map(|d| d.saturating_sub(now)),
+                    overdue: rec
+                        .renew_time
+                        .and_then(|t| t.checked_add(rec.lease_duration).ok())
+                        .is_some_and(|expiry| expiry < self.clock.wall_now()),
+                },
+                Some(Blocking::Waiter(w)) => Blocker {
+                    deployment: self.lock_set.deployment().to_owned(),
+                    key: slot.key.clone(),
+                    holder: HolderField::Known(Holder {
+                        user: w.user.clone(),
+                        host: w.host.clone(),
+                        pid: w.pid,
+                        request_id: w.request_id.clone(),
+                        requested_at: w.requested_at,
+                        phase: Phase::Acquiring,
+                        authenticated_as: None,
+                    }),
+                    waiting: true,
+                    since: Some(w.requested_at),
+                    expires_at: None,
+                    overdue: false,
+                    retry_after: slot
+                        .observer
+                        .waiter_deadline(w, ttl)
+                        .map(|d| d.saturating_sub(now)),
+                },
+            };
+            blockers.push(blocker);
         }
         blockers
     }
@@ -531,7 +577,7 @@ where
             };
             let decides_alike = match (&slot.seen, &next) {
                 (Seen::Present(old), Seen::Present(new)) => {
-                    only_heartbeats_changed(&old.value, &new.value)
+                    decides_alike(&old.value, &new.value, &self.me)
                 }
                 _ => false,
             };
@@ -539,8 +585,8 @@ where
             if !decides_alike {
                 return Ok(());
             }
-            // Only other waiters' heartbeats changed: every decision stands. Note them (they
-            // keep those waiters alive on our clock) and watch on from this version.
+            // Only heartbeats, or waiters behind us, changed: every decision stands. Note the
+            // heartbeats (they keep those waiters alive on our clock); watch on from here.
             slot.observer
                 .observe(slot.seen.record(), self.clock.mono_now());
             arm_watch(&self.store, slot, name);
@@ -603,16 +649,28 @@ fn arm_watch<S: LeaseStore + 'static>(store: &Arc<S>, slot: &mut Slot, name: &st
     slot.watch = Some((rv, watch));
 }
 
-/// Whether `new` differs from `old` only in the heartbeats of the same waiters: a change that
-/// cannot change any decision (holders, and who is queued, are the same).
-fn only_heartbeats_changed(old: &LeaseRecord, new: &LeaseRecord) -> bool {
+/// Whether every decision `me` made from `old` stands for `new`: same holder record, same
+/// waiters ahead of us, and our own queue entry still there (or still not). Heartbeats, and
+/// waiters behind us coming and going, change nothing for us.
+fn decides_alike(old: &LeaseRecord, new: &LeaseRecord, me: &Holder) -> bool {
+    let ahead = |r: &LeaseRecord| {
+        r.waiters
+            .iter()
+            .filter(|w| w.stamp_key() < me.stamp_key())
+            .count()
+    };
     old.holder == new.holder
         && old.acquire_time == new.acquire_time
         && old.renew_time == new.renew_time
         && old.lease_duration == new.lease_duration
         && old.transitions == new.transitions
-        && old.waiters.len() == new.waiters.len()
-        && new.waiters.iter().all(|w| old.queues(&w.request_id))
+        && old.queues(&me.request_id) == new.queues(&me.request_id)
+        && ahead(old) == ahead(new)
+        && new
+            .waiters
+            .iter()
+            .filter(|w| w.stamp_key() < me.stamp_key())
+            .all(|w| old.queues(&w.request_id))
 }
 
 /// Reads one lease into what we saw.

@@ -26,6 +26,10 @@ pub struct Blocker {
     pub expires_at: Option<Timestamp>,
     /// How long until this client would judge it expired (on its monotonic clock).
     pub retry_after: Option<Duration>,
+    /// Its own record says it expired already, by our wall clock. Expiry is judged only on
+    /// monotonic clocks (skew-safe), so only a client that watches it unrenewed for a whole
+    /// lease takes it over: a new `NoWait` attempt never will.
+    pub overdue: bool,
 }
 
 impl fmt::Display for Blocker {
@@ -50,6 +54,16 @@ pub fn blocker_sentence(b: &Blocker) -> String {
         return format!(
             "{} is free in {} but {who} has waited{since}, before this request. Retry later, or run with --wait.",
             b.deployment, b.key.cluster
+        );
+    }
+    if let (true, Some(t), Some(d)) = (b.overdue, b.expires_at, b.retry_after) {
+        return format!(
+            "{} is locked by {who}{since}; the lease expired at {} but is taken over only once it has been \
+             watched unrenewed for {}. Run with --wait, or break it with `solo lease break {} --force`.",
+            b.deployment,
+            clock_time(t),
+            human_duration(d),
+            b.deployment
         );
     }
     let expires = match b.expires_at {

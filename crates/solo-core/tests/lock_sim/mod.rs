@@ -123,6 +123,14 @@ pub fn run_schedule(seed: u64, sabotage: Sabotage, trace: bool) -> Result<Outcom
             Fault::Pause(rng.below(contenders), length),
         ));
     }
+    // Pause whoever holds the lock then, for longer than a lease: the fencing case.
+    if rng.chance(50) {
+        let length = rng.range(lease + SECOND, 3 * lease);
+        faults.push((
+            rng.range(5 * SECOND, 60 * SECOND),
+            Fault::PauseHolder(length),
+        ));
+    }
     if rng.chance(30) {
         let (from, length) = (rng.range(0, 90 * SECOND), rng.range(2 * SECOND, 2 * lease));
         world
@@ -214,6 +222,7 @@ fn unfinished(world: &World) -> String {
 enum Fault {
     Crash(usize),
     Pause(usize, u64),
+    PauseHolder(u64),
     Foreign(usize, Duration),
 }
 
@@ -231,6 +240,16 @@ impl Fault {
                 let task = con.task;
                 core.world.log(now, || format!("c{c} CRASHES"));
                 core.wake_task(task);
+            }
+            Fault::PauseHolder(length) => {
+                if let Some(c) = core
+                    .world
+                    .contenders
+                    .iter()
+                    .position(|c| c.in_cs && !c.crashed)
+                {
+                    Fault::Pause(c, length).apply(core);
+                }
             }
             Fault::Pause(c, length) => {
                 let con = &mut core.world.contenders[c];
@@ -397,4 +416,135 @@ impl Actor {
         }
         with_world(&self.core, |w, _| w.contenders[id].finished = true);
     }
+}
+
+/// A hand-scripted scenario on the same simulated clusters: for tests that tell one story.
+pub struct Harness {
+    pub executor: Executor,
+    pub core: Arc<Mutex<Core>>,
+    pub lock_set: LockSet,
+    pub config: LockConfig,
+}
+
+/// A contender of the harness.
+pub type SimContender = Contender<SimStore, SimClock, SimFence>;
+
+impl Harness {
+    /// `clients` processes over 3 clusters (one namespace each), leases of `lease_secs`.
+    pub fn new(seed: u64, clients: usize, lease_secs: u64) -> Self {
+        let keys = ["cluster-1", "cluster-2", "cluster-3"].map(|c| LeaseKey::new(c, "net"));
+        let lock_set = LockSet::new("my-network", keys).unwrap_or_else(|e| panic!("{e}"));
+        let config = LockConfig::with_lease_duration(Duration::from_secs(lease_secs));
+        let mut rng = Rng::new(seed);
+        let world = World::new(
+            lock_set.keys(),
+            clients,
+            Sabotage::default(),
+            config.waiter_ttl.as_micros() as u64,
+        );
+        let executor = Executor::new(Core::new(rng.fork(), world), rng.fork());
+        let core = Arc::clone(&executor.core);
+        Harness {
+            executor,
+            core,
+            lock_set,
+            config,
+        }
+    }
+
+    pub fn store(&self, client: usize) -> Arc<SimStore> {
+        Arc::new(SimStore {
+            core: Arc::clone(&self.core),
+            client,
+        })
+    }
+
+    pub fn clock(&self, skew_secs: i64) -> Arc<SimClock> {
+        Arc::new(SimClock {
+            core: Arc::clone(&self.core),
+            skew_us: skew_secs * SECOND as i64,
+        })
+    }
+
+    pub fn fence(&self, client: usize) -> Arc<SimFence> {
+        Arc::new(SimFence {
+            core: Arc::clone(&self.core),
+            client,
+        })
+    }
+
+    /// A request of `client` as `user`, with its clock skewed by `skew_secs`.
+    pub fn contender(&self, client: usize, user: &str, skew_secs: i64) -> SimContender {
+        let identity = Identity {
+            user: user.to_owned(),
+            host: format!("host-{client}"),
+            pid: 4000 + client as u32,
+        };
+        let request_id = format!("c{client}");
+        lock(&self.core).world.contenders[client].request_id = request_id.clone();
+        Contender::with_request_id(
+            self.lock_set.clone(),
+            identity,
+            request_id,
+            self.config.clone(),
+            self.store(client),
+            self.clock(skew_secs),
+            self.fence(client),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Runs `story` as process `client`; the run ends when every client's story has ended.
+    pub fn spawn(&mut self, client: usize, story: impl Future<Output = ()> + 'static) {
+        let core = Arc::clone(&self.core);
+        let task = self.executor.spawn(client, async move {
+            story.await;
+            lock(&core).world.contenders[client].finished = true;
+        });
+        lock(&self.core).world.contenders[client].task = task;
+    }
+
+    /// Runs every story to its end (panics on a violation, a deadlock or a timeout).
+    pub fn run(&mut self) {
+        match self.executor.run(3_600 * SECOND, 5_000_000) {
+            RunEnd::Finished => {}
+            other => panic!("the scenario did not finish: {other:?}"),
+        }
+    }
+
+    /// Simulated real time, in seconds.
+    pub fn now_secs(&self) -> f64 {
+        lock(&self.core).now as f64 / SECOND as f64
+    }
+
+    /// The lease in cluster `i` as stored.
+    pub fn lease(&self, i: usize) -> Option<solo_core::lock::LeaseRecord> {
+        lock(&self.core).world.leases[i].record.as_deref().cloned()
+    }
+
+    /// A foreign tool takes the free lease in cluster `i`, now.
+    pub fn foreign_claim(&self, i: usize, duration: Duration) {
+        let mut core = lock(&self.core);
+        let wall = net::wall_at(core.now, 0);
+        core.foreign_claim(i, duration, wall);
+    }
+
+    /// Requests of `client` to cluster `i` fail from `from_secs` for `for_secs`.
+    pub fn partition(&self, client: usize, cluster: usize, from_secs: u64, for_secs: u64) {
+        let from = from_secs * SECOND;
+        lock(&self.core)
+            .world
+            .partitions
+            .push((client, cluster, from, from + for_secs * SECOND));
+    }
+
+    /// How many lease writes the clusters have accepted.
+    pub fn lease_writes(&self) -> u64 {
+        lock(&self.core).world.stats.lease_writes
+    }
+}
+
+/// Sleeps on a harness clock (seconds of simulated time).
+pub async fn sleep_secs(clock: &SimClock, secs: f64) {
+    solo_core::lock::Clock::sleep(clock, Duration::from_secs_f64(secs)).await;
 }

@@ -121,8 +121,9 @@ impl LeaseStore for SimStore {
         key: &LeaseKey,
         _name: &str,
     ) -> impl Future<Output = Result<Option<Versioned<LeaseRecord>>, StoreError>> + Send {
-        request(&self.core, self.client, key, |core, lease| {
-            Ok(core.world.read(lease))
+        let client = self.client;
+        request(&self.core, client, key, move |core, lease| {
+            Ok(core.world.read(lease, client))
         })
     }
 
@@ -185,7 +186,7 @@ impl LeaseStore for SimStore {
                     core.world.log(now, || {
                         format!("c{client} watches lease {lease} from {since}")
                     });
-                    core.watch(lease, &since, reply);
+                    core.watch(lease, client, &since, reply);
                 }
             });
         })

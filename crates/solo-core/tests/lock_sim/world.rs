@@ -30,7 +30,8 @@ pub struct LeaseObj {
     rv: u64,
     /// Every version, for watches that start from an older resourceVersion.
     history: Vec<(u64, Option<Arc<LeaseRecord>>)>,
-    watchers: Vec<(u64, WatchReply)>,
+    /// (client, reply) of watches waiting for the next change.
+    watchers: Vec<(usize, WatchReply)>,
     /// With `hide_waiters`: the queue as the contenders wrote it, which nobody can read.
     hidden: Vec<Waiter>,
 }
@@ -174,11 +175,33 @@ impl World {
     }
 
     /// What a client reads of a lease.
-    pub fn read(&self, lease: usize) -> Option<Versioned<LeaseRecord>> {
+    pub fn read(&self, lease: usize, client: usize) -> Option<Versioned<LeaseRecord>> {
         let l = &self.leases[lease];
-        l.record.as_ref().map(|r| Versioned {
-            value: LeaseRecord::clone(r),
-            resource_version: l.rv.to_string(),
+        self.view(lease, client, l.rv, l.record.as_deref())
+    }
+
+    /// A version of a lease as `client` sees it: with `hide_waiters`, it sees its own queue
+    /// entry and nobody else's.
+    fn view(
+        &self,
+        lease: usize,
+        client: usize,
+        rv: u64,
+        record: Option<&LeaseRecord>,
+    ) -> Option<Versioned<LeaseRecord>> {
+        let mut value = record?.clone();
+        if self.sabotage.hide_waiters {
+            let me = self.contenders.get(client).map(|c| c.request_id.as_str());
+            value.waiters = self.leases[lease]
+                .hidden
+                .iter()
+                .filter(|w| Some(w.request_id.as_str()) == me)
+                .cloned()
+                .collect();
+        }
+        Some(Versioned {
+            value,
+            resource_version: rv.to_string(),
         })
     }
 
@@ -379,19 +402,13 @@ impl Core {
         l.rv = rv;
         l.record = record.clone();
         l.history.push((rv, record.clone()));
-        for (_, reply) in std::mem::take(&mut l.watchers) {
+        for (client, reply) in std::mem::take(&mut l.watchers) {
             let delay = self.rng_watch_delay();
-            let event = record.as_deref().map(|r| Versioned {
-                value: r.clone(),
-                resource_version: rv.to_string(),
-            });
+            let event = self.world.view(lease, client, rv, record.as_deref());
             self.after(delay, move |_| deliver(&reply, Ok(event)));
         }
         let now = self.now;
-        let event = record.as_deref().map(|r| Versioned {
-            value: r.clone(),
-            resource_version: rv.to_string(),
-        });
+        let event = writer.and_then(|w| self.world.view(lease, w, rv, record.as_deref()));
         if self.world.trace {
             let holder = record
                 .as_ref()
@@ -456,20 +473,17 @@ impl Core {
 
     /// Registers a watch from `since`: the first change after it is delivered, even if it
     /// happened before the watch arrived (Kubernetes watches from a resourceVersion).
-    pub fn watch(&mut self, lease: usize, since: &str, reply: WatchReply) {
+    pub fn watch(&mut self, lease: usize, client: usize, since: &str, reply: WatchReply) {
         let since: u64 = since.parse().unwrap_or(0);
-        let l = &mut self.world.leases[lease];
+        let l = &self.world.leases[lease];
         let first = l.history.partition_point(|(rv, _)| *rv <= since);
         match l.history.get(first) {
             Some((rv, record)) => {
-                let event = record.as_deref().map(|r| Versioned {
-                    value: r.clone(),
-                    resource_version: rv.to_string(),
-                });
+                let event = self.world.view(lease, client, *rv, record.as_deref());
                 let delay = self.rng_watch_delay();
                 self.after(delay, move |_| deliver(&reply, Ok(event)));
             }
-            None => l.watchers.push((since, reply)),
+            None => self.world.leases[lease].watchers.push((client, reply)),
         }
     }
 

@@ -1,0 +1,330 @@
+//! The pure decisions of the lock: who has priority, who may claim, what is expired; and the
+//! records, configuration and messages around them.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use proptest::prelude::*;
+use solo_core::lock::{
+    Blocker, ConfigError, Decision, Holder, HolderField, LeaseKey, LeaseRecord, LeaseView,
+    LockConfig, LockSet, Observer, Phase, Stamp, Waiter, decide, decode_waiters, encode_waiters,
+    may_claim,
+};
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_767_272_400 + secs).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn holder(n: usize, requested_secs: i64, phase: Phase) -> Holder {
+    Holder {
+        user: format!("user{n}@example.com"),
+        host: format!("host-{n}"),
+        pid: 4000 + n as u32,
+        request_id: format!("r{n}"),
+        requested_at: at(requested_secs),
+        phase,
+        authenticated_as: None,
+    }
+}
+
+fn waiter(n: usize, requested_secs: i64, heartbeat_secs: i64) -> Waiter {
+    Waiter {
+        request_id: format!("r{n}"),
+        requested_at: at(requested_secs),
+        user: format!("user{n}@example.com"),
+        host: format!("host-{n}"),
+        pid: 4000 + n as u32,
+        heartbeat: at(heartbeat_secs),
+    }
+}
+
+/// A global snapshot of a lock: who holds each lease (a contender index, or nobody), each
+/// contender's request time, and whether holders have reached `Held`.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    requested: Vec<i64>,
+    holders: Vec<Option<usize>>,
+    held_phase: Vec<bool>,
+}
+
+fn snapshot() -> impl Strategy<Value = Snapshot> {
+    (2usize..6, 1usize..5).prop_flat_map(|(contenders, leases)| {
+        (
+            proptest::collection::vec(-60i64..60, contenders),
+            proptest::collection::vec(proptest::option::of(0..contenders), leases),
+            proptest::collection::vec(any::<bool>(), contenders),
+        )
+            .prop_map(|(requested, holders, held_phase)| Snapshot {
+                requested,
+                holders,
+                held_phase,
+            })
+    })
+}
+
+impl Snapshot {
+    fn field(&self, n: usize, with_phases: bool) -> HolderField {
+        let phase = if with_phases && self.held_phase[n] {
+            Phase::Held
+        } else {
+            Phase::Acquiring
+        };
+        HolderField::Known(holder(n, self.requested[n], phase))
+    }
+
+    fn stamp(&self, n: usize) -> Stamp {
+        holder(n, self.requested[n], Phase::Acquiring).stamp()
+    }
+
+    /// What contender `me` decides, seeing every holder live.
+    fn decide_for(&self, me: usize, with_phases: bool) -> Decision {
+        let fields: Vec<Option<HolderField>> = self
+            .holders
+            .iter()
+            .map(|h| h.map(|n| self.field(n, with_phases)))
+            .collect();
+        let views: Vec<LeaseView<'_>> = self
+            .holders
+            .iter()
+            .zip(&fields)
+            .map(|(h, f)| match (h, f) {
+                (Some(n), _) if *n == me => LeaseView::Mine,
+                (Some(_), Some(field)) => LeaseView::Other {
+                    holder: field,
+                    live: true,
+                },
+                _ => LeaseView::Free,
+            })
+            .collect();
+        decide(&self.stamp(me), &views)
+    }
+}
+
+proptest! {
+    /// Between contenders still acquiring, the earliest holder never yields: someone always
+    /// keeps its claims, so the contenders cannot all release and start over (no livelock).
+    #[test]
+    fn the_earliest_acquiring_holder_never_loses(s in snapshot()) {
+        let holding: Vec<usize> = (0..s.requested.len()).filter(|n| s.holders.contains(&Some(*n))).collect();
+        if let Some(&earliest) = holding.iter().min_by_key(|n| s.stamp(**n)) {
+            prop_assert_ne!(s.decide_for(earliest, false), Decision::Lose);
+        }
+    }
+
+    /// A contender that holds every lease goes ahead, and everyone else yields to it.
+    #[test]
+    fn a_full_holder_wins_and_everyone_else_yields(s in snapshot(), phases in any::<bool>()) {
+        let mut s = s;
+        let n = s.requested.len() - 1;
+        for h in &mut s.holders {
+            *h = Some(n);
+        }
+        prop_assert_eq!(s.decide_for(n, phases), Decision::AllMine);
+        for other in 0..n {
+            prop_assert_eq!(s.decide_for(other, phases), Decision::Lose);
+        }
+    }
+
+    /// Whoever sees a `Held` holder yields (a fully held lock always wins), and a contender
+    /// never decides `AllMine` unless it holds every lease.
+    #[test]
+    fn held_always_wins_and_all_mine_means_all_mine(s in snapshot()) {
+        for me in 0..s.requested.len() {
+            let decision = s.decide_for(me, true);
+            let sees_held = s.holders.iter().flatten().any(|n| *n != me && s.held_phase[*n]);
+            if sees_held {
+                prop_assert_eq!(decision, Decision::Lose);
+            }
+            prop_assert_eq!(decision == Decision::AllMine, s.holders.iter().all(|h| *h == Some(me)));
+        }
+    }
+
+    /// A free lease goes to the earliest live waiter: nobody later than a live waiter may
+    /// claim it, and the earliest may.
+    #[test]
+    fn only_the_earliest_live_waiter_may_claim(requested in proptest::collection::vec(-60i64..60, 1..6), me_at in -60i64..60) {
+        let queue: Vec<Waiter> = requested.iter().enumerate().map(|(n, t)| waiter(n, *t, 0)).collect();
+        let me = holder(99, me_at, Phase::Acquiring);
+        let earliest = queue.iter().map(Waiter::stamp).min();
+        let allowed = may_claim(me.stamp_key(), &queue);
+        prop_assert_eq!(allowed, earliest.is_none_or(|e| me.stamp() < e));
+        let first = queue.iter().min_by_key(|w| w.stamp()).cloned();
+        if let Some(first) = first {
+            let as_holder = Holder { request_id: first.request_id.clone(), requested_at: first.requested_at, ..me };
+            prop_assert!(may_claim(as_holder.stamp_key(), &queue), "the earliest waiter is blocked by its own entry");
+        }
+    }
+
+    /// Expiry depends only on when *we* saw a record, never on the wall times inside it: a
+    /// holder whose clock is minutes off expires exactly one lease after we first saw it, a
+    /// queue change by others does not keep it alive, and a renewal does.
+    #[test]
+    fn expiry_is_judged_on_our_clock_from_first_sight(
+        renew_skew in -600i64..600,
+        first_seen in 0u64..1_000,
+        later in 0u64..100,
+        lease in 1u64..60,
+    ) {
+        let mut record = LeaseRecord::free(Duration::from_secs(lease));
+        record.holder = Some(HolderField::Known(holder(1, 0, Phase::Held)));
+        record.renew_time = Some(at(renew_skew));
+        let mut observer = Observer::default();
+        let seen = Duration::from_secs(first_seen);
+        observer.observe(Some(&record), seen);
+        let deadline = seen + Duration::from_secs(lease);
+        prop_assert_eq!(observer.holder_deadline(&record), Some(deadline));
+        // Someone queues: the holder's expiry does not move.
+        let mut queued = record.clone();
+        queued.waiters.push(waiter(2, 5, 5));
+        observer.observe(Some(&queued), seen + Duration::from_secs(later));
+        prop_assert_eq!(observer.holder_deadline(&queued), Some(deadline));
+        prop_assert_eq!(observer.holder_live(&queued, deadline - Duration::from_nanos(1)), true);
+        prop_assert_eq!(observer.holder_live(&queued, deadline), false);
+        // The holder renews: a new lease from when we see the renewal.
+        let mut renewed = queued.clone();
+        renewed.renew_time = Some(at(renew_skew + 1));
+        let now = seen + Duration::from_secs(later);
+        observer.observe(Some(&renewed), now);
+        prop_assert_eq!(observer.holder_deadline(&renewed), Some(now + Duration::from_secs(lease)));
+        // The same for a waiter's heartbeat.
+        let ttl = Duration::from_secs(lease);
+        prop_assert_eq!(observer.waiter_deadline(&renewed.waiters[0], ttl), Some(seen + Duration::from_secs(later) + ttl));
+    }
+
+    /// Whatever another tool writes into holderIdentity, reading it never panics; our own
+    /// records read back as ours, anything else as opaque and unchanged.
+    #[test]
+    fn any_holder_identity_parses(identity in ".*") {
+        match HolderField::parse(&identity) {
+            None => prop_assert!(identity.is_empty()),
+            Some(HolderField::Opaque(s)) => prop_assert_eq!(s, identity),
+            Some(known @ HolderField::Known(_)) => prop_assert_eq!(HolderField::parse(&known.identity()), Some(known)),
+        }
+    }
+
+    #[test]
+    fn our_holder_records_round_trip(n in 0usize..100, t in -1_000i64..1_000, held in any::<bool>(), auth in proptest::option::of("[a-z]{1,8}")) {
+        let mut h = holder(n, t, if held { Phase::Held } else { Phase::Acquiring });
+        h.authenticated_as = auth;
+        let field = HolderField::Known(h);
+        prop_assert_eq!(HolderField::parse(&field.identity()), Some(field));
+    }
+}
+
+#[test]
+fn holder_identity_is_camel_case_json() {
+    let json = HolderField::Known(holder(7, 0, Phase::Held)).identity();
+    assert_eq!(
+        json,
+        r#"{"user":"user7@example.com","host":"host-7","pid":4007,"requestId":"r7","requestedAt":"2026-01-01T13:00:00Z","phase":"Held"}"#
+    );
+    assert_eq!(
+        HolderField::parse("kubectl-edit"),
+        Some(HolderField::Opaque("kubectl-edit".to_owned()))
+    );
+    assert_eq!(
+        HolderField::parse("{\"user\": 3}"),
+        Some(HolderField::Opaque("{\"user\": 3}".to_owned()))
+    );
+    assert_eq!(HolderField::parse(""), None);
+}
+
+#[test]
+fn the_waiter_queue_round_trips_through_its_annotation() {
+    let queue = vec![waiter(1, 3, 10), waiter(2, -4, 11)];
+    assert_eq!(decode_waiters(&encode_waiters(&queue)).ok(), Some(queue));
+    assert!(decode_waiters("not json").is_err());
+}
+
+#[test]
+fn the_blocker_sentence_is_the_mission_sentence() {
+    let blocker = Blocker {
+        deployment: "my-network".to_owned(),
+        key: LeaseKey::new("cluster-1", "my-network"),
+        holder: HolderField::Known(Holder {
+            user: "alice@example.com".to_owned(),
+            host: "laptop-7".to_owned(),
+            pid: 4242,
+            ..holder(0, 0, Phase::Held)
+        }),
+        waiting: false,
+        since: "2026-01-01T13:03:32Z".parse().ok(),
+        expires_at: "2026-01-01T13:09:32Z".parse().ok(),
+        retry_after: Some(Duration::from_secs(5 * 60 + 31)),
+        overdue: false,
+    };
+    assert_eq!(
+        blocker.to_string(),
+        "my-network is locked by alice@example.com (laptop-7, pid 4242) since 13:03:32Z; the lease expires at 13:09:32Z \
+         unless renewed. Retry after 6m, or run with --wait."
+    );
+    let overdue = Blocker {
+        overdue: true,
+        retry_after: Some(Duration::from_secs(25)),
+        ..blocker
+    };
+    assert_eq!(
+        overdue.to_string(),
+        "my-network is locked by alice@example.com (laptop-7, pid 4242) since 13:03:32Z; the lease expired at \
+         13:09:32Z but is taken over only once it has been watched unrenewed for 25s. Run with --wait, or break it \
+         with `solo lease break my-network --force`."
+    );
+}
+
+#[test]
+fn the_config_is_checked_up_front() {
+    assert_eq!(LockConfig::default().validate(), Ok(()));
+    assert_eq!(
+        LockConfig::default().renew_interval,
+        Duration::from_secs(10)
+    );
+    let half_second = LockConfig {
+        lease_duration: Duration::from_millis(1500),
+        ..LockConfig::default()
+    };
+    assert!(matches!(
+        half_second.validate(),
+        Err(ConfigError::LeaseDuration(_))
+    ));
+    let slow_renewal = LockConfig {
+        renew_interval: Duration::from_secs(20),
+        ..LockConfig::default()
+    };
+    assert!(matches!(
+        slow_renewal.validate(),
+        Err(ConfigError::RenewInterval { .. })
+    ));
+    let long_backoff = LockConfig {
+        retry_backoff: Duration::from_secs(3),
+        ..LockConfig::default()
+    };
+    assert!(matches!(
+        long_backoff.validate(),
+        Err(ConfigError::RetryBackoff { .. })
+    ));
+}
+
+#[test]
+fn a_lock_set_is_sorted_deduplicated_and_never_empty() {
+    let keys = [
+        LeaseKey::new("b", "x"),
+        LeaseKey::new("a", "y"),
+        LeaseKey::new("a", "x"),
+        LeaseKey::new("b", "x"),
+    ];
+    let set = LockSet::new("net", keys).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        set.keys(),
+        [
+            LeaseKey::new("a", "x"),
+            LeaseKey::new("a", "y"),
+            LeaseKey::new("b", "x")
+        ]
+    );
+    assert_eq!(
+        LockSet::new("net", []),
+        Err(ConfigError::EmptyLockSet {
+            deployment: "net".to_owned()
+        })
+    );
+}

@@ -1,0 +1,364 @@
+//! The lock protocol, one story at a time, on the simulated clusters of `lock_sim`.
+
+mod lock_sim;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::future::{Either, select};
+use lock_sim::{Harness, sleep_secs};
+use solo_core::lock::{HolderField, LockError, Phase, WaitPolicy, break_lock};
+
+fn shared<T>(value: T) -> Rc<RefCell<T>> {
+    Rc::new(RefCell::new(value))
+}
+
+#[test]
+fn uncontended_the_lock_costs_one_write_per_lease_to_claim_and_one_to_hold() {
+    let mut h = Harness::new(1, 1, 30);
+    let mut alice = h.contender(0, "alice@example.com", 0);
+    let epoch = shared(None);
+    let seen = Rc::clone(&epoch);
+    h.spawn(0, async move {
+        let held = alice
+            .acquire(WaitPolicy::NoWait, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        *seen.borrow_mut() = Some(held.epoch().0);
+        held.release().await.unwrap_or_else(|e| panic!("{e}"));
+    });
+    h.run();
+    assert_eq!(*epoch.borrow(), Some(1));
+    // 3 creates (claim), 3 replaces (Held), 3 deletes (release): nothing else.
+    assert_eq!(h.lease_writes(), 9);
+    assert!(
+        (0..3).all(|i| h.lease(i).is_none()),
+        "release deletes leases nobody waits for"
+    );
+}
+
+#[test]
+fn a_busy_lock_names_its_holder_in_the_words_of_the_mission() {
+    let mut h = Harness::new(2, 2, 30);
+    let mut alice = h.contender(0, "alice@example.com", 0);
+    let mut bob = h.contender(1, "bob@example.com", 0);
+    let clock = h.clock(0);
+    let message = shared(String::new());
+    let out = Rc::clone(&message);
+    h.spawn(0, async move {
+        let held = alice
+            .acquire(WaitPolicy::NoWait, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sleep_secs(&clock, 5.0).await;
+        held.release().await.unwrap_or_else(|e| panic!("{e}"));
+    });
+    let clock = h.clock(0);
+    h.spawn(1, async move {
+        sleep_secs(&clock, 2.0).await;
+        match bob.acquire(WaitPolicy::NoWait, |_| {}).await {
+            Err(e @ LockError::Busy { .. }) => *out.borrow_mut() = e.to_string(),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("bob got a lock that alice holds"),
+        }
+    });
+    h.run();
+    let message = message.borrow();
+    assert!(
+        message.starts_with("my-network is locked by alice@example.com (host-0, pid 4000) since 13:00:00Z; the lease expires at 13:00:30Z unless renewed. Retry after 30s, or run with --wait."),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_foreign_holder_never_panics_and_is_waited_out() {
+    let mut h = Harness::new(3, 1, 10);
+    h.foreign_claim(1, Duration::from_secs(20));
+    let mut alice = h.contender(0, "alice@example.com", 25);
+    let clock = h.clock(0);
+    let result = shared((String::new(), 0.0));
+    let out = Rc::clone(&result);
+    let core = std::sync::Arc::clone(&h.core);
+    h.spawn(0, async move {
+        let busy = alice
+            .acquire(WaitPolicy::NoWait, |_| {})
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        sleep_secs(&clock, 1.0).await;
+        let held = alice
+            .acquire(WaitPolicy::Forever, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let now = lock_sim::exec::lock(&core).now as f64 / 1e6;
+        *out.borrow_mut() = (busy, now);
+        held.release().await.unwrap_or_else(|e| panic!("{e}"));
+    });
+    h.run();
+    let (busy, acquired_at) = result.borrow().clone();
+    assert!(
+        busy.contains("\"kubectl: ops@example.com\" (not written by solo)"),
+        "{busy}"
+    );
+    // Its renew time says nothing to us: 20 s from when we first saw it, on our clock.
+    assert!(
+        acquired_at >= 20.0,
+        "took the foreign lease after {acquired_at}s"
+    );
+}
+
+#[test]
+fn release_keeps_the_queue_of_others_and_abandon_removes_a_dropped_request() {
+    let mut h = Harness::new(4, 2, 30);
+    let mut alice = h.contender(0, "alice@example.com", 0);
+    let mut carol = h.contender(1, "carol@example.com", 0);
+    let (clock_a, clock_c) = (h.clock(0), h.clock(0));
+    let snapshots = shared(Vec::new());
+    let (snap_a, snap_c) = (Rc::clone(&snapshots), Rc::clone(&snapshots));
+    let core = std::sync::Arc::clone(&h.core);
+    let core_c = std::sync::Arc::clone(&h.core);
+    h.spawn(0, async move {
+        let held = alice
+            .acquire(WaitPolicy::NoWait, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sleep_secs(&clock_a, 5.0).await;
+        held.release().await.unwrap_or_else(|e| panic!("{e}"));
+        let world = &lock_sim::exec::lock(&core).world;
+        snap_a.borrow_mut().push(
+            world
+                .leases
+                .iter()
+                .map(|l| l.record.as_deref().cloned())
+                .collect::<Vec<_>>(),
+        );
+    });
+    h.spawn(1, async move {
+        sleep_secs(&clock_c, 1.0).await;
+        // Ctrl-C after two seconds: the acquire future is dropped mid-wait.
+        let waiting = carol.acquire(WaitPolicy::Forever, |_| {});
+        let interrupt = sleep_secs(&clock_c, 2.0);
+        match select(std::pin::pin!(waiting), std::pin::pin!(interrupt)).await {
+            Either::Left(_) => panic!("carol got the lock while alice held it"),
+            Either::Right(_) => {}
+        }
+        sleep_secs(&clock_c, 5.0).await;
+        carol.abandon().await.unwrap_or_else(|e| panic!("{e}"));
+        let world = &lock_sim::exec::lock(&core_c).world;
+        snap_c.borrow_mut().push(
+            world
+                .leases
+                .iter()
+                .map(|l| l.record.as_deref().cloned())
+                .collect::<Vec<_>>(),
+        );
+    });
+    h.run();
+    let snapshots = snapshots.borrow();
+    let after_release = &snapshots[0];
+    for lease in after_release {
+        let lease = lease
+            .as_ref()
+            .expect("a lease with waiters is cleared, not deleted");
+        assert_eq!(lease.holder, None);
+        assert!(
+            lease.queues("c1"),
+            "carol's queue entry survives alice's release"
+        );
+    }
+    assert!(
+        snapshots[1].iter().all(Option::is_none),
+        "abandon removed carol everywhere: {:?}",
+        snapshots[1]
+    );
+}
+
+#[test]
+fn breaking_the_lock_returns_the_holder_and_the_holder_finds_out_at_renewal() {
+    let mut h = Harness::new(5, 2, 30);
+    let mut alice = h.contender(0, "alice@example.com", 0);
+    let (clock_a, clock_o) = (h.clock(0), h.clock(0));
+    let operator = h.store(1);
+    let lock_set = h.lock_set.clone();
+    let outcome = shared((Vec::new(), String::new()));
+    let (out_a, out_o) = (Rc::clone(&outcome), Rc::clone(&outcome));
+    h.spawn(0, async move {
+        let held = alice
+            .acquire(WaitPolicy::NoWait, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sleep_secs(&clock_a, 5.0).await;
+        let lost = held.renew_once().await.expect_err("the lock was broken");
+        out_a.borrow_mut().1 = lost.to_string();
+        assert!(
+            !held.validity().is_valid(Duration::ZERO),
+            "a lost lock is never valid again"
+        );
+    });
+    h.spawn(1, async move {
+        sleep_secs(&clock_o, 2.0).await;
+        let removed = break_lock(&*operator, &lock_set)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        out_o.borrow_mut().0 = removed;
+    });
+    h.run();
+    let (removed, lost) = outcome.borrow().clone();
+    assert_eq!(removed.len(), 3);
+    for (_, holder) in &removed {
+        let HolderField::Known(holder) = holder else {
+            panic!("{holder:?}")
+        };
+        assert_eq!(
+            (holder.user.as_str(), holder.phase),
+            ("alice@example.com", Phase::Held)
+        );
+    }
+    assert!(
+        lost.starts_with("lost the lock: lease in cluster cluster-"),
+        "{lost}"
+    );
+}
+
+#[test]
+fn an_unreachable_cluster_is_named_and_the_other_claims_are_released() {
+    let mut h = Harness::new(6, 1, 30);
+    h.partition(0, 1, 0, 600);
+    let mut alice = h.contender(0, "alice@example.com", 0);
+    let error = shared(String::new());
+    let out = Rc::clone(&error);
+    h.spawn(0, async move {
+        let e = alice
+            .acquire(WaitPolicy::Forever, |_| {})
+            .await
+            .err()
+            .expect("cluster-2 is unreachable");
+        *out.borrow_mut() = e.to_string();
+    });
+    h.run();
+    let error = error.borrow();
+    assert!(
+        error.contains("cluster cluster-2") && error.contains("unreachable"),
+        "{error}"
+    );
+    for i in [0, 2] {
+        assert!(
+            h.lease(i).is_none_or(|l| l.holder.is_none()),
+            "claim left in cluster {i}: {:?}",
+            h.lease(i)
+        );
+    }
+}
+
+#[test]
+fn a_renewed_lock_outlives_its_lease_and_one_left_unrenewed_is_lost_to_the_next() {
+    let mut h = Harness::new(7, 2, 10);
+    let mut alice = h.contender(0, "alice@example.com", 30);
+    let mut bob = h.contender(1, "bob@example.com", -30);
+    let (clock_a, clock_b) = (h.clock(30), h.clock(-30));
+    let log = shared(Vec::new());
+    let (log_a, log_b) = (Rc::clone(&log), Rc::clone(&log));
+    h.spawn(0, async move {
+        let held = alice
+            .acquire(WaitPolicy::NoWait, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Work for three lease durations while renewing.
+        let work = sleep_secs(&clock_a, 30.0);
+        match select(std::pin::pin!(held.renew_loop()), std::pin::pin!(work)).await {
+            Either::Left((lost, _)) => panic!("{lost}"),
+            Either::Right(_) => log_a
+                .borrow_mut()
+                .push(format!("alice still holds epoch {}", held.epoch())),
+        }
+        // Then hang without renewing, past the lease.
+        sleep_secs(&clock_a, 15.0).await;
+        let lost = held.renew_once().await.expect_err("the lease expired");
+        log_a.borrow_mut().push(format!("alice: {lost}"));
+    });
+    h.spawn(1, async move {
+        sleep_secs(&clock_b, 1.0).await;
+        let held = bob
+            .acquire(WaitPolicy::Forever, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        log_b
+            .borrow_mut()
+            .push(format!("bob holds epoch {}", held.epoch()));
+        held.release().await.unwrap_or_else(|e| panic!("{e}"));
+    });
+    h.run();
+    let log = log.borrow();
+    assert_eq!(log[0], "alice still holds epoch 1");
+    assert_eq!(log[1], "bob holds epoch 2");
+    assert!(log[2].starts_with("alice: lost the lock"), "{}", log[2]);
+}
+
+#[test]
+fn a_timeout_leaves_no_trace_of_the_request() {
+    let mut h = Harness::new(8, 2, 30);
+    let mut alice = h.contender(0, "alice@example.com", 0);
+    let mut bob = h.contender(1, "bob@example.com", 0);
+    let (clock_a, clock_b) = (h.clock(0), h.clock(0));
+    let result = shared(String::new());
+    let out = Rc::clone(&result);
+    let core = std::sync::Arc::clone(&h.core);
+    h.spawn(0, async move {
+        let held = alice
+            .acquire(WaitPolicy::NoWait, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sleep_secs(&clock_a, 20.0).await;
+        held.release().await.unwrap_or_else(|e| panic!("{e}"));
+    });
+    h.spawn(1, async move {
+        sleep_secs(&clock_b, 1.0).await;
+        let mut progress = Vec::new();
+        let e = bob
+            .acquire(WaitPolicy::Until(Duration::from_secs(5)), |p| {
+                progress.push(p.blockers.len())
+            })
+            .await
+            .err()
+            .expect("alice holds it for 20s");
+        assert!(matches!(e, LockError::Timeout { .. }), "{e}");
+        assert_eq!(
+            progress.first(),
+            Some(&3),
+            "bob was told who blocks him in every cluster"
+        );
+        let world = &lock_sim::exec::lock(&core).world;
+        let traces = world
+            .leases
+            .iter()
+            .filter(|l| l.record.as_ref().is_some_and(|r| r.queues("c1")))
+            .count();
+        *out.borrow_mut() = format!("{e} / {traces} queue entries left");
+    });
+    h.run();
+    let result = result.borrow();
+    assert!(
+        result.starts_with("gave up after waiting 5s: my-network is locked by alice@example.com"),
+        "{result}"
+    );
+    assert!(result.ends_with("/ 0 queue entries left"), "{result}");
+}
+
+#[test]
+fn the_acquire_future_is_send_so_an_adapter_can_spawn_it() {
+    fn assert_send<T: Send>(_: &T) {}
+    let h = Harness::new(9, 1, 30);
+    let mut alice = h.contender(0, "alice@example.com", 0);
+    let acquiring = alice.acquire(WaitPolicy::Forever, |_| {});
+    assert_send(&acquiring);
+    drop(acquiring);
+    let release_and_renew = async {
+        let held = alice.acquire(WaitPolicy::NoWait, |_| {}).await?;
+        held.renew_once().await?;
+        let _ = held.renew_loop().await;
+        held.release().await
+    };
+    assert_send(&release_and_renew);
+}
