@@ -241,6 +241,11 @@ where
                     self.slots.iter().map(|s| self.view(s, now)).collect();
                 decide(&stamp, &views)
             };
+            if self.me.request_id == "c0.0" {
+                let now = self.clock.mono_now();
+                let v: Vec<String> = self.slots.iter().map(|s| format!("{:?} hb={:?} cs={:?} uns={}", s.seen.record().map(|r| (r.holder.as_ref().and_then(|h| h.known()).map(|h| h.request_id.clone()), r.waiters.iter().map(|w| w.request_id.clone()).collect::<Vec<_>>())), s.heartbeat_sent, s.claim_sent, s.unsettled)).collect();
+                eprintln!("DEBUG {:?} {:?} {:?}", now, decision, v);
+            }
             match decision {
                 Decision::AllMine => match self.take_hold().await {
                     Ok(Some(held)) if held.validity().is_valid(self.clock.mono_now()) => {
@@ -513,6 +518,19 @@ where
             self.config.renew_interval,
             self.config.heartbeat_interval(),
         );
+        // A lease we lack that nothing blocks (free, or its holder expired on our clock, and no
+        // earlier live waiter): do not wait, claim it. This is the model's "or a lease is seen
+        // free"; without it a request that lost against a stale view of a lease that has since
+        // been released waits for a timer although the whole lock is free.
+        if self.slots.iter().any(|slot| {
+            !slot
+                .seen
+                .record()
+                .is_some_and(|r| r.held_by(&me.request_id))
+                && self.blocking(slot, now).is_none()
+        }) {
+            return Ok(());
+        }
         let name = self.lock_set.deployment();
         let mut wake_at = deadline;
         let mut earliest = |t: Duration| wake_at = Some(wake_at.map_or(t, |w| w.min(t)));
@@ -736,6 +754,9 @@ async fn settle<S: LeaseStore, C: Clock>(
                 lease_duration: ctx.config.lease_duration,
             })
         };
+        if ctx.me.request_id == "c0.0" && slot.key.cluster != "cluster-1" {
+            eprintln!("DEBUG settle {:?} {} next={:?}", now, slot.key.cluster, next.as_ref().map(|r| r.holder.is_some()));
+        }
         let Some(next) = next else { return Ok(()) };
         let (claims, beats) = (
             next.held_by(&ctx.me.request_id),

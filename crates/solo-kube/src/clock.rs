@@ -1,0 +1,88 @@
+//! Time for the lock: wall time corrected against the API server, monotonic time that counts
+//! while the machine is suspended.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use kube::Client;
+use solo_core::lock::Clock;
+
+/// The lock's clock: `wall_now` is the local clock plus the offset measured against an API
+/// server's `Date` header (so a skewed laptop neither jumps the queue nor loses its place by more
+/// than about a second); `mono_now` is `CLOCK_BOOTTIME`, which keeps counting during suspend.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerClock {
+    offset: SignedDuration,
+}
+
+impl ServerClock {
+    /// A clock with no correction (tests, and when no server answered).
+    pub fn local() -> Self {
+        ServerClock::default()
+    }
+
+    /// Measures the offset of the local clock against `client`'s API server. The `Date` header
+    /// has a one-second resolution, so an offset under a second is not corrected.
+    pub async fn measure(client: &Client) -> Self {
+        let request = match http::Request::get("/version").body(kube::client::Body::empty()) {
+            Ok(r) => r,
+            Err(_) => return ServerClock::local(),
+        };
+        let sent = Timestamp::now();
+        let Ok(response) = client.send(request).await else {
+            return ServerClock::local();
+        };
+        let received = Timestamp::now();
+        let server = response
+            .headers()
+            .get(http::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| jiff::fmt::rfc2822::parse(v).ok())
+            .map(|z| z.timestamp());
+        let Some(server) = server else {
+            return ServerClock::local();
+        };
+        // The server's clock read somewhere in [Date, Date + 1s): take the middle of both intervals.
+        let midpoint = sent + received.duration_since(sent) / 2;
+        let offset = (server + SignedDuration::from_millis(500)).duration_since(midpoint);
+        if offset.abs() < SignedDuration::from_secs(1) {
+            ServerClock::local()
+        } else {
+            ServerClock { offset }
+        }
+    }
+
+    /// How far the local clock is behind the server's (negative: ahead).
+    pub fn offset(&self) -> SignedDuration {
+        self.offset
+    }
+}
+
+impl Clock for ServerClock {
+    fn wall_now(&self) -> Timestamp {
+        Timestamp::now() + self.offset
+    }
+
+    fn mono_now(&self) -> Duration {
+        boottime()
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await
+    }
+}
+
+/// `CLOCK_BOOTTIME`: monotonic, and counting while suspended (unlike `Instant`).
+fn boottime() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec to the valid pointer we pass.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    if rc != 0 {
+        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        return ORIGIN.get_or_init(std::time::Instant::now).elapsed();
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}

@@ -1,0 +1,48 @@
+//! How Kubernetes API errors map onto the lock's [`StoreError`].
+
+use solo_core::lock::StoreError;
+
+/// Classifies a kube-rs error: 409 conflicts, 404, 403, and "the cluster cannot be reached".
+pub fn store_error(err: kube::Error) -> StoreError {
+    match err {
+        kube::Error::Api(status) => match status.code {
+            409 => StoreError::Conflict,
+            404 => StoreError::NotFound,
+            401 | 403 => StoreError::Forbidden {
+                message: status.message,
+            },
+            // The API server is up but cannot reach its storage, or is shutting down.
+            500 | 503 | 504
+                if status.reason == "ServiceUnavailable" || status.reason == "Timeout" =>
+            {
+                StoreError::Unavailable {
+                    message: status.message,
+                }
+            }
+            _ => StoreError::Other {
+                message: format!("{} ({})", status.message, status.code),
+            },
+        },
+        err @ (kube::Error::HyperError(_) | kube::Error::Service(_)) => StoreError::Unavailable {
+            message: error_chain(&err),
+        },
+        other => StoreError::Other {
+            message: error_chain(&other),
+        },
+    }
+}
+
+/// The error with its causes, joined by ": " (the innermost cause says what really happened).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

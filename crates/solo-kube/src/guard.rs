@@ -1,0 +1,197 @@
+//! `lock(...) -> LockGuard`: the lock as a library user holds it. It renews in the background,
+//! tells when it is lost, and releases on [`LockGuard::release`] or, as a last resort, on drop.
+
+use std::sync::Arc;
+
+use solo_core::lock::{
+    Contender, Epoch, Fence, HeldLock, Identity, LockConfig, LockError, LockSet, Progress,
+    WaitPolicy,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clock::ServerClock;
+use crate::lease_store::KubeLeaseStore;
+
+/// What to lock, as whom, and how long to wait.
+#[derive(Debug, Clone)]
+pub struct LockRequest {
+    /// The deployment's leases.
+    pub lock_set: LockSet,
+    /// Who asks (R1).
+    pub identity: Identity,
+    /// Lease duration, renewal, waiter TTL.
+    pub config: LockConfig,
+    /// Fail at once, wait a while, or wait for ever.
+    pub wait: WaitPolicy,
+}
+
+/// Why `lock` returned without the lock.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// The protocol's own refusal or failure.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// Ctrl-C (SIGINT) or SIGTERM arrived while waiting; every claim and queue entry was removed.
+    #[error("interrupted while waiting for the lock; nothing is held")]
+    Interrupted,
+}
+
+/// The held lock. Renewal runs in a background task; [`lost`](Self::lost) resolves if it fails.
+pub struct LockGuard {
+    held: Option<Arc<HeldLock<KubeLeaseStore, ServerClock>>>,
+    renewal: Option<JoinHandle<()>>,
+    lost: watch::Receiver<Option<String>>,
+    epoch: Epoch,
+}
+
+/// Acquires the lock of `request.lock_set`. Ctrl-C or SIGTERM while waiting removes every claim
+/// and queue entry of this request before returning [`GuardError::Interrupted`].
+pub async fn lock<F: Fence + 'static>(
+    request: LockRequest,
+    store: KubeLeaseStore,
+    clock: ServerClock,
+    fence: F,
+    on_progress: impl FnMut(&Progress),
+) -> Result<LockGuard, GuardError> {
+    let mut contender = Contender::with_request_id(
+        request.lock_set,
+        request.identity,
+        uuid::Uuid::new_v4().to_string(),
+        request.config,
+        Arc::new(store),
+        Arc::new(clock),
+        Arc::new(fence),
+    )?;
+    let outcome = {
+        let acquire = contender.acquire(request.wait, on_progress);
+        tokio::select! {
+            result = acquire => Some(result),
+            _ = interrupted() => None,
+        }
+    };
+    match outcome {
+        Some(result) => Ok(LockGuard::start(result?)),
+        None => {
+            let _ = contender.abandon().await;
+            Err(GuardError::Interrupted)
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+impl LockGuard {
+    fn start(held: HeldLock<KubeLeaseStore, ServerClock>) -> Self {
+        let epoch = held.epoch();
+        let held = Arc::new(held);
+        let (tx, lost) = watch::channel(None);
+        let renewing = Arc::clone(&held);
+        let renewal = tokio::spawn(async move {
+            let reason = renewing.renew_loop().await;
+            let _ = tx.send(Some(reason.to_string()));
+        });
+        LockGuard {
+            held: Some(held),
+            renewal: Some(renewal),
+            lost,
+            epoch,
+        }
+    }
+
+    /// The fencing epoch every state write under this lock must carry.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// The lock held.
+    pub fn held(&self) -> &HeldLock<KubeLeaseStore, ServerClock> {
+        // Only `release` and `drop` take it out, and both consume the guard.
+        self.held
+            .as_deref()
+            .expect("a guard holds its lock until released")
+    }
+
+    /// Whether renewal has failed: the work must stop.
+    pub fn is_lost(&self) -> bool {
+        self.lost.borrow().is_some()
+    }
+
+    /// Resolves with the reason when the lock is lost (renewal failed past its deadline, or a
+    /// lease was taken or deleted). Run the work beside it and abort the work when it resolves.
+    pub async fn lost(&self) -> String {
+        let mut rx = self.lost.clone();
+        match rx.wait_for(|v| v.is_some()).await {
+            Ok(v) => v.clone().unwrap_or_default(),
+            // The renewal task ended without a reason: only on runtime shutdown.
+            Err(_) => "the renewal task stopped".to_owned(),
+        }
+    }
+
+    /// Stops renewing and releases every lease at once.
+    pub async fn release(mut self) -> Result<(), LockError> {
+        self.release_inner().await
+    }
+
+    async fn release_inner(&mut self) -> Result<(), LockError> {
+        if let Some(task) = self.renewal.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        let Some(held) = self.held.take() else {
+            return Ok(());
+        };
+        match Arc::try_unwrap(held) {
+            Ok(held) => held.release().await,
+            // Unreachable once the renewal task is joined; never release twice.
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if self.held.is_none() {
+            return;
+        }
+        if let Some(task) = self.renewal.take() {
+            task.abort();
+        }
+        // Best effort: release in the background if a runtime is still there. The process may
+        // exit first; the leases then expire after their duration.
+        if let (Ok(handle), Some(held)) = (tokio::runtime::Handle::try_current(), self.held.take())
+        {
+            handle.spawn(release_when_unshared(held));
+        }
+    }
+}
+
+/// Releases once the aborted renewal task has dropped its handle on the lock (within a second).
+async fn release_when_unshared(mut held: Arc<HeldLock<KubeLeaseStore, ServerClock>>) {
+    for _ in 0..200 {
+        match Arc::try_unwrap(held) {
+            Ok(held) => {
+                let _ = held.release().await;
+                return;
+            }
+            Err(shared) => {
+                held = shared;
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    }
+}

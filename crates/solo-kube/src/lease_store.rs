@@ -1,0 +1,208 @@
+//! The lock's leases as `coordination.k8s.io/v1` Lease objects, one per (cluster, namespace).
+//!
+//! The holder is JSON in `spec.holderIdentity`; the visible waiter queue is JSON in the
+//! [`WAITERS_ANNOTATION`] annotation. Every write is a compare-and-swap on `resourceVersion`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{
+    Api, DeleteParams, ObjectMeta, PostParams, Preconditions, WatchEvent, WatchParams,
+};
+use solo_core::lock::{
+    HolderField, LeaseKey, LeaseRecord, LeaseStore, StoreError, Versioned, WAITERS_ANNOTATION,
+    decode_waiters, encode_waiters,
+};
+
+use crate::clusters::Clusters;
+use crate::error::store_error;
+
+/// Label on every Lease solo writes, so that they can be listed.
+pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "solo");
+
+/// Leases in real clusters, through one client per cluster ref.
+#[derive(Clone)]
+pub struct KubeLeaseStore {
+    clusters: Clusters,
+}
+
+impl KubeLeaseStore {
+    /// A store over these clusters' clients.
+    pub fn new(clusters: Clusters) -> Self {
+        KubeLeaseStore { clusters }
+    }
+
+    fn api(&self, key: &LeaseKey) -> Result<Api<Lease>, StoreError> {
+        let client = self
+            .clusters
+            .client(&key.cluster)
+            .map_err(|e| StoreError::Other {
+                message: e.to_string(),
+            })?;
+        Ok(Api::namespaced(client.clone(), &key.namespace))
+    }
+}
+
+/// The Lease object that stores `record` (without a resourceVersion).
+pub fn to_lease(name: &str, record: &LeaseRecord) -> Lease {
+    let mut annotations = BTreeMap::new();
+    if !record.waiters.is_empty() {
+        annotations.insert(
+            WAITERS_ANNOTATION.to_owned(),
+            encode_waiters(&record.waiters),
+        );
+    }
+    let seconds = record.lease_duration.as_secs_f64().ceil().max(1.0) as i32;
+    Lease {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some([(MANAGED_BY_LABEL.0.to_owned(), MANAGED_BY_LABEL.1.to_owned())].into()),
+            annotations: (!annotations.is_empty()).then_some(annotations),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: record.holder.as_ref().map(HolderField::identity),
+            lease_duration_seconds: Some(seconds),
+            acquire_time: record.acquire_time.map(MicroTime),
+            renew_time: record.renew_time.map(MicroTime),
+            lease_transitions: Some(record.transitions as i32),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Reads a Lease, whoever wrote it: an unknown holderIdentity is kept opaque, a damaged waiter
+/// annotation counts as an empty queue (the next write of ours replaces it).
+pub fn from_lease(lease: &Lease) -> Versioned<LeaseRecord> {
+    let spec = lease.spec.clone().unwrap_or_default();
+    let waiters = lease
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(WAITERS_ANNOTATION))
+        .map(|text| {
+            decode_waiters(text).unwrap_or_else(|e| {
+                tracing::warn!(
+                    "ignoring a damaged waiter queue on lease {:?}: {e}",
+                    lease.metadata.name
+                );
+                Vec::new()
+            })
+        })
+        .unwrap_or_default();
+    let record = LeaseRecord {
+        holder: spec.holder_identity.as_deref().and_then(HolderField::parse),
+        lease_duration: Duration::from_secs(spec.lease_duration_seconds.unwrap_or(0).max(0) as u64),
+        acquire_time: spec.acquire_time.map(|t| t.0),
+        renew_time: spec.renew_time.map(|t| t.0),
+        transitions: spec.lease_transitions.unwrap_or(0).max(0) as u32,
+        waiters,
+    };
+    Versioned {
+        value: record,
+        resource_version: lease.metadata.resource_version.clone().unwrap_or_default(),
+    }
+}
+
+impl LeaseStore for KubeLeaseStore {
+    async fn get(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+    ) -> Result<Option<Versioned<LeaseRecord>>, StoreError> {
+        let api = self.api(key)?;
+        let lease = api.get_opt(name).await.map_err(store_error)?;
+        Ok(lease.as_ref().map(from_lease))
+    }
+
+    async fn create(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        record: LeaseRecord,
+    ) -> Result<Versioned<LeaseRecord>, StoreError> {
+        let api = self.api(key)?;
+        let created = api
+            .create(&PostParams::default(), &to_lease(name, &record))
+            .await
+            .map_err(store_error)?;
+        Ok(from_lease(&created))
+    }
+
+    async fn replace(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        record: LeaseRecord,
+        resource_version: &str,
+    ) -> Result<Versioned<LeaseRecord>, StoreError> {
+        let api = self.api(key)?;
+        let mut lease = to_lease(name, &record);
+        lease.metadata.resource_version = Some(resource_version.to_owned());
+        let replaced = api
+            .replace(name, &PostParams::default(), &lease)
+            .await
+            .map_err(store_error)?;
+        Ok(from_lease(&replaced))
+    }
+
+    async fn delete(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        resource_version: &str,
+    ) -> Result<(), StoreError> {
+        let api = self.api(key)?;
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                resource_version: Some(resource_version.to_owned()),
+                uid: None,
+            }),
+            ..Default::default()
+        };
+        api.delete(name, &params).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn watch_change(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        since_resource_version: &str,
+    ) -> Result<Option<Versioned<LeaseRecord>>, StoreError> {
+        let api = self.api(key)?;
+        let params = WatchParams::default()
+            .fields(&format!("metadata.name={name}"))
+            .timeout(290);
+        loop {
+            let stream = api
+                .watch(&params, since_resource_version)
+                .await
+                .map_err(store_error)?;
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                match event.map_err(store_error)? {
+                    WatchEvent::Added(lease) | WatchEvent::Modified(lease) => {
+                        return Ok(Some(from_lease(&lease)));
+                    }
+                    WatchEvent::Deleted(_) => return Ok(None),
+                    WatchEvent::Bookmark(_) => {}
+                    // 410 Gone: the version we saw is too old to watch from; a fresh read is a
+                    // change as far as the protocol cares (it decides again).
+                    WatchEvent::Error(status) if status.code == 410 => {
+                        return self.get(key, name).await;
+                    }
+                    WatchEvent::Error(status) => {
+                        return Err(StoreError::Other {
+                            message: status.message,
+                        });
+                    }
+                }
+            }
+            // The server closed the watch (its timeout) with no change: watch again from the same point.
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! solo's Kubernetes adapters around the pure core of `solo-core`.
+//!
+//! - [`clusters`]: one API client per cluster ref, from the user's kubeconfig and contexts.
+//! - [`lease_store`]: the lock's [`LeaseStore`](solo_core::lock::LeaseStore) over
+//!   `coordination.k8s.io/v1` Leases, with the waiter queue in an annotation.
+//! - [`clock`]: wall time corrected against the API server, monotonic time that counts suspend.
+//! - [`fence`]: the fencing epoch stamped into every copy of the state object.
+//! - [`guard`]: `lock(...) -> LockGuard`: renews in the background, signals loss, releases.
+
+pub mod clock;
+pub mod clusters;
+pub mod error;
+pub mod fence;
+pub mod guard;
+pub mod lease_store;
+
+pub use clock::ServerClock;
+pub use clusters::Clusters;
+pub use error::store_error;
+pub use fence::{FenceTarget, StateFence};
+pub use guard::{LockGuard, LockRequest};
+pub use lease_store::KubeLeaseStore;

@@ -1,0 +1,218 @@
+//! The lock against real clusters: a lease per cluster, takeover after a crash, a cluster stopped
+//! during acquisition, independence of deployments (R6), and Ctrl-C.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::Api;
+use solo_core::lock::{LockError, WaitPolicy};
+use solo_kube::guard::GuardError;
+use solo_testenv::TestEnv;
+use support::*;
+
+/// Runs the worker side when this binary is started as a worker; passes otherwise.
+#[tokio::test]
+async fn worker() {
+    if std::env::var_os("SOLO_LOCK_WORKER").is_some() {
+        support::run_worker().await;
+    }
+}
+
+#[tokio::test]
+async fn the_lock_is_a_lease_in_every_cluster_and_release_frees_them_all() {
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace("lock-basic").await;
+    let setup = Setup::new(env, &ns, "my-network", 3);
+
+    let (guard, _) = setup
+        .lock("alice@example.com", WaitPolicy::NoWait)
+        .await
+        .expect("uncontended lock");
+    assert!(guard.epoch().0 >= 1);
+    for (cluster, lease) in leases(&setup).await {
+        let holder = holder_of(&lease).unwrap_or_else(|| panic!("no holder in {cluster}"));
+        let holder = holder.known().expect("our JSON holder");
+        assert_eq!(holder.user, "alice@example.com");
+        assert_eq!(holder.phase, solo_core::lock::Phase::Held);
+    }
+
+    // Someone else is told who holds it, since when and until when.
+    let busy = setup
+        .lock("bob@example.com", WaitPolicy::NoWait)
+        .await
+        .err()
+        .expect("busy");
+    let text = busy.to_string();
+    assert!(
+        text.contains("my-network is locked by alice@example.com"),
+        "{text}"
+    );
+    assert!(
+        text.contains(" since ") && text.contains("expires at"),
+        "{text}"
+    );
+    assert!(text.contains("--wait"), "{text}");
+
+    guard.release().await.expect("release");
+    for (cluster, lease) in leases(&setup).await {
+        assert!(
+            holder_of(&lease).is_none(),
+            "{cluster} still has a holder after release"
+        );
+    }
+    // Released means free at once: the next one gets it without waiting.
+    let (again, _) = setup
+        .lock("bob@example.com", WaitPolicy::NoWait)
+        .await
+        .expect("free again");
+    assert!(again.epoch() > guard_epoch_floor(1));
+    again.release().await.expect("release");
+}
+
+fn guard_epoch_floor(n: u64) -> solo_core::lock::Epoch {
+    solo_core::lock::Epoch(n)
+}
+
+/// A holder killed with SIGKILL cannot release: its leases expire and the next request takes over
+/// within the lease duration (plus a second of slack for the round trips).
+#[tokio::test]
+async fn a_killed_holder_is_taken_over_after_its_lease_expires() {
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace("lock-kill").await;
+    let setup = Setup::new(env, &ns, "crash-net", 3);
+
+    let mut holder = spawn_worker(&setup, "hold", 0, 0);
+    wait_for_line(&mut holder, "HELD");
+    let killed_at = Instant::now();
+    holder.kill().expect("SIGKILL");
+    holder.wait().expect("reap");
+
+    let (guard, _) = setup
+        .lock("next@example.com", WaitPolicy::Forever)
+        .await
+        .expect("takeover");
+    let takeover = killed_at.elapsed();
+    eprintln!(
+        "takeover {takeover:?} after SIGKILL (lease {}s)",
+        setup.lease_seconds
+    );
+    assert!(
+        takeover <= Duration::from_secs(setup.lease_seconds + 1),
+        "took {takeover:?}, more than the lease duration plus 1s"
+    );
+    guard.release().await.expect("release");
+}
+
+/// Ctrl-C releases everything: a holder interrupted releases its leases, a waiter interrupted
+/// removes its queue entries.
+#[tokio::test]
+async fn ctrl_c_releases_what_the_process_claimed() {
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace("lock-sigint").await;
+    let setup = Setup::new(env, &ns, "sigint-net", 2);
+
+    let mut holder = spawn_worker(&setup, "hold", 0, 0);
+    wait_for_line(&mut holder, "HELD");
+    let mut waiter = spawn_worker(&setup, "wait", 1, 0);
+    wait_for_line(&mut waiter, "WAITING");
+    // Wait until the waiter is visible in every lease.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !leases(&setup)
+        .await
+        .iter()
+        .all(|(_, l)| waiters_of(l).contains("worker-1@"))
+    {
+        assert!(Instant::now() < deadline, "the waiter never queued itself");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    interrupt(&waiter);
+    wait_for_line(&mut waiter, "INTERRUPTED");
+    assert!(waiter.wait().expect("reap").success());
+    for (cluster, lease) in leases(&setup).await {
+        assert!(
+            !waiters_of(&lease).contains("worker-1@"),
+            "{cluster} still queues the interrupted waiter"
+        );
+        assert!(holder_of(&lease).is_some(), "{cluster} lost its holder");
+    }
+
+    interrupt(&holder);
+    wait_for_line(&mut holder, "RELEASED");
+    assert!(holder.wait().expect("reap").success());
+    for (cluster, lease) in leases(&setup).await {
+        assert!(
+            holder_of(&lease).is_none(),
+            "{cluster} still held after Ctrl-C"
+        );
+    }
+}
+
+/// R6: two deployments in the same clusters and namespace are two different locks.
+#[tokio::test]
+async fn two_deployments_never_block_each_other() {
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace("lock-r6").await;
+    let a = Setup::new(env, &ns, "network-a", 3);
+    let b = Setup::new(env, &ns, "network-b", 3);
+    let (guard_a, _) = a
+        .lock("alice@example.com", WaitPolicy::NoWait)
+        .await
+        .expect("a");
+    let (guard_b, _) = b
+        .lock("bob@example.com", WaitPolicy::NoWait)
+        .await
+        .expect("b, while a is held");
+    guard_a.release().await.expect("release a");
+    guard_b.release().await.expect("release b");
+}
+
+/// A cluster that is down during acquisition: a clear error that names it, and no lease left
+/// claimed on the clusters that answered.
+#[tokio::test]
+async fn a_cluster_down_during_acquisition_leaves_nothing_claimed() {
+    let env = TestEnv::private(3);
+    let ns = env.fresh_namespace("lock-down").await;
+    let setup = Setup::new(&env, &ns, "split-net", 3);
+    env.stop("cluster-3");
+
+    let err = setup
+        .lock("alice@example.com", WaitPolicy::NoWait)
+        .await
+        .err()
+        .expect("no lock without cluster-3");
+    let text = err.to_string();
+    match &err {
+        GuardError::Lock(LockError::Store { key, .. }) => {
+            assert_eq!(key.cluster, "cluster-3", "{text}")
+        }
+        other => panic!("expected a store error naming cluster-3, got {other}"),
+    }
+    assert!(
+        text.contains("cluster-3") && text.contains("unreachable"),
+        "{text}"
+    );
+
+    let clusters = setup.connect().await;
+    for cluster in ["cluster-1", "cluster-2"] {
+        let api: Api<Lease> =
+            Api::namespaced(clusters.client(cluster).expect("client").clone(), &ns);
+        let lease = api.get_opt("split-net").await.expect("get");
+        assert!(
+            holder_of(&lease).is_none(),
+            "{cluster} kept a claim after the failed acquisition"
+        );
+        assert!(
+            waiters_of(&lease).is_empty() || waiters_of(&lease) == "[]",
+            "{cluster} kept a queue entry"
+        );
+    }
+    env.start("cluster-3");
+    let (guard, _) = setup
+        .lock("alice@example.com", WaitPolicy::NoWait)
+        .await
+        .expect("all clusters back");
+    guard.release().await.expect("release");
+}

@@ -1,0 +1,282 @@
+//! Shared by the lock's end-to-end tests: a deployment's lock over the test clusters, and worker
+//! processes (the test binary run again with `SOLO_LOCK_WORKER` set; each binary that spawns
+//! workers has a `worker` test that calls [`run_worker`]).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use solo_core::lock::{HolderField, Identity, LeaseKey, LockConfig, LockSet, WaitPolicy};
+use solo_kube::fence::FenceTarget;
+use solo_kube::guard::{GuardError, lock};
+use solo_kube::{Clusters, KubeLeaseStore, LockGuard, LockRequest, ServerClock, StateFence};
+use solo_testenv::TestEnv;
+
+/// Everything a test or a worker needs to lock `deployment` over `clusters` clusters.
+#[derive(Clone)]
+pub struct Setup {
+    pub kubeconfig: String,
+    pub namespace: String,
+    pub deployment: String,
+    pub clusters: usize,
+    pub lease_seconds: u64,
+}
+
+impl Setup {
+    pub fn new(env: &TestEnv, namespace: &str, deployment: &str, clusters: usize) -> Self {
+        Setup {
+            kubeconfig: env.kubeconfig().display().to_string(),
+            namespace: namespace.to_owned(),
+            deployment: deployment.to_owned(),
+            clusters,
+            lease_seconds: 3,
+        }
+    }
+
+    pub fn refs(&self) -> Vec<String> {
+        (1..=self.clusters)
+            .map(|i| format!("cluster-{i}"))
+            .collect()
+    }
+
+    pub async fn connect(&self) -> Clusters {
+        let mapping: Vec<_> = self.refs().into_iter().map(|r| (r.clone(), r)).collect();
+        Clusters::connect(Some(self.kubeconfig.clone().into()), &mapping)
+            .await
+            .expect("clients")
+    }
+
+    pub fn lock_set(&self) -> LockSet {
+        LockSet::new(
+            &self.deployment,
+            self.refs()
+                .into_iter()
+                .map(|r| LeaseKey::new(r, &self.namespace)),
+        )
+        .expect("a lock set")
+    }
+
+    pub fn fence(&self, clusters: &Clusters) -> StateFence {
+        let targets = self
+            .refs()
+            .into_iter()
+            .map(|cluster| FenceTarget {
+                cluster,
+                namespace: self.namespace.clone(),
+                name: format!("{}-state", self.deployment),
+            })
+            .collect();
+        StateFence::new(clusters.clone(), targets)
+    }
+
+    pub async fn lock(
+        &self,
+        user: &str,
+        wait: WaitPolicy,
+    ) -> Result<(LockGuard, StateFence), GuardError> {
+        let clusters = self.connect().await;
+        let fence = self.fence(&clusters);
+        let request = LockRequest {
+            lock_set: self.lock_set(),
+            identity: Identity {
+                user: user.to_owned(),
+                host: "test-host".into(),
+                pid: std::process::id(),
+            },
+            config: LockConfig::with_lease_duration(Duration::from_secs(self.lease_seconds)),
+            wait,
+        };
+        let clock = ServerClock::measure(clusters.client("cluster-1").expect("cluster-1")).await;
+        let guard = lock(
+            request,
+            KubeLeaseStore::new(clusters),
+            clock,
+            fence.clone(),
+            |_| {},
+        )
+        .await?;
+        Ok((guard, fence))
+    }
+
+    fn to_env(&self, cmd: &mut Command) {
+        cmd.env("SOLO_LOCK_WORKER", "1")
+            .env("W_KUBECONFIG", &self.kubeconfig)
+            .env("W_NAMESPACE", &self.namespace)
+            .env("W_DEPLOYMENT", &self.deployment)
+            .env("W_CLUSTERS", self.clusters.to_string())
+            .env("W_LEASE", self.lease_seconds.to_string());
+    }
+
+    fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is set for workers"));
+        Setup {
+            kubeconfig: var("W_KUBECONFIG"),
+            namespace: var("W_NAMESPACE"),
+            deployment: var("W_DEPLOYMENT"),
+            clusters: var("W_CLUSTERS").parse().expect("a number"),
+            lease_seconds: var("W_LEASE").parse().expect("a number"),
+        }
+    }
+}
+
+/// Starts a worker process: this binary, running only the `worker` test, in `mode`.
+pub fn spawn_worker(setup: &Setup, mode: &str, id: usize, sections: usize) -> Child {
+    let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
+    cmd.args(["worker", "--exact", "--nocapture", "--test-threads=1"]);
+    setup.to_env(&mut cmd);
+    cmd.env("W_MODE", mode)
+        .env("W_ID", id.to_string())
+        .env("W_SECTIONS", sections.to_string());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.spawn().expect("spawn a worker")
+}
+
+/// Reads the worker's stdout until it prints `line`.
+pub fn wait_for_line(child: &mut Child, line: &str) {
+    use std::io::BufRead;
+    let out = child.stdout.as_mut().expect("piped stdout");
+    let mut reader = std::io::BufReader::new(out);
+    let mut buf = String::new();
+    loop {
+        buf.clear();
+        let n = reader.read_line(&mut buf).expect("read worker output");
+        assert!(n > 0, "the worker ended before printing {line:?}");
+        // The test harness may print "test worker ... " on the same line first.
+        if buf.trim_end().ends_with(line) {
+            return;
+        }
+    }
+}
+
+pub const RECORD_KEY: &str = "record";
+
+/// The worker side. Modes: `sections` (run W_SECTIONS critical sections appending to the shared
+/// record), `hold` (take the lock, print HELD, hold until killed or interrupted), `wait` (print
+/// WAITING, then wait for the lock; on Ctrl-C exit cleanly).
+pub async fn run_worker() {
+    let setup = Setup::from_env();
+    let id: usize = std::env::var("W_ID")
+        .expect("W_ID")
+        .parse()
+        .expect("a number");
+    let user = format!("worker-{id}@example.com");
+    match std::env::var("W_MODE").expect("W_MODE").as_str() {
+        "sections" => {
+            let sections: usize = std::env::var("W_SECTIONS")
+                .expect("W_SECTIONS")
+                .parse()
+                .expect("a number");
+            for n in 0..sections {
+                let (guard, fence) = setup
+                    .lock(&user, WaitPolicy::Forever)
+                    .await
+                    .expect("the lock");
+                let target = &fence.targets()[0];
+                // Enter: the record must show nobody inside; append "+id.n", then "-id.n" on leaving.
+                for mark in ['+', '-'] {
+                    loop {
+                        let result = fence
+                            .write(target, guard.epoch(), |secret| {
+                                let mut record = decode_record(secret);
+                                record.push(format!("{mark}{id}.{n}"));
+                                let data = secret.string_data.get_or_insert_with(BTreeMap::new);
+                                data.insert(RECORD_KEY.into(), record.join(" "));
+                            })
+                            .await;
+                        match result {
+                            Ok(_) => break,
+                            Err(solo_kube::fence::FencedWriteError::Conflict { .. }) => continue,
+                            Err(e) => panic!(
+                                "worker {id}: fenced write refused while holding the lock: {e}"
+                            ),
+                        }
+                    }
+                }
+                guard.release().await.expect("release");
+            }
+        }
+        "hold" => {
+            let (guard, _fence) = setup
+                .lock(&user, WaitPolicy::Forever)
+                .await
+                .expect("the lock");
+            println!("HELD");
+            solo_kube::guard::interrupted().await;
+            guard.release().await.expect("release on Ctrl-C");
+            println!("RELEASED");
+        }
+        "wait" => {
+            println!("WAITING");
+            match setup.lock(&user, WaitPolicy::Forever).await {
+                Err(GuardError::Interrupted) => println!("INTERRUPTED"),
+                Ok(_) => panic!("the lock was expected to stay busy"),
+                Err(e) => panic!("unexpected: {e}"),
+            }
+        }
+        other => panic!("unknown worker mode {other}"),
+    }
+}
+
+pub fn decode_record(secret: &Secret) -> Vec<String> {
+    let from_string = secret
+        .string_data
+        .as_ref()
+        .and_then(|d| d.get(RECORD_KEY))
+        .cloned();
+    let from_data = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(RECORD_KEY))
+        .map(|b| String::from_utf8_lossy(&b.0).into_owned());
+    from_string
+        .or(from_data)
+        .map(|s| s.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+pub async fn leases(setup: &Setup) -> Vec<(String, Option<Lease>)> {
+    let clusters = setup.connect().await;
+    let mut out = Vec::new();
+    for r in setup.refs() {
+        let api: Api<Lease> = Api::namespaced(
+            clusters.client(&r).expect("client").clone(),
+            &setup.namespace,
+        );
+        out.push((
+            r.clone(),
+            api.get_opt(&setup.deployment).await.expect("get lease"),
+        ));
+    }
+    out
+}
+
+pub fn holder_of(lease: &Option<Lease>) -> Option<HolderField> {
+    lease
+        .as_ref()?
+        .spec
+        .as_ref()?
+        .holder_identity
+        .as_deref()
+        .and_then(HolderField::parse)
+}
+
+pub fn waiters_of(lease: &Option<Lease>) -> String {
+    lease
+        .as_ref()
+        .and_then(|l| l.metadata.annotations.as_ref())
+        .and_then(|a| a.get(solo_core::lock::WAITERS_ANNOTATION))
+        .cloned()
+        .unwrap_or_default()
+}
+
+pub fn interrupt(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+}
