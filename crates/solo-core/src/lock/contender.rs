@@ -85,6 +85,8 @@ struct Slot {
     watch: Option<(String, WatchFuture)>,
     /// The last round lost its races here and left something unwritten: go again soon.
     unsettled: bool,
+    /// `seen` was read or written in the current round (not just delivered by a watch).
+    touched: bool,
 }
 
 /// How many compare-and-swap races one round may lose on one lease before moving on.
@@ -183,6 +185,7 @@ where
                 heartbeat_sent: None,
                 watch: None,
                 unsettled: false,
+                touched: false,
             })
             .collect();
         let jitter = Jitter::new(config.jitter_seed, &me.request_id);
@@ -241,11 +244,6 @@ where
                     self.slots.iter().map(|s| self.view(s, now)).collect();
                 decide(&stamp, &views)
             };
-            if self.me.request_id == "c0.0" {
-                let now = self.clock.mono_now();
-                let v: Vec<String> = self.slots.iter().map(|s| format!("{:?} hb={:?} cs={:?} uns={}", s.seen.record().map(|r| (r.holder.as_ref().and_then(|h| h.known()).map(|h| h.request_id.clone()), r.waiters.iter().map(|w| w.request_id.clone()).collect::<Vec<_>>())), s.heartbeat_sent, s.claim_sent, s.unsettled)).collect();
-                eprintln!("DEBUG {:?} {:?} {:?}", now, decision, v);
-            }
             match decision {
                 Decision::AllMine => match self.take_hold().await {
                     Ok(Some(held)) if held.validity().is_valid(self.clock.mono_now()) => {
@@ -262,6 +260,20 @@ where
                     Err(e) => return Err(self.bail(e).await),
                 },
                 Decision::Lose if intent == Intent::Claim => {
+                    // Yielding costs everyone a round: first make sure that what we yield to is
+                    // still there (a view from a watch event or an old round may be stale).
+                    match self.refresh_blockers().await {
+                        Ok(true) => {
+                            let now = self.clock.mono_now();
+                            let views: Vec<LeaseView<'_>> =
+                                self.slots.iter().map(|s| self.view(s, now)).collect();
+                            if decide(&stamp, &views) != Decision::Lose {
+                                continue;
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => return Err(self.bail(e).await),
+                    }
                     // Release what we claimed and stay queued everywhere, with our first stamp.
                     if let Err(e) = self.settle_all(Intent::Yield).await {
                         return Err(self.bail(e).await);
@@ -433,6 +445,43 @@ where
         blockers
     }
 
+    /// Re-reads, in parallel, every lease held by a live other holder that this round did not
+    /// read or write itself. True if any was re-read.
+    async fn refresh_blockers(&mut self) -> Result<bool, LockError> {
+        let now = self.clock.mono_now();
+        let stale: Vec<bool> = self
+            .slots
+            .iter()
+            .map(|s| !s.touched && matches!(self.view(s, now), LeaseView::Other { live: true, .. }))
+            .collect();
+        if !stale.contains(&true) {
+            return Ok(false);
+        }
+        let (store, name) = (&*self.store, self.lock_set.deployment());
+        let reads = join_all(
+            self.slots
+                .iter_mut()
+                .zip(stale)
+                .filter(|(_, stale)| *stale)
+                .map(|(slot, _)| async move {
+                    slot.seen = match store.get(&slot.key, name).await {
+                        Ok(Some(v)) => Seen::Present(v),
+                        Ok(None) => Seen::Absent,
+                        Err(e) => return Err(LockError::store(&slot.key, e)),
+                    };
+                    slot.touched = true;
+                    Ok(())
+                }),
+        )
+        .await;
+        reads.into_iter().collect::<Result<Vec<()>, _>>()?;
+        let now = self.clock.mono_now();
+        for slot in &mut self.slots {
+            slot.observer.observe(slot.seen.record(), now);
+        }
+        Ok(true)
+    }
+
     async fn settle_all(&mut self, intent: Intent) -> Result<(), LockError> {
         let Contender {
             me,
@@ -518,19 +567,6 @@ where
             self.config.renew_interval,
             self.config.heartbeat_interval(),
         );
-        // A lease we lack that nothing blocks (free, or its holder expired on our clock, and no
-        // earlier live waiter): do not wait, claim it. This is the model's "or a lease is seen
-        // free"; without it a request that lost against a stale view of a lease that has since
-        // been released waits for a timer although the whole lock is free.
-        if self.slots.iter().any(|slot| {
-            !slot
-                .seen
-                .record()
-                .is_some_and(|r| r.held_by(&me.request_id))
-                && self.blocking(slot, now).is_none()
-        }) {
-            return Ok(());
-        }
         let name = self.lock_set.deployment();
         let mut wake_at = deadline;
         let mut earliest = |t: Duration| wake_at = Some(wake_at.map_or(t, |w| w.min(t)));
@@ -722,6 +758,7 @@ async fn settle<S: LeaseStore, C: Clock>(
 ) -> Result<(), LockError> {
     let mut conflicts = 0;
     slot.unsettled = false;
+    slot.touched = false;
     loop {
         let now = ctx.clock.mono_now();
         slot.observer.observe(slot.seen.record(), now);
@@ -754,9 +791,6 @@ async fn settle<S: LeaseStore, C: Clock>(
                 lease_duration: ctx.config.lease_duration,
             })
         };
-        if ctx.me.request_id == "c0.0" && slot.key.cluster != "cluster-1" {
-            eprintln!("DEBUG settle {:?} {} next={:?}", now, slot.key.cluster, next.as_ref().map(|r| r.holder.is_some()));
-        }
         let Some(next) = next else { return Ok(()) };
         let (claims, beats) = (
             next.held_by(&ctx.me.request_id),
@@ -771,6 +805,7 @@ async fn settle<S: LeaseStore, C: Clock>(
             }
             Seen::Unknown | Seen::Absent => ctx.store.create(&slot.key, ctx.name, next).await,
         };
+        slot.touched = true;
         match result {
             Ok(v) => {
                 slot.seen = Seen::Present(v);

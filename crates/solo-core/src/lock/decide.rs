@@ -73,15 +73,18 @@ impl Observer {
                 .zip(&self.waiters)
                 .all(|(w, (id, beat, _))| w.request_id == *id && w.heartbeat == *beat);
         if !unchanged {
-            let before = std::mem::take(&mut self.waiters);
+            let mut before = std::mem::take(&mut self.waiters);
             self.waiters = waiters
                 .iter()
                 .map(|w| {
-                    let since = before
-                        .iter()
+                    match before
+                        .iter_mut()
                         .find(|(id, beat, _)| *id == w.request_id && *beat == w.heartbeat)
-                        .map_or(now, |(_, _, since)| *since);
-                    (w.request_id.clone(), w.heartbeat, since)
+                    {
+                        // Seen before: keep when we first saw it (and reuse its id).
+                        Some((id, _, since)) => (std::mem::take(id), w.heartbeat, *since),
+                        None => (w.request_id.clone(), w.heartbeat, now),
+                    }
                 })
                 .collect();
         }

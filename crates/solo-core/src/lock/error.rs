@@ -126,7 +126,7 @@ pub enum LockError {
     #[error("{}", blockers_text(.blockers))]
     Busy { blockers: Vec<Blocker> },
     /// Waited as long as allowed; every claim and queue entry of ours has been removed.
-    #[error("gave up after waiting {}: {}", human_duration(*.waited), blockers_text(.blockers))]
+    #[error("gave up after waiting {}: {}", human_duration(Duration::from_secs(.waited.as_secs())), blockers_text(.blockers))]
     Timeout {
         waited: Duration,
         blockers: Vec<Blocker>,

@@ -15,7 +15,13 @@
 //!    with its first stamp;
 //! 4. waits by watching: it wakes on *any* change of a lease it lacks, watched from the
 //!    resourceVersion its decision was based on, or when a blocker expires on its own clock,
-//!    and goes back to 1.
+//!    and goes back to 1. (A change that cannot alter any decision, such as a heartbeat or a
+//!    waiter queued behind us, is noted and the watch resumes from it without a new round.)
+//!
+//! While waiting it renews its own claims and queue heartbeats. A lost compare-and-swap race
+//! means someone else wrote: re-read, decide again (with jittered backoff after repeated
+//! races, and at most a few races per lease per round so that one busy lease cannot starve
+//! the heartbeats of the others).
 //!
 //! This is `shared/model/lock.pml`, checked there exhaustively for 3 contenders and 2 leases,
 //! and here by the deterministic simulation in `tests/lock_simulation.rs`.
@@ -45,7 +51,11 @@
 //!   epoch can stamp an epoch after the next holder's: that holder's state writes are then
 //!   refused (never accepted wrongly) until it acquires again.
 //! - Dead queue entries are judged from first observation too, so a fresh client waits up to
-//!   one waiter TTL behind an entry left by a crashed waiter.
+//!   one waiter TTL behind an entry left by a crashed waiter; likewise a new `NoWait` request
+//!   never takes over a dead holder's lease (it has not watched it expire): `--wait` does.
+//! - A waiter that cannot get its heartbeat written for a whole TTL (paused, partitioned, or
+//!   losing every race) is treated as dead and may be overtaken.
+//! - A [`HeldLock`] dropped without [`HeldLock::release`] stays held until its leases expire.
 
 mod admin;
 mod config;

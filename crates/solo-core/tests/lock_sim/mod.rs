@@ -124,8 +124,8 @@ pub fn run_schedule(seed: u64, sabotage: Sabotage, trace: bool) -> Result<Outcom
         ));
     }
     // Pause whoever holds the lock then, for longer than a lease: the fencing case.
-    if rng.chance(50) {
-        let length = rng.range(lease + SECOND, 3 * lease);
+    if rng.chance(40) {
+        let length = rng.range(lease + SECOND, 2 * lease);
         faults.push((
             rng.range(5 * SECOND, 60 * SECOND),
             Fault::PauseHolder(length),

@@ -84,11 +84,10 @@ fn request<T: Send + 'static>(
     key: &LeaseKey,
     apply: impl FnOnce(&mut Core, usize) -> Result<T, StoreError> + Send + 'static,
 ) -> Call<Result<T, StoreError>> {
-    let key = key.clone();
+    let lease = lock(core).world.lease_index(key);
     Call::new(core, move |core, reply| {
         let there = core.net_delay();
         core.after(there, move |core| {
-            let lease = core.world.lease_index(&key);
             let now = core.now;
             core.world.log(now, || {
                 format!("c{client} request to lease {lease} arrives")
@@ -97,9 +96,7 @@ fn request<T: Send + 'static>(
                 if core.rng.chance(50) {
                     let _ = apply(core, lease);
                 }
-                Err(StoreError::Unavailable {
-                    message: format!("simulated partition of {}", key.cluster),
-                })
+                Err(partitioned(core, lease))
             } else {
                 apply(core, lease)
             };
@@ -107,6 +104,15 @@ fn request<T: Send + 'static>(
             core.after(back, move |_| deliver(&reply, result));
         });
     })
+}
+
+fn partitioned(core: &Core, lease: usize) -> StoreError {
+    StoreError::Unavailable {
+        message: format!(
+            "simulated partition of {}",
+            core.world.leases[lease].key.cluster
+        ),
+    }
 }
 
 /// The clusters, as one client sees them.
@@ -170,23 +176,22 @@ impl LeaseStore for SimStore {
         _name: &str,
         since_resource_version: &str,
     ) -> impl Future<Output = Result<Option<Versioned<LeaseRecord>>, StoreError>> + Send {
-        let (client, key, since) = (self.client, key.clone(), since_resource_version.to_owned());
+        let client = self.client;
+        let lease = lock(&self.core).world.lease_index(key);
+        let since: u64 = since_resource_version.parse().unwrap_or(0);
         Call::new(&self.core, move |core, reply| {
             let there = core.net_delay();
             core.after(there, move |core| {
-                let lease = core.world.lease_index(&key);
                 let now = core.now;
                 if core.world.partitioned(client, lease, now) {
                     let back = core.net_delay();
-                    let error = StoreError::Unavailable {
-                        message: format!("simulated partition of {}", key.cluster),
-                    };
+                    let error = partitioned(core, lease);
                     core.after(back, move |_| deliver(&reply, Err(error)));
                 } else {
                     core.world.log(now, || {
                         format!("c{client} watches lease {lease} from {since}")
                     });
-                    core.watch(lease, client, &since, reply);
+                    core.watch(lease, client, since, reply);
                 }
             });
         })

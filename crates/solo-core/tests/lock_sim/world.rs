@@ -403,6 +403,9 @@ impl Core {
         l.record = record.clone();
         l.history.push((rv, record.clone()));
         for (client, reply) in std::mem::take(&mut l.watchers) {
+            if Arc::strong_count(&reply) == 1 {
+                continue; // the watch was dropped (cancelled): nobody to tell
+            }
             let delay = self.rng_watch_delay();
             let event = self.world.view(lease, client, rv, record.as_deref());
             self.after(delay, move |_| deliver(&reply, Ok(event)));
@@ -473,8 +476,7 @@ impl Core {
 
     /// Registers a watch from `since`: the first change after it is delivered, even if it
     /// happened before the watch arrived (Kubernetes watches from a resourceVersion).
-    pub fn watch(&mut self, lease: usize, client: usize, since: &str, reply: WatchReply) {
-        let since: u64 = since.parse().unwrap_or(0);
+    pub fn watch(&mut self, lease: usize, client: usize, since: u64, reply: WatchReply) {
         let l = &self.world.leases[lease];
         let first = l.history.partition_point(|(rv, _)| *rv <= since);
         match l.history.get(first) {
