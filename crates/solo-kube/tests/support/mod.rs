@@ -79,7 +79,17 @@ impl Setup {
         wait: WaitPolicy,
     ) -> Result<(LockGuard, StateFence), GuardError> {
         let clusters = self.connect().await;
-        let fence = self.fence(&clusters);
+        self.lock_with(&clusters, user, wait).await
+    }
+
+    /// Locks through clients made before (a worker reuses its connections across sections).
+    pub async fn lock_with(
+        &self,
+        clusters: &Clusters,
+        user: &str,
+        wait: WaitPolicy,
+    ) -> Result<(LockGuard, StateFence), GuardError> {
+        let fence = self.fence(clusters);
         let request = LockRequest {
             lock_set: self.lock_set(),
             identity: Identity {
@@ -91,14 +101,8 @@ impl Setup {
             wait,
         };
         let clock = ServerClock::measure(clusters.client("cluster-1").expect("cluster-1")).await;
-        let guard = lock(
-            request,
-            KubeLeaseStore::new(clusters),
-            clock,
-            fence.clone(),
-            |_| {},
-        )
-        .await?;
+        let store = KubeLeaseStore::new(clusters.clone());
+        let guard = lock(request, store, clock, fence.clone(), |_| {}).await?;
         Ok((guard, fence))
     }
 
@@ -170,9 +174,10 @@ pub async fn run_worker() {
                 .expect("W_SECTIONS")
                 .parse()
                 .expect("a number");
+            let clusters = setup.connect().await;
             for n in 0..sections {
                 let (guard, fence) = setup
-                    .lock(&user, WaitPolicy::Forever)
+                    .lock_with(&clusters, &user, WaitPolicy::Forever)
                     .await
                     .expect("the lock");
                 let target = &fence.targets()[0];

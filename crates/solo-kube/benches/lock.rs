@@ -1,0 +1,212 @@
+//! Lock benchmarks against real clusters (testenv): prints figures, asserts nothing.
+//!
+//! - one plain API round trip (GET of a Lease), the unit everything else is measured in;
+//! - uncontended acquire + release over 1 and 3 clusters;
+//! - handoff latency, from the holder's release call to the next holder's acquisition (p50, p99);
+//! - critical sections per second with 8 contenders over 3 clusters.
+//!
+//! Run with `cargo bench -p solo-kube --bench lock` (starts clusters if `SOLO_TESTENV_DIR` is not
+//! set). `SOLO_BENCH_QUICK=1` runs fewer iterations.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::Api;
+use solo_core::lock::{Identity, LeaseKey, LockConfig, LockSet, WaitPolicy};
+use solo_kube::fence::FenceTarget;
+use solo_kube::guard::lock;
+use solo_kube::{Clusters, KubeLeaseStore, LockGuard, LockRequest, ServerClock, StateFence};
+use solo_testenv::TestEnv;
+use tokio::sync::Mutex;
+
+struct Bench {
+    clusters: Clusters,
+    namespace: String,
+}
+
+impl Bench {
+    async fn lock(&self, deployment: &str, n: usize, user: &str, wait: WaitPolicy) -> LockGuard {
+        let refs: Vec<String> = (1..=n).map(|i| format!("cluster-{i}")).collect();
+        let lock_set = LockSet::new(
+            deployment,
+            refs.iter().map(|r| LeaseKey::new(r, &self.namespace)),
+        )
+        .expect("lock set");
+        let targets = refs
+            .iter()
+            .map(|r| FenceTarget {
+                cluster: r.clone(),
+                namespace: self.namespace.clone(),
+                name: format!("{deployment}-state"),
+            })
+            .collect();
+        let request = LockRequest {
+            lock_set,
+            identity: Identity {
+                user: user.into(),
+                host: "bench".into(),
+                pid: std::process::id(),
+            },
+            config: LockConfig::with_lease_duration(Duration::from_secs(10)),
+            wait,
+        };
+        lock(
+            request,
+            KubeLeaseStore::new(self.clusters.clone()),
+            ServerClock::local(),
+            StateFence::new(self.clusters.clone(), targets),
+            |_| {},
+        )
+        .await
+        .expect("lock")
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn summary(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
+    println!(
+        "{name:<48} n={:<4} mean={:>8.2}ms p50={:>8.2}ms p99={:>8.2}ms",
+        samples.len(),
+        mean.as_secs_f64() * 1e3,
+        percentile(&samples, 0.5).as_secs_f64() * 1e3,
+        percentile(&samples, 0.99).as_secs_f64() * 1e3
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::var_os("SOLO_BENCH_QUICK").is_some();
+    let iterations = if quick { 10 } else { 50 };
+    let env = TestEnv::shared();
+    let namespace = env.fresh_namespace("bench-lock").await;
+    let mapping: Vec<_> = (1..=3)
+        .map(|i| (format!("cluster-{i}"), format!("cluster-{i}")))
+        .collect();
+    let clusters = Clusters::connect(Some(env.kubeconfig()), &mapping)
+        .await
+        .expect("clients");
+    let bench = Arc::new(Bench {
+        clusters: clusters.clone(),
+        namespace: namespace.clone(),
+    });
+    println!(
+        "solo lock benchmarks: {} clusters of kube-apiserver (testenv), {iterations} iterations",
+        3
+    );
+
+    // One plain round trip.
+    let api: Api<Lease> = Api::namespaced(
+        clusters.client("cluster-1").expect("client").clone(),
+        &namespace,
+    );
+    let mut samples = Vec::new();
+    for _ in 0..iterations * 2 {
+        let t = Instant::now();
+        let _ = api.get_opt("absent").await.expect("get");
+        samples.push(t.elapsed());
+    }
+    summary("API round trip (GET lease)", samples);
+
+    for n in [1, 3] {
+        let mut samples = Vec::new();
+        for i in 0..iterations {
+            let t = Instant::now();
+            let guard = bench
+                .lock(
+                    &format!("uncontended-{n}-{i}"),
+                    n,
+                    "a@example.com",
+                    WaitPolicy::NoWait,
+                )
+                .await;
+            guard.release().await.expect("release");
+            samples.push(t.elapsed());
+        }
+        summary(
+            &format!("uncontended acquire+release, {n} cluster(s), new lease"),
+            samples,
+        );
+        let mut samples = Vec::new();
+        for _ in 0..iterations {
+            let t = Instant::now();
+            let guard = bench
+                .lock(
+                    &format!("reused-{n}"),
+                    n,
+                    "a@example.com",
+                    WaitPolicy::NoWait,
+                )
+                .await;
+            guard.release().await.expect("release");
+            samples.push(t.elapsed());
+        }
+        summary(
+            &format!("uncontended acquire+release, {n} cluster(s), existing lease"),
+            samples,
+        );
+    }
+
+    // Handoff: A holds; B waits; A releases; B's acquisition time minus A's release call.
+    let mut samples = Vec::new();
+    for i in 0..iterations {
+        let deployment = format!("handoff-{i}");
+        let a = bench
+            .lock(&deployment, 3, "a@example.com", WaitPolicy::NoWait)
+            .await;
+        let b_bench = Arc::clone(&bench);
+        let d = deployment.clone();
+        let b = tokio::spawn(async move {
+            let g = b_bench
+                .lock(&d, 3, "b@example.com", WaitPolicy::Forever)
+                .await;
+            (g, Instant::now())
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let released = Instant::now();
+        a.release().await.expect("release");
+        let (g, acquired) = b.await.expect("b");
+        samples.push(acquired.duration_since(released));
+        g.release().await.expect("release");
+    }
+    summary("handoff release -> next holder, 3 clusters", samples);
+
+    // Throughput: 8 contenders, each runs sections back to back for a fixed time.
+    let sections = Arc::new(Mutex::new(0usize));
+    let window = Duration::from_secs(if quick { 10 } else { 30 });
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..8 {
+        let bench = Arc::clone(&bench);
+        let sections = Arc::clone(&sections);
+        tasks.push(tokio::spawn(async move {
+            while start.elapsed() < window {
+                let g = bench
+                    .lock(
+                        "throughput",
+                        3,
+                        &format!("c{c}@example.com"),
+                        WaitPolicy::Forever,
+                    )
+                    .await;
+                *sections.lock().await += 1;
+                g.release().await.expect("release");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("contender");
+    }
+    let total = *sections.lock().await;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{:<48} {total} sections in {secs:.1}s = {:.1}/s",
+        "8 contenders, 3 clusters, empty sections",
+        total as f64 / secs
+    );
+}
