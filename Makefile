@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 TESTENV := testenv/testenv.sh
 
-.PHONY: sandbox sandbox-stop test build
+.PHONY: sandbox sandbox-stop test bench build
 
 ## Start a local sandbox of 2 real clusters (idempotent); kubeconfig at .sandbox/kubeconfig.
 sandbox:
@@ -16,6 +16,10 @@ sandbox-stop:
 ## Run every test, against 3 real clusters started for the run and stopped after it.
 test:
 	@bash scripts/test.sh
+
+## Run every benchmark against local real clusters and write BENCHMARKS.md.
+bench:
+	@bash scripts/bench.sh
 
 build:
 	cargo build --workspace
