@@ -28,6 +28,7 @@ pub mod names;
 pub mod older;
 mod parse;
 mod stored;
+pub mod sync;
 mod validate;
 mod version;
 
@@ -44,6 +45,7 @@ pub use stored::{
     EPOCH_ANNOTATION, HASH_ANNOTATION, LINEAGE_ANNOTATION, SCHEMA_ANNOTATION, SERIAL_ANNOTATION,
     StoredMeta, content_hash,
 };
+pub use sync::{CopyInfo, CopyRow, SyncStatus, classify, divergence_table};
 pub use validate::{Problem, validate};
 pub use version::{
     CURRENT, KNOWN_VERSIONS, KnownVersion, SchemaVersion, V1_0_32, V1_1_0, V2_0_0,
