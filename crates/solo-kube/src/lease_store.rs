@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{
@@ -184,12 +184,12 @@ impl LeaseStore for KubeLeaseStore {
                 .map_err(store_error)?;
             let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
-                match event.map_err(store_error)? {
+                let mut latest = match event.map_err(store_error)? {
                     WatchEvent::Added(lease) | WatchEvent::Modified(lease) => {
-                        return Ok(Some(from_lease(&lease)));
+                        Some(from_lease(&lease))
                     }
-                    WatchEvent::Deleted(_) => return Ok(None),
-                    WatchEvent::Bookmark(_) => {}
+                    WatchEvent::Deleted(_) => None,
+                    WatchEvent::Bookmark(_) => continue,
                     // 410 Gone: the version we saw is too old to watch from; a fresh read is a
                     // change as far as the protocol cares (it decides again).
                     WatchEvent::Error(status) if status.code == 410 => {
@@ -200,7 +200,19 @@ impl LeaseStore for KubeLeaseStore {
                             message: status.message,
                         });
                     }
+                };
+                // Events that already arrived behind the first: answer with the newest, so that a
+                // busy lease does not cost the protocol one round per event.
+                while let Some(Some(Ok(event))) = stream.next().now_or_never() {
+                    match event {
+                        WatchEvent::Added(lease) | WatchEvent::Modified(lease) => {
+                            latest = Some(from_lease(&lease))
+                        }
+                        WatchEvent::Deleted(_) => latest = None,
+                        WatchEvent::Bookmark(_) | WatchEvent::Error(_) => break,
+                    }
                 }
+                return Ok(latest);
             }
             // The server closed the watch (its timeout) with no change: watch again from the same point.
         }

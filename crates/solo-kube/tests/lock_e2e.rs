@@ -216,3 +216,58 @@ async fn a_cluster_down_during_acquisition_leaves_nothing_claimed() {
         .expect("all clusters back");
     guard.release().await.expect("release");
 }
+
+/// A Lease written by someone else (kubectl, another tool) with a holderIdentity that is not ours:
+/// nothing crashes, the holder is named as it is, and it is waited out until it expires.
+#[tokio::test]
+async fn a_foreign_holder_is_named_and_waited_out() {
+    use k8s_openapi::api::coordination::v1::LeaseSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    use kube::api::{ObjectMeta, PostParams};
+
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace("lock-foreign").await;
+    let setup = Setup::new(env, &ns, "foreign-net", 2);
+    let clusters = setup.connect().await;
+    let api: Api<Lease> =
+        Api::namespaced(clusters.client("cluster-2").expect("client").clone(), &ns);
+    let foreign = Lease {
+        metadata: ObjectMeta {
+            name: Some("foreign-net".into()),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some("kubectl-operator-7f9c".into()),
+            lease_duration_seconds: Some(2),
+            renew_time: Some(MicroTime(jiff::Timestamp::now())),
+            ..Default::default()
+        }),
+    };
+    api.create(&PostParams::default(), &foreign)
+        .await
+        .expect("a foreign lease");
+
+    let busy = setup
+        .lock("alice@example.com", WaitPolicy::NoWait)
+        .await
+        .err()
+        .expect("busy");
+    assert!(busy.to_string().contains("kubectl-operator-7f9c"), "{busy}");
+
+    let started = Instant::now();
+    let (guard, _) = setup
+        .lock("alice@example.com", WaitPolicy::Forever)
+        .await
+        .expect("after expiry");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "a live foreign holder was overridden"
+    );
+    let lease = api.get("foreign-net").await.expect("get");
+    let holder = holder_of(&Some(lease)).expect("a holder");
+    assert_eq!(
+        holder.known().map(|h| h.user.as_str()),
+        Some("alice@example.com")
+    );
+    guard.release().await.expect("release");
+}
