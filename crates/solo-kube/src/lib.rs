@@ -5,6 +5,8 @@
 //!   `coordination.k8s.io/v1` Leases, with the waiter queue in an annotation.
 //! - [`clock`]: wall time corrected against the API server, monotonic time that counts suspend.
 //! - [`fence`]: the fencing epoch stamped into every copy of the state object.
+//! - [`state_store`]: the state document in every cluster of a deployment, compared (R12) and
+//!   written under the lock's fence.
 //! - [`guard`]: `lock(...) -> LockGuard`: renews in the background, signals loss, releases.
 
 pub mod clock;
@@ -13,6 +15,7 @@ pub mod error;
 pub mod fence;
 pub mod guard;
 pub mod lease_store;
+pub mod state_store;
 
 pub use clock::ServerClock;
 pub use clusters::Clusters;
@@ -20,3 +23,7 @@ pub use error::store_error;
 pub use fence::{FenceTarget, StateFence};
 pub use guard::{LockGuard, LockRequest};
 pub use lease_store::KubeLeaseStore;
+pub use state_store::{
+    CopyError, DEFAULT_STATE_NAMESPACE, StateCopy, StateStore, StateStoreError, WriteOutcome,
+    fence_targets, state_object_name,
+};
