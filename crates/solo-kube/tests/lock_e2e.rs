@@ -271,3 +271,74 @@ async fn a_foreign_holder_is_named_and_waited_out() {
     );
     guard.release().await.expect("release");
 }
+
+/// `lease break --force`: the holder's claims are cleared in every cluster, an Event in each
+/// namespace says who broke whose lock, and the broken holder's next state write is refused by
+/// fencing once someone else holds the lock.
+#[tokio::test]
+async fn breaking_a_lock_is_audited_and_fences_the_old_holder() {
+    use k8s_openapi::api::core::v1::{Event, Secret};
+    use solo_core::lock::Identity;
+    use solo_kube::fence::FencedWriteError;
+
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace("lock-break").await;
+    let setup = Setup::new(env, &ns, "break-net", 2);
+    let (stuck, fence) = setup
+        .lock("alice@example.com", WaitPolicy::NoWait)
+        .await
+        .expect("alice");
+    let old_epoch = stuck.epoch();
+
+    let clusters = setup.connect().await;
+    let operator = Identity {
+        user: "ops@example.com".into(),
+        host: "ops-box".into(),
+        pid: 7,
+    };
+    let removed = solo_kube::guard::break_lock_audited(
+        &clusters,
+        &setup.lock_set(),
+        &operator,
+        "laptop lost",
+    )
+    .await
+    .expect("break");
+    assert_eq!(removed.len(), 2, "one claim removed per cluster");
+    for (cluster, lease) in leases(&setup).await {
+        assert!(
+            holder_of(&lease).is_none(),
+            "{cluster} still held after the break"
+        );
+        let events: Api<Event> =
+            Api::namespaced(clusters.client(&cluster).expect("client").clone(), &ns);
+        let list = events.list(&Default::default()).await.expect("events");
+        let audit = list
+            .items
+            .iter()
+            .find(|e| e.reason.as_deref() == Some("LeaseBroken"))
+            .expect("an audit event");
+        let message = audit.message.clone().unwrap_or_default();
+        assert!(
+            message.contains("ops@example.com") && message.contains("alice@example.com"),
+            "{message}"
+        );
+        assert!(message.contains("laptop lost"), "{message}");
+    }
+
+    let (next, _) = setup
+        .lock("bob@example.com", WaitPolicy::NoWait)
+        .await
+        .expect("bob after the break");
+    assert!(next.epoch() > old_epoch);
+    let target = &fence.targets()[0];
+    let refused = fence
+        .write(target, old_epoch, |s: &mut Secret| s.string_data = None)
+        .await;
+    assert!(
+        matches!(refused, Err(FencedWriteError::Fenced { .. })),
+        "the broken holder wrote: {refused:?}"
+    );
+    next.release().await.expect("release");
+    drop(stuck);
+}
