@@ -306,6 +306,16 @@ fn fencing_epoch(secret: &Secret) -> Epoch {
     Epoch(value.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
+fn annotated_serial(secret: &Secret) -> Option<u64> {
+    secret
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(SERIAL_ANNOTATION)?
+        .parse()
+        .ok()
+}
+
 fn check_copy(cluster: &str, secret: &Secret) -> Result<StateCopy, CopyError> {
     let text = decode_payload(secret)?.ok_or(CopyError::Empty)?;
     let empty = BTreeMap::new();
@@ -707,15 +717,25 @@ impl StateStore {
         }
         let raws = self.read_raw_all(deployment, &refs).await;
         check_fence(&raws, epoch, &self.namespace, deployment)?;
+        // The source as read with the others, so the copy written is the one the CAS is based on.
+        let source = raws
+            .iter()
+            .find(|r| r.cluster == from_cluster)
+            .and_then(|r| r.copy.as_ref().ok())
+            .filter(|c| c.meta.content_hash == source.meta.content_hash)
+            .ok_or_else(|| StateStoreError::Conflict {
+                cluster: from_cluster.to_owned(),
+            })?;
         let text = source.text().to_owned();
         let (key, bytes) = encode_payload(&text).map_err(|size| StateStoreError::TooLarge {
             deployment: deployment.to_owned(),
             size,
             limit: MAX_STORED_BYTES,
         })?;
+        // Above every serial seen, unreadable copies' annotations included.
         let serial = raws
             .iter()
-            .filter_map(|r| r.copy.as_ref().ok().map(|c| c.meta.serial))
+            .filter_map(|r| r.secret.as_ref().and_then(annotated_serial))
             .chain([source.meta.serial])
             .max()
             .unwrap_or(0)
