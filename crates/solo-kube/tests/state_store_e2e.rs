@@ -30,7 +30,10 @@ struct T {
 }
 
 async fn setup(prefix: &str) -> T {
-    let env = TestEnv::shared();
+    setup_in(TestEnv::shared(), prefix).await
+}
+
+async fn setup_in(env: &TestEnv, prefix: &str) -> T {
     let ns = env.fresh_namespace(prefix).await;
     let refs: Vec<String> = (1..=3).map(|i| format!("cluster-{i}")).collect();
     let mapping: Vec<_> = refs.iter().map(|r| (r.clone(), r.clone())).collect();
@@ -491,4 +494,47 @@ async fn a_cut_short_write_is_behind_and_the_next_write_rolls_forward() {
     }
     let _: StoredMeta = meta;
     guard.release().await.expect("release");
+}
+
+/// A cluster that cannot be reached: reads say which, a write refuses before writing anywhere,
+/// and once the cluster is back the next write goes through.
+#[tokio::test]
+async fn an_unreachable_cluster_refuses_the_write_and_nothing_is_written() {
+    let env = TestEnv::private(3);
+    let t = setup_in(&env, "state-down").await;
+    let d1 = t.doc("net", 2);
+    t.store.create(&d1, "team-a").await.expect("create");
+    let guard = t.lock("net").await;
+    env.stop("cluster-3");
+
+    let status = t.status("net").await;
+    let SyncStatus::Unreadable { copies } = &status else {
+        panic!("{status:?}")
+    };
+    assert_eq!(copies.len(), 1);
+    assert_eq!(copies[0].0, "cluster-3");
+    let mut d2 = d1.clone();
+    t.add_node(&mut d2, "node8");
+    let err = t
+        .store
+        .write(guard.epoch(), "net", &d2)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("cluster cluster-3"), "{err}");
+    for c in ["cluster-1", "cluster-2"] {
+        assert_eq!(
+            annotation(&t.secret(c, "net").await, SERIAL_ANNOTATION),
+            "1"
+        );
+    }
+
+    env.start("cluster-3");
+    let out = t
+        .store
+        .write(guard.epoch(), "net", &d2)
+        .await
+        .expect("write");
+    assert_eq!(out.serial, 2);
+    assert_eq!(t.status("net").await, SyncStatus::InSync { serial: 2 });
+    let _ = guard.release().await;
 }
