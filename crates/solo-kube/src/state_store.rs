@@ -185,6 +185,15 @@ pub enum StateStoreError {
         ours: Epoch,
         current: Epoch,
     },
+    /// The object carries an older epoch than the lock's: it was recreated after the lock's stamp.
+    #[error(
+        "cluster {cluster}: the state object carries fencing epoch {current}, older than this lock's epoch {ours}, so it was recreated after the lock was taken; nothing was written: release the lock and acquire it again"
+    )]
+    NotStamped {
+        cluster: String,
+        ours: Epoch,
+        current: Epoch,
+    },
     /// The copy changed between the read and the write.
     #[error(
         "cluster {cluster}: the state changed during the write (a write without the lock?); read it again and retry"
@@ -192,12 +201,13 @@ pub enum StateStoreError {
     Conflict { cluster: String },
     /// The object vanished while the lock was held.
     #[error(
-        "cluster {cluster}: the state object {namespace}/{name} is missing; it was deleted while the lock was held: restore it with `solo state sync <deployment> --from <cluster>`"
+        "cluster {cluster}: the state object {namespace}/{} is missing; it was deleted while the lock was held: acquire the lock again (its stamp recreates the object), then restore the copy with `solo state sync {deployment} --from <cluster>`",
+        state_object_name(deployment)
     )]
     Missing {
         cluster: String,
         namespace: String,
-        name: String,
+        deployment: String,
     },
     /// The cluster refused or could not be reached.
     #[error("cluster {cluster}: {source}")]
@@ -655,7 +665,11 @@ impl StateStore {
             .map(|r| (r.cluster.clone(), r.copy.clone()))
             .collect();
         let status = classify_copies(&copies);
-        let rolled_forward = refuse_unless_writable(deployment, &status)?;
+        let good = copies
+            .iter()
+            .find(|(_, c)| c.is_ok())
+            .map(|(cluster, _)| cluster.as_str());
+        let rolled_forward = refuse_unless_writable(deployment, &status, good)?;
         let newest = copies
             .iter()
             .filter_map(|(_, c)| c.as_ref().ok())
@@ -677,7 +691,8 @@ impl StateStore {
             });
         }
         let meta = newest.meta.next(epoch.0, CURRENT, &text);
-        self.write_all(epoch, &raws, key, &bytes, &meta).await?;
+        self.write_all(epoch, deployment, &raws, key, &bytes, &meta)
+            .await?;
         Ok(WriteOutcome {
             serial: meta.serial,
             lineage: meta.lineage,
@@ -756,7 +771,8 @@ impl StateStore {
             })
             .map(|r| r.cluster.clone())
             .collect();
-        self.write_all(epoch, &raws, key, &bytes, &meta).await?;
+        self.write_all(epoch, deployment, &raws, key, &bytes, &meta)
+            .await?;
         Ok(WriteOutcome {
             serial,
             lineage: meta.lineage,
@@ -768,6 +784,7 @@ impl StateStore {
     async fn write_all(
         &self,
         epoch: Epoch,
+        deployment: &str,
         raws: &[Raw],
         key: &str,
         bytes: &[u8],
@@ -775,7 +792,7 @@ impl StateStore {
     ) -> Result<(), StateStoreError> {
         let results = join_all(
             raws.iter()
-                .map(|r| self.write_one(epoch, r, key, bytes, meta)),
+                .map(|r| self.write_one(epoch, deployment, r, key, bytes, meta)),
         )
         .await;
         let mut written = Vec::new();
@@ -804,6 +821,7 @@ impl StateStore {
     async fn write_one(
         &self,
         epoch: Epoch,
+        deployment: &str,
         raw: &Raw,
         key: &str,
         bytes: &[u8],
@@ -814,7 +832,7 @@ impl StateStore {
             return Err(StateStoreError::Missing {
                 cluster: cluster.to_owned(),
                 namespace: self.namespace.clone(),
-                name: String::new(),
+                deployment: deployment.to_owned(),
             });
         };
         let name = secret.metadata.name.clone().unwrap_or_default();
@@ -828,11 +846,7 @@ impl StateStore {
                     // Lost the compare-and-swap: a new holder's stamp, or a write without the lock.
                     let now = api.get_opt(&name).await.ok().flatten();
                     match now.as_ref().map(fencing_epoch) {
-                        Some(current) if current != epoch => Err(StateStoreError::LockLost {
-                            cluster: cluster.to_owned(),
-                            ours: epoch,
-                            current,
-                        }),
+                        Some(current) if current != epoch => Err(fenced(cluster, epoch, current)),
                         _ => Err(StateStoreError::Conflict {
                             cluster: cluster.to_owned(),
                         }),
@@ -841,7 +855,7 @@ impl StateStore {
                 StoreError::NotFound => Err(StateStoreError::Missing {
                     cluster: cluster.to_owned(),
                     namespace: self.namespace.clone(),
-                    name,
+                    deployment: deployment.to_owned(),
                 }),
                 other => Err(Self::store_err(cluster, other)),
             },
@@ -871,6 +885,24 @@ pub fn classify_copies(copies: &[(String, Result<StateCopy, CopyError>)]) -> Syn
     classify(&infos)
 }
 
+/// The refusal of a copy stamped with another epoch than the lock's.
+fn fenced(cluster: &str, ours: Epoch, current: Epoch) -> StateStoreError {
+    let cluster = cluster.to_owned();
+    if current > ours {
+        StateStoreError::LockLost {
+            cluster,
+            ours,
+            current,
+        }
+    } else {
+        StateStoreError::NotStamped {
+            cluster,
+            ours,
+            current,
+        }
+    }
+}
+
 /// Every existing copy must carry the lock's epoch; a missing copy under the lock was deleted.
 fn check_fence(
     raws: &[Raw],
@@ -883,11 +915,7 @@ fn check_fence(
             Some(secret) => {
                 let current = fencing_epoch(secret);
                 if current != epoch {
-                    return Err(StateStoreError::LockLost {
-                        cluster: raw.cluster.clone(),
-                        ours: epoch,
-                        current,
-                    });
+                    return Err(fenced(&raw.cluster, epoch, current));
                 }
             }
             None => {
@@ -900,7 +928,7 @@ fn check_fence(
                 return Err(StateStoreError::Missing {
                     cluster: raw.cluster.clone(),
                     namespace: namespace.to_owned(),
-                    name: state_object_name(deployment),
+                    deployment: deployment.to_owned(),
                 });
             }
         }
@@ -912,6 +940,7 @@ fn check_fence(
 fn refuse_unless_writable(
     deployment: &str,
     status: &SyncStatus,
+    good: Option<&str>,
 ) -> Result<Vec<String>, StateStoreError> {
     match status {
         SyncStatus::InSync { .. } => Ok(Vec::new()),
@@ -926,7 +955,7 @@ fn refuse_unless_writable(
                 deployment: deployment.to_owned(),
                 cluster,
                 reason,
-                good: "<cluster with a good copy>".to_owned(),
+                good: good.unwrap_or("<cluster with a good copy>").to_owned(),
             })
         }
     }
@@ -979,6 +1008,46 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(decode_payload(&secret), Err(CopyError::Decode(_))));
+    }
+
+    #[test]
+    fn refusals_name_the_cluster_and_the_repair() {
+        let status = SyncStatus::Unreadable {
+            copies: vec![("cluster-2".into(), "bad YAML".into())],
+        };
+        let err = refuse_unless_writable("net", &status, Some("cluster-1")).expect_err("refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("in cluster cluster-2 is unreadable: bad YAML"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`solo state sync net --from cluster-1`"),
+            "{text}"
+        );
+        let behind = SyncStatus::Behind {
+            newest: "cluster-1".into(),
+            serial: 3,
+            behind: vec![("cluster-3".into(), 2)],
+        };
+        assert_eq!(
+            refuse_unless_writable("net", &behind, None).expect("writable"),
+            ["cluster-3"]
+        );
+        let lost = fenced("cluster-2", Epoch(3), Epoch(4)).to_string();
+        assert!(
+            lost.contains("cluster cluster-2") && lost.contains("the lock was lost"),
+            "{lost}"
+        );
+        let recreated = fenced("cluster-2", Epoch(3), Epoch(0)).to_string();
+        assert!(recreated.contains("recreated"), "{recreated}");
+        let missing = StateStoreError::Missing {
+            cluster: "cluster-3".into(),
+            namespace: "solo-system".into(),
+            deployment: "net".into(),
+        }
+        .to_string();
+        assert!(missing.contains("solo-system/net is missing"), "{missing}");
     }
 
     #[test]
