@@ -648,6 +648,28 @@ impl StateStore {
         (copies, status)
     }
 
+    /// The newest copy, for a command that reads the state (and may then write it under the
+    /// lock): refuses diverged or unreadable copies as a write would, and says in the status when
+    /// some copies are behind.
+    pub async fn read(
+        &self,
+        deployment: &str,
+        clusters: &[String],
+    ) -> Result<(StateCopy, SyncStatus), StateStoreError> {
+        let (copies, status) = self.status(deployment, clusters).await;
+        let good = copies
+            .iter()
+            .find(|(_, c)| c.is_ok())
+            .map(|(cluster, _)| cluster.as_str());
+        refuse_unless_writable(deployment, &status, good)?;
+        let newest = copies
+            .into_iter()
+            .filter_map(|(_, c)| c.ok())
+            .max_by_key(|c| c.meta.serial)
+            .ok_or_else(|| Self::invalid(deployment, "no copy was read"))?;
+        Ok((newest, status))
+    }
+
     /// Writes `doc` as the next serial into every copy, under the lock of `epoch`. Refuses when
     /// copies diverged or one is unreadable; rolls forward copies a cut-short write left behind.
     pub async fn write(

@@ -299,6 +299,12 @@ async fn hand_edits_are_reported_never_overwritten_and_sync_from_repairs_them() 
     };
     assert_eq!(copies.len(), 1);
     assert_eq!(copies[0].0, "cluster-2");
+    let read = t
+        .store
+        .read("net", &t.refs)
+        .await
+        .expect_err("a read refuses too");
+    assert!(matches!(read, StateStoreError::Unreadable { .. }), "{read}");
     let err = t.store.write(epoch, "net", &d2).await.expect_err("refused");
     let text = err.to_string();
     assert!(
@@ -468,7 +474,11 @@ async fn a_cut_short_write_is_behind_and_the_next_write_rolls_forward() {
         by: "alice@example.com".into(),
         at: Timestamp::now(),
     };
-    let newest = copies[0].1.as_ref().expect("readable");
+    let (newest, read_status) = t.store.read("net", &t.refs).await.expect("read");
+    assert_eq!(
+        (newest.cluster.as_str(), read_status),
+        ("cluster-1", status)
+    );
     let mut d3 = newest.load(&stamp).expect("loads").into_document();
     assert_eq!(d3, d2);
     t.add_node(&mut d3, "extra2");
