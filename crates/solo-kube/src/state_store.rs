@@ -681,6 +681,29 @@ impl StateStore {
         let (text, key, bytes) = Self::prepare(deployment, doc)?;
         let refs = cluster_names(doc);
         let raws = self.read_raw_all(deployment, &refs).await;
+        // A document that adds or removes a cluster is not a plain write: say so before anything
+        // else (a new cluster has no copy yet).
+        if let Some(stored) = raws
+            .iter()
+            .filter_map(|r| r.copy.as_ref().ok())
+            .max_by_key(|c| c.meta.serial)
+        {
+            let stamp = MigrationStamp {
+                by: doc.metadata.last_updated_by.clone(),
+                at: doc.metadata.last_updated_at,
+            };
+            let old_refs = stored
+                .load(&stamp)
+                .map(|l| cluster_names(l.document()))
+                .unwrap_or_default();
+            if old_refs != refs {
+                return Err(StateStoreError::ClustersChanged {
+                    deployment: deployment.to_owned(),
+                    new: refs.join(", "),
+                    old: old_refs.join(", "),
+                });
+            }
+        }
         check_fence(&raws, epoch, &self.namespace, deployment)?;
         let copies: Vec<(String, Result<StateCopy, CopyError>)> = raws
             .iter()
@@ -697,21 +720,6 @@ impl StateStore {
             .filter_map(|(_, c)| c.as_ref().ok())
             .max_by_key(|c| c.meta.serial)
             .ok_or_else(|| Self::invalid(deployment, "no copy was read"))?;
-        let stamp = MigrationStamp {
-            by: doc.metadata.last_updated_by.clone(),
-            at: doc.metadata.last_updated_at,
-        };
-        let old_refs = newest
-            .load(&stamp)
-            .map(|l| cluster_names(l.document()))
-            .unwrap_or_default();
-        if old_refs != refs {
-            return Err(StateStoreError::ClustersChanged {
-                deployment: deployment.to_owned(),
-                new: refs.join(", "),
-                old: old_refs.join(", "),
-            });
-        }
         let meta = newest.meta.next(epoch.0, CURRENT, &text);
         self.write_all(epoch, deployment, &raws, key, &bytes, &meta)
             .await?;

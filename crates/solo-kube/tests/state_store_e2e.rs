@@ -205,6 +205,19 @@ async fn create_reads_in_sync_and_locked_writes_increment_every_copy() {
     assert!(lost.to_string().contains("the lock was lost"), "{lost}");
     assert_eq!(t.status("net-a").await, SyncStatus::InSync { serial: 2 });
 
+    // Dropping a cluster is not a plain write.
+    let mut fewer = t.doc("net-a", 0);
+    fewer.clusters.pop();
+    let err = t
+        .store
+        .write(guard.epoch(), "net-a", &fewer)
+        .await
+        .expect_err("clusters changed");
+    assert!(
+        matches!(err, StateStoreError::ClustersChanged { .. }),
+        "{err}"
+    );
+
     // A large state is stored gzip-compressed and reads back the same.
     let big = t.doc("net-a", 4000);
     let out = t
