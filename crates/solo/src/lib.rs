@@ -1,11 +1,13 @@
 //! The solo command line: parses arguments, runs a command, renders its outcome for people.
 //!
-//! Exit codes: 0 success, 1 the command failed (an invalid document, an unreadable file, ...),
-//! 2 the command line itself is wrong (clap's usage errors). Nothing panics on user input and no
+//! Exit codes ([`cli::EXIT_CODES`]): 0 success, 1 the command failed, 2 the command line itself
+//! is wrong (clap's usage errors), 3 the lock is held by someone else, 4 the copies of the state
+//! are out of sync, 5 the cluster refused access; `exec` exits with its command's code. Nothing panics on user input and no
 //! stack trace is ever shown: every failure is an `error:` line, its details, and a `help:` line.
 
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod render;
 
 use clap::Parser;
@@ -23,7 +25,7 @@ pub fn run() -> ExitCode {
     };
     let out = render::Out::new(&cli.global);
     match commands::dispatch(&cli, &out) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(failure) => {
             out.failure(&failure);
             ExitCode::from(failure.exit_code)

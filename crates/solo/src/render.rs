@@ -5,6 +5,15 @@ use crate::cli::{Global, Output};
 use solo_core::state::StateError;
 use std::io::Write;
 
+/// Exit code: the command failed.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code: someone else holds the lock.
+pub const EXIT_LOCKED: u8 = 3;
+/// Exit code: the copies of the state are out of sync.
+pub const EXIT_OUT_OF_SYNC: u8 = 4;
+/// Exit code: the cluster refused access.
+pub const EXIT_FORBIDDEN: u8 = 5;
+
 /// A command that did not succeed, ready to be shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -30,6 +39,29 @@ impl Failure {
             exit_code: 1,
             reported: false,
         }
+    }
+
+    /// A failure with a message only (the message says what to do).
+    pub fn bare(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            details: Vec::new(),
+            help: None,
+            exit_code: EXIT_ERROR,
+            reported: false,
+        }
+    }
+
+    /// The same failure with another exit code.
+    pub fn code(mut self, exit_code: u8) -> Self {
+        self.exit_code = exit_code;
+        self
+    }
+
+    /// The same failure with details lines.
+    pub fn details(mut self, details: impl IntoIterator<Item = String>) -> Self {
+        self.details.extend(details);
+        self
     }
 
     /// A state error about `subject` (a file name), with its problems and hint.
@@ -87,6 +119,11 @@ impl Out {
         if !self.quiet {
             let _ = writeln!(std::io::stderr().lock(), "{}", clean(line));
         }
+    }
+
+    /// Whether --verbose was given.
+    pub fn verbose(&self) -> bool {
+        self.verbose
     }
 
     /// A line only --verbose shows.

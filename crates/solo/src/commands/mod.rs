@@ -1,13 +1,39 @@
 //! One module per command group; `dispatch` routes a parsed command line to it.
 
+pub mod cluster_ref;
+pub mod deployment;
+pub mod exec;
+pub mod lease;
+pub mod session;
 pub mod state;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, Output};
 use crate::render::{Failure, Out};
 
-/// Run the command of `cli`.
-pub fn dispatch(cli: &Cli, out: &Out) -> Result<(), Failure> {
+/// Run the command of `cli`; the exit code of a success (0, or `exec`'s command's code).
+pub fn dispatch(cli: &Cli, out: &Out) -> Result<u8, Failure> {
     match &cli.command {
-        Command::State(cmd) => state::run(cmd, &cli.global, out),
+        Command::ClusterRef(cmd) => cluster_ref::run(cmd, &cli.global, out).map(|()| 0),
+        Command::Deployment(cmd) => deployment::run(cmd, &cli.global, out).map(|()| 0),
+        Command::State(cmd) => state::run(cmd, &cli.global, out).map(|()| 0),
+        Command::Lease(cmd) => lease::run(cmd, &cli.global, out).map(|()| 0),
+        Command::Exec(args) => exec::run(args, &cli.global, out),
+    }
+}
+
+/// Pretty JSON with a final newline.
+pub fn json_text(value: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    s.push('\n');
+    s
+}
+
+/// `value` as JSON or YAML (the table format prints YAML too).
+pub fn structured(format: Output, value: &serde_json::Value) -> String {
+    match format {
+        Output::Json => json_text(value),
+        Output::Yaml | Output::Table => {
+            serde_saphyr::to_string(value).unwrap_or_else(|_| json_text(value))
+        }
     }
 }

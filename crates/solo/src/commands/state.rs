@@ -1,10 +1,18 @@
 //! `solo state validate` and `solo state import-legacy`: offline, on files.
 
-use crate::cli::{Global, ImportLegacyArgs, Output, StateCommand, ValidateArgs};
+use super::session;
+use crate::cli::{
+    DeploymentArgs, Global, ImportLegacyArgs, Output, StateCommand, SyncArgs, ValidateArgs,
+};
+use crate::config::LocalConfig;
+use crate::render::EXIT_OUT_OF_SYNC;
 use crate::render::{Failure, Out};
 use jiff::Timestamp;
 use serde_json::json;
+use solo_core::lock::StoreError;
+use solo_core::state::SyncStatus;
 use solo_core::state::{self, MigrationStamp, StateDocument, StateError};
+use solo_kube::{CopyError, StateStore};
 use std::path::Path;
 
 /// Run a `solo state` command.
@@ -12,6 +20,8 @@ pub fn run(cmd: &StateCommand, global: &Global, out: &Out) -> Result<(), Failure
     match cmd {
         StateCommand::Validate(args) => validate(args, out),
         StateCommand::ImportLegacy(args) => import_legacy(args, global, out),
+        StateCommand::Show(args) => session::block_on(show(args, global, out)),
+        StateCommand::Sync(args) => session::block_on(sync(args, global, out)),
     }
 }
 
@@ -167,7 +177,170 @@ fn print_yaml(doc: &StateDocument) -> Result<String, Failure> {
 }
 
 fn json_line(value: &serde_json::Value) -> String {
-    let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
-    s.push('\n');
-    s
+    super::json_text(value)
+}
+
+async fn show(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(), Failure> {
+    let mut config = LocalConfig::load()?;
+    let target = session::resolve(
+        &args.deployment,
+        args.state_namespace.as_deref(),
+        global,
+        &mut config,
+    )
+    .await?;
+    let clusters = session::connect_target(global, &config, &target).await?;
+    let state_ns = target.known.state_namespace.clone();
+    let store = StateStore::new(clusters, &state_ns);
+    let (copies, status) = store.status(&target.name, &target.known.cluster_refs).await;
+    let name = &target.name;
+    match &status {
+        SyncStatus::InSync { serial } => {
+            out.detail(&format!("every copy is in sync at serial {serial}"));
+        }
+        SyncStatus::Behind {
+            newest,
+            serial,
+            behind,
+        } => {
+            let list: Vec<String> = behind
+                .iter()
+                .map(|(c, s)| format!("{c} at serial {s}"))
+                .collect();
+            out.say(&format!(
+                "warning: the copies in {} are behind {newest} (serial {serial}): a write was cut short; the next locked write rolls them forward. Showing the newest.",
+                list.join(", ")
+            ));
+        }
+        SyncStatus::Diverged { table } => {
+            let first = table.first().map(|r| r.cluster.as_str()).unwrap_or("<ref>");
+            return Err(Failure::new(
+                format!("the copies of the state of deployment {name} diverged"),
+                format!(
+                    "choose the copy to keep and run `solo state sync {name} --from <ref>` (e.g. --from {first})"
+                ),
+            )
+            .details(state::divergence_table(table).lines().map(str::to_owned))
+            .code(EXIT_OUT_OF_SYNC));
+        }
+        SyncStatus::Unreadable { copies: bad } => {
+            for (cluster, copy) in &copies {
+                if let Err(CopyError::Store(e)) = copy {
+                    return Err(match e {
+                        StoreError::Forbidden { message } => {
+                            session::forbidden(cluster, &state_ns, "secrets", message)
+                        }
+                        other => session::store_failure(cluster, &state_ns, "secrets", other),
+                    });
+                }
+            }
+            let missing_everywhere = copies
+                .iter()
+                .all(|(_, c)| matches!(c, Err(CopyError::Missing { .. })));
+            if missing_everywhere {
+                return Err(Failure::new(
+                    format!(
+                        "deployment {name} has no state in {state_ns} of {}",
+                        target.known.cluster_refs.join(", ")
+                    ),
+                    "check the name and --state-namespace, or create it with `solo deployment create`",
+                ));
+            }
+            let good = copies
+                .iter()
+                .find(|(_, c)| c.is_ok())
+                .map(|(c, _)| c.as_str())
+                .unwrap_or("<ref>");
+            return Err(Failure::new(
+                format!("a copy of the state of deployment {name} cannot be read"),
+                format!("repair it from a good copy: `solo state sync {name} --from {good}`"),
+            )
+            .details(bad.iter().map(|(c, why)| format!("{c:<16} {why}")))
+            .code(EXIT_OUT_OF_SYNC));
+        }
+    }
+    let newest = copies
+        .iter()
+        .filter_map(|(_, c)| c.as_ref().ok())
+        .max_by_key(|c| c.meta.serial)
+        .ok_or_else(|| Failure::bare(format!("no copy of the state of {name} was read")))?;
+    let stamp = MigrationStamp {
+        by: "solo".to_owned(),
+        at: now(),
+    };
+    let loaded = newest
+        .load(&stamp)
+        .map_err(|e| Failure::state(&format!("the state of {name}"), &e))?;
+    let doc = loaded.document();
+    let text = match out.format {
+        Output::Json => state::to_json(doc).map_err(|e| Failure::state(name, &e))?,
+        Output::Yaml | Output::Table => print_yaml(doc)?,
+    };
+    out.result(&text);
+    Ok(())
+}
+
+async fn sync(args: &SyncArgs, global: &Global, out: &Out) -> Result<(), Failure> {
+    let mut config = LocalConfig::load()?;
+    let target = session::resolve(
+        &args.deployment,
+        args.state_namespace.as_deref(),
+        global,
+        &mut config,
+    )
+    .await?;
+    if !target.known.cluster_refs.contains(&args.from) {
+        return Err(Failure::new(
+            format!(
+                "cluster {} is not a cluster of deployment {} (its clusters: {})",
+                args.from,
+                target.name,
+                target.known.cluster_refs.join(", ")
+            ),
+            "pass --from one of its clusters",
+        ));
+    }
+    if !global.yes {
+        let others: Vec<&str> = target
+            .known
+            .cluster_refs
+            .iter()
+            .filter(|r| **r != args.from)
+            .map(String::as_str)
+            .collect();
+        return Err(Failure::new(
+            format!(
+                "this overwrites the state of {} in {} with the copy in {}; nothing was done",
+                target.name,
+                others.join(", "),
+                args.from
+            ),
+            format!(
+                "check the copies with `solo state show {}`, then run again with --yes",
+                target.name
+            ),
+        ));
+    }
+    let identity = session::lock_identity(global, &config)?;
+    let clusters = session::connect_target(global, &config, &target).await?;
+    let state_ns = target.known.state_namespace.clone();
+    let guard = session::take_lock(
+        &target,
+        &clusters,
+        identity,
+        solo_core::lock::WaitPolicy::NoWait,
+        |_| {},
+    )
+    .await?;
+    let store = StateStore::new(clusters, &state_ns);
+    let synced = store
+        .sync_from(guard.epoch(), &target.name, &args.from)
+        .await;
+    session::release(guard).await?;
+    let outcome = synced.map_err(|e| session::state_failure(&e, &state_ns))?;
+    out.say(&format!(
+        "ok: every copy of the state of {} is now the copy from {}, at serial {}",
+        target.name, args.from, outcome.serial
+    ));
+    Ok(())
 }

@@ -1,0 +1,292 @@
+//! `solo deployment create|list|show`: a deployment's state made in every one of its clusters
+//! under its lock, found again by label, and remembered in the local config.
+
+use super::session::{self, Target};
+use crate::cli::{CreateArgs, DeploymentArgs, DeploymentCommand, Global, ListArgs, Output};
+use crate::config::{KnownDeployment, LocalConfig};
+use crate::render::{Failure, Out};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams};
+use serde_json::json;
+use solo_core::lock::{StoreError, WaitPolicy};
+use solo_core::state::{ClusterRef, StateDocument, names};
+use solo_kube::state_store::{DEPLOYMENT_LABEL, TEAM_LABEL};
+use solo_kube::{StateStore, StateStoreError};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The team recorded when `--team` is not given (the label must have a value).
+pub const NO_TEAM: &str = "none";
+
+/// Run a `solo deployment` command.
+pub fn run(cmd: &DeploymentCommand, global: &Global, out: &Out) -> Result<(), Failure> {
+    match cmd {
+        DeploymentCommand::Create(args) => session::block_on(create(args, global, out)),
+        DeploymentCommand::List(args) => session::block_on(list(args, global, out)),
+        DeploymentCommand::Show(args) => show(args, out),
+    }
+}
+
+fn check_label(what: &str, name: &str) -> Result<(), Failure> {
+    match names::label_problem(name) {
+        None => Ok(()),
+        Some(problem) => Err(Failure::new(
+            format!("{what} {problem}"),
+            format!("a {what} is a DNS-1123 label, such as my-network"),
+        )
+        .code(2)),
+    }
+}
+
+async fn create(args: &CreateArgs, global: &Global, out: &Out) -> Result<(), Failure> {
+    check_label("deployment name", &args.name)?;
+    check_label("namespace", &args.namespace)?;
+    check_label("state namespace", &args.state_namespace)?;
+    for r in &args.cluster_refs {
+        check_label("cluster ref", r)?;
+    }
+    let team = args.team.clone().unwrap_or_else(|| NO_TEAM.to_owned());
+    check_label("team", &team)?;
+    let mut refs = args.cluster_refs.clone();
+    refs.sort();
+    refs.dedup();
+
+    let mut config = LocalConfig::load()?;
+    let identity = session::lock_identity(global, &config)?;
+    let mapping = config.contexts(&refs)?;
+    let clusters = session::connect(global, &mapping).await?;
+    for r in &refs {
+        session::require_namespace(&clusters, &config, r, &args.namespace, "namespace").await?;
+        session::require_namespace(
+            &clusters,
+            &config,
+            r,
+            &args.state_namespace,
+            "state namespace",
+        )
+        .await?;
+    }
+
+    let mut doc = StateDocument::new(&args.name, &identity.user, session_now());
+    doc.clusters = refs
+        .iter()
+        .map(|r| ClusterRef {
+            name: r.clone(),
+            namespace: args.namespace.clone(),
+        })
+        .collect();
+    let target = Target {
+        name: args.name.clone(),
+        known: KnownDeployment {
+            cluster_refs: refs.clone(),
+            namespace: args.namespace.clone(),
+            state_namespace: args.state_namespace.clone(),
+            team: args.team.clone(),
+        },
+    };
+
+    let guard =
+        session::take_lock(&target, &clusters, identity, WaitPolicy::NoWait, |_| {}).await?;
+    out.detail(&format!(
+        "holding the lock of {} at epoch {}",
+        args.name,
+        guard.epoch()
+    ));
+    let store = StateStore::new(clusters, &args.state_namespace);
+    let created = store.create(&doc, &team).await;
+    session::release(guard).await?;
+    let meta = created.map_err(|e| match &e {
+        StateStoreError::AlreadyExists { .. } => Failure::bare(e.to_string()),
+        _ => session::state_failure(&e, &args.state_namespace),
+    })?;
+
+    config.deployments.insert(args.name.clone(), target.known);
+    config.save()?;
+    out.say(&format!(
+        "ok: created deployment {} in {} (namespace {}, state in {}/{}), serial {}",
+        args.name,
+        refs.join(", "),
+        args.namespace,
+        args.state_namespace,
+        solo_kube::state_object_name(&args.name),
+        meta.serial
+    ));
+    Ok(())
+}
+
+fn session_now() -> jiff::Timestamp {
+    let now = jiff::Timestamp::now();
+    jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
+}
+
+/// One deployment found by `deployment list`.
+#[derive(Debug, Default)]
+struct Found {
+    team: BTreeSet<String>,
+    state_namespace: BTreeSet<String>,
+    clusters: BTreeSet<String>,
+}
+
+async fn list(args: &ListArgs, global: &Global, out: &Out) -> Result<(), Failure> {
+    let config = LocalConfig::load()?;
+    if config.cluster_refs.is_empty() {
+        return Err(Failure::new(
+            "no cluster refs are connected, so there is nowhere to look",
+            "run `solo cluster-ref connect <ref> --context <kube-context>`",
+        ));
+    }
+    let namespaces: BTreeSet<String> = match &args.state_namespace {
+        Some(ns) => BTreeSet::from([ns.clone()]),
+        None => std::iter::once(solo_kube::DEFAULT_STATE_NAMESPACE.to_owned())
+            .chain(
+                config
+                    .deployments
+                    .values()
+                    .map(|d| d.state_namespace.clone()),
+            )
+            .collect(),
+    };
+    let mapping: Vec<(String, String)> = config
+        .cluster_refs
+        .iter()
+        .map(|(r, c)| (r.clone(), c.clone()))
+        .collect();
+    let clusters = session::connect(global, &mapping).await?;
+    let mut found: BTreeMap<String, Found> = BTreeMap::new();
+    let lookups = mapping.iter().flat_map(|(r, _)| {
+        namespaces.iter().map(|ns| {
+            let r = r.clone();
+            let ns = ns.clone();
+            let clusters = clusters.clone();
+            async move {
+                let client = clusters.client(&r).ok()?.clone();
+                let api: Api<Secret> = Api::namespaced(client, &ns);
+                // Metadata only: the list never reads the state itself.
+                let listed = api
+                    .list_metadata(&ListParams::default().labels(DEPLOYMENT_LABEL))
+                    .await;
+                Some((r, ns, listed))
+            }
+        })
+    });
+    for (r, ns, listed) in futures::future::join_all(lookups)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        match listed {
+            Ok(list) => {
+                for item in list.items {
+                    let labels = item.metadata.labels.unwrap_or_default();
+                    let Some(name) = labels.get(DEPLOYMENT_LABEL) else {
+                        continue;
+                    };
+                    let entry = found.entry(name.clone()).or_default();
+                    entry.clusters.insert(r.clone());
+                    entry.state_namespace.insert(ns.clone());
+                    if let Some(team) = labels.get(TEAM_LABEL) {
+                        entry.team.insert(team.clone());
+                    }
+                }
+            }
+            Err(e) => match solo_kube::store_error(e) {
+                // A state namespace that does not exist in this cluster holds no deployment.
+                StoreError::NotFound => {}
+                StoreError::Forbidden { .. } => out.say(&format!(
+                    "warning: cluster {r}: you may not list secrets in namespace {ns}; its deployments are not shown"
+                )),
+                other => out.say(&format!("warning: cluster {r}, namespace {ns}: {other}")),
+            },
+        }
+    }
+    let join = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(",");
+    match out.format {
+        Output::Table => {
+            if found.is_empty() {
+                out.say(&format!(
+                    "no deployments found in {} of {}",
+                    join(&namespaces),
+                    mapping
+                        .iter()
+                        .map(|(r, _)| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                return Ok(());
+            }
+            let mut text = format!(
+                "{:<24} {:<12} {:<20} CLUSTERS\n",
+                "NAME", "TEAM", "STATE NAMESPACE"
+            );
+            for (name, f) in &found {
+                text.push_str(&format!(
+                    "{name:<24} {:<12} {:<20} {}\n",
+                    join(&f.team),
+                    join(&f.state_namespace),
+                    join(&f.clusters)
+                ));
+            }
+            out.result(&text);
+        }
+        format => {
+            let rows: Vec<_> = found
+                .iter()
+                .map(|(name, f)| {
+                    json!({
+                        "name": name,
+                        "team": f.team.iter().next(),
+                        "stateNamespace": f.state_namespace.iter().next(),
+                        "clusters": f.clusters,
+                    })
+                })
+                .collect();
+            out.result(&super::structured(format, &json!(rows)));
+        }
+    }
+    Ok(())
+}
+
+fn show(args: &DeploymentArgs, out: &Out) -> Result<(), Failure> {
+    let config = LocalConfig::load()?;
+    let Some(known) = config.deployments.get(&args.deployment) else {
+        return Err(Failure::new(
+            format!("deployment {} is not in your local config", args.deployment),
+            "`solo deployment list` finds deployments in your clusters; `solo state show <deployment>` reads one",
+        ));
+    };
+    let clusters: Vec<_> = known
+        .cluster_refs
+        .iter()
+        .map(|r| json!({"clusterRef": r, "context": config.cluster_refs.get(r)}))
+        .collect();
+    let value = json!({
+        "name": args.deployment,
+        "namespace": known.namespace,
+        "stateNamespace": known.state_namespace,
+        "team": known.team,
+        "clusters": clusters,
+    });
+    match out.format {
+        Output::Table => {
+            let mut text = format!(
+                "deployment {}\n  namespace:       {}\n  state namespace: {}\n  team:            {}\n  clusters:\n",
+                args.deployment,
+                known.namespace,
+                known.state_namespace,
+                known.team.as_deref().unwrap_or("-")
+            );
+            for r in &known.cluster_refs {
+                text.push_str(&format!(
+                    "    {r} -> {}\n",
+                    config
+                        .cluster_refs
+                        .get(r)
+                        .map(String::as_str)
+                        .unwrap_or("(not connected)")
+                ));
+            }
+            out.result(&text);
+        }
+        format => out.result(&super::structured(format, &value)),
+    }
+    Ok(())
+}

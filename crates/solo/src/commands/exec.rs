@@ -1,0 +1,149 @@
+//! `solo exec <deployment> -- <command>`: any command, run under the deployment's lock.
+//!
+//! The lock is taken first (at once, or with `--wait`), the command runs as a child with
+//! `SOLO_DEPLOYMENT` and `SOLO_LOCK_EPOCH` set while the lock renews in the background, and the
+//! lock is released when the child ends. If the lock is lost, the child is killed: work never
+//! continues without the lock. SIGINT and SIGTERM are passed on to the child, which decides when
+//! to stop; solo then releases and exits with the child's code.
+
+use super::session;
+use crate::cli::{ExecArgs, Global};
+use crate::config::LocalConfig;
+use crate::render::{Failure, Out};
+use solo_core::lock::{Progress, blocker_sentence, human_duration};
+use std::io::IsTerminal;
+use std::process::Stdio;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Run `solo exec`; the exit code is the child's.
+pub fn run(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure> {
+    session::block_on(exec(args, global, out))
+}
+
+fn progress_line(progress: &Progress) -> String {
+    let who = progress
+        .blockers
+        .first()
+        .map(blocker_sentence)
+        .unwrap_or_else(|| "the lock is busy".to_owned());
+    format!(
+        "waiting {} ({}/{} leases): {who}",
+        human_duration(progress.waited),
+        progress.claimed,
+        progress.total
+    )
+}
+
+async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure> {
+    let wait = session::wait_policy(args.wait.as_deref())?;
+    let mut config = LocalConfig::load()?;
+    let target = session::resolve(
+        &args.deployment,
+        args.state_namespace.as_deref(),
+        global,
+        &mut config,
+    )
+    .await?;
+    let identity = session::lock_identity(global, &config)?;
+    let clusters = session::connect_target(global, &config, &target).await?;
+    let tty = std::io::stderr().is_terminal();
+    let mut shown = false;
+    let guard = session::take_lock(&target, &clusters, identity, wait, |p| {
+        if tty {
+            eprint!("\r\x1b[2K{}", crate::render::clean(&progress_line(p)));
+            shown = true;
+        }
+    })
+    .await;
+    if shown {
+        eprintln!();
+    }
+    let guard = guard?;
+    if out.verbose() {
+        for key in guard.held().lock_set().keys() {
+            out.say(&format!(
+                "holding lease {} in {key}, epoch {}",
+                target.name,
+                guard.epoch()
+            ));
+        }
+    }
+
+    let (program, rest) = match args.command.split_first() {
+        Some(split) => split,
+        None => {
+            session::release(guard).await?;
+            return Err(Failure::new("no command to run", "write it after `--`").code(2));
+        }
+    };
+    let child = tokio::process::Command::new(program)
+        .args(rest)
+        .env("SOLO_DEPLOYMENT", &target.name)
+        .env("SOLO_LOCK_EPOCH", guard.epoch().to_string())
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            session::release(guard).await?;
+            return Err(Failure::new(
+                format!("cannot run {program}: {e}"),
+                "check the command exists and is executable (it is looked up in PATH)",
+            )
+            .code(if e.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            }));
+        }
+    };
+    let pid = child.id();
+    let forward = |sig: libc::c_int| {
+        if let Some(pid) = pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
+            // SAFETY: kill(2) with our own child's pid and a valid signal number.
+            unsafe {
+                libc::kill(pid, sig);
+            }
+        }
+    };
+    let mut sigint = signal(SignalKind::interrupt()).map_err(signal_failure)?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(signal_failure)?;
+    let mut lost = None;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            reason = guard.lost(), if lost.is_none() => {
+                let _ = child.start_kill();
+                lost = Some(reason);
+            }
+            _ = sigint.recv() => forward(libc::SIGINT),
+            _ = sigterm.recv() => forward(libc::SIGTERM),
+        }
+    };
+    if let Some(reason) = lost {
+        drop(guard);
+        return Err(Failure::new(
+            format!(
+                "lost the lock of {} while the command ran, so it was stopped: {reason}",
+                target.name
+            ),
+            "nothing more ran without the lock; check `solo state show` and run it again",
+        ));
+    }
+    let released = session::release(guard).await;
+    let status = status.map_err(|e| Failure::bare(format!("cannot wait for {program}: {e}")))?;
+    released?;
+    use std::os::unix::process::ExitStatusExt;
+    let code = match (status.code(), status.signal()) {
+        (Some(code), _) => u8::try_from(code).unwrap_or(1),
+        (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(1),
+        (None, None) => 1,
+    };
+    Ok(code)
+}
+
+fn signal_failure(e: std::io::Error) -> Failure {
+    Failure::bare(format!("cannot listen for signals: {e}"))
+}

@@ -1,0 +1,126 @@
+//! `solo lease status`: who holds each lease of a deployment's lock, read without taking it.
+
+use super::session;
+use crate::cli::{DeploymentArgs, Global, LeaseCommand, Output};
+use crate::config::LocalConfig;
+use crate::render::{Failure, Out};
+use serde_json::json;
+use solo_core::lock::{HolderField, Phase, read_lock};
+use solo_kube::KubeLeaseStore;
+
+/// Run a `solo lease` command.
+pub fn run(cmd: &LeaseCommand, global: &Global, out: &Out) -> Result<(), Failure> {
+    match cmd {
+        LeaseCommand::Status(args) => session::block_on(status(args, global, out)),
+    }
+}
+
+async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(), Failure> {
+    let mut config = LocalConfig::load()?;
+    let target = session::resolve(
+        &args.deployment,
+        args.state_namespace.as_deref(),
+        global,
+        &mut config,
+    )
+    .await?;
+    let clusters = session::connect_target(global, &config, &target).await?;
+    let lock_set = target.lock_set()?;
+    let store = KubeLeaseStore::new(clusters);
+    let leases = read_lock(&store, &lock_set)
+        .await
+        .map_err(|e| session::lock_failure(&e, &target.known.state_namespace))?;
+    let now = jiff::Timestamp::now();
+    let mut rows = Vec::new();
+    for (key, lease) in &leases {
+        let record = lease.as_ref().map(|v| &v.value);
+        let holder = record.and_then(|r| r.holder.as_ref());
+        let expires = record.and_then(|r| {
+            let renewed = r.renew_time.or(r.acquire_time)?;
+            let d = jiff::SignedDuration::try_from(r.lease_duration).ok()?;
+            renewed.checked_add(d).ok()
+        });
+        let waiters = record.map(|r| r.waiters.len()).unwrap_or(0);
+        let state = match (holder, expires) {
+            (None, _) => "free",
+            (Some(_), Some(t)) if t < now => "expired",
+            (Some(_), _) => "held",
+        };
+        let holder_json = holder.map(|h| match h {
+            HolderField::Known(h) => json!({
+                "user": h.user,
+                "host": h.host,
+                "pid": h.pid,
+                "phase": match h.phase { Phase::Held => "held", Phase::Acquiring => "acquiring" },
+                "requestedAt": h.requested_at.to_string(),
+            }),
+            HolderField::Opaque(identity) => json!({ "identity": identity }),
+        });
+        rows.push(json!({
+            "cluster": key.cluster,
+            "namespace": key.namespace,
+            "state": state,
+            "holder": holder_json,
+            "since": holder.and(record.and_then(|r| r.acquire_time)).map(|t| t.to_string()),
+            "expires": holder.and(expires).map(|t| t.to_string()),
+            "waiters": waiters,
+        }));
+    }
+    match out.format {
+        Output::Table => {
+            let mut text = format!(
+                "{:<16} {:<24} {:<8} {:<40} {:<21} {:<21} WAITERS\n",
+                "CLUSTER", "NAMESPACE", "STATE", "HOLDER", "SINCE", "EXPIRES"
+            );
+            for (row, (key, lease)) in rows.iter().zip(&leases) {
+                let holder = lease
+                    .as_ref()
+                    .and_then(|v| v.value.holder.as_ref())
+                    .map(|h| match h {
+                        HolderField::Known(h) => format!(
+                            "{} ({}, pid {}, {})",
+                            h.user,
+                            h.host,
+                            h.pid,
+                            if h.phase == Phase::Held {
+                                "held"
+                            } else {
+                                "acquiring"
+                            }
+                        ),
+                        HolderField::Opaque(identity) => format!("{identity:?} (not solo)"),
+                    })
+                    .unwrap_or_else(|| "-".to_owned());
+                let time = |k: &str| {
+                    row[k]
+                        .as_str()
+                        .map(|s| {
+                            s.split('.')
+                                .next()
+                                .unwrap_or(s)
+                                .trim_end_matches('Z')
+                                .to_owned()
+                                + "Z"
+                        })
+                        .unwrap_or_else(|| "-".to_owned())
+                };
+                text.push_str(&format!(
+                    "{:<16} {:<24} {:<8} {:<40} {:<21} {:<21} {}\n",
+                    key.cluster,
+                    key.namespace,
+                    row["state"].as_str().unwrap_or("?"),
+                    holder,
+                    time("since"),
+                    time("expires"),
+                    row["waiters"]
+                ));
+            }
+            out.result(&text);
+        }
+        format => out.result(&super::structured(
+            format,
+            &json!({ "deployment": target.name, "leases": rows }),
+        )),
+    }
+    Ok(())
+}

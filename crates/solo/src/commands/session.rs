@@ -1,0 +1,374 @@
+//! What the commands that talk to clusters share: the runtime, the user's identity, the clients
+//! of a deployment's clusters, the lock, and the one mapping of cluster errors onto people-first
+//! failures and exit codes (3 locked, 4 out of sync, 5 forbidden).
+
+use crate::cli::Global;
+use crate::config::{self, KnownDeployment, LocalConfig};
+use crate::render::{EXIT_FORBIDDEN, EXIT_LOCKED, EXIT_OUT_OF_SYNC, Failure};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::Api;
+use solo_core::lock::{Identity, LeaseKey, LockConfig, LockError, LockSet, StoreError};
+use solo_core::state::MigrationStamp;
+use solo_kube::clusters::ClustersError;
+use solo_kube::guard::GuardError;
+use solo_kube::{
+    Clusters, KubeLeaseStore, LockGuard, LockRequest, ServerClock, StateFence, StateStore,
+    StateStoreError, fence_targets,
+};
+use std::future::Future;
+
+/// Runs `work` on a fresh multi-threaded runtime.
+pub fn block_on<T>(work: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::bare(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(work)
+}
+
+/// A deployment as the commands need it: its name, clusters and namespaces.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The deployment's name.
+    pub name: String,
+    /// What the local config knows of it.
+    pub known: KnownDeployment,
+}
+
+impl Target {
+    /// The lock: one lease per (cluster ref, namespace).
+    pub fn lock_set(&self) -> Result<LockSet, Failure> {
+        LockSet::new(
+            &self.name,
+            self.known
+                .cluster_refs
+                .iter()
+                .map(|r| LeaseKey::new(r, &self.known.namespace)),
+        )
+        .map_err(|e| Failure::bare(format!("deployment {}: {e}", self.name)))
+    }
+}
+
+/// The deployment named `name`: from the local config, else found in the connected clusters'
+/// state namespace (`state_namespace`, default solo-system) and then remembered.
+pub async fn resolve(
+    name: &str,
+    state_namespace: Option<&str>,
+    global: &Global,
+    config: &mut LocalConfig,
+) -> Result<Target, Failure> {
+    if let Some(known) = config.deployments.get(name) {
+        let mut known = known.clone();
+        if let Some(ns) = state_namespace {
+            known.state_namespace = ns.to_owned();
+        }
+        return Ok(Target {
+            name: name.to_owned(),
+            known,
+        });
+    }
+    let state_ns = state_namespace.unwrap_or(solo_kube::DEFAULT_STATE_NAMESPACE);
+    let mapping: Vec<(String, String)> = config
+        .cluster_refs
+        .iter()
+        .map(|(r, c)| (r.clone(), c.clone()))
+        .collect();
+    let not_known = || {
+        Failure::new(
+            format!(
+                "deployment {name} is not known here and was not found in the state namespace {state_ns} of your connected clusters"
+            ),
+            "check the name with `solo deployment list`, pass --state-namespace if its state is kept elsewhere, or connect its clusters with `solo cluster-ref connect <ref> --context <kube-context>`",
+        )
+    };
+    if mapping.is_empty() {
+        return Err(not_known());
+    }
+    let clusters = connect(global, &mapping).await?;
+    let store = StateStore::new(clusters, state_ns);
+    let refs: Vec<String> = mapping.into_iter().map(|(r, _)| r).collect();
+    let stamp = MigrationStamp {
+        by: "solo".to_owned(),
+        at: jiff::Timestamp::now(),
+    };
+    for (_, copy) in store.read_all(name, &refs).await {
+        let Ok(copy) = copy else { continue };
+        let Ok(loaded) = copy.load(&stamp) else {
+            continue;
+        };
+        let doc = loaded.document();
+        let Some(first) = doc.clusters.first() else {
+            continue;
+        };
+        let known = KnownDeployment {
+            cluster_refs: doc.clusters.iter().map(|c| c.name.clone()).collect(),
+            namespace: first.namespace.clone(),
+            state_namespace: state_ns.to_owned(),
+            team: None,
+        };
+        config.deployments.insert(name.to_owned(), known.clone());
+        // Remembering it is a convenience; a read-only config must not fail the command.
+        let _ = config.save();
+        return Ok(Target {
+            name: name.to_owned(),
+            known,
+        });
+    }
+    Err(not_known())
+}
+
+/// Clients for the `(cluster ref, kube context)` pairs.
+pub async fn connect(global: &Global, mapping: &[(String, String)]) -> Result<Clusters, Failure> {
+    Clusters::connect(global.kubeconfig.clone(), mapping)
+        .await
+        .map_err(|e| clusters_failure(&e))
+}
+
+/// Clients for every cluster of `target`, or the command that connects an unmapped ref.
+pub async fn connect_target(
+    global: &Global,
+    config: &LocalConfig,
+    target: &Target,
+) -> Result<Clusters, Failure> {
+    let mapping = config.contexts(&target.known.cluster_refs)?;
+    connect(global, &mapping).await
+}
+
+fn clusters_failure(e: &ClustersError) -> Failure {
+    match e {
+        ClustersError::Unmapped { cluster } => config::unmapped(cluster),
+        ClustersError::Context {
+            cluster, context, ..
+        } => Failure::new(
+            e.to_string(),
+            format!(
+                "check `kubectl config get-contexts`, then `solo cluster-ref connect {cluster} --context <kube-context>` (now {context})"
+            ),
+        ),
+        ClustersError::NoKubeconfig | ClustersError::Kubeconfig { .. } => Failure::new(
+            e.to_string(),
+            "set KUBECONFIG (a list of files is merged as kubectl merges it) or pass --kubeconfig",
+        ),
+    }
+}
+
+/// The identity recorded on leases and writes.
+pub fn lock_identity(global: &Global, config: &LocalConfig) -> Result<Identity, Failure> {
+    Ok(Identity {
+        user: config::identity(global.email.as_deref(), config)?,
+        host: hostname(),
+        pid: std::process::id(),
+    })
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "unknown-host".to_owned())
+}
+
+/// Fails clearly when a namespace is missing in a cluster; says nothing when the user may not
+/// read namespaces (then the first write reports what is wrong).
+pub async fn require_namespace(
+    clusters: &Clusters,
+    config: &LocalConfig,
+    cluster_ref: &str,
+    namespace: &str,
+    what: &str,
+) -> Result<(), Failure> {
+    let client = clusters
+        .client(cluster_ref)
+        .map_err(|e| clusters_failure(&e))?;
+    let api: Api<Namespace> = Api::all(client.clone());
+    match api.get_opt(namespace).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => {
+            let context = config
+                .cluster_refs
+                .get(cluster_ref)
+                .cloned()
+                .unwrap_or_default();
+            Err(Failure::new(
+                format!(
+                    "the {what} {namespace} does not exist in cluster {cluster_ref} (kube context {context})"
+                ),
+                format!(
+                    "create it first: `kubectl --context {context} create namespace {namespace}`"
+                ),
+            ))
+        }
+        Err(kube::Error::Api(s)) if s.code == 403 || s.code == 401 => Ok(()),
+        Err(e) => Err(Failure::new(
+            format!(
+                "cluster {cluster_ref} cannot be reached: {}",
+                solo_kube::error::error_chain(&e)
+            ),
+            "check the cluster is up and your kube context is right (`solo cluster-ref list`)",
+        )),
+    }
+}
+
+/// How a `--wait` value reads: nothing, `forever`, or a duration such as `30s` or `5m`.
+pub fn wait_policy(wait: Option<&str>) -> Result<solo_core::lock::WaitPolicy, Failure> {
+    use solo_core::lock::WaitPolicy;
+    match wait {
+        None => Ok(WaitPolicy::NoWait),
+        Some("forever") | Some("") => Ok(WaitPolicy::Forever),
+        Some(text) => {
+            let parsed: Result<jiff::SignedDuration, _> = text.parse();
+            match parsed
+                .ok()
+                .and_then(|d| std::time::Duration::try_from(d).ok())
+            {
+                Some(d) => Ok(WaitPolicy::Until(d)),
+                None => Err(Failure::new(
+                    format!("--wait={text} is not a duration"),
+                    "write --wait (for ever) or --wait=<duration>, such as --wait=30s or --wait=5m",
+                )
+                .code(2)),
+            }
+        }
+    }
+}
+
+/// Takes the lock of `target` (its leases, fenced by its state objects).
+pub async fn take_lock(
+    target: &Target,
+    clusters: &Clusters,
+    identity: Identity,
+    wait: solo_core::lock::WaitPolicy,
+    on_progress: impl FnMut(&solo_core::lock::Progress),
+) -> Result<LockGuard, Failure> {
+    let lock_set = target.lock_set()?;
+    let first = target
+        .known
+        .cluster_refs
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let clock = match clusters.client(&first) {
+        Ok(client) => ServerClock::measure(client).await,
+        Err(_) => ServerClock::local(),
+    };
+    let fence = StateFence::new(
+        clusters.clone(),
+        fence_targets(
+            &target.known.state_namespace,
+            &target.name,
+            target.known.cluster_refs.iter().cloned(),
+        ),
+    );
+    let request = LockRequest {
+        lock_set,
+        identity,
+        config: LockConfig::default(),
+        wait,
+    };
+    solo_kube::guard::lock(
+        request,
+        KubeLeaseStore::new(clusters.clone()),
+        clock,
+        fence,
+        on_progress,
+    )
+    .await
+    .map_err(|e| guard_failure(&e, &target.known.state_namespace))
+}
+
+/// Releases the lock, saying so if it could not (the leases then expire on their own).
+pub async fn release(guard: LockGuard) -> Result<(), Failure> {
+    guard.release().await.map_err(|e| {
+        Failure::new(
+            format!("could not release the lock: {e}"),
+            "its leases expire on their own within their duration; `solo lease status <deployment>` shows them",
+        )
+    })
+}
+
+fn guard_failure(e: &GuardError, state_namespace: &str) -> Failure {
+    match e {
+        GuardError::Interrupted => Failure::bare(e.to_string()).code(130),
+        GuardError::Lock(lock) => lock_failure(lock, state_namespace),
+    }
+}
+
+/// A lock error as a failure: busy → 3, forbidden → 5.
+pub fn lock_failure(e: &LockError, state_namespace: &str) -> Failure {
+    match e {
+        LockError::Busy { .. } | LockError::Timeout { .. } => {
+            Failure::bare(e.to_string()).code(EXIT_LOCKED)
+        }
+        LockError::Store { key, source } => {
+            store_failure(&key.cluster, &key.namespace, "leases", source)
+        }
+        LockError::Fence(solo_core::lock::FenceError::Stamp { cluster, message })
+            if message.starts_with("forbidden") =>
+        {
+            forbidden(cluster, state_namespace, "secrets", message)
+        }
+        LockError::Fence(_) => Failure::new(
+            e.to_string(),
+            format!(
+                "check that the state namespace {state_namespace} exists in every cluster and that you may write secrets there"
+            ),
+        ),
+        _ => Failure::new(
+            e.to_string(),
+            "retry; `solo lease status <deployment>` shows the leases",
+        ),
+    }
+}
+
+/// A cluster's refusal or failure about `resource` in `namespace`.
+pub fn store_failure(cluster: &str, namespace: &str, resource: &str, e: &StoreError) -> Failure {
+    match e {
+        StoreError::Forbidden { message } => forbidden(cluster, namespace, resource, message),
+        StoreError::NotFound => Failure::new(
+            format!(
+                "cluster {cluster}: the namespace {namespace} does not exist (or the {resource} there)"
+            ),
+            format!("create the namespace {namespace} in cluster {cluster} first"),
+        ),
+        StoreError::Unavailable { message } => Failure::new(
+            format!("cluster {cluster} cannot be reached: {message}"),
+            "check the cluster is up and your kube context is right (`solo cluster-ref list`)",
+        ),
+        other => Failure::new(
+            format!("cluster {cluster}, namespace {namespace}: {other}"),
+            "retry; if it persists, check the cluster with kubectl",
+        ),
+    }
+}
+
+/// Exit 5: names the namespace and the access to ask for.
+pub fn forbidden(cluster: &str, namespace: &str, resource: &str, message: &str) -> Failure {
+    let verbs = if resource == "leases" {
+        "get, list, watch, create, update and delete leases (coordination.k8s.io)"
+    } else {
+        "get, list, create, update and delete secrets"
+    };
+    Failure::new(
+        format!("cluster {cluster} refused access to {resource} in namespace {namespace}"),
+        format!(
+            "ask the cluster's administrator for a Role in namespace {namespace} that lets you {verbs}"
+        ),
+    )
+    .details([message.to_owned()])
+    .code(EXIT_FORBIDDEN)
+}
+
+/// A state store error as a failure: diverged/unreadable → 4, forbidden → 5.
+pub fn state_failure(e: &StateStoreError, state_namespace: &str) -> Failure {
+    match e {
+        StateStoreError::Diverged { .. } | StateStoreError::Unreadable { .. } => {
+            Failure::bare(e.to_string()).code(EXIT_OUT_OF_SYNC)
+        }
+        StateStoreError::Store { cluster, source } => {
+            store_failure(cluster, state_namespace, "secrets", source)
+        }
+        _ => Failure::bare(e.to_string()),
+    }
+}

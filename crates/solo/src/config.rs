@@ -1,0 +1,244 @@
+//! The local config, `$SOLO_HOME/local-config.yaml` (default `~/.solo`): who the user is, which
+//! kube context each cluster ref maps to (R11), and the deployments this user knows. It is
+//! schema-versioned (`version: 1`) and written atomically (a temporary file, then a rename), so
+//! a crash never leaves half a file behind.
+
+use crate::render::Failure;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The schema version this solo reads and writes.
+pub const CONFIG_VERSION: u32 = 1;
+/// The file name inside `$SOLO_HOME`.
+pub const CONFIG_FILE: &str = "local-config.yaml";
+
+/// The whole local config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LocalConfig {
+    /// Schema version of this file.
+    pub version: u32,
+    /// The user's email, when set once here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_email: Option<String>,
+    /// Cluster ref → kube context.
+    #[serde(default)]
+    pub cluster_refs: BTreeMap<String, String>,
+    /// Deployments this user created or used, by name.
+    #[serde(default)]
+    pub deployments: BTreeMap<String, KnownDeployment>,
+}
+
+/// What the user's solo remembers of one deployment, to find its state and its leases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KnownDeployment {
+    /// The deployment's cluster refs.
+    pub cluster_refs: Vec<String>,
+    /// The network's namespace in every cluster.
+    pub namespace: String,
+    /// Where the state object lives in every cluster.
+    pub state_namespace: String,
+    /// The team that owns it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig {
+            version: CONFIG_VERSION,
+            user_email: None,
+            cluster_refs: BTreeMap::new(),
+            deployments: BTreeMap::new(),
+        }
+    }
+}
+
+/// `$SOLO_HOME`, else `~/.solo`.
+pub fn solo_home() -> Result<PathBuf, Failure> {
+    if let Some(home) = std::env::var_os("SOLO_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".solo")),
+        None => Err(Failure::new(
+            "cannot find the solo config directory: neither SOLO_HOME nor HOME is set",
+            "set SOLO_HOME to a directory solo may write to",
+        )),
+    }
+}
+
+/// The path of the local config.
+pub fn config_path() -> Result<PathBuf, Failure> {
+    Ok(solo_home()?.join(CONFIG_FILE))
+}
+
+impl LocalConfig {
+    /// Reads the local config; a missing file is an empty config, a damaged one an error
+    /// naming the path.
+    pub fn load() -> Result<Self, Failure> {
+        Self::load_from(&config_path()?)
+    }
+
+    /// Reads the config at `path`.
+    pub fn load_from(path: &Path) -> Result<Self, Failure> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => {
+                return Err(Failure::new(
+                    format!("cannot read the local config {}: {e}", path.display()),
+                    "check that you may read the file, or set SOLO_HOME to another directory",
+                ));
+            }
+        };
+        let damaged = |why: String| {
+            Failure::new(
+                format!("the local config {} is damaged: {why}", path.display()),
+                "fix the file by hand, or move it away and connect your cluster refs again (`solo cluster-ref connect <ref> --context <kube-context>`)",
+            )
+        };
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        let config: LocalConfig =
+            serde_saphyr::from_str(&text).map_err(|e| damaged(e.to_string()))?;
+        if config.version != CONFIG_VERSION {
+            return Err(damaged(format!(
+                "its version is {}, and this solo reads version {CONFIG_VERSION}",
+                config.version
+            )));
+        }
+        Ok(config)
+    }
+
+    /// Writes the local config atomically.
+    pub fn save(&self) -> Result<PathBuf, Failure> {
+        let path = config_path()?;
+        self.save_to(&path)?;
+        Ok(path)
+    }
+
+    /// Writes the config to `path` atomically: a temporary file beside it, then a rename.
+    pub fn save_to(&self, path: &Path) -> Result<(), Failure> {
+        let cannot = |e: std::io::Error| {
+            Failure::new(
+                format!("cannot write the local config {}: {e}", path.display()),
+                "check that you may write to the directory, or set SOLO_HOME to another one",
+            )
+        };
+        let mut text = serde_saphyr::to_string(self).map_err(|e| {
+            Failure::new(
+                format!("cannot encode the local config: {e}"),
+                "this is a bug in solo; please report it",
+            )
+        })?;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(cannot)?;
+        }
+        let tmp = path.with_extension(format!("yaml.tmp-{}", std::process::id()));
+        std::fs::write(&tmp, text).map_err(cannot)?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            cannot(e)
+        })
+    }
+
+    /// The kube context of each ref, or the command that connects the first unmapped one.
+    pub fn contexts(&self, refs: &[String]) -> Result<Vec<(String, String)>, Failure> {
+        refs.iter()
+            .map(|r| match self.cluster_refs.get(r) {
+                Some(context) => Ok((r.clone(), context.clone())),
+                None => Err(unmapped(r)),
+            })
+            .collect()
+    }
+}
+
+/// The failure of a cluster ref with no kube context.
+pub fn unmapped(cluster_ref: &str) -> Failure {
+    Failure::new(
+        format!("cluster ref {cluster_ref} is not connected to a kube context"),
+        format!("run `solo cluster-ref connect {cluster_ref} --context <kube-context>`"),
+    )
+}
+
+/// Who the user is: `--email`, then `SOLO_USER_EMAIL`, then the config, then
+/// `git config user.email`.
+pub fn identity(flag: Option<&str>, config: &LocalConfig) -> Result<String, Failure> {
+    let given = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    if let Some(email) = given(flag.map(str::to_owned)) {
+        return Ok(email);
+    }
+    if let Some(email) = given(std::env::var("SOLO_USER_EMAIL").ok()) {
+        return Ok(email);
+    }
+    if let Some(email) = given(config.user_email.clone()) {
+        return Ok(email);
+    }
+    let git = std::process::Command::new("git")
+        .args(["config", "user.email"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok());
+    given(git).ok_or_else(|| {
+        Failure::new(
+            "no user identity: every lease and every write records who made it",
+            "pass --email you@example.com, or set SOLO_USER_EMAIL, or `git config --global user.email you@example.com`",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("solo-config-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join(CONFIG_FILE)
+    }
+
+    #[test]
+    fn a_config_written_reads_back_the_same() {
+        let path = scratch("roundtrip");
+        let mut config = LocalConfig::default();
+        config
+            .cluster_refs
+            .insert("cluster-1".into(), "kind-a".into());
+        config.deployments.insert(
+            "my-network".into(),
+            KnownDeployment {
+                cluster_refs: vec!["cluster-1".into()],
+                namespace: "ns".into(),
+                state_namespace: "solo-system".into(),
+                team: None,
+            },
+        );
+        config.save_to(&path).expect("save");
+        assert_eq!(LocalConfig::load_from(&path).expect("load"), config);
+    }
+
+    #[test]
+    fn a_missing_config_is_empty_and_a_damaged_one_names_its_path() {
+        let path = scratch("damaged");
+        assert_eq!(
+            LocalConfig::load_from(&path).expect("missing"),
+            LocalConfig::default()
+        );
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("dir");
+        std::fs::write(&path, "version: 1\nclusterRefs: [oops\n").expect("write");
+        let e = LocalConfig::load_from(&path).expect_err("damaged");
+        assert!(e.message.contains(&path.display().to_string()), "{e:?}");
+        std::fs::write(&path, "version: 7\n").expect("write");
+        let e = LocalConfig::load_from(&path).expect_err("newer");
+        assert!(e.message.contains("version is 7"), "{e:?}");
+    }
+}
