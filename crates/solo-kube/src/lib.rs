@@ -8,7 +8,9 @@
 //! - [`state_store`]: the state document in every cluster of a deployment, compared (R12) and
 //!   written under the lock's fence.
 //! - [`guard`]: `lock(...) -> LockGuard`: renews in the background, signals loss, releases.
+//! - [`break_lock`]: `lease break --force`, audited with a Kubernetes Event per lease.
 
+pub mod break_lock;
 pub mod clock;
 pub mod clusters;
 pub mod error;
@@ -17,6 +19,7 @@ pub mod guard;
 pub mod lease_store;
 pub mod state_store;
 
+pub use break_lock::break_lock_audited;
 pub use clock::ServerClock;
 pub use clusters::Clusters;
 pub use error::store_error;

@@ -296,14 +296,10 @@ async fn breaking_a_lock_is_audited_and_fences_the_old_holder() {
         host: "ops-box".into(),
         pid: 7,
     };
-    let removed = solo_kube::guard::break_lock_audited(
-        &clusters,
-        &setup.lock_set(),
-        &operator,
-        "laptop lost",
-    )
-    .await
-    .expect("break");
+    let removed =
+        solo_kube::break_lock_audited(&clusters, &setup.lock_set(), &operator, "laptop lost")
+            .await
+            .expect("break");
     assert_eq!(removed.len(), 2, "one claim removed per cluster");
     for (cluster, lease) in leases(&setup).await {
         assert!(
