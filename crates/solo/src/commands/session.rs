@@ -91,8 +91,16 @@ pub async fn resolve(
         by: "solo".to_owned(),
         at: jiff::Timestamp::now(),
     };
-    for (_, copy) in store.read_all(name, &refs).await {
-        let Ok(copy) = copy else { continue };
+    let mut refused = None;
+    for (cluster, copy) in store.read_all(name, &refs).await {
+        let copy = match copy {
+            Ok(copy) => copy,
+            Err(solo_kube::CopyError::Store(StoreError::Forbidden { message })) => {
+                refused.get_or_insert_with(|| forbidden(&cluster, state_ns, "secrets", &message));
+                continue;
+            }
+            Err(_) => continue,
+        };
         let Ok(loaded) = copy.load(&stamp) else {
             continue;
         };
@@ -114,7 +122,7 @@ pub async fn resolve(
             known,
         });
     }
-    Err(not_known())
+    Err(refused.unwrap_or_else(not_known))
 }
 
 /// Clients for the `(cluster ref, kube context)` pairs.

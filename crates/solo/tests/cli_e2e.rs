@@ -1,0 +1,391 @@
+//! The commands a team needs to share a deployment, run as a user runs them, against the real
+//! shared test clusters: each test has its own SOLO_HOME, network namespace and state namespace.
+
+use std::path::PathBuf;
+use std::process::{Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use solo_testenv::TestEnv;
+
+/// One user's solo: a private SOLO_HOME and the shared clusters' kubeconfig.
+struct User {
+    home: PathBuf,
+    email: String,
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl User {
+    fn new(test: &str, email: &str) -> Self {
+        let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("cli_e2e")
+            .join(format!("{test}-{}-{email}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).expect("SOLO_HOME");
+        User {
+            home,
+            email: email.to_owned(),
+        }
+    }
+
+    fn env(&self, cmd: &mut StdCommand) {
+        cmd.env("SOLO_HOME", &self.home)
+            .env("SOLO_USER_EMAIL", &self.email)
+            .env("KUBECONFIG", TestEnv::shared().kubeconfig());
+    }
+
+    fn solo(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_solo"));
+        cmd.env("SOLO_HOME", &self.home)
+            .env("SOLO_USER_EMAIL", &self.email)
+            .env("KUBECONFIG", TestEnv::shared().kubeconfig())
+            .args(args);
+        let out = cmd.output().expect("solo runs");
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> Run {
+        let run = self.solo(args);
+        assert_eq!(
+            run.code,
+            Some(0),
+            "solo {args:?} failed:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        run
+    }
+}
+
+/// A network namespace and a state namespace, fresh in every cluster.
+fn namespaces(prefix: &str) -> (String, String) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let env = TestEnv::shared();
+        (
+            env.fresh_namespace(&format!("{prefix}-net")).await,
+            env.fresh_namespace(&format!("{prefix}-st")).await,
+        )
+    })
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+/// Alice connects two cluster refs and creates a deployment over both.
+fn alice_with_a_deployment(test: &str, deployment: &str) -> (User, String, String) {
+    let (ns, state_ns) = namespaces(test);
+    let alice = User::new(test, "alice@example.com");
+    alice.ok(&[
+        "cluster-ref",
+        "connect",
+        "cluster-1",
+        "--context",
+        "cluster-1",
+    ]);
+    alice.ok(&[
+        "cluster-ref",
+        "connect",
+        "cluster-2",
+        "--context",
+        "cluster-2",
+    ]);
+    alice.ok(&[
+        "deployment",
+        "create",
+        deployment,
+        "--namespace",
+        &ns,
+        "--cluster-ref",
+        "cluster-1",
+        "--cluster-ref",
+        "cluster-2",
+        "--state-namespace",
+        &state_ns,
+    ]);
+    (alice, ns, state_ns)
+}
+
+#[test]
+fn a_deployment_over_two_clusters_is_listed_shown_free_and_runs_commands_under_its_lock() {
+    let (alice, ns, state_ns) = alice_with_a_deployment("share", "my-network");
+
+    let refs = json(&alice.ok(&["cluster-ref", "list", "-o", "json"]).stdout);
+    assert_eq!(refs.as_array().map(Vec::len), Some(2), "{refs}");
+
+    let list = alice.ok(&[
+        "deployment",
+        "list",
+        "--state-namespace",
+        &state_ns,
+        "-o",
+        "json",
+    ]);
+    let list = json(&list.stdout);
+    assert_eq!(list[0]["name"], "my-network", "{list}");
+    assert_eq!(
+        list[0]["clusters"],
+        serde_json::json!(["cluster-1", "cluster-2"])
+    );
+
+    let state = json(
+        &alice
+            .ok(&["state", "show", "my-network", "-o", "json"])
+            .stdout,
+    );
+    assert_eq!(state["metadata"]["name"], "my-network");
+    assert_eq!(
+        state["clusters"],
+        serde_json::json!([
+            {"name": "cluster-1", "namespace": ns},
+            {"name": "cluster-2", "namespace": ns},
+        ])
+    );
+    assert_eq!(state["metadata"]["lastUpdatedBy"], "alice@example.com");
+
+    let leases = json(
+        &alice
+            .ok(&["lease", "status", "my-network", "-o", "json"])
+            .stdout,
+    );
+    let leases = leases["leases"].as_array().expect("leases").clone();
+    assert_eq!(leases.len(), 2);
+    assert!(leases.iter().all(|l| l["state"] == "free"), "{leases:?}");
+
+    let run = alice.ok(&[
+        "exec",
+        "my-network",
+        "--",
+        "sh",
+        "-c",
+        "echo $SOLO_DEPLOYMENT $SOLO_LOCK_EPOCH",
+    ]);
+    let words: Vec<&str> = run.stdout.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"my-network"), "{}", run.stdout);
+    assert!(words.get(1).and_then(|e| e.parse::<u64>().ok()).is_some());
+    alice.ok(&["exec", "my-network", "--", "true"]);
+    let failed = alice.solo(&["exec", "my-network", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(failed.code, Some(7), "{}", failed.stderr);
+
+    // Released after each command: free again.
+    let leases = json(
+        &alice
+            .ok(&["lease", "status", "my-network", "-o", "json"])
+            .stdout,
+    );
+    assert!(
+        leases["leases"]
+            .as_array()
+            .expect("leases")
+            .iter()
+            .all(|l| l["state"] == "free"),
+        "{leases}"
+    );
+
+    // Bob, who never created it, finds it from its state namespace.
+    let bob = User::new("share", "bob@example.com");
+    bob.ok(&[
+        "cluster-ref",
+        "connect",
+        "cluster-1",
+        "--context",
+        "cluster-1",
+    ]);
+    bob.ok(&[
+        "cluster-ref",
+        "connect",
+        "cluster-2",
+        "--context",
+        "cluster-2",
+    ]);
+    let state = json(
+        &bob.ok(&[
+            "state",
+            "show",
+            "my-network",
+            "--state-namespace",
+            &state_ns,
+            "-o",
+            "json",
+        ])
+        .stdout,
+    );
+    assert_eq!(state["metadata"]["name"], "my-network");
+}
+
+#[test]
+fn exec_while_another_exec_holds_the_lock_exits_3_naming_the_holder_and_wait_gets_it_after() {
+    let (alice, _, _) = alice_with_a_deployment("busy", "busy-net");
+
+    let mut holder = StdCommand::new(env!("CARGO_BIN_EXE_solo"));
+    alice.env(&mut holder);
+    let mut holder = holder
+        .args(["exec", "busy-net", "--", "sleep", "3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the holder");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let leases = json(
+            &alice
+                .ok(&["lease", "status", "busy-net", "-o", "json"])
+                .stdout,
+        );
+        if leases["leases"]
+            .as_array()
+            .expect("leases")
+            .iter()
+            .all(|l| l["state"] == "held")
+        {
+            assert_eq!(leases["leases"][0]["holder"]["user"], "alice@example.com");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the holder never held the lock");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let bob = User::new("busy", "bob@example.com");
+    std::fs::copy(
+        alice.home.join("local-config.yaml"),
+        bob.home.join("local-config.yaml"),
+    )
+    .expect("bob's config");
+    let refused = bob.solo(&["exec", "busy-net", "--", "true"]);
+    assert_eq!(refused.code, Some(3), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("busy-net is locked by alice@example.com"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--wait"), "{}", refused.stderr);
+
+    let started = Instant::now();
+    bob.ok(&["exec", "busy-net", "--wait=30s", "--", "true"]);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(holder.wait().expect("holder ends").success());
+}
+
+#[test]
+fn an_unmapped_ref_or_an_unknown_context_is_a_clear_error() {
+    let alice = User::new("unmapped", "alice@example.com");
+    alice.ok(&[
+        "cluster-ref",
+        "connect",
+        "cluster-1",
+        "--context",
+        "cluster-1",
+    ]);
+    let run = alice.solo(&[
+        "deployment",
+        "create",
+        "lost-net",
+        "--namespace",
+        "default",
+        "--cluster-ref",
+        "cluster-1",
+        "--cluster-ref",
+        "cluster-2",
+    ]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("solo cluster-ref connect cluster-2 --context <kube-context>"),
+        "{}",
+        run.stderr
+    );
+
+    let run = alice.solo(&[
+        "cluster-ref",
+        "connect",
+        "cluster-2",
+        "--context",
+        "no-such",
+    ]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("\"no-such\" is not in your kubeconfig")
+            && run.stderr.contains("cluster-2"),
+        "{}",
+        run.stderr
+    );
+    let run = alice.solo(&[
+        "cluster-ref",
+        "connect",
+        "Cluster_2",
+        "--context",
+        "cluster-2",
+    ]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+}
+
+#[test]
+fn a_damaged_local_config_names_its_path() {
+    let alice = User::new("damaged", "alice@example.com");
+    let path = alice.home.join("local-config.yaml");
+    std::fs::write(&path, "version: 1\nclusterRefs: [\n").expect("write");
+    let run = alice.solo(&["cluster-ref", "list"]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.contains(&path.display().to_string()) && run.stderr.contains("damaged"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_user_without_access_to_leases_gets_exit_5_naming_the_namespace() {
+    let (ns, state_ns) = namespaces("forbidden");
+    let bob = User::new("forbidden", "bob@example.com");
+    bob.ok(&[
+        "cluster-ref",
+        "connect",
+        "cluster-1",
+        "--context",
+        "bob@cluster-1",
+    ]);
+    let run = bob.solo(&[
+        "deployment",
+        "create",
+        "bobs-net",
+        "--namespace",
+        &ns,
+        "--cluster-ref",
+        "cluster-1",
+        "--state-namespace",
+        &state_ns,
+    ]);
+    assert_eq!(run.code, Some(5), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("namespace {ns}")) && run.stderr.contains("Role"),
+        "{}",
+        run.stderr
+    );
+    // Reading another's state without access to its state namespace: exit 5 too.
+    let run = bob.solo(&[
+        "state",
+        "show",
+        "someone-elses-net",
+        "--state-namespace",
+        &state_ns,
+    ]);
+    assert_eq!(run.code, Some(5), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("secrets in namespace {state_ns}")),
+        "{}",
+        run.stderr
+    );
+}
