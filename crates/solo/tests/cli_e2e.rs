@@ -389,3 +389,99 @@ fn a_user_without_access_to_leases_gets_exit_5_naming_the_namespace() {
         run.stderr
     );
 }
+
+#[test]
+fn a_damaged_copy_makes_state_show_exit_4_with_the_repair_and_sync_repairs_it() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, Patch, PatchParams};
+
+    let (alice, _, state_ns) = alice_with_a_deployment("repair", "repair-net");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = TestEnv::shared().client("cluster-2").await;
+        let secrets: Api<Secret> = Api::namespaced(client, &state_ns);
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            solo_core::state::HASH_ANNOTATION: "0".repeat(64)
+        }}});
+        secrets
+            .patch("repair-net", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("damage the copy in cluster-2");
+    });
+
+    let run = alice.solo(&["state", "show", "repair-net"]);
+    assert_eq!(run.code, Some(4), "{}", run.stderr);
+    assert!(run.stderr.contains("cluster-2"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("solo state sync repair-net --from cluster-1"),
+        "{}",
+        run.stderr
+    );
+
+    let run = alice.solo(&["state", "sync", "repair-net", "--from", "cluster-1"]);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "without --yes nothing is done: {}",
+        run.stderr
+    );
+    alice.ok(&[
+        "state",
+        "sync",
+        "repair-net",
+        "--from",
+        "cluster-1",
+        "--yes",
+    ]);
+    let state = json(
+        &alice
+            .ok(&["state", "show", "repair-net", "-o", "json"])
+            .stdout,
+    );
+    assert_eq!(state["metadata"]["name"], "repair-net");
+}
+
+#[test]
+fn sigterm_reaches_the_command_and_the_lock_is_released() {
+    let (alice, _, _) = alice_with_a_deployment("sigterm", "term-net");
+    let mut exec = StdCommand::new(env!("CARGO_BIN_EXE_solo"));
+    alice.env(&mut exec);
+    let exec = exec
+        .args(["exec", "term-net", "--", "sleep", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn exec");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while json(
+        &alice
+            .ok(&["lease", "status", "term-net", "-o", "json"])
+            .stdout,
+    )["leases"][0]["state"]
+        != "held"
+    {
+        assert!(Instant::now() < deadline, "exec never held the lock");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let started = Instant::now();
+    let pid = i32::try_from(exec.id()).expect("pid");
+    // SAFETY: kill(2) on the child we spawned.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let out = exec.wait_with_output().expect("exec ends");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(128 + libc::SIGTERM));
+    let leases = json(
+        &alice
+            .ok(&["lease", "status", "term-net", "-o", "json"])
+            .stdout,
+    );
+    assert!(
+        leases["leases"]
+            .as_array()
+            .expect("leases")
+            .iter()
+            .all(|l| l["state"] == "free"),
+        "{leases}"
+    );
+}
