@@ -24,12 +24,14 @@ pub struct Cli {
 /// The exit codes, shown by `solo --help`.
 pub const EXIT_CODES: &str = "\
 Exit codes:
-  0  ok
-  1  error (an invalid document, a failed operation, an unmapped cluster ref, ...)
-  2  usage (a wrong command line)
-  3  the lock is held by someone else (the message says who, since when, until when)
-  4  the copies of the state are out of sync (a per-cluster table and the repair command follow)
-  5  forbidden (the message names the namespace and the access to ask for)
+  0    ok
+  1    error (an invalid document, a failed operation, an unmapped cluster ref, ...)
+  2    usage (a wrong command line)
+  3    the lock is held by someone else (the message says who, since when, until when)
+  4    the copies of the state are out of sync (a per-cluster table and the repair command follow)
+  5    forbidden (the message names the namespace and the access to ask for)
+  130  interrupted (Ctrl-C or SIGTERM) while waiting for the lock; nothing is held
+`solo exec` exits with its command's own code once the command ran (128+N if a signal N ended it).
 
 Environment: SOLO_HOME (config directory, default ~/.solo), SOLO_USER_EMAIL (who you are),
 KUBECONFIG (kube contexts; a list of files is merged as kubectl merges it).";
@@ -312,4 +314,15 @@ pub struct ImportLegacyArgs {
     /// Write the state here instead of printing it.
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }
