@@ -273,7 +273,14 @@ fn exec_while_another_exec_holds_the_lock_exits_3_naming_the_holder_and_wait_get
     assert!(refused.stderr.contains("--wait"), "{}", refused.stderr);
 
     let started = Instant::now();
-    bob.ok(&["exec", "busy-net", "--wait=30s", "--", "true"]);
+    let waited = bob.ok(&["exec", "busy-net", "--wait=30s", "--verbose", "--", "true"]);
+    assert!(
+        waited
+            .stderr
+            .contains("holding lease busy-net in cluster cluster-1"),
+        "{}",
+        waited.stderr
+    );
     assert!(started.elapsed() < Duration::from_secs(15));
     assert!(holder.wait().expect("holder ends").success());
 }
@@ -329,6 +336,25 @@ fn an_unmapped_ref_or_an_unknown_context_is_a_clear_error() {
         "cluster-2",
     ]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
+
+    // KUBECONFIG is a list, as kubectl reads it: a missing file is skipped, the next one read.
+    let list = std::env::join_paths([
+        alice.home.join("no-such-kubeconfig"),
+        TestEnv::shared().kubeconfig(),
+    ])
+    .expect("a KUBECONFIG list");
+    Command::new(env!("CARGO_BIN_EXE_solo"))
+        .env("SOLO_HOME", &alice.home)
+        .env("KUBECONFIG", list)
+        .args([
+            "cluster-ref",
+            "connect",
+            "cluster-2",
+            "--context",
+            "cluster-2",
+        ])
+        .assert()
+        .success();
 }
 
 #[test]
@@ -483,5 +509,61 @@ fn sigterm_reaches_the_command_and_the_lock_is_released() {
             .iter()
             .all(|l| l["state"] == "free"),
         "{leases}"
+    );
+}
+
+#[test]
+fn a_lock_lost_while_the_command_runs_stops_the_command() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::api::{Api, Patch, PatchParams};
+
+    let (alice, ns, _) = alice_with_a_deployment("lost", "lost-net");
+    let mut exec = StdCommand::new(env!("CARGO_BIN_EXE_solo"));
+    alice.env(&mut exec);
+    let exec = exec
+        .args(["exec", "lost-net", "--", "sleep", "40"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn exec");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while json(
+        &alice
+            .ok(&["lease", "status", "lost-net", "-o", "json"])
+            .stdout,
+    )["leases"][0]["state"]
+        != "held"
+    {
+        assert!(Instant::now() < deadline, "exec never held the lock");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Another tool takes the lease in cluster-1 from under the running command.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let leases: Api<Lease> = Api::namespaced(TestEnv::shared().client("cluster-1").await, &ns);
+        let patch = serde_json::json!({"spec": {"holderIdentity": "mallory"}});
+        leases
+            .patch("lost-net", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("take the lease");
+    });
+    let started = Instant::now();
+    let out = exec.wait_with_output().expect("exec ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Renewal runs every third of the 30 s lease: the loss is seen within about 10 s.
+    assert!(started.elapsed() < Duration::from_secs(20), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("lost the lock of lost-net") && stderr.contains("mallory"),
+        "{stderr}"
+    );
+    let leases = json(
+        &alice
+            .ok(&["lease", "status", "lost-net", "-o", "json"])
+            .stdout,
+    );
+    assert_eq!(
+        leases["leases"][1]["state"], "free",
+        "the lease still ours was released: {leases}"
     );
 }

@@ -123,7 +123,8 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
         }
     };
     if let Some(reason) = lost {
-        drop(guard);
+        // Frees the leases still ours; the one taken from us is left to its new holder.
+        let _ = guard.release().await;
         return Err(Failure::new(
             format!(
                 "lost the lock of {} while the command ran, so it was stopped: {reason}",
