@@ -482,7 +482,8 @@ where
         Ok(true)
     }
 
-    async fn settle_all(&mut self, intent: Intent) -> Result<(), LockError> {
+    /// A round's shared context and the slots it works on: split borrows of the contender.
+    fn round(&mut self) -> (Ctx<'_, S, C>, &mut [Slot]) {
         let Contender {
             me,
             waiter,
@@ -503,6 +504,11 @@ where
             waiter,
             name: lock_set.deployment(),
         };
+        (ctx, slots)
+    }
+
+    async fn settle_all(&mut self, intent: Intent) -> Result<(), LockError> {
+        let (ctx, slots) = self.round();
         let results = join_all(slots.iter_mut().map(|slot| settle(&ctx, slot, intent))).await;
         results.into_iter().collect()
     }
@@ -516,26 +522,7 @@ where
             ..self.me.clone()
         };
         let results = {
-            let Contender {
-                me,
-                waiter,
-                config,
-                store,
-                clock,
-                jitter,
-                slots,
-                lock_set,
-                ..
-            } = &mut *self;
-            let ctx = Ctx {
-                store: &**store,
-                clock: &**clock,
-                config,
-                jitter,
-                me,
-                waiter,
-                name: lock_set.deployment(),
-            };
+            let (ctx, slots) = self.round();
             join_all(slots.iter_mut().map(|slot| hold(&ctx, slot, &held_me))).await
         };
         let mut leases = Vec::with_capacity(results.len());
@@ -650,26 +637,7 @@ where
     /// Removes our claims and queue entries everywhere; `trust_cache` when every write of ours
     /// has completed, so that what we last saw says where we are.
     async fn cleanup(&mut self, trust_cache: bool) -> Result<(), LockError> {
-        let Contender {
-            me,
-            waiter,
-            config,
-            store,
-            clock,
-            jitter,
-            slots,
-            lock_set,
-            ..
-        } = self;
-        let ctx = Ctx {
-            store: &**store,
-            clock: &**clock,
-            config,
-            jitter,
-            me,
-            waiter,
-            name: lock_set.deployment(),
-        };
+        let (ctx, slots) = self.round();
         let results = join_all(
             slots
                 .iter_mut()
