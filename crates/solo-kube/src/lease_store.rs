@@ -10,7 +10,8 @@ use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{
-    Api, DeleteParams, ObjectMeta, PostParams, Preconditions, WatchEvent, WatchParams,
+    Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams, Preconditions, WatchEvent,
+    WatchParams,
 };
 use solo_core::lock::{
     HolderField, LeaseKey, LeaseRecord, LeaseStore, StoreError, Versioned, WAITERS_ANNOTATION,
@@ -107,6 +108,33 @@ pub fn from_lease(lease: &Lease) -> Versioned<LeaseRecord> {
     }
 }
 
+/// The merge patch that turns the stored Lease into `lease`: every spec field we own is set, or
+/// nulled when absent, and the waiter annotation is set or removed. `resourceVersion` makes the
+/// server refuse it (409) when the Lease changed since we read it.
+pub fn replace_patch(lease: &Lease, resource_version: &str) -> serde_json::Value {
+    let spec = lease.spec.clone().unwrap_or_default();
+    let waiters = lease
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(WAITERS_ANNOTATION))
+        .cloned();
+    serde_json::json!({
+        "metadata": {
+            "resourceVersion": resource_version,
+            "labels": lease.metadata.labels,
+            "annotations": { WAITERS_ANNOTATION: waiters },
+        },
+        "spec": {
+            "holderIdentity": spec.holder_identity,
+            "leaseDurationSeconds": spec.lease_duration_seconds,
+            "acquireTime": spec.acquire_time,
+            "renewTime": spec.renew_time,
+            "leaseTransitions": spec.lease_transitions,
+        },
+    })
+}
+
 impl LeaseStore for KubeLeaseStore {
     async fn get(
         &self,
@@ -132,6 +160,10 @@ impl LeaseStore for KubeLeaseStore {
         Ok(from_lease(&created))
     }
 
+    /// A JSON merge patch that carries `metadata.resourceVersion`, not a PUT: the API server
+    /// lets a PUT re-create a Lease that was deleted (Leases allow create-on-update), whatever
+    /// resourceVersion it names, so a stale holder would resurrect its claim. A patch never
+    /// creates: 404 if the lease is gone, 409 if it changed.
     async fn replace(
         &self,
         key: &LeaseKey,
@@ -140,10 +172,9 @@ impl LeaseStore for KubeLeaseStore {
         resource_version: &str,
     ) -> Result<Versioned<LeaseRecord>, StoreError> {
         let api = self.api(key)?;
-        let mut lease = to_lease(name, &record);
-        lease.metadata.resource_version = Some(resource_version.to_owned());
+        let patch = replace_patch(&to_lease(name, &record), resource_version);
         let replaced = api
-            .replace(name, &PostParams::default(), &lease)
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(store_error)?;
         Ok(from_lease(&replaced))

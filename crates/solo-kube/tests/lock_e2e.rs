@@ -338,3 +338,38 @@ async fn breaking_a_lock_is_audited_and_fences_the_old_holder() {
     next.release().await.expect("release");
     drop(stuck);
 }
+
+/// A Lease deleted by hand while held: the holder's next renewal says the lock is lost, and no
+/// stale write of ours brings the lease back (a PUT would re-create it; the store patches).
+#[tokio::test]
+async fn a_lease_deleted_while_held_is_lost_and_never_resurrected() {
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace("lock-deleted").await;
+    let setup = Setup::new(env, &ns, "deleted-net", 2);
+    let (guard, _) = setup
+        .lock("alice@example.com", WaitPolicy::NoWait)
+        .await
+        .expect("alice");
+
+    let clusters = setup.connect().await;
+    let api: Api<Lease> =
+        Api::namespaced(clusters.client("cluster-2").expect("client").clone(), &ns);
+    api.delete("deleted-net", &Default::default())
+        .await
+        .expect("delete by hand");
+
+    let renewal = guard.held().renew_once().await;
+    assert!(
+        matches!(renewal, Err(LockError::Lost { .. })),
+        "renewal after deletion: {renewal:?}"
+    );
+    assert!(
+        api.get_opt("deleted-net").await.expect("get").is_none(),
+        "the deleted lease came back"
+    );
+    let _ = guard.release().await;
+    assert!(
+        api.get_opt("deleted-net").await.expect("get").is_none(),
+        "release re-created the lease"
+    );
+}
