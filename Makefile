@@ -2,7 +2,11 @@
 SHELL := /bin/bash
 TESTENV := testenv/testenv.sh
 
-.PHONY: sandbox sandbox-stop test bench build
+.PHONY: demo sandbox sandbox-stop test bench build
+
+## Start the sandbox and play a scripted session: two users, one network over two clusters, one lock.
+demo:
+	@bash scripts/demo.sh
 
 ## Start a local sandbox of 2 real clusters (idempotent); kubeconfig at .sandbox/kubeconfig.
 sandbox:
