@@ -209,6 +209,30 @@ Examples:
   solo lease status my-network
   solo lease status my-network -o json")]
     Status(DeploymentArgs),
+    /// Clear every lease of a deployment's lock, whoever holds it: the audited escape when a
+    /// holder is gone for good and you cannot wait for its leases to expire.
+    #[command(after_help = "\
+Examples:
+  solo lease break my-network --force --reason 'laptop lost with the lock'
+
+Each cleared lease gets a Kubernetes Warning Event beside it (kubectl get events) naming you, the
+holder you removed and your reason. The old holder's next renewal fails, and its state writes are
+refused by fencing once someone else takes the lock.")]
+    Break(BreakArgs),
+}
+
+/// `solo lease break`
+#[derive(Debug, Args)]
+pub struct BreakArgs {
+    /// The deployment whose lock to break.
+    #[command(flatten)]
+    pub target: DeploymentArgs,
+    /// Required: breaking a lock someone still uses lets two people change the network at once.
+    #[arg(long)]
+    pub force: bool,
+    /// Why, recorded in the audit Event.
+    #[arg(long, value_name = "TEXT", default_value = "no reason given")]
+    pub reason: String,
 }
 
 /// `solo exec`

@@ -567,3 +567,78 @@ fn a_lock_lost_while_the_command_runs_stops_the_command() {
         "the lease still ours was released: {leases}"
     );
 }
+
+#[test]
+fn lease_break_needs_force_then_clears_the_lock_and_says_whose_claim_it_removed() {
+    let (alice, _, _) = alice_with_a_deployment("break", "break-net");
+    let mut holder = StdCommand::new(env!("CARGO_BIN_EXE_solo"));
+    alice.env(&mut holder);
+    let mut holder = holder
+        .args(["exec", "break-net", "--", "sleep", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the holder");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !json(
+        &alice
+            .ok(&["lease", "status", "break-net", "-o", "json"])
+            .stdout,
+    )["leases"]
+        .as_array()
+        .expect("leases")
+        .iter()
+        .all(|l| l["state"] == "held")
+    {
+        assert!(Instant::now() < deadline, "the holder never held the lock");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let refused = alice.solo(&["lease", "break", "break-net"]);
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+
+    let broke = alice.ok(&[
+        "lease",
+        "break",
+        "break-net",
+        "--force",
+        "--reason",
+        "test",
+        "-o",
+        "json",
+    ]);
+    let broken = json(&broke.stdout);
+    assert_eq!(
+        broken["broken"].as_array().expect("broken").len(),
+        2,
+        "{}",
+        broke.stdout
+    );
+    assert!(
+        broken["broken"][0]["removed"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("alice@example.com")
+    );
+    let after = json(
+        &alice
+            .ok(&["lease", "status", "break-net", "-o", "json"])
+            .stdout,
+    );
+    assert!(
+        after["leases"]
+            .as_array()
+            .expect("leases")
+            .iter()
+            .all(|l| l["state"] == "free"),
+        "{after}"
+    );
+
+    // The old holder finds out at its next renewal and stops its command.
+    let status = holder.wait().expect("the holder ends");
+    assert!(
+        !status.success(),
+        "the holder went on after its lock was broken"
+    );
+}

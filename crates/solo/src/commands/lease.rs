@@ -1,7 +1,8 @@
-//! `solo lease status`: who holds each lease of a deployment's lock, read without taking it.
+//! `solo lease status`: who holds each lease of a deployment's lock, read without taking it;
+//! `solo lease break --force`: the audited escape.
 
 use super::session;
-use crate::cli::{DeploymentArgs, Global, LeaseCommand, Output};
+use crate::cli::{BreakArgs, DeploymentArgs, Global, LeaseCommand, Output};
 use crate::config::LocalConfig;
 use crate::render::{Failure, Out};
 use serde_json::json;
@@ -12,6 +13,70 @@ use solo_kube::KubeLeaseStore;
 pub fn run(cmd: &LeaseCommand, global: &Global, out: &Out) -> Result<(), Failure> {
     match cmd {
         LeaseCommand::Status(args) => session::block_on(status(args, global, out)),
+        LeaseCommand::Break(args) => session::block_on(break_lock(args, global, out)),
+    }
+}
+
+async fn break_lock(args: &BreakArgs, global: &Global, out: &Out) -> Result<(), Failure> {
+    let name = &args.target.deployment;
+    if !args.force {
+        return Err(Failure::new(
+            format!("refusing to break the lock of {name} without --force"),
+            format!(
+                "see who holds it first (`solo lease status {name}`); if that holder is gone for good, run `solo lease break {name} --force --reason '...'`"
+            ),
+        )
+        .code(2));
+    }
+    let mut config = LocalConfig::load()?;
+    let target = session::resolve(
+        name,
+        args.target.state_namespace.as_deref(),
+        global,
+        &mut config,
+    )
+    .await?;
+    let clusters = session::connect_target(global, &config, &target).await?;
+    let lock_set = target.lock_set()?;
+    let identity = session::lock_identity(global, &config)?;
+    let removed = solo_kube::break_lock_audited(&clusters, &lock_set, &identity, &args.reason)
+        .await
+        .map_err(|e| session::lock_failure(&e, &target.known.state_namespace))?;
+    let rows: Vec<_> = removed
+        .iter()
+        .map(|(key, holder)| {
+            json!({
+                "cluster": key.cluster,
+                "namespace": key.namespace,
+                "removed": match holder {
+                    HolderField::Known(h) => format!("{} ({}, pid {})", h.user, h.host, h.pid),
+                    HolderField::Opaque(identity) => identity.clone(),
+                },
+            })
+        })
+        .collect();
+    match out.format {
+        Output::Table => {
+            if rows.is_empty() {
+                out.say(&format!("nobody held the lock of {name}; nothing to break"));
+            }
+            for row in &rows {
+                out.say(&format!(
+                    "broke the lease of {name} in cluster {} (namespace {}): removed {}; recorded as a LeaseBroken event there",
+                    row["cluster"].as_str().unwrap_or_default(),
+                    row["namespace"].as_str().unwrap_or_default(),
+                    row["removed"].as_str().unwrap_or_default()
+                ));
+            }
+            Ok(())
+        }
+        _ => {
+            out.result(&super::structured(
+                out.format,
+                &json!({ "deployment": name, "broken": rows }),
+            ));
+            Ok(())
+        }
     }
 }
 
