@@ -8,6 +8,7 @@
 //! - [`state_store`]: the state document in every cluster of a deployment, compared (R12) and
 //!   written under the lock's fence.
 //! - [`guard`]: `lock(...) -> LockGuard`: renews in the background, signals loss, releases.
+//! - [`history`]: the command history (R10) in rotated archives beside the state.
 //! - [`break_lock`]: `lease break --force`, audited with a Kubernetes Event per lease.
 
 pub mod break_lock;
@@ -16,6 +17,7 @@ pub mod clusters;
 pub mod error;
 pub mod fence;
 pub mod guard;
+pub mod history;
 pub mod lease_store;
 pub mod state_store;
 
@@ -25,6 +27,7 @@ pub use clusters::Clusters;
 pub use error::store_error;
 pub use fence::{FenceTarget, StateFence};
 pub use guard::{LockGuard, LockRequest};
+pub use history::{AppendOutcome, History, HistoryEntry, HistoryError, HistoryStore};
 pub use lease_store::KubeLeaseStore;
 pub use state_store::{
     CopyError, DEFAULT_STATE_NAMESPACE, StateCopy, StateStore, StateStoreError, WriteOutcome,

@@ -1,0 +1,595 @@
+//! The command history of a deployment (R10): who ran what, when, with what result.
+//!
+//! Entries live in archive Secrets named `<deployment>-history-NN` (`01` to `99`) in the state
+//! namespace of *every* cluster of the deployment, each holding at most [`ENTRIES_PER_ARCHIVE`]
+//! entries as a JSON array under [`HISTORY_KEY`], labelled with the deployment, the team (copied
+//! from the state object) and [`HISTORY_LABEL`]. The state lists them in `cli.history`, newest
+//! first, so the state stays small whatever the history length.
+//!
+//! [`HistoryStore::append`] runs under the lock. Its order makes sure an entry is never lost:
+//! 1. check that every copy of the state carries the lock's fencing epoch (a stale holder is
+//!    refused before anything is written);
+//! 2. write the entry into the newest archive of every cluster (replace with the resourceVersion
+//!    read, or create the next archive when the newest holds 99 entries); each archive carries the
+//!    writer's epoch, and one stamped by a newer epoch is never overwritten;
+//! 3. only then, when an archive is not yet listed, write the state's `cli.history` through
+//!    [`StateStore::write`] (fenced by the same epoch).
+//!
+//! If step 3 fails, the entry is already stored: readers ([`HistoryStore::read_all`]) list
+//! archives by label *and* by `cli.history`, so an archive not yet listed is still read, and the
+//! next append lists it. Within one archive, the clusters' copies may differ after a cut-short
+//! write; the longest copy is the one extended (and rolled forward everywhere).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::future::join_all;
+use jiff::Timestamp;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use serde::{Deserialize, Serialize};
+use solo_core::lock::{Epoch, StoreError};
+use solo_core::state::{MigrationStamp, StateDocument};
+
+use crate::clusters::Clusters;
+use crate::error::store_error;
+use crate::lease_store::MANAGED_BY_LABEL;
+use crate::state_store::{
+    CopyError, DEPLOYMENT_LABEL, StateStore, StateStoreError, TEAM_LABEL, state_object_name,
+};
+
+/// The most entries one archive holds.
+pub const ENTRIES_PER_ARCHIVE: usize = 99;
+/// The most archives a deployment has (`01` to `99`).
+pub const MAX_ARCHIVES: u32 = 99;
+/// Data key of the entries (a JSON array).
+pub const HISTORY_KEY: &str = "history.json";
+/// Label marking a history archive.
+pub const HISTORY_LABEL: &str = "solo.hiero.org/history";
+/// Annotation: the fencing epoch of the last writer of an archive.
+pub const HISTORY_EPOCH_ANNOTATION: &str = "solo.hiero.org/history-epoch";
+
+/// One command run under the lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// Who ran it (the lock holder's user).
+    pub executed_by: String,
+    /// When it started.
+    pub executed_at: Timestamp,
+    /// `exit 0`, `exit 7`, `signal 9`, `lock lost`, ...
+    pub result: String,
+    /// How long it ran.
+    pub duration_ms: u64,
+}
+
+/// The name of archive `n` (1-based) of a deployment.
+pub fn archive_name(deployment: &str, n: u32) -> String {
+    format!("{deployment}-history-{n:02}")
+}
+
+/// The number of an archive name of this deployment, if it is one.
+pub fn archive_number(deployment: &str, name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(deployment)?.strip_prefix("-history-")?;
+    if rest.len() != 2 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    rest.parse().ok().filter(|n| (1..=MAX_ARCHIVES).contains(n))
+}
+
+/// Why the history cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The state (the fence, or the `cli.history` listing) refused.
+    #[error("{0}")]
+    State(#[from] StateStoreError),
+    /// An archive carries a newer epoch than the lock's.
+    #[error(
+        "cluster {cluster}: history archive {name} was written at fencing epoch {current}, newer than this lock's epoch {ours}; the lock was lost: nothing was written there"
+    )]
+    LockLost {
+        cluster: String,
+        name: String,
+        ours: Epoch,
+        current: Epoch,
+    },
+    /// An archive changed between the read and the write.
+    #[error(
+        "cluster {cluster}: history archive {name} changed during the write (a write without the lock?); retry"
+    )]
+    Conflict { cluster: String, name: String },
+    /// An archive's content cannot be read.
+    #[error("cluster {cluster}: history archive {name} is unreadable: {reason}")]
+    Corrupt {
+        cluster: String,
+        name: String,
+        reason: String,
+    },
+    /// Every archive is full.
+    #[error(
+        "the history of deployment {deployment} is full ({MAX_ARCHIVES} archives of {ENTRIES_PER_ARCHIVE} entries); remove old archives"
+    )]
+    Full { deployment: String },
+    /// The cluster refused or could not be reached.
+    #[error("cluster {cluster}: {source}")]
+    Store { cluster: String, source: StoreError },
+    /// No cluster could be read.
+    #[error("no cluster of deployment {deployment} could be read: {reasons}")]
+    Unreachable { deployment: String, reasons: String },
+}
+
+/// What [`HistoryStore::append`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// The archive the entry went into.
+    pub archive: String,
+    /// The entry's position in it (1-based).
+    pub position: usize,
+    /// Whether the state's `cli.history` was written (a new archive listed).
+    pub listed: bool,
+}
+
+/// The history of a deployment, read from one cluster.
+#[derive(Debug, Clone)]
+pub struct History {
+    /// The cluster it was read from.
+    pub cluster: String,
+    /// The archives read, oldest first.
+    pub archives: Vec<String>,
+    /// Every entry, oldest first.
+    pub entries: Vec<HistoryEntry>,
+}
+
+/// One cluster's archive as read.
+struct RawArchive {
+    cluster: String,
+    secret: Option<Secret>,
+    entries: Vec<HistoryEntry>,
+}
+
+/// The history archives of deployments, beside their states.
+#[derive(Clone)]
+pub struct HistoryStore {
+    clusters: Clusters,
+    states: StateStore,
+    namespace: String,
+}
+
+impl HistoryStore {
+    /// A history store over these clusters, in the state namespace.
+    pub fn new(clusters: Clusters, state_namespace: impl Into<String>) -> Self {
+        let namespace = state_namespace.into();
+        HistoryStore {
+            states: StateStore::new(clusters.clone(), namespace.clone()),
+            clusters,
+            namespace,
+        }
+    }
+
+    fn api(&self, cluster: &str) -> Result<Api<Secret>, HistoryError> {
+        let client = self
+            .clusters
+            .client(cluster)
+            .map_err(|e| HistoryError::Store {
+                cluster: cluster.to_owned(),
+                source: StoreError::Other {
+                    message: e.to_string(),
+                },
+            })?;
+        Ok(Api::namespaced(client.clone(), &self.namespace))
+    }
+
+    fn store_err(cluster: &str, e: StoreError) -> HistoryError {
+        HistoryError::Store {
+            cluster: cluster.to_owned(),
+            source: e,
+        }
+    }
+
+    /// Archive names in one cluster, by label.
+    async fn list_labelled(
+        &self,
+        deployment: &str,
+        cluster: &str,
+    ) -> Result<Vec<String>, HistoryError> {
+        let api = self.api(cluster)?;
+        let params = ListParams::default().labels(&format!(
+            "{DEPLOYMENT_LABEL}={deployment},{HISTORY_LABEL}=true"
+        ));
+        let list = api
+            .list_metadata(&params)
+            .await
+            .map_err(|e| Self::store_err(cluster, store_error(e)))?;
+        Ok(list
+            .items
+            .into_iter()
+            .filter_map(|o| o.metadata.name)
+            .filter(|n| archive_number(deployment, n).is_some())
+            .collect())
+    }
+
+    async fn read_archive(&self, cluster: &str, name: &str) -> Result<RawArchive, HistoryError> {
+        let api = self.api(cluster)?;
+        let secret = api
+            .get_opt(name)
+            .await
+            .map_err(|e| Self::store_err(cluster, store_error(e)))?;
+        let entries = match &secret {
+            None => Vec::new(),
+            Some(s) => decode(s).map_err(|reason| HistoryError::Corrupt {
+                cluster: cluster.to_owned(),
+                name: name.to_owned(),
+                reason,
+            })?,
+        };
+        Ok(RawArchive {
+            cluster: cluster.to_owned(),
+            secret,
+            entries,
+        })
+    }
+
+    /// Appends `entry` to the deployment's history under the lock of `epoch`, in every cluster of
+    /// its state; see the module documentation for the order of the writes.
+    pub async fn append(
+        &self,
+        epoch: Epoch,
+        deployment: &str,
+        clusters: &[String],
+        entry: &HistoryEntry,
+    ) -> Result<AppendOutcome, HistoryError> {
+        // 1. The fence: every copy must carry our epoch.
+        let copies = self.states.read_all(deployment, clusters).await;
+        let mut team = None;
+        for (cluster, copy) in &copies {
+            match copy {
+                Ok(c) if c.fencing_epoch == epoch => {}
+                Ok(c) => {
+                    return Err(HistoryError::State(if c.fencing_epoch > epoch {
+                        StateStoreError::LockLost {
+                            cluster: cluster.clone(),
+                            ours: epoch,
+                            current: c.fencing_epoch,
+                        }
+                    } else {
+                        StateStoreError::NotStamped {
+                            cluster: cluster.clone(),
+                            ours: epoch,
+                            current: c.fencing_epoch,
+                        }
+                    }));
+                }
+                Err(CopyError::Store(e)) => return Err(Self::store_err(cluster, e.clone())),
+                Err(e) => {
+                    return Err(HistoryError::State(StateStoreError::Unreadable {
+                        deployment: deployment.to_owned(),
+                        cluster: cluster.clone(),
+                        reason: e.to_string(),
+                        good: "<cluster>".to_owned(),
+                    }));
+                }
+            }
+        }
+        // The team label, to give archives the same access as the state.
+        if let Some(cluster) = clusters.first()
+            && let Ok(Some(state)) = self
+                .api(cluster)?
+                .get_opt(&state_object_name(deployment))
+                .await
+        {
+            team = state
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(TEAM_LABEL).cloned());
+        }
+        let newest_state = copies
+            .iter()
+            .filter_map(|(_, c)| c.as_ref().ok())
+            .max_by_key(|c| c.meta.serial)
+            .cloned();
+        let listed: Vec<String> = newest_state
+            .as_ref()
+            .and_then(|c| {
+                c.load(&MigrationStamp {
+                    by: entry.executed_by.clone(),
+                    at: Timestamp::now(),
+                })
+                .ok()
+            })
+            .map(|l| l.document().cli.history.clone())
+            .unwrap_or_default();
+
+        // 2. The archives: every name known in any cluster, by label or by listing.
+        let labelled = join_all(clusters.iter().map(|c| self.list_labelled(deployment, c))).await;
+        let mut numbers: BTreeSet<u32> = listed
+            .iter()
+            .filter_map(|n| archive_number(deployment, n))
+            .collect();
+        for names in labelled {
+            numbers.extend(names?.iter().filter_map(|n| archive_number(deployment, n)));
+        }
+        let mut number = numbers.last().copied().unwrap_or(1);
+        let name = archive_name(deployment, number);
+        let raws = join_all(clusters.iter().map(|c| self.read_archive(c, &name))).await;
+        let raws: Vec<RawArchive> = raws.into_iter().collect::<Result<_, _>>()?;
+        let mut entries = raws
+            .iter()
+            .map(|r| &r.entries)
+            .max_by_key(|e| e.len())
+            .cloned()
+            .unwrap_or_default();
+        let raws = if entries.len() >= ENTRIES_PER_ARCHIVE {
+            // Roll the full archive forward where a cut-short write left it behind, then rotate.
+            let behind: Vec<&RawArchive> = raws
+                .iter()
+                .filter(|r| r.entries.len() < entries.len())
+                .collect();
+            let results = join_all(behind.iter().map(|r| {
+                self.write_archive(epoch, deployment, team.as_deref(), &name, r, &entries)
+            }))
+            .await;
+            results.into_iter().collect::<Result<Vec<()>, _>>()?;
+            number += 1;
+            if number > MAX_ARCHIVES {
+                return Err(HistoryError::Full {
+                    deployment: deployment.to_owned(),
+                });
+            }
+            let next = archive_name(deployment, number);
+            entries = Vec::new();
+            let raws = join_all(clusters.iter().map(|c| self.read_archive(c, &next))).await;
+            let raws: Vec<RawArchive> = raws.into_iter().collect::<Result<_, _>>()?;
+            if let Some(longest) = raws.iter().map(|r| &r.entries).max_by_key(|e| e.len()) {
+                entries = longest.clone();
+            }
+            raws
+        } else {
+            raws
+        };
+        let name = archive_name(deployment, number);
+        entries.push(entry.clone());
+        let results =
+            join_all(raws.iter().map(|r| {
+                self.write_archive(epoch, deployment, team.as_deref(), &name, r, &entries)
+            }))
+            .await;
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        let position = entries.len();
+
+        // 3. The listing in the state, only once the entry is stored.
+        numbers.insert(number);
+        let wanted: Vec<String> = numbers
+            .iter()
+            .rev()
+            .map(|n| archive_name(deployment, *n))
+            .collect();
+        let mut wrote_listing = false;
+        if wanted != listed
+            && let Some(state) = newest_state
+        {
+            let stamp = MigrationStamp {
+                by: entry.executed_by.clone(),
+                at: Timestamp::now(),
+            };
+            let loaded = state.load(&stamp).map_err(|e| {
+                HistoryError::State(StateStoreError::InvalidDocument {
+                    deployment: deployment.to_owned(),
+                    reason: e.to_string(),
+                })
+            })?;
+            let mut doc: StateDocument = loaded.into_document();
+            doc.cli.history = wanted;
+            doc.metadata.last_updated_at = Timestamp::now();
+            doc.metadata.last_updated_by = entry.executed_by.clone();
+            self.states.write(epoch, deployment, &doc).await?;
+            wrote_listing = true;
+        }
+        Ok(AppendOutcome {
+            archive: name,
+            position,
+            listed: wrote_listing,
+        })
+    }
+
+    /// Writes `entries` into one cluster's archive: replace with the resourceVersion read, or
+    /// create it. Refuses an archive written by a newer epoch.
+    async fn write_archive(
+        &self,
+        epoch: Epoch,
+        deployment: &str,
+        team: Option<&str>,
+        name: &str,
+        raw: &RawArchive,
+        entries: &[HistoryEntry],
+    ) -> Result<(), HistoryError> {
+        let cluster = raw.cluster.as_str();
+        let api = self.api(cluster)?;
+        let bytes = serde_json::to_vec(entries).map_err(|e| HistoryError::Corrupt {
+            cluster: cluster.to_owned(),
+            name: name.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let conflict = || HistoryError::Conflict {
+            cluster: cluster.to_owned(),
+            name: name.to_owned(),
+        };
+        match &raw.secret {
+            Some(existing) => {
+                let current = archive_epoch(existing);
+                if current > epoch {
+                    return Err(HistoryError::LockLost {
+                        cluster: cluster.to_owned(),
+                        name: name.to_owned(),
+                        ours: epoch,
+                        current,
+                    });
+                }
+                let mut next = existing.clone();
+                next.data = Some(BTreeMap::from([(
+                    HISTORY_KEY.to_owned(),
+                    ByteString(bytes),
+                )]));
+                next.metadata
+                    .annotations
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(HISTORY_EPOCH_ANNOTATION.to_owned(), epoch.0.to_string());
+                match api.replace(name, &PostParams::default(), &next).await {
+                    Ok(_) => Ok(()),
+                    Err(e) => match store_error(e) {
+                        StoreError::Conflict => Err(conflict()),
+                        other => Err(Self::store_err(cluster, other)),
+                    },
+                }
+            }
+            None => {
+                let mut labels = BTreeMap::from([
+                    (MANAGED_BY_LABEL.0.to_owned(), MANAGED_BY_LABEL.1.to_owned()),
+                    (DEPLOYMENT_LABEL.to_owned(), deployment.to_owned()),
+                    (HISTORY_LABEL.to_owned(), "true".to_owned()),
+                ]);
+                if let Some(team) = team {
+                    labels.insert(TEAM_LABEL.to_owned(), team.to_owned());
+                }
+                let secret = Secret {
+                    metadata: ObjectMeta {
+                        name: Some(name.to_owned()),
+                        labels: Some(labels),
+                        annotations: Some(BTreeMap::from([(
+                            HISTORY_EPOCH_ANNOTATION.to_owned(),
+                            epoch.0.to_string(),
+                        )])),
+                        ..Default::default()
+                    },
+                    data: Some(BTreeMap::from([(
+                        HISTORY_KEY.to_owned(),
+                        ByteString(bytes),
+                    )])),
+                    ..Default::default()
+                };
+                match api.create(&PostParams::default(), &secret).await {
+                    Ok(_) => Ok(()),
+                    Err(e) => match store_error(e) {
+                        StoreError::Conflict => Err(conflict()),
+                        other => Err(Self::store_err(cluster, other)),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Every entry of the deployment's history, oldest first, from the first cluster (in the
+    /// order given) that answers. Archives are found by label and by the state's `cli.history`.
+    pub async fn read_all(
+        &self,
+        deployment: &str,
+        clusters: &[String],
+    ) -> Result<History, HistoryError> {
+        let mut reasons = Vec::new();
+        for cluster in clusters {
+            match self.read_from(deployment, cluster).await {
+                Ok(history) => return Ok(history),
+                Err(e) => reasons.push(e.to_string()),
+            }
+        }
+        Err(HistoryError::Unreachable {
+            deployment: deployment.to_owned(),
+            reasons: reasons.join("; "),
+        })
+    }
+
+    async fn read_from(&self, deployment: &str, cluster: &str) -> Result<History, HistoryError> {
+        let mut numbers: BTreeSet<u32> = self
+            .list_labelled(deployment, cluster)
+            .await?
+            .iter()
+            .filter_map(|n| archive_number(deployment, n))
+            .collect();
+        let copies = self
+            .states
+            .read_all(deployment, &[cluster.to_owned()])
+            .await;
+        if let Some((_, Ok(copy))) = copies.first() {
+            let stamp = MigrationStamp {
+                by: "solo".to_owned(),
+                at: Timestamp::now(),
+            };
+            if let Ok(loaded) = copy.load(&stamp) {
+                numbers.extend(
+                    loaded
+                        .document()
+                        .cli
+                        .history
+                        .iter()
+                        .filter_map(|n| archive_number(deployment, n)),
+                );
+            }
+        }
+        let names: Vec<String> = numbers
+            .iter()
+            .map(|n| archive_name(deployment, *n))
+            .collect();
+        let raws = join_all(names.iter().map(|n| self.read_archive(cluster, n))).await;
+        let mut entries = Vec::new();
+        for raw in raws {
+            entries.extend(raw?.entries);
+        }
+        Ok(History {
+            cluster: cluster.to_owned(),
+            archives: names,
+            entries,
+        })
+    }
+}
+
+fn archive_epoch(secret: &Secret) -> Epoch {
+    Epoch(
+        secret
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(HISTORY_EPOCH_ANNOTATION))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    )
+}
+
+fn decode(secret: &Secret) -> Result<Vec<HistoryEntry>, String> {
+    match secret.data.as_ref().and_then(|d| d.get(HISTORY_KEY)) {
+        None => Ok(Vec::new()),
+        Some(bytes) => serde_json::from_slice(&bytes.0).map_err(|e| e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_names_have_two_digits_and_parse_back() {
+        assert_eq!(archive_name("net", 1), "net-history-01");
+        assert_eq!(archive_name("net", 99), "net-history-99");
+        assert_eq!(archive_number("net", "net-history-07"), Some(7));
+        assert_eq!(archive_number("net", "net-history-7"), None);
+        assert_eq!(archive_number("net", "net-history-00"), None);
+        assert_eq!(archive_number("net", "other-history-01"), None);
+        assert_eq!(archive_number("net", "net-x-history-01"), None);
+    }
+
+    #[test]
+    fn entries_are_camel_case_json() {
+        let e = HistoryEntry {
+            command: vec!["true".into()],
+            executed_by: "alice@example.com".into(),
+            executed_at: Timestamp::UNIX_EPOCH,
+            result: "exit 0".into(),
+            duration_ms: 5,
+        };
+        let text = serde_json::to_string(&e).expect("json");
+        assert!(text.contains("\"executedBy\"") && text.contains("\"durationMs\":5"));
+        let back: HistoryEntry = serde_json::from_str(&text).expect("back");
+        assert_eq!(back, e);
+    }
+}

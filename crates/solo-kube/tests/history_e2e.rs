@@ -1,0 +1,202 @@
+//! The command history (R10) against real clusters: appends under one lock rotate through
+//! archives of at most 99 entries, listed in the state's `cli.history`, the same in every
+//! cluster, read back in order; a stale epoch is refused.
+
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams};
+use solo_core::lock::{Epoch, Identity, LeaseKey, LockConfig, LockSet, WaitPolicy};
+use solo_core::state::{ClusterRef, MigrationStamp, StateDocument};
+use solo_kube::guard::lock;
+use solo_kube::history::{ENTRIES_PER_ARCHIVE, HISTORY_KEY, HISTORY_LABEL, archive_name};
+use solo_kube::{
+    Clusters, HistoryEntry, HistoryError, HistoryStore, KubeLeaseStore, LockGuard, LockRequest,
+    ServerClock, StateFence, StateStore, StateStoreError, fence_targets,
+};
+use solo_testenv::TestEnv;
+
+struct T {
+    clusters: Clusters,
+    store: StateStore,
+    history: HistoryStore,
+    ns: String,
+    refs: Vec<String>,
+}
+
+async fn setup(prefix: &str) -> T {
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace(prefix).await;
+    let refs: Vec<String> = (1..=3).map(|i| format!("cluster-{i}")).collect();
+    let mapping: Vec<_> = refs.iter().map(|r| (r.clone(), r.clone())).collect();
+    let clusters = Clusters::connect(Some(env.kubeconfig()), &mapping)
+        .await
+        .expect("clients");
+    T {
+        store: StateStore::new(clusters.clone(), &ns),
+        history: HistoryStore::new(clusters.clone(), &ns),
+        clusters,
+        ns,
+        refs,
+    }
+}
+
+impl T {
+    async fn create(&self, name: &str) {
+        let mut d = StateDocument::new(name, "alice@example.com", Timestamp::now());
+        d.clusters = self
+            .refs
+            .iter()
+            .map(|r| ClusterRef {
+                name: r.clone(),
+                namespace: self.ns.clone(),
+            })
+            .collect();
+        self.store.create(&d, "team-a").await.expect("create");
+    }
+
+    async fn lock(&self, deployment: &str) -> LockGuard {
+        let fence = StateFence::new(
+            self.clusters.clone(),
+            fence_targets(&self.ns, deployment, &self.refs),
+        );
+        let request = LockRequest {
+            lock_set: LockSet::new(
+                deployment,
+                self.refs.iter().map(|r| LeaseKey::new(r, &self.ns)),
+            )
+            .expect("a lock set"),
+            identity: Identity {
+                user: "alice@example.com".into(),
+                host: "test-host".into(),
+                pid: std::process::id(),
+            },
+            config: LockConfig::with_lease_duration(Duration::from_secs(5)),
+            wait: WaitPolicy::Forever,
+        };
+        let clock = ServerClock::measure(self.clusters.client("cluster-1").expect("c1")).await;
+        let store = KubeLeaseStore::new(self.clusters.clone());
+        lock(request, store, clock, fence, |_| {})
+            .await
+            .expect("the lock")
+    }
+}
+
+fn entry(i: usize) -> HistoryEntry {
+    HistoryEntry {
+        command: vec!["deploy".into(), format!("step-{i}")],
+        executed_by: "alice@example.com".into(),
+        executed_at: Timestamp::now(),
+        result: format!("exit {}", i % 3),
+        duration_ms: i as u64,
+    }
+}
+
+#[tokio::test]
+async fn appends_rotate_through_archives_listed_in_the_state_and_read_back_in_order() {
+    let t = setup("history").await;
+    t.create("net").await;
+    let guard = t.lock("net").await;
+    let started = Instant::now();
+    for i in 0..250 {
+        let outcome = t
+            .history
+            .append(guard.epoch(), "net", &t.refs, &entry(i))
+            .await
+            .unwrap_or_else(|e| panic!("append {i}: {e}"));
+        assert_eq!(outcome.archive, archive_name("net", (i / 99 + 1) as u32));
+        assert_eq!(outcome.position, i % 99 + 1);
+        assert_eq!(outcome.listed, i % 99 == 0, "append {i}");
+    }
+    eprintln!("250 appends in {:?}", started.elapsed());
+
+    let history = t.history.read_all("net", &t.refs).await.expect("read");
+    assert_eq!(history.cluster, "cluster-1");
+    assert_eq!(
+        history.archives,
+        ["net-history-01", "net-history-02", "net-history-03"]
+    );
+    assert_eq!(history.entries.len(), 250);
+    for (i, e) in history.entries.iter().enumerate() {
+        assert_eq!(e.command[1], format!("step-{i}"));
+        assert_eq!(e.duration_ms, i as u64);
+    }
+
+    // The state lists the archives, newest first, in every copy.
+    let stamp = MigrationStamp {
+        by: "test".into(),
+        at: Timestamp::now(),
+    };
+    for (cluster, copy) in t.store.read_all("net", &t.refs).await {
+        let loaded = copy.expect("copy").load(&stamp).expect("loads");
+        assert_eq!(
+            loaded.document().cli.history,
+            ["net-history-03", "net-history-02", "net-history-01"],
+            "{cluster}"
+        );
+    }
+
+    // Every cluster holds the same archives, each within the bound.
+    let mut contents = Vec::new();
+    for cluster in &t.refs {
+        let api: Api<Secret> =
+            Api::namespaced(t.clusters.client(cluster).expect("client").clone(), &t.ns);
+        let list = api
+            .list(&ListParams::default().labels(&format!("{HISTORY_LABEL}=true")))
+            .await
+            .expect("list");
+        let mut archives: Vec<(String, Vec<HistoryEntry>)> = list
+            .items
+            .into_iter()
+            .map(|s| {
+                let entries: Vec<HistoryEntry> =
+                    serde_json::from_slice(&s.data.as_ref().expect("data")[HISTORY_KEY].0)
+                        .expect("entries");
+                (s.metadata.name.expect("name"), entries)
+            })
+            .collect();
+        archives.sort_by(|a, b| a.0.cmp(&b.0));
+        let sizes: Vec<usize> = archives.iter().map(|(_, e)| e.len()).collect();
+        assert_eq!(sizes, [99, 99, 52], "{cluster}");
+        assert!(sizes.iter().all(|s| *s <= ENTRIES_PER_ARCHIVE));
+        contents.push(archives);
+    }
+    assert!(contents.windows(2).all(|w| w[0] == w[1]));
+
+    // A stale epoch is refused, and nothing is appended.
+    let stale = Epoch(guard.epoch().0 - 1);
+    let err = t
+        .history
+        .append(stale, "net", &t.refs, &entry(999))
+        .await
+        .expect_err("stale epoch");
+    assert!(
+        matches!(
+            err,
+            HistoryError::State(StateStoreError::LockLost { .. })
+                | HistoryError::State(StateStoreError::NotStamped { .. })
+        ),
+        "{err}"
+    );
+    guard.release().await.expect("release");
+    let after = t.history.read_all("net", &t.refs).await.expect("read");
+    assert_eq!(after.entries.len(), 250);
+
+    // A newer holder's epoch is refused for the old holder too.
+    let newer = t.lock("net").await;
+    let err = t
+        .history
+        .append(stale, "net", &t.refs, &entry(1000))
+        .await
+        .expect_err("old epoch");
+    assert!(err.to_string().contains("lock"), "{err}");
+    t.history
+        .append(newer.epoch(), "net", &t.refs, &entry(250))
+        .await
+        .expect("the new holder appends");
+    newer.release().await.expect("release");
+    let after = t.history.read_all("net", &t.refs).await.expect("read");
+    assert_eq!(after.entries.len(), 251);
+    assert_eq!(after.entries[250].command[1], "step-250");
+}
