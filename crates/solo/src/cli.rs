@@ -97,6 +97,12 @@ Takes every lease of the deployment (fails at once with exit 3 when someone else
 runs and releases them when it ends. If the lock is lost, the command is killed and solo exits 1.
 Ctrl-C and SIGTERM are passed to the command. Exits with the command's exit code.")]
     Exec(ExecArgs),
+    /// Every command run under the lock of a deployment (`solo exec`), oldest first.
+    #[command(after_help = "\
+Examples:
+  solo history my-network
+  solo history my-network -o json")]
+    History(DeploymentArgs),
 }
 
 /// `solo cluster-ref ...`

@@ -5,12 +5,17 @@
 //! lock is released when the child ends. If the lock is lost, the child is killed: work never
 //! continues without the lock. SIGINT and SIGTERM are passed on to the child, which decides when
 //! to stop; solo then releases and exits with the child's code.
+//!
+//! When the command ends, and before the release, it is recorded in the deployment's history
+//! (R10): argv, user, start time, result (`exit N`, `signal N`, `lock lost`) and duration. If
+//! that record cannot be written, solo says so and exits non-zero (the command's effect stays).
 
 use super::session;
 use crate::cli::{ExecArgs, Global};
 use crate::config::LocalConfig;
 use crate::render::{Failure, Out};
-use solo_core::lock::{Progress, blocker_sentence, human_duration};
+use solo_core::lock::{Epoch, Progress, blocker_sentence, human_duration};
+use solo_kube::{Clusters, HistoryEntry, HistoryStore};
 use std::io::IsTerminal;
 use std::process::Stdio;
 use tokio::signal::unix::{SignalKind, signal};
@@ -45,6 +50,7 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
     )
     .await?;
     let identity = session::lock_identity(global, &config)?;
+    let user = identity.user.clone();
     let clusters = session::connect_target(global, &config, &target).await?;
     let tty = std::io::stderr().is_terminal();
     let mut shown = false;
@@ -76,6 +82,8 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
             return Err(Failure::new("no command to run", "write it after `--`").code(2));
         }
     };
+    let started_at = jiff::Timestamp::now();
+    let started = std::time::Instant::now();
     let child = tokio::process::Command::new(program)
         .args(rest)
         .env("SOLO_DEPLOYMENT", &target.name)
@@ -122,27 +130,75 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
             _ = sigterm.recv() => forward(libc::SIGTERM),
         }
     };
+    use std::os::unix::process::ExitStatusExt;
+    let result = match (&lost, &status) {
+        (Some(_), _) => "lock lost".to_owned(),
+        (None, Ok(s)) => match (s.code(), s.signal()) {
+            (Some(code), _) => format!("exit {code}"),
+            (None, Some(sig)) => format!("signal {sig}"),
+            (None, None) => "ended".to_owned(),
+        },
+        (None, Err(e)) => format!("unknown: {e}"),
+    };
+    let entry = HistoryEntry {
+        command: args.command.clone(),
+        executed_by: user,
+        executed_at: started_at,
+        result,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    let recorded = record(&clusters, &target, guard.epoch(), &entry).await;
     if let Some(reason) = lost {
         // Frees the leases still ours; the one taken from us is left to its new holder.
         let _ = guard.release().await;
-        return Err(Failure::new(
+        let mut failure = Failure::new(
             format!(
                 "lost the lock of {} while the command ran, so it was stopped: {reason}",
                 target.name
             ),
             "nothing more ran without the lock; check `solo state show` and run it again",
-        ));
+        );
+        if let Err(e) = recorded {
+            failure = failure.details([e.message]);
+        }
+        return Err(failure);
     }
     let released = session::release(guard).await;
     let status = status.map_err(|e| Failure::bare(format!("cannot wait for {program}: {e}")))?;
+    recorded?;
     released?;
-    use std::os::unix::process::ExitStatusExt;
     let code = match (status.code(), status.signal()) {
         (Some(code), _) => u8::try_from(code).unwrap_or(1),
         (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(1),
         (None, None) => 1,
     };
     Ok(code)
+}
+
+/// Appends the command's entry to the deployment's history, under the lock still held.
+async fn record(
+    clusters: &Clusters,
+    target: &session::Target,
+    epoch: Epoch,
+    entry: &HistoryEntry,
+) -> Result<(), Failure> {
+    let store = HistoryStore::new(clusters.clone(), &target.known.state_namespace);
+    store
+        .append(epoch, &target.name, &target.known.cluster_refs, entry)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            Failure::new(
+                format!(
+                    "the command ended ({}) but its history entry could not be written: {e}",
+                    entry.result
+                ),
+                format!(
+                    "the command's effect stays; `solo history {}` does not list this run",
+                    target.name
+                ),
+            )
+        })
 }
 
 fn signal_failure(e: std::io::Error) -> Failure {

@@ -3,6 +3,7 @@
 pub mod cluster_ref;
 pub mod deployment;
 pub mod exec;
+pub mod history;
 pub mod lease;
 pub mod session;
 pub mod state;
@@ -18,6 +19,7 @@ pub fn dispatch(cli: &Cli, out: &Out) -> Result<u8, Failure> {
         Command::State(cmd) => state::run(cmd, &cli.global, out).map(|()| 0),
         Command::Lease(cmd) => lease::run(cmd, &cli.global, out).map(|()| 0),
         Command::Exec(args) => exec::run(args, &cli.global, out),
+        Command::History(args) => history::run(args, &cli.global, out).map(|()| 0),
     }
 }
 
