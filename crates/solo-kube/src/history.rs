@@ -4,7 +4,8 @@
 //! namespace of *every* cluster of the deployment, each holding at most [`ENTRIES_PER_ARCHIVE`]
 //! entries as a JSON array under [`HISTORY_KEY`], labelled with the deployment, the team (copied
 //! from the state object) and [`HISTORY_LABEL`]. The state lists them in `cli.history`, newest
-//! first, so the state stays small whatever the history length.
+//! first, so the state stays small whatever the history length. An entry's command is cut to
+//! [`MAX_COMMAND_BYTES`], so a full archive stays under 512 KiB, far from the 1 MiB object limit.
 //!
 //! [`HistoryStore::append`] runs under the lock. Its order makes sure an entry is never lost:
 //! 1. check that every copy of the state carries the lock's fencing epoch (a stale holder is
@@ -46,6 +47,8 @@ pub const MAX_ARCHIVES: u32 = 99;
 pub const HISTORY_KEY: &str = "history.json";
 /// Label marking a history archive.
 pub const HISTORY_LABEL: &str = "solo.hiero.org/history";
+/// The most bytes of one entry's command kept: 99 entries stay far below the 1 MiB object limit.
+pub const MAX_COMMAND_BYTES: usize = 4 * 1024;
 /// Annotation: the fencing epoch of the last writer of an archive.
 pub const HISTORY_EPOCH_ANNOTATION: &str = "solo.hiero.org/history-epoch";
 
@@ -63,6 +66,37 @@ pub struct HistoryEntry {
     pub result: String,
     /// How long it ran.
     pub duration_ms: u64,
+}
+
+impl HistoryEntry {
+    /// The entry with its command cut to [`MAX_COMMAND_BYTES`] (the arguments that fit, then a
+    /// marker saying how many bytes were left out), so an archive never nears the object limit.
+    pub fn bounded(mut self) -> Self {
+        let total: usize = self.command.iter().map(String::len).sum();
+        if total <= MAX_COMMAND_BYTES {
+            return self;
+        }
+        let mut kept = Vec::new();
+        let mut used = 0;
+        for arg in &self.command {
+            let room = MAX_COMMAND_BYTES - used;
+            if arg.len() <= room {
+                kept.push(arg.clone());
+                used += arg.len();
+            } else {
+                let mut cut = room;
+                while !arg.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                kept.push(arg[..cut].to_owned());
+                used += cut;
+                break;
+            }
+        }
+        kept.push(format!("[{} more bytes not recorded]", total - used));
+        self.command = kept;
+        self
+    }
 }
 
 /// The name of archive `n` (1-based) of a deployment.
@@ -350,7 +384,7 @@ impl HistoryStore {
             raws
         };
         let name = archive_name(deployment, number);
-        entries.push(entry.clone());
+        entries.push(entry.clone().bounded());
         let results =
             join_all(raws.iter().map(|r| {
                 self.write_archive(epoch, deployment, team.as_deref(), &name, r, &entries)
@@ -576,6 +610,26 @@ mod tests {
         assert_eq!(archive_number("net", "net-history-00"), None);
         assert_eq!(archive_number("net", "other-history-01"), None);
         assert_eq!(archive_number("net", "net-x-history-01"), None);
+    }
+
+    #[test]
+    fn a_long_command_is_cut_so_99_entries_fit_an_object() {
+        let e = HistoryEntry {
+            command: vec!["sh".into(), "-c".into(), "é".repeat(50_000)],
+            executed_by: "a@example.com".into(),
+            executed_at: Timestamp::UNIX_EPOCH,
+            result: "exit 0".into(),
+            duration_ms: 1,
+        }
+        .bounded();
+        let kept: usize = e.command[..3].iter().map(String::len).sum();
+        assert!(kept <= MAX_COMMAND_BYTES);
+        assert_eq!(
+            e.command[3],
+            format!("[{} more bytes not recorded]", 100_004 - kept)
+        );
+        let archive = serde_json::to_vec(&vec![e; ENTRIES_PER_ARCHIVE]).expect("json");
+        assert!(archive.len() < 512 * 1024, "{}", archive.len());
     }
 
     #[test]
