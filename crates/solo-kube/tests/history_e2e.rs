@@ -200,3 +200,42 @@ async fn appends_rotate_through_archives_listed_in_the_state_and_read_back_in_or
     assert_eq!(after.entries.len(), 251);
     assert_eq!(after.entries[250].command[1], "step-250");
 }
+
+#[tokio::test]
+async fn an_archive_not_yet_listed_in_the_state_is_read_and_listed_by_the_next_append() {
+    let t = setup("history-unlisted").await;
+    t.create("net").await;
+    let guard = t.lock("net").await;
+    t.history
+        .append(guard.epoch(), "net", &t.refs, &entry(0))
+        .await
+        .expect("append");
+    // As if the listing write failed after the entry was stored: drop it from the state.
+    let stamp = MigrationStamp {
+        by: "test".into(),
+        at: Timestamp::now(),
+    };
+    let (copy, _) = t.store.read("net", &t.refs).await.expect("read");
+    let mut doc = copy.load(&stamp).expect("loads").into_document();
+    assert_eq!(doc.cli.history, ["net-history-01"]);
+    doc.cli.history.clear();
+    t.store
+        .write(guard.epoch(), "net", &doc)
+        .await
+        .expect("unlist");
+    let history = t.history.read_all("net", &t.refs).await.expect("read");
+    assert_eq!(history.archives, ["net-history-01"]);
+    assert_eq!(history.entries.len(), 1);
+
+    let outcome = t
+        .history
+        .append(guard.epoch(), "net", &t.refs, &entry(1))
+        .await
+        .expect("append");
+    assert!(outcome.listed);
+    assert_eq!(outcome.position, 2);
+    let (copy, _) = t.store.read("net", &t.refs).await.expect("read");
+    let doc = copy.load(&stamp).expect("loads").into_document();
+    assert_eq!(doc.cli.history, ["net-history-01"]);
+    guard.release().await.expect("release");
+}
