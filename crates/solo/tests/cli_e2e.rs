@@ -83,6 +83,32 @@ fn json(text: &str) -> serde_json::Value {
 }
 
 /// Alice connects two cluster refs and creates a deployment over both.
+/// Waits until `deployment`'s lock is held: every lease's holder in phase Held. A lease's "held"
+/// state alone also shows while a request is still acquiring.
+fn wait_until_held(user: &User, deployment: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let leases = json(
+            &user
+                .ok(&["lease", "status", deployment, "-o", "json"])
+                .stdout,
+        );
+        if leases["leases"]
+            .as_array()
+            .expect("leases")
+            .iter()
+            .all(|l| l["holder"]["phase"] == "held")
+        {
+            return leases;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lock of {deployment} was never held"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn alice_with_a_deployment(test: &str, deployment: &str) -> (User, String, String) {
     let (ns, state_ns) = namespaces(test);
     let alice = User::new(test, "alice@example.com");
@@ -235,25 +261,8 @@ fn exec_while_another_exec_holds_the_lock_exits_3_naming_the_holder_and_wait_get
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn the holder");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let leases = json(
-            &alice
-                .ok(&["lease", "status", "busy-net", "-o", "json"])
-                .stdout,
-        );
-        if leases["leases"]
-            .as_array()
-            .expect("leases")
-            .iter()
-            .all(|l| l["state"] == "held")
-        {
-            assert_eq!(leases["leases"][0]["holder"]["user"], "alice@example.com");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the holder never held the lock");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let leases = wait_until_held(&alice, "busy-net");
+    assert_eq!(leases["leases"][0]["holder"]["user"], "alice@example.com");
 
     let bob = User::new("busy", "bob@example.com");
     std::fs::copy(
@@ -479,17 +488,7 @@ fn sigterm_reaches_the_command_and_the_lock_is_released() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn exec");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while json(
-        &alice
-            .ok(&["lease", "status", "term-net", "-o", "json"])
-            .stdout,
-    )["leases"][0]["state"]
-        != "held"
-    {
-        assert!(Instant::now() < deadline, "exec never held the lock");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_held(&alice, "term-net");
     let started = Instant::now();
     let pid = i32::try_from(exec.id()).expect("pid");
     // SAFETY: kill(2) on the child we spawned.
@@ -526,17 +525,7 @@ fn a_lock_lost_while_the_command_runs_stops_the_command() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn exec");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while json(
-        &alice
-            .ok(&["lease", "status", "lost-net", "-o", "json"])
-            .stdout,
-    )["leases"][0]["state"]
-        != "held"
-    {
-        assert!(Instant::now() < deadline, "exec never held the lock");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_held(&alice, "lost-net");
     // Another tool takes the lease in cluster-1 from under the running command.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
@@ -579,20 +568,7 @@ fn lease_break_needs_force_then_clears_the_lock_and_says_whose_claim_it_removed(
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn the holder");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !json(
-        &alice
-            .ok(&["lease", "status", "break-net", "-o", "json"])
-            .stdout,
-    )["leases"]
-        .as_array()
-        .expect("leases")
-        .iter()
-        .all(|l| l["state"] == "held")
-    {
-        assert!(Instant::now() < deadline, "the holder never held the lock");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_held(&alice, "break-net");
 
     let refused = alice.solo(&["lease", "break", "break-net"]);
     assert_eq!(refused.code, Some(2), "{}", refused.stderr);
