@@ -12,7 +12,6 @@
 
 use super::session;
 use crate::cli::{ExecArgs, Global};
-use crate::config::LocalConfig;
 use crate::render::{Failure, Out};
 use solo_core::lock::{Epoch, Progress, blocker_sentence, human_duration};
 use solo_kube::{Clusters, HistoryEntry, HistoryStore};
@@ -41,17 +40,13 @@ fn progress_line(progress: &Progress) -> String {
 
 async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure> {
     let wait = session::wait_policy(args.wait.as_deref())?;
-    let mut config = LocalConfig::load()?;
-    let target = session::resolve(
-        &args.deployment,
-        args.state_namespace.as_deref(),
-        global,
-        &mut config,
-    )
-    .await?;
+    let session::Opened {
+        config,
+        target,
+        clusters,
+    } = session::open(&args.deployment, args.state_namespace.as_deref(), global).await?;
     let identity = session::lock_identity(global, &config)?;
     let user = identity.user.clone();
-    let clusters = session::connect_target(global, &config, &target).await?;
     let tty = std::io::stderr().is_terminal();
     let mut shown = false;
     let guard = session::take_lock(&target, &clusters, identity, wait, |p| {

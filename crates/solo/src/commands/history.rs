@@ -2,7 +2,6 @@
 
 use super::session;
 use crate::cli::{DeploymentArgs, Global, Output};
-use crate::config::LocalConfig;
 use crate::render::{Failure, Out};
 use serde_json::json;
 use solo_kube::HistoryStore;
@@ -13,15 +12,11 @@ pub fn run(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(), Fail
 }
 
 async fn history(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(), Failure> {
-    let mut config = LocalConfig::load()?;
-    let target = session::resolve(
-        &args.deployment,
-        args.state_namespace.as_deref(),
-        global,
-        &mut config,
-    )
-    .await?;
-    let clusters = session::connect_target(global, &config, &target).await?;
+    let session::Opened {
+        config: _,
+        target,
+        clusters,
+    } = session::open(&args.deployment, args.state_namespace.as_deref(), global).await?;
     let store = HistoryStore::new(clusters, &target.known.state_namespace);
     let history = store
         .read_all(&target.name, &target.known.cluster_refs)

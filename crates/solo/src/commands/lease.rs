@@ -3,7 +3,6 @@
 
 use super::session;
 use crate::cli::{BreakArgs, DeploymentArgs, Global, LeaseCommand, Output};
-use crate::config::LocalConfig;
 use crate::render::{Failure, Out};
 use serde_json::json;
 use solo_core::lock::{HolderField, Phase, read_lock};
@@ -28,15 +27,11 @@ async fn break_lock(args: &BreakArgs, global: &Global, out: &Out) -> Result<(), 
         )
         .code(2));
     }
-    let mut config = LocalConfig::load()?;
-    let target = session::resolve(
-        name,
-        args.target.state_namespace.as_deref(),
-        global,
-        &mut config,
-    )
-    .await?;
-    let clusters = session::connect_target(global, &config, &target).await?;
+    let session::Opened {
+        config,
+        target,
+        clusters,
+    } = session::open(name, args.target.state_namespace.as_deref(), global).await?;
     let lock_set = target.lock_set()?;
     let identity = session::lock_identity(global, &config)?;
     let removed = solo_kube::break_lock_audited(&clusters, &lock_set, &identity, &args.reason)
@@ -81,15 +76,11 @@ async fn break_lock(args: &BreakArgs, global: &Global, out: &Out) -> Result<(), 
 }
 
 async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(), Failure> {
-    let mut config = LocalConfig::load()?;
-    let target = session::resolve(
-        &args.deployment,
-        args.state_namespace.as_deref(),
-        global,
-        &mut config,
-    )
-    .await?;
-    let clusters = session::connect_target(global, &config, &target).await?;
+    let session::Opened {
+        config: _,
+        target,
+        clusters,
+    } = session::open(&args.deployment, args.state_namespace.as_deref(), global).await?;
     let lock_set = target.lock_set()?;
     let store = KubeLeaseStore::new(clusters);
     let leases = read_lock(&store, &lock_set)

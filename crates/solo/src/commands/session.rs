@@ -133,6 +133,33 @@ pub async fn connect(global: &Global, mapping: &[(String, String)]) -> Result<Cl
 }
 
 /// Clients for every cluster of `target`, or the command that connects an unmapped ref.
+/// A deployment opened for a command: the local config, the deployment resolved, and a client
+/// for each of its clusters; the first steps of every command that works on a deployment.
+pub struct Opened {
+    /// The local config (it may have learned the deployment).
+    pub config: LocalConfig,
+    /// The deployment.
+    pub target: Target,
+    /// Its clusters' clients.
+    pub clusters: Clusters,
+}
+
+/// Loads the local config, resolves `name` and connects to its clusters.
+pub async fn open(
+    name: &str,
+    state_namespace: Option<&str>,
+    global: &Global,
+) -> Result<Opened, Failure> {
+    let mut config = LocalConfig::load()?;
+    let target = resolve(name, state_namespace, global, &mut config).await?;
+    let clusters = connect_target(global, &config, &target).await?;
+    Ok(Opened {
+        config,
+        target,
+        clusters,
+    })
+}
+
 pub async fn connect_target(
     global: &Global,
     config: &LocalConfig,

@@ -181,15 +181,11 @@ fn json_line(value: &serde_json::Value) -> String {
 }
 
 async fn show(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(), Failure> {
-    let mut config = LocalConfig::load()?;
-    let target = session::resolve(
-        &args.deployment,
-        args.state_namespace.as_deref(),
-        global,
-        &mut config,
-    )
-    .await?;
-    let clusters = session::connect_target(global, &config, &target).await?;
+    let session::Opened {
+        config: _,
+        target,
+        clusters,
+    } = session::open(&args.deployment, args.state_namespace.as_deref(), global).await?;
     let state_ns = target.known.state_namespace.clone();
     let store = StateStore::new(clusters, &state_ns);
     let (copies, status) = store.status(&target.name, &target.known.cluster_refs).await;
