@@ -618,3 +618,58 @@ fn lease_break_needs_force_then_clears_the_lock_and_says_whose_claim_it_removed(
         "the holder went on after its lock was broken"
     );
 }
+
+/// `solo history` (R10): commands run with `solo exec` by two users are listed in order, with who
+/// ran them and their results.
+#[test]
+fn two_users_exec_runs_are_listed_in_history_in_order_with_their_results() {
+    let (alice, _, state_ns) = alice_with_a_deployment("history", "hist-net");
+    let empty = json(&alice.ok(&["history", "hist-net", "-o", "json"]).stdout);
+    assert_eq!(empty["entries"], serde_json::json!([]), "{empty}");
+
+    alice.ok(&["exec", "hist-net", "--", "echo", "hello"]);
+    let bob = User::new("history", "bob@example.com");
+    for r in ["cluster-1", "cluster-2"] {
+        bob.ok(&["cluster-ref", "connect", r, "--context", r]);
+    }
+    let run = bob.solo(&[
+        "exec",
+        "hist-net",
+        "--state-namespace",
+        &state_ns,
+        "--",
+        "sh",
+        "-c",
+        "exit 7",
+    ]);
+    assert_eq!(run.code, Some(7), "{}", run.stderr);
+
+    let history = json(&bob.ok(&["history", "hist-net", "-o", "json"]).stdout);
+    let entries = history["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 2, "{history}");
+    assert_eq!(entries[0]["command"], serde_json::json!(["echo", "hello"]));
+    assert_eq!(entries[0]["executedBy"], "alice@example.com");
+    assert_eq!(entries[0]["result"], "exit 0");
+    assert_eq!(
+        entries[1]["command"],
+        serde_json::json!(["sh", "-c", "exit 7"])
+    );
+    assert_eq!(entries[1]["executedBy"], "bob@example.com");
+    assert_eq!(entries[1]["result"], "exit 7");
+    assert!(
+        entries[0]["executedAt"].as_str() < entries[1]["executedAt"].as_str(),
+        "{history}"
+    );
+    assert!(entries.iter().all(|e| e["durationMs"].is_u64()));
+    assert_eq!(
+        history["archives"],
+        serde_json::json!(["hist-net-history-01"])
+    );
+
+    // The table lists both too.
+    let table = alice.ok(&["history", "hist-net"]).stdout;
+    assert!(
+        table.contains("alice@example.com") && table.contains("exit 7"),
+        "{table}"
+    );
+}
