@@ -2,18 +2,18 @@
 //! archives of at most 99 entries, listed in the state's `cli.history`, the same in every
 //! cluster, read back in order; a stale epoch is refused.
 
-use std::time::{Duration, Instant};
+mod support;
+
+use std::time::Instant;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
-use solo_core::lock::{Epoch, Identity, LeaseKey, LockConfig, LockSet, WaitPolicy};
+use solo_core::lock::Epoch;
 use solo_core::state::{ClusterRef, MigrationStamp, StateDocument};
-use solo_kube::guard::lock;
 use solo_kube::history::{ENTRIES_PER_ARCHIVE, HISTORY_KEY, HISTORY_LABEL, archive_name};
 use solo_kube::{
-    Clusters, HistoryEntry, HistoryError, HistoryStore, KubeLeaseStore, LockGuard, LockRequest,
-    ServerClock, StateFence, StateStore, StateStoreError, fence_targets,
+    Clusters, HistoryEntry, HistoryError, HistoryStore, LockGuard, StateStore, StateStoreError,
 };
 use solo_testenv::TestEnv;
 
@@ -57,29 +57,7 @@ impl T {
     }
 
     async fn lock(&self, deployment: &str) -> LockGuard {
-        let fence = StateFence::new(
-            self.clusters.clone(),
-            fence_targets(&self.ns, deployment, &self.refs),
-        );
-        let request = LockRequest {
-            lock_set: LockSet::new(
-                deployment,
-                self.refs.iter().map(|r| LeaseKey::new(r, &self.ns)),
-            )
-            .expect("a lock set"),
-            identity: Identity {
-                user: "alice@example.com".into(),
-                host: "test-host".into(),
-                pid: std::process::id(),
-            },
-            config: LockConfig::with_lease_duration(Duration::from_secs(5)),
-            wait: WaitPolicy::Forever,
-        };
-        let clock = ServerClock::measure(self.clusters.client("cluster-1").expect("c1")).await;
-        let store = KubeLeaseStore::new(self.clusters.clone());
-        lock(request, store, clock, fence, |_| {})
-            .await
-            .expect("the lock")
+        support::lock_state(&self.clusters, &self.ns, deployment, &self.refs).await
     }
 }
 

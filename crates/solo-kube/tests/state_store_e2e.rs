@@ -2,24 +2,20 @@
 //! sync, fenced writes, hand edits reported and never overwritten, a cut-short write rolled
 //! forward, and `sync --from` repairing a diverged set.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
-use solo_core::lock::{Identity, LeaseKey, LockConfig, LockSet, WaitPolicy};
 use solo_core::state::{
     ClusterRef, Component, HASH_ANNOTATION, LINEAGE_ANNOTATION, MigrationStamp, SERIAL_ANNOTATION,
     StateDocument, StoredMeta, SyncStatus, content_hash, to_canonical_yaml,
 };
-use solo_kube::guard::lock;
 use solo_kube::state_store::{STATE_GZ_KEY, STATE_KEY, TEAM_LABEL, classify_copies};
-use solo_kube::{
-    Clusters, KubeLeaseStore, LockGuard, LockRequest, ServerClock, StateFence, StateStore,
-    StateStoreError, fence_targets,
-};
+use solo_kube::{Clusters, LockGuard, StateStore, StateStoreError};
 use solo_testenv::TestEnv;
 
 struct T {
@@ -76,29 +72,7 @@ impl T {
 
     /// The lock of `deployment`, its fence over the state objects themselves.
     async fn lock(&self, deployment: &str) -> LockGuard {
-        let fence = StateFence::new(
-            self.clusters.clone(),
-            fence_targets(&self.ns, deployment, &self.refs),
-        );
-        let request = LockRequest {
-            lock_set: LockSet::new(
-                deployment,
-                self.refs.iter().map(|r| LeaseKey::new(r, &self.ns)),
-            )
-            .expect("a lock set"),
-            identity: Identity {
-                user: "alice@example.com".into(),
-                host: "test-host".into(),
-                pid: std::process::id(),
-            },
-            config: LockConfig::with_lease_duration(Duration::from_secs(5)),
-            wait: WaitPolicy::Forever,
-        };
-        let clock = ServerClock::measure(self.clusters.client("cluster-1").expect("c1")).await;
-        let store = KubeLeaseStore::new(self.clusters.clone());
-        lock(request, store, clock, fence, |_| {})
-            .await
-            .expect("the lock")
+        support::lock_state(&self.clusters, &self.ns, deployment, &self.refs).await
     }
 
     fn api(&self, cluster: &str) -> Api<Secret> {

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use solo_core::lock::{HolderField, Identity, LeaseKey, LockConfig, LockSet, WaitPolicy};
 use solo_kube::fence::FenceTarget;
+use solo_kube::fence_targets;
 use solo_kube::guard::{GuardError, lock};
 use solo_kube::{Clusters, KubeLeaseStore, LockGuard, LockRequest, ServerClock, StateFence};
 use solo_testenv::TestEnv;
@@ -284,4 +285,36 @@ pub fn interrupt(child: &Child) {
         .status()
         .expect("kill -INT");
     assert!(status.success());
+}
+
+/// The lock of `deployment` over `refs` (its leases in `namespace`), fenced by the state objects
+/// themselves (in the same namespace): how a writer of the state locks.
+pub async fn lock_state(
+    clusters: &Clusters,
+    namespace: &str,
+    deployment: &str,
+    refs: &[String],
+) -> LockGuard {
+    let fence = StateFence::new(clusters.clone(), fence_targets(namespace, deployment, refs));
+    let request = LockRequest {
+        lock_set: LockSet::new(deployment, refs.iter().map(|r| LeaseKey::new(r, namespace)))
+            .expect("a lock set"),
+        identity: Identity {
+            user: "alice@example.com".into(),
+            host: "test-host".into(),
+            pid: std::process::id(),
+        },
+        config: LockConfig::with_lease_duration(Duration::from_secs(5)),
+        wait: WaitPolicy::Forever,
+    };
+    let clock = ServerClock::measure(clusters.client("cluster-1").expect("cluster-1")).await;
+    lock(
+        request,
+        KubeLeaseStore::new(clusters.clone()),
+        clock,
+        fence,
+        |_| {},
+    )
+    .await
+    .expect("the lock")
 }
