@@ -126,12 +126,18 @@ impl StateFence {
         &self.targets
     }
 
-    /// Stamps `epoch` into one copy if it is newer than the copy's (creating the copy if absent);
-    /// returns the copy's epoch when it was already newer.
-    async fn stamp(&self, target: &FenceTarget, epoch: Epoch) -> Result<Option<Epoch>, StoreError> {
+    /// Stamps `epoch` into one copy if it is newer than the copy's, starting from the copy as
+    /// already read (`None`: absent, so it is created) and reading again only after a lost race;
+    /// returns the copy's epoch when it was already at `epoch` or newer.
+    async fn stamp(
+        &self,
+        target: &FenceTarget,
+        epoch: Epoch,
+        mut seen: Option<Secret>,
+    ) -> Result<Option<Epoch>, StoreError> {
         let api = self.api(target)?;
         loop {
-            let result = match api.get_opt(&target.name).await.map_err(store_error)? {
+            let result = match seen {
                 Some(mut secret) => {
                     let current = epoch_of(&secret);
                     if current >= epoch {
@@ -168,38 +174,59 @@ impl StateFence {
             };
             match result.map_err(store_error) {
                 Ok(_) => return Ok(None),
-                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Conflict) => {
+                    seen = api.get_opt(&target.name).await.map_err(store_error)?;
+                }
                 Err(other) => return Err(other),
             }
         }
     }
 
-    async fn read_epoch(&self, target: &FenceTarget) -> Result<Epoch, StoreError> {
-        let secret = self
-            .api(target)?
-            .get_opt(&target.name)
-            .await
-            .map_err(store_error)?;
-        Ok(secret.as_ref().map(epoch_of).unwrap_or(Epoch(0)))
+    /// Every copy as it is now, read in parallel (`None`: absent).
+    async fn read_copies(&self) -> Result<Vec<Option<Secret>>, FenceError> {
+        let reads = join_all(self.targets.iter().map(|target| async move {
+            self.api(target)?
+                .get_opt(&target.name)
+                .await
+                .map_err(store_error)
+        }))
+        .await;
+        self.targets
+            .iter()
+            .zip(reads)
+            .map(|(target, read)| read.map_err(|e| stamp_error(target, e)))
+            .collect()
+    }
+}
+
+fn stamp_error(target: &FenceTarget, e: StoreError) -> FenceError {
+    FenceError::Stamp {
+        cluster: target.cluster.clone(),
+        message: e.to_string(),
     }
 }
 
 impl Fence for StateFence {
     async fn advance_epoch(&self, _lock_set: &LockSet) -> Result<Epoch, FenceError> {
-        let stamp_error = |target: &FenceTarget, e: StoreError| FenceError::Stamp {
-            cluster: target.cluster.clone(),
-            message: e.to_string(),
-        };
         // The new epoch is above every copy's. A copy found at it or above while stamping (a holder
-        // paused between claiming and stamping, see solo_core::lock) raises it again.
-        let reads = join_all(self.targets.iter().map(|t| self.read_epoch(t))).await;
-        let mut epoch = Epoch(0);
-        for (target, read) in self.targets.iter().zip(reads) {
-            epoch = epoch.max(read.map_err(|e| stamp_error(target, e))?);
-        }
-        let mut epoch = Epoch(epoch.0 + 1);
+        // paused between claiming and stamping, see solo_core::lock) raises it again. Uncontended,
+        // that is one read and one write per copy, in parallel.
+        let mut copies = self.read_copies().await?;
+        let newest = copies
+            .iter()
+            .flatten()
+            .map(epoch_of)
+            .max()
+            .unwrap_or(Epoch(0));
+        let mut epoch = Epoch(newest.0 + 1);
         loop {
-            let results = join_all(self.targets.iter().map(|t| self.stamp(t, epoch))).await;
+            let results = join_all(
+                self.targets
+                    .iter()
+                    .zip(copies)
+                    .map(|(t, seen)| self.stamp(t, epoch, seen)),
+            )
+            .await;
             let mut newer: Option<Epoch> = None;
             for (target, result) in self.targets.iter().zip(results) {
                 if let Some(found) = result.map_err(|e| stamp_error(target, e))? {
@@ -208,8 +235,11 @@ impl Fence for StateFence {
             }
             match newer {
                 // A copy already carried this epoch or a newer one: someone else stamped it, so
-                // ours would not be unique. Go above it.
-                Some(found) => epoch = Epoch(found.0 + 1),
+                // ours would not be unique. Go above it, from fresh reads.
+                Some(found) => {
+                    epoch = Epoch(found.0 + 1);
+                    copies = self.read_copies().await?;
+                }
                 None => return Ok(epoch),
             }
         }
