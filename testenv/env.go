@@ -361,14 +361,20 @@ func cmdDown(args []string) error {
 	return nil
 }
 
-func cmdStop(args []string) error {
+// loadCluster reads the environment of a stop or start command and finds its --cluster.
+func loadCluster(command string, args []string) (*Env, *Cluster, error) {
 	var name string
-	dir := flags("stop", args, nil, &name)
+	dir := flags(command, args, nil, &name)
 	env, err := loadEnv(dir)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	c, err := env.cluster(name)
+	return env, c, err
+}
+
+func cmdStop(args []string) error {
+	_, c, err := loadCluster("stop", args)
 	if err != nil {
 		return err
 	}
@@ -378,13 +384,7 @@ func cmdStop(args []string) error {
 }
 
 func cmdStart(args []string) error {
-	var name string
-	dir := flags("start", args, nil, &name)
-	env, err := loadEnv(dir)
-	if err != nil {
-		return err
-	}
-	c, err := env.cluster(name)
+	env, c, err := loadCluster("start", args)
 	if err != nil {
 		return err
 	}

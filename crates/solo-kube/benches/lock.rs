@@ -113,43 +113,29 @@ async fn main() {
     }
     summary("API round trip (GET lease)", samples);
 
+    // A new lease each time (create), then one lease again and again (replace).
     for n in [1, 3] {
-        let mut samples = Vec::new();
-        for i in 0..iterations {
-            let t = Instant::now();
-            let guard = bench
-                .lock(
-                    &format!("uncontended-{n}-{i}"),
-                    n,
-                    "a@example.com",
-                    WaitPolicy::NoWait,
-                )
-                .await;
-            guard.release().await.expect("release");
-            samples.push(t.elapsed());
+        for (kind, name) in [
+            ("new lease", None),
+            ("existing lease", Some(format!("reused-{n}"))),
+        ] {
+            let mut samples = Vec::new();
+            for i in 0..iterations {
+                let deployment = name
+                    .clone()
+                    .unwrap_or_else(|| format!("uncontended-{n}-{i}"));
+                let t = Instant::now();
+                let guard = bench
+                    .lock(&deployment, n, "a@example.com", WaitPolicy::NoWait)
+                    .await;
+                guard.release().await.expect("release");
+                samples.push(t.elapsed());
+            }
+            summary(
+                &format!("uncontended acquire+release, {n} cluster(s), {kind}"),
+                samples,
+            );
         }
-        summary(
-            &format!("uncontended acquire+release, {n} cluster(s), new lease"),
-            samples,
-        );
-        let mut samples = Vec::new();
-        for _ in 0..iterations {
-            let t = Instant::now();
-            let guard = bench
-                .lock(
-                    &format!("reused-{n}"),
-                    n,
-                    "a@example.com",
-                    WaitPolicy::NoWait,
-                )
-                .await;
-            guard.release().await.expect("release");
-            samples.push(t.elapsed());
-        }
-        summary(
-            &format!("uncontended acquire+release, {n} cluster(s), existing lease"),
-            samples,
-        );
     }
 
     // Handoff: A holds; B waits; A releases; B's acquisition time minus A's release call.
