@@ -60,9 +60,9 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig file of the cluster (required)")
 	kubecontext := flag.String("context", "cluster-1", "context in the kubeconfig (an admin of the cluster)")
 	contenders := flag.Int("contenders", 8, "number of waiting contenders")
-	defaultHandoffs := flag.Int("default-handoffs", 20, "handoff runs at client-go's defaults")
-	defaultRounds := flag.Int("default-rounds", 2, "contender rounds at client-go's defaults")
-	tunedHandoffs := flag.Int("tuned-handoffs", 30, "handoff runs at the tuned setting")
+	defaultHandoffs := flag.Int("default-handoffs", 30, "handoff runs at client-go's defaults")
+	defaultRounds := flag.Int("default-rounds", 3, "contender rounds at client-go's defaults")
+	tunedHandoffs := flag.Int("tuned-handoffs", 50, "handoff runs at the tuned setting")
 	tunedRounds := flag.Int("tuned-rounds", 5, "contender rounds at the tuned setting")
 	flag.Parse()
 	// client-go logs each renewal that a release cuts short; these runs cut them short on purpose.
