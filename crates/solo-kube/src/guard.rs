@@ -54,10 +54,12 @@ pub async fn lock<F: Fence + 'static>(
     fence: F,
     on_progress: impl FnMut(&Progress),
 ) -> Result<LockGuard, GuardError> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let store = store.recording_authenticated(&request_id);
     let mut contender = Contender::with_request_id(
         request.lock_set,
         request.identity,
-        uuid::Uuid::new_v4().to_string(),
+        request_id,
         request.config,
         Arc::new(store),
         Arc::new(clock),

@@ -1,6 +1,6 @@
 //! The command history of a deployment (R10): who ran what, when, with what result.
 //!
-//! Entries live in archive Secrets named `<deployment>-history-NN` (`01` to `99`) in the state
+//! Entries live in archive Secrets named `<deployment>-history-NN` (`01`, ..., `99`, `100`, ...) in the state
 //! namespace of *every* cluster of the deployment, each holding at most [`ENTRIES_PER_ARCHIVE`]
 //! entries as a JSON array under [`HISTORY_KEY`], labelled with the deployment, the team (copied
 //! from the state object) and [`HISTORY_LABEL`]. The state lists them in `cli.history`, newest
@@ -34,6 +34,7 @@ use solo_core::state::{MigrationStamp, StateDocument};
 
 use crate::clusters::Clusters;
 use crate::error::store_error;
+use crate::identity::Authenticated;
 use crate::lease_store::MANAGED_BY_LABEL;
 use crate::state_store::{
     CopyError, DEPLOYMENT_LABEL, StateStore, StateStoreError, TEAM_LABEL, state_object_name,
@@ -41,14 +42,17 @@ use crate::state_store::{
 
 /// The most entries one archive holds.
 pub const ENTRIES_PER_ARCHIVE: usize = 99;
-/// The most archives a deployment has (`01` to `99`).
-pub const MAX_ARCHIVES: u32 = 99;
+/// The most archives a deployment has (`01` to `9999`): about a million entries, while the
+/// state's `cli.history` listing of them stays under 200 KiB.
+pub const MAX_ARCHIVES: u32 = 9999;
 /// Data key of the entries (a JSON array).
 pub const HISTORY_KEY: &str = "history.json";
 /// Label marking a history archive.
 pub const HISTORY_LABEL: &str = "solo.hiero.org/history";
 /// The most bytes of one entry's command kept: 99 entries stay far below the 1 MiB object limit.
 pub const MAX_COMMAND_BYTES: usize = 4 * 1024;
+/// Archives read per request when the history is read (at most 25 MiB per page).
+pub const LIST_PAGE: u32 = 50;
 /// Annotation: the fencing epoch of the last writer of an archive.
 pub const HISTORY_EPOCH_ANNOTATION: &str = "solo.hiero.org/history-epoch";
 
@@ -66,6 +70,11 @@ pub struct HistoryEntry {
     pub result: String,
     /// How long it ran.
     pub duration_ms: u64,
+    /// The Kubernetes user the API servers authenticated (a SelfSubjectReview), filled in by
+    /// [`HistoryStore::append`] whatever the caller passes: the declared email is the user's
+    /// word, this is the clusters'. `cluster=name` pairs when clusters disagree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticated_as: Option<String>,
 }
 
 impl HistoryEntry {
@@ -107,10 +116,12 @@ pub fn archive_name(deployment: &str, n: u32) -> String {
 /// The number of an archive name of this deployment, if it is one.
 pub fn archive_number(deployment: &str, name: &str) -> Option<u32> {
     let rest = name.strip_prefix(deployment)?.strip_prefix("-history-")?;
-    if rest.len() != 2 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+    if !rest.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    rest.parse().ok().filter(|n| (1..=MAX_ARCHIVES).contains(n))
+    rest.parse()
+        .ok()
+        .filter(|n| (1..=MAX_ARCHIVES).contains(n) && archive_name(deployment, *n) == name)
 }
 
 /// Why the history cannot be read or written.
@@ -189,6 +200,7 @@ pub struct HistoryStore {
     clusters: Clusters,
     states: StateStore,
     namespace: String,
+    users: Authenticated,
 }
 
 impl HistoryStore {
@@ -197,6 +209,7 @@ impl HistoryStore {
         let namespace = state_namespace.into();
         HistoryStore {
             states: StateStore::new(clusters.clone(), namespace.clone()),
+            users: Authenticated::new(clusters.clone()),
             clusters,
             namespace,
         }
@@ -384,7 +397,9 @@ impl HistoryStore {
             raws
         };
         let name = archive_name(deployment, number);
-        entries.push(entry.clone().bounded());
+        let mut stored = entry.clone().bounded();
+        stored.authenticated_as = self.users.summary(clusters).await;
+        entries.push(stored);
         let results =
             join_all(raws.iter().map(|r| {
                 self.write_archive(epoch, deployment, team.as_deref(), &name, r, &entries)
@@ -535,46 +550,83 @@ impl HistoryStore {
     }
 
     async fn read_from(&self, deployment: &str, cluster: &str) -> Result<History, HistoryError> {
-        let mut numbers: BTreeSet<u32> = self
-            .list_labelled(deployment, cluster)
-            .await?
-            .iter()
-            .filter_map(|n| archive_number(deployment, n))
-            .collect();
+        // Every labelled archive with its entries, a page at a time (a long history has
+        // thousands of archives: one request per page, not one per archive).
+        let mut archives = self.list_archives(deployment, cluster).await?;
         let copies = self
             .states
             .read_all(deployment, &[cluster.to_owned()])
             .await;
+        let mut unlabelled = BTreeSet::new();
         if let Some((_, Ok(copy))) = copies.first() {
             let stamp = MigrationStamp {
                 by: "solo".to_owned(),
                 at: Timestamp::now(),
             };
             if let Ok(loaded) = copy.load(&stamp) {
-                numbers.extend(
+                unlabelled.extend(
                     loaded
                         .document()
                         .cli
                         .history
                         .iter()
-                        .filter_map(|n| archive_number(deployment, n)),
+                        .filter_map(|n| archive_number(deployment, n))
+                        .filter(|n| !archives.contains_key(n)),
                 );
             }
         }
-        let names: Vec<String> = numbers
-            .iter()
+        for n in unlabelled {
+            let raw = self
+                .read_archive(cluster, &archive_name(deployment, n))
+                .await?;
+            archives.insert(n, raw.entries);
+        }
+        let names = archives
+            .keys()
             .map(|n| archive_name(deployment, *n))
             .collect();
-        let raws = join_all(names.iter().map(|n| self.read_archive(cluster, n))).await;
-        let mut entries = Vec::new();
-        for raw in raws {
-            entries.extend(raw?.entries);
-        }
         Ok(History {
             cluster: cluster.to_owned(),
             archives: names,
-            entries,
+            entries: archives.into_values().flatten().collect(),
         })
+    }
+
+    /// The labelled archives of one cluster with their entries, by number.
+    async fn list_archives(
+        &self,
+        deployment: &str,
+        cluster: &str,
+    ) -> Result<BTreeMap<u32, Vec<HistoryEntry>>, HistoryError> {
+        let api = self.api(cluster)?;
+        let mut params = ListParams::default()
+            .labels(&format!(
+                "{DEPLOYMENT_LABEL}={deployment},{HISTORY_LABEL}=true"
+            ))
+            .limit(LIST_PAGE);
+        let mut archives = BTreeMap::new();
+        loop {
+            let page = api
+                .list(&params)
+                .await
+                .map_err(|e| Self::store_err(cluster, store_error(e)))?;
+            for secret in &page.items {
+                let name = secret.metadata.name.clone().unwrap_or_default();
+                let Some(n) = archive_number(deployment, &name) else {
+                    continue;
+                };
+                let entries = decode(secret).map_err(|reason| HistoryError::Corrupt {
+                    cluster: cluster.to_owned(),
+                    name,
+                    reason,
+                })?;
+                archives.insert(n, entries);
+            }
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => params = params.continue_token(&token),
+                _ => return Ok(archives),
+            }
+        }
     }
 }
 
@@ -610,6 +662,9 @@ mod tests {
         assert_eq!(archive_number("net", "net-history-00"), None);
         assert_eq!(archive_number("net", "other-history-01"), None);
         assert_eq!(archive_number("net", "net-x-history-01"), None);
+        assert_eq!(archive_name("net", 1011), "net-history-1011");
+        assert_eq!(archive_number("net", "net-history-1011"), Some(1011));
+        assert_eq!(archive_number("net", "net-history-0100"), None);
     }
 
     #[test]
@@ -620,6 +675,7 @@ mod tests {
             executed_at: Timestamp::UNIX_EPOCH,
             result: "exit 0".into(),
             duration_ms: 1,
+            authenticated_as: None,
         }
         .bounded();
         let kept: usize = e.command[..3].iter().map(String::len).sum();
@@ -640,6 +696,7 @@ mod tests {
             executed_at: Timestamp::UNIX_EPOCH,
             result: "exit 0".into(),
             duration_ms: 5,
+            authenticated_as: None,
         };
         let text = serde_json::to_string(&e).expect("json");
         assert!(text.contains("\"executedBy\"") && text.contains("\"durationMs\":5"));

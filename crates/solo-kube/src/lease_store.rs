@@ -20,6 +20,7 @@ use solo_core::lock::{
 
 use crate::clusters::Clusters;
 use crate::error::store_error;
+use crate::identity::Authenticated;
 
 /// Label on every Lease solo writes, so that they can be listed.
 pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "solo");
@@ -28,12 +29,36 @@ pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "sol
 #[derive(Clone)]
 pub struct KubeLeaseStore {
     clusters: Clusters,
+    audit: Option<(Authenticated, String)>,
 }
 
 impl KubeLeaseStore {
     /// A store over these clusters' clients.
     pub fn new(clusters: Clusters) -> Self {
-        KubeLeaseStore { clusters }
+        KubeLeaseStore {
+            clusters,
+            audit: None,
+        }
+    }
+
+    /// The same store, writing into the holder record of request `request_id` the user each
+    /// cluster authenticated (a SelfSubjectReview, asked once per cluster), for the audit.
+    pub fn recording_authenticated(mut self, request_id: &str) -> Self {
+        self.audit = Some((
+            Authenticated::new(self.clusters.clone()),
+            request_id.to_owned(),
+        ));
+        self
+    }
+
+    async fn audited(&self, key: &LeaseKey, mut record: LeaseRecord) -> LeaseRecord {
+        if let Some((users, request_id)) = &self.audit
+            && let Some(HolderField::Known(holder)) = &mut record.holder
+            && holder.request_id == *request_id
+        {
+            holder.authenticated_as = users.username(&key.cluster).await;
+        }
+        record
     }
 
     fn api(&self, key: &LeaseKey) -> Result<Api<Lease>, StoreError> {
@@ -153,6 +178,7 @@ impl LeaseStore for KubeLeaseStore {
         record: LeaseRecord,
     ) -> Result<Versioned<LeaseRecord>, StoreError> {
         let api = self.api(key)?;
+        let record = self.audited(key, record).await;
         let created = api
             .create(&PostParams::default(), &to_lease(name, &record))
             .await
@@ -172,6 +198,7 @@ impl LeaseStore for KubeLeaseStore {
         resource_version: &str,
     ) -> Result<Versioned<LeaseRecord>, StoreError> {
         let api = self.api(key)?;
+        let record = self.audited(key, record).await;
         let patch = replace_patch(&to_lease(name, &record), resource_version);
         let replaced = api
             .patch(name, &PatchParams::default(), &Patch::Merge(&patch))

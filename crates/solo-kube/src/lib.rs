@@ -9,6 +9,9 @@
 //!   written under the lock's fence.
 //! - [`guard`]: `lock(...) -> LockGuard`: renews in the background, signals loss, releases.
 //! - [`history`]: the command history (R10) in rotated archives beside the state.
+//! - [`identity`]: who the API server authenticated (SelfSubjectReview), for the audit.
+//! - [`teams`]: team access control, the RBAC objects of `solo team setup`.
+//! - [`index`]: the public index of deployments and the team directory, readable by everyone.
 //! - [`break_lock`]: `lease break --force`, audited with a Kubernetes Event per lease.
 
 pub mod break_lock;
@@ -18,8 +21,11 @@ pub mod error;
 pub mod fence;
 pub mod guard;
 pub mod history;
+pub mod identity;
+pub mod index;
 pub mod lease_store;
 pub mod state_store;
+pub mod teams;
 
 pub use break_lock::break_lock_audited;
 pub use clock::ServerClock;
@@ -27,8 +33,11 @@ pub use clusters::Clusters;
 pub use error::store_error;
 pub use fence::{FenceTarget, StateFence};
 pub use guard::{LockGuard, LockRequest};
+pub use identity::{Authenticated, AuthenticatedUser};
+pub use index::IndexEntry;
 pub use history::{AppendOutcome, History, HistoryEntry, HistoryError, HistoryStore};
 pub use lease_store::KubeLeaseStore;
+pub use teams::{TeamSetup, team_state_namespace};
 pub use state_store::{
     CopyError, DEFAULT_STATE_NAMESPACE, StateCopy, StateStore, StateStoreError, WriteOutcome,
     fence_targets, state_object_name,

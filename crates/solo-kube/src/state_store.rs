@@ -27,14 +27,15 @@ use kube::api::{Api, DeleteParams, ObjectMeta, PostParams, Preconditions};
 use solo_core::lock::{Epoch, StoreError};
 use solo_core::state::{
     CURRENT, CopyInfo, Loaded, MAX_DOCUMENT_BYTES, MigrationStamp, Parsed, SERIAL_ANNOTATION,
-    StateDocument, StateError, StoredMeta, SyncStatus, classify, content_hash, divergence_table,
-    names, parse, to_canonical_yaml, validate,
+    SchemaVersion, StateDocument, StateError, StoredMeta, SyncStatus, classify, content_hash,
+    divergence_table, names, parse, to_canonical_yaml, validate,
 };
 use uuid::Uuid;
 
 use crate::clusters::Clusters;
 use crate::error::store_error;
 use crate::fence::{EPOCH_ANNOTATION as FENCE_ANNOTATION, FenceTarget};
+use crate::index::{self, IndexEntry};
 use crate::lease_store::MANAGED_BY_LABEL;
 
 /// The state namespace when none is configured.
@@ -51,6 +52,16 @@ pub const MAX_STORED_BYTES: usize = 900 * 1024;
 pub const DEPLOYMENT_LABEL: &str = "solo.hiero.org/deployment";
 /// Label naming the team that owns a state object.
 pub const TEAM_LABEL: &str = "solo.hiero.org/team";
+
+/// Label marking the backup of a state document kept by a migration (R3).
+pub const BACKUP_LABEL: &str = "solo.hiero.org/backup";
+/// Annotation: the schema version of the document a backup keeps.
+pub const BACKUP_FROM_ANNOTATION: &str = "solo.hiero.org/backup-of-version";
+
+/// The name of the backup kept when a state of schema `from` is first written migrated.
+pub fn backup_object_name(deployment: &str, from: SchemaVersion) -> String {
+    format!("{deployment}-backup-{from}")
+}
 
 /// The name of a deployment's state object (and fence object) in every cluster.
 pub fn state_object_name(deployment: &str) -> String {
@@ -250,6 +261,8 @@ pub struct WriteOutcome {
     pub lineage: Uuid,
     /// Copies that were behind (a write cut short) and were rolled forward.
     pub rolled_forward: Vec<String>,
+    /// The backup object of the older document this write migrated (R3), if it migrated one.
+    pub backup: Option<String>,
 }
 
 /// The state objects of deployments in their clusters.
@@ -481,7 +494,24 @@ impl StateStore {
             }
         }
         match first_error {
-            None => Ok(meta),
+            None => {
+                let entry = IndexEntry {
+                    deployment: deployment.clone(),
+                    team: team.to_owned(),
+                    state_namespace: self.namespace.clone(),
+                    namespace: doc
+                        .clusters
+                        .first()
+                        .map(|c| c.namespace.clone())
+                        .unwrap_or_default(),
+                    clusters: refs.clone(),
+                };
+                // The public index is a convenience for other teams; the state is what counts.
+                if let Err((cluster, e)) = index::publish(&self.clusters, &entry).await {
+                    tracing::warn!(cluster, error = %e, "the deployment was not added to the public index");
+                }
+                Ok(meta)
+            }
             Some(e) => {
                 let name = state_object_name(&deployment);
                 join_all(
@@ -721,12 +751,25 @@ impl StateStore {
             .max_by_key(|c| c.meta.serial)
             .ok_or_else(|| Self::invalid(deployment, "no copy was read"))?;
         let meta = newest.meta.next(epoch.0, CURRENT, &text);
+        // R3 at rest: the first write over an older schema keeps the old document first.
+        let from = newest.parsed.document.version();
+        let backup = if from < CURRENT {
+            let source = raws
+                .iter()
+                .find(|r| r.cluster == newest.cluster)
+                .and_then(|r| r.secret.as_ref())
+                .ok_or_else(|| Self::invalid(deployment, "no copy was read"))?;
+            Some(self.back_up(deployment, &refs, source, from).await?)
+        } else {
+            None
+        };
         self.write_all(epoch, deployment, &raws, key, &bytes, &meta)
             .await?;
         Ok(WriteOutcome {
             serial: meta.serial,
             lineage: meta.lineage,
             rolled_forward,
+            backup,
         })
     }
 
@@ -807,7 +850,50 @@ impl StateStore {
             serial,
             lineage: meta.lineage,
             rolled_forward: repaired,
+            backup: None,
         })
+    }
+
+    /// Keeps `source` (a copy of schema `from`, older than the current one) as the backup object
+    /// [`backup_object_name`] in every cluster, before the write that migrates it. A backup
+    /// already there is kept as it is: it holds the document as it was before any migration.
+    async fn back_up(
+        &self,
+        deployment: &str,
+        refs: &[String],
+        source: &Secret,
+        from: SchemaVersion,
+    ) -> Result<String, StateStoreError> {
+        let name = backup_object_name(deployment, from);
+        let mut labels = source.metadata.labels.clone().unwrap_or_default();
+        labels.insert(BACKUP_LABEL.to_owned(), "true".to_owned());
+        let mut annotations = source.metadata.annotations.clone().unwrap_or_default();
+        annotations.remove(FENCE_ANNOTATION);
+        annotations.insert(BACKUP_FROM_ANNOTATION.to_owned(), from.to_string());
+        let backup = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some(labels),
+                annotations: Some(annotations),
+                ..Default::default()
+            },
+            data: source.data.clone(),
+            ..Default::default()
+        };
+        let results = join_all(refs.iter().map(|cluster| {
+            let backup = &backup;
+            async move {
+                let api = self.api(cluster)?;
+                match api.create(&PostParams::default(), backup).await {
+                    Ok(_) => Ok(()),
+                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+                    Err(e) => Err(Self::store_err(cluster, store_error(e))),
+                }
+            }
+        }))
+        .await;
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        Ok(name)
     }
 
     /// Replaces every copy in parallel, each with the resourceVersion read.

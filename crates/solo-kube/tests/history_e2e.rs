@@ -68,6 +68,7 @@ fn entry(i: usize) -> HistoryEntry {
         executed_at: Timestamp::now(),
         result: format!("exit {}", i % 3),
         duration_ms: i as u64,
+        authenticated_as: None,
     }
 }
 

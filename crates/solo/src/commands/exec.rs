@@ -141,6 +141,7 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
         executed_at: started_at,
         result,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        authenticated_as: None,
     };
     let recorded = record(&clusters, &target, guard.epoch(), &entry).await;
     if let Some(reason) = lost {

@@ -1,0 +1,154 @@
+//! Who the API server says we are: a `SelfSubjectReview` (authentication.k8s.io/v1) per cluster.
+//!
+//! The email a user declares (`SOLO_USER_EMAIL`, `--email`) is their word; the user name the API
+//! server authenticated from their credentials is not, so leases and history record both. An
+//! environment variable cannot change the second: only other credentials can.
+//!
+//! [`Authenticated`] asks each cluster once and keeps the answer (clones share the cache).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use kube::Client;
+use kube::api::{Api, PostParams};
+use tokio::sync::OnceCell;
+
+use crate::clusters::Clusters;
+
+/// The user the API server of one cluster authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticatedUser {
+    /// The user name (e.g. `bob`, or `system:serviceaccount:ns:name`).
+    pub username: String,
+    /// The groups the server put the user in.
+    pub groups: Vec<String>,
+}
+
+/// Asks `client`'s API server who we are; `None` when it does not say (an older server).
+pub async fn who_am_i(client: &Client) -> Result<Option<AuthenticatedUser>, kube::Error> {
+    let api: Api<SelfSubjectReview> = Api::all(client.clone());
+    let review = api
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await?;
+    Ok(review.status.and_then(|s| s.user_info).and_then(|u| {
+        Some(AuthenticatedUser {
+            username: u.username?,
+            groups: u.groups.unwrap_or_default(),
+        })
+    }))
+}
+
+/// Whether the API server of `client` lets us `verb` `resource` (of API `group`) in `namespace`.
+pub async fn may(
+    client: &Client,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    namespace: &str,
+) -> Result<bool, kube::Error> {
+    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(verb.to_owned()),
+                group: Some(group.to_owned()),
+                resource: Some(resource.to_owned()),
+                namespace: Some(namespace.to_owned()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let answer = api.create(&PostParams::default(), &review).await?;
+    Ok(answer.status.is_some_and(|s| s.allowed))
+}
+
+type Cell = Arc<OnceCell<Option<AuthenticatedUser>>>;
+
+/// The authenticated user of each cluster ref, asked once per cluster and cached.
+#[derive(Clone)]
+pub struct Authenticated {
+    clusters: Clusters,
+    cells: Arc<Mutex<BTreeMap<String, Cell>>>,
+}
+
+impl Authenticated {
+    /// An empty cache over these clusters' clients.
+    pub fn new(clusters: Clusters) -> Self {
+        Authenticated {
+            clusters,
+            cells: Arc::default(),
+        }
+    }
+
+    /// The user `cluster` authenticated us as; `None` when the cluster cannot say (the audit then
+    /// records only the declared email).
+    pub async fn user(&self, cluster: &str) -> Option<AuthenticatedUser> {
+        let cell = {
+            let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(cells.entry(cluster.to_owned()).or_default())
+        };
+        let client = self.clusters.client(cluster).ok()?.clone();
+        cell.get_or_init(|| async move {
+            match who_am_i(&client).await {
+                Ok(user) => user,
+                Err(e) => {
+                    tracing::warn!(cluster, error = %e, "no SelfSubjectReview");
+                    None
+                }
+            }
+        })
+        .await
+        .clone()
+    }
+
+    /// The user name `cluster` authenticated us as.
+    pub async fn username(&self, cluster: &str) -> Option<String> {
+        self.user(cluster).await.map(|u| u.username)
+    }
+
+    /// One text for several clusters: the name when all agree, else `cluster=name` pairs.
+    pub async fn summary(&self, clusters: &[String]) -> Option<String> {
+        let mut names = Vec::new();
+        for cluster in clusters {
+            if let Some(name) = self.username(cluster).await {
+                names.push((cluster.clone(), name));
+            }
+        }
+        summarize(&names)
+    }
+}
+
+/// `alice` when every cluster says `alice`, else `cluster-1=alice,cluster-2=al`.
+pub fn summarize(names: &[(String, String)]) -> Option<String> {
+    let first = &names.first()?.1;
+    if names.iter().all(|(_, n)| n == first) {
+        return Some(first.clone());
+    }
+    Some(
+        names
+            .iter()
+            .map(|(c, n)| format!("{c}={n}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summarize;
+
+    #[test]
+    fn one_name_when_every_cluster_agrees_else_per_cluster() {
+        let same = [("c1".into(), "bob".into()), ("c2".into(), "bob".into())];
+        assert_eq!(summarize(&same).as_deref(), Some("bob"));
+        let differ = [("c1".into(), "bob".into()), ("c2".into(), "rob".into())];
+        assert_eq!(summarize(&differ).as_deref(), Some("c1=bob,c2=rob"));
+        assert_eq!(summarize(&[]), None);
+    }
+}
