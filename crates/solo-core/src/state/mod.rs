@@ -19,6 +19,7 @@
 //!   copy and live in the stored object's annotations ([`StoredMeta`]), so that the content hash
 //!   covers the network alone and a hand edit of the YAML cannot forge them.
 
+mod block_yaml;
 mod canonical;
 mod error;
 mod legacy;
@@ -40,7 +41,10 @@ pub use model::{
     Cli, ClusterRef, Component, ComponentKind, Components, Metadata, Migration, Placement,
     ProxyComponent, RelayComponent, StateDocument,
 };
-pub use parse::{Loaded, MAX_DOCUMENT_BYTES, MAX_NESTING_DEPTH, Parsed, load, parse};
+pub use parse::{
+    Loaded, MAX_DOCUMENT_BYTES, MAX_NESTING_DEPTH, Parsed, load, parse, parse_block_subset,
+    parse_general,
+};
 pub use stored::{
     EPOCH_ANNOTATION, HASH_ANNOTATION, LINEAGE_ANNOTATION, SCHEMA_ANNOTATION, SERIAL_ANNOTATION,
     StoredMeta, content_hash,

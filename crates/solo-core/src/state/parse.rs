@@ -12,6 +12,7 @@
 //!   YAML reader's budget as it reads, before anything deeper can recurse;
 //! - one YAML document, no duplicate keys, no unknown fields.
 
+use super::block_yaml;
 use super::error::StateError;
 use super::migrate::{Migrated, MigrationStamp, VersionedDocument, migrate_to_current};
 use super::model::StateDocument;
@@ -96,6 +97,13 @@ impl Parsed {
 /// Read a document in the schema of its own version, without migrating or validating it.
 pub fn parse(text: &[u8]) -> Result<Parsed, StateError> {
     let text = decode(text)?;
+    // Fastest path: the block-style subset that solo prints, read without the general reader.
+    if let Some(document) = block_yaml::read(text).and_then(typed_from_value) {
+        return Ok(Parsed {
+            document,
+            original: text.to_string(),
+        });
+    }
     // Fast path: a block-style document names its version on a top-level line, so read it in
     // the schema of that version in one pass. The typed `version` read by that pass must agree,
     // and any failure falls back to the careful path, which gives the precise error.
@@ -133,6 +141,38 @@ fn parse_as(version: SchemaVersion, text: &str) -> Result<VersionedDocument, Sta
                 known: known_versions_list(),
             });
         }
+    })
+}
+
+/// The block-subset reader alone, without the general reader behind it (for the tests that
+/// check the two agree).
+#[doc(hidden)]
+pub fn parse_block_subset(text: &[u8]) -> Option<VersionedDocument> {
+    let text = decode(text).ok()?;
+    block_yaml::read(text).and_then(typed_from_value)
+}
+
+/// The general reader alone, without the block-subset reader in front of it.
+#[doc(hidden)]
+pub fn parse_general(text: &[u8]) -> Result<Parsed, StateError> {
+    let text = decode(text)?;
+    let version = probe_version(text)?;
+    Ok(Parsed {
+        document: parse_as(version, text)?,
+        original: text.to_string(),
+    })
+}
+
+/// A document of a known version from the value the block reader built, or `None` when the
+/// general reader should judge the text (any type mismatch, unknown field or unknown version).
+fn typed_from_value(value: serde_json::Value) -> Option<VersionedDocument> {
+    use serde_json::from_value;
+    let version: SchemaVersion = value.get("version")?.as_str()?.parse().ok()?;
+    Some(match version {
+        v if v == CURRENT => VersionedDocument::Current(from_value(value).ok()?),
+        v if v == V1_1_0 => VersionedDocument::V1_1_0(from_value(value).ok()?),
+        v if v == V1_0_32 => VersionedDocument::V1_0_32(from_value(value).ok()?),
+        _ => return None,
     })
 }
 
