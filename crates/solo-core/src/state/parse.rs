@@ -1,6 +1,10 @@
 //! Reading a state document from bytes: limits first, then the version, then the schema of that
 //! version, then migration and validation.
 //!
+//! Two readers: the block-style subset that solo prints is read by `block_yaml` (fast), and
+//! everything else, including every text with a problem, by the general YAML reader, whose
+//! errors name the line and column.
+//!
 //! Limits come before any YAML is parsed, so that hostile or mistaken input fails fast with a
 //! clear message instead of exhausting memory or the stack:
 //! - at most [`MAX_DOCUMENT_BYTES`] (4 MiB). The largest deployment we support (5,000
