@@ -2,13 +2,21 @@
 
 use solo_core::lock::StoreError;
 
-/// Classifies a kube-rs error: 409 conflicts, 404, 403, and "the cluster cannot be reached".
+/// Classifies a kube-rs error: 409 conflicts, 404, 401, 403, and "the cluster cannot be reached".
 pub fn store_error(err: kube::Error) -> StoreError {
     match err {
         kube::Error::Api(status) => match status.code {
             409 => StoreError::Conflict,
             404 => StoreError::NotFound,
-            401 | 403 => StoreError::Forbidden {
+            // Not an access problem: nothing can be created in a namespace being deleted.
+            403 if namespace_terminating(&status) => StoreError::Other {
+                message: "the namespace is being deleted (Terminating), so nothing can be created in it: use another namespace, or create it again once its deletion has finished".to_owned(),
+            },
+            // The credentials, not the permissions: a Role would not help.
+            401 => StoreError::Other {
+                message: "the cluster did not accept your credentials (401 Unauthorized): check the token or certificate of your kube context".to_owned(),
+            },
+            403 => StoreError::Forbidden {
                 message: status.message,
             },
             // The API server is up but cannot reach its storage, or is shutting down.
@@ -30,6 +38,15 @@ pub fn store_error(err: kube::Error) -> StoreError {
             message: error_chain(&other),
         },
     }
+}
+
+/// Whether the API server refused a create because the namespace is being deleted.
+fn namespace_terminating(status: &kube::core::Status) -> bool {
+    status
+        .details
+        .as_ref()
+        .is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
+        || status.message.contains("because it is being terminated")
 }
 
 /// The error with its causes, joined by ": " (the innermost cause says what really happened).

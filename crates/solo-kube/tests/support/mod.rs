@@ -7,14 +7,19 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use solo_core::lock::{HolderField, Identity, LeaseKey, LockConfig, LockSet, WaitPolicy};
+use solo_core::lock::{Epoch, HolderField, Identity, LeaseKey, LockConfig, LockSet, WaitPolicy};
+use solo_core::state::{ClusterRef, Component, MigrationStamp, StateDocument};
 use solo_kube::fence::FenceTarget;
 use solo_kube::fence_targets;
 use solo_kube::guard::{GuardError, lock};
-use solo_kube::{Clusters, KubeLeaseStore, LockGuard, LockRequest, ServerClock, StateFence};
+use solo_kube::{
+    Clusters, KubeLeaseStore, LockGuard, LockRequest, ServerClock, StateFence, StateStore,
+    StateStoreError,
+};
 use solo_testenv::TestEnv;
 
 /// Everything a test or a worker needs to lock `deployment` over `clusters` clusters.
@@ -161,7 +166,7 @@ pub const RECORD_KEY: &str = "record";
 
 /// The worker side. Modes: `sections` (run W_SECTIONS critical sections appending to the shared
 /// record), `hold` (take the lock, print HELD, hold until killed or interrupted), `wait` (print
-/// WAITING, then wait for the lock; on Ctrl-C exit cleanly).
+/// WAITING, then wait for the lock; on Ctrl-C exit cleanly), `writer` (see [`run_writer`]).
 pub async fn run_worker() {
     let setup = Setup::from_env();
     let id: usize = std::env::var("W_ID")
@@ -215,6 +220,7 @@ pub async fn run_worker() {
             guard.release().await.expect("release on Ctrl-C");
             println!("RELEASED");
         }
+        "writer" => run_writer(&setup, id, &user).await,
         "wait" => {
             println!("WAITING");
             match setup.lock(&user, WaitPolicy::Forever).await {
@@ -317,4 +323,215 @@ pub async fn lock_state(
     )
     .await
     .expect("the lock")
+}
+
+/// The lock of `setup`'s deployment fenced by its state objects (in `setup.namespace`), as a
+/// writer of the state takes it, with `setup.lease_seconds` leases.
+pub async fn state_lock(
+    setup: &Setup,
+    clusters: &Clusters,
+    user: &str,
+    wait: WaitPolicy,
+) -> Result<LockGuard, GuardError> {
+    let fence = StateFence::new(
+        clusters.clone(),
+        fence_targets(&setup.namespace, &setup.deployment, setup.refs()),
+    );
+    let request = LockRequest {
+        lock_set: setup.lock_set(),
+        identity: Identity {
+            user: user.to_owned(),
+            host: "test-host".into(),
+            pid: std::process::id(),
+        },
+        config: LockConfig::with_lease_duration(Duration::from_secs(setup.lease_seconds)),
+        wait,
+    };
+    let clock = ServerClock::measure(clusters.client("cluster-1").expect("cluster-1")).await;
+    lock(
+        request,
+        KubeLeaseStore::new(clusters.clone()),
+        clock,
+        fence,
+        |_| {},
+    )
+    .await
+}
+
+/// A new state document of `setup`'s deployment over its clusters, with no component.
+pub fn empty_state(setup: &Setup) -> StateDocument {
+    let mut doc = StateDocument::new(&setup.deployment, "test@example.com", Timestamp::now());
+    doc.clusters = setup
+        .refs()
+        .into_iter()
+        .map(|name| ClusterRef {
+            name,
+            namespace: setup.namespace.clone(),
+        })
+        .collect();
+    doc
+}
+
+/// One locked read-modify-write of the state: reads the newest copy, adds a consensus node
+/// named `name`, writes every copy. The serial written.
+pub async fn append_node(
+    store: &StateStore,
+    setup: &Setup,
+    epoch: Epoch,
+    name: &str,
+) -> Result<u64, StateStoreError> {
+    let doc = with_node(store, setup, name).await?;
+    Ok(store.write(epoch, &setup.deployment, &doc).await?.serial)
+}
+
+/// The newest copy of the state with a consensus node `name` added (the read of
+/// [`append_node`]).
+pub async fn with_node(
+    store: &StateStore,
+    setup: &Setup,
+    name: &str,
+) -> Result<StateDocument, StateStoreError> {
+    let stamp = MigrationStamp {
+        by: "test@example.com".into(),
+        at: Timestamp::now(),
+    };
+    let (newest, _) = store.read(&setup.deployment, &setup.refs()).await?;
+    let mut doc = newest
+        .load(&stamp)
+        .expect("a readable copy loads")
+        .into_document();
+    let cluster = setup.refs()[doc.components.consensus.len() % setup.clusters].clone();
+    doc.components.consensus.push(Component {
+        name: name.to_owned(),
+        cluster,
+        namespace: setup.namespace.clone(),
+    });
+    doc.metadata.last_updated_at = stamp.at;
+    Ok(doc)
+}
+
+/// The names of the consensus nodes in the newest copy of the state.
+pub async fn node_names(store: &StateStore, setup: &Setup) -> Vec<String> {
+    let stamp = MigrationStamp {
+        by: "test@example.com".into(),
+        at: Timestamp::now(),
+    };
+    let (newest, _) = store
+        .read(&setup.deployment, &setup.refs())
+        .await
+        .expect("a readable state");
+    newest
+        .load(&stamp)
+        .expect("loads")
+        .into_document()
+        .components
+        .consensus
+        .into_iter()
+        .map(|c| c.name)
+        .collect()
+}
+
+/// The `writer` worker: takes the state lock, prints `HELD <epoch>`, then appends nodes
+/// `w<id>-0`, `w<id>-1`, ... one locked read-modify-write after another, printing
+/// `WRITING <name>` between the read and the write and `COMMITTED <name>` once the write is
+/// acknowledged, until a write is refused: then it prints `REFUSED <error>` and ends. It never
+/// checks whether its lock is still valid, so that fencing alone must stop it.
+pub async fn run_writer(setup: &Setup, id: usize, user: &str) {
+    let clusters = setup.connect().await;
+    let store = StateStore::new(clusters.clone(), &setup.namespace);
+    let guard = state_lock(setup, &clusters, user, WaitPolicy::Forever)
+        .await
+        .expect("the lock");
+    println!("HELD {}", guard.epoch().0);
+    for n in 0.. {
+        let name = format!("w{id}-{n}");
+        let written = match with_node(&store, setup, &name).await {
+            Ok(doc) => {
+                println!("WRITING {name}");
+                store.write(guard.epoch(), &setup.deployment, &doc).await
+            }
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(_) => println!("COMMITTED {name}"),
+            Err(e) => {
+                println!("REFUSED {}", e.to_string().replace('\n', " "));
+                return;
+            }
+        }
+    }
+}
+
+/// A child's stdout, line by line, read by a thread of its own (so no line is lost between
+/// two waits, unlike [`wait_for_line`]).
+pub struct Lines {
+    rx: std::sync::mpsc::Receiver<String>,
+    /// Every line received so far.
+    pub seen: Vec<String>,
+}
+
+impl Lines {
+    /// Takes over `child`'s piped stdout.
+    pub fn of(child: &mut Child) -> Self {
+        use std::io::BufRead;
+        let out = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Lines {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (at most `timeout`) for a line that contains `prefix` at the start of a word
+    /// (the test harness may print "test worker ... " before it); returns the text from there.
+    pub fn wait_for(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.find(prefix).map(|at| line[at..].to_owned());
+                    self.seen.push(line);
+                    if let Some(text) = found {
+                        return text;
+                    }
+                }
+                Err(e) => panic!(
+                    "no line {prefix:?} from the worker ({e}); saw {:?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    /// Reads until the child closes its stdout (it ended).
+    pub fn drain(&mut self) {
+        while let Ok(line) = self.rx.recv_timeout(Duration::from_secs(120)) {
+            self.seen.push(line);
+        }
+    }
+
+    /// The names the worker printed as `COMMITTED <name>`.
+    pub fn committed(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .filter_map(|l| l.split("COMMITTED ").nth(1))
+            .map(|n| n.trim().to_owned())
+            .collect()
+    }
+}
+
+/// Sends `signal` to a child process.
+pub fn signal(child: &Child, signal: i32) {
+    let pid = i32::try_from(child.id()).expect("a pid");
+    // SAFETY: kill(2) on a child we spawned and have not reaped.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill {pid}");
 }
