@@ -10,7 +10,7 @@ use kube::{Client, Config};
 #[derive(Debug, thiserror::Error)]
 pub enum ClustersError {
     /// The kubeconfig could not be read or parsed.
-    #[error("cannot read the kubeconfig {path}: {source}")]
+    #[error("cannot read the kubeconfig {path}: {}", first_line(source))]
     Kubeconfig {
         path: String,
         source: KubeconfigError,
@@ -30,6 +30,16 @@ pub enum ClustersError {
         "cluster ref {cluster} is not connected to a kube context; run `solo cluster-ref connect {cluster} --context <kube-context>`"
     )]
     Unmapped { cluster: String },
+}
+
+/// The first line of an error: the YAML parser adds a multi-line excerpt of the file.
+fn first_line(err: &KubeconfigError) -> String {
+    let text = err.to_string();
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .to_owned()
 }
 
 /// The API clients of a deployment's clusters, keyed by cluster ref.
@@ -57,6 +67,9 @@ impl Clusters {
                 context: context.clone(),
                 message,
             };
+            if !kubeconfig.contexts.iter().any(|c| c.name == *context) {
+                return Err(context_error("it is not in your kubeconfig".to_owned()));
+            }
             let config = Config::from_custom_kubeconfig(kubeconfig.clone(), &options)
                 .await
                 .map_err(|e| context_error(crate::error::error_chain(&e)))?;

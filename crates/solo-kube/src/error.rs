@@ -31,9 +31,18 @@ pub fn store_error(err: kube::Error) -> StoreError {
                 message: format!("{} ({})", status.message, status.code),
             },
         },
-        err @ (kube::Error::HyperError(_) | kube::Error::Service(_)) => StoreError::Unavailable {
-            message: error_chain(&err),
-        },
+        err @ (kube::Error::HyperError(_) | kube::Error::Service(_)) => {
+            let chain = error_chain(&err);
+            match chain.split_once("invalid peer certificate: ") {
+                // Reached, but not trusted: retrying will not help.
+                Some((_, why)) => StoreError::Other {
+                    message: format!(
+                        "the server's certificate is not trusted ({why}): check the certificate-authority-data of the cluster in your kubeconfig"
+                    ),
+                },
+                None => StoreError::Unavailable { message: chain },
+            }
+        }
         other => StoreError::Other {
             message: error_chain(&other),
         },
