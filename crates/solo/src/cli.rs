@@ -30,7 +30,7 @@ Exit codes:
   3    the lock is held by someone else (the message says who, since when, until when)
   4    the copies of the state are out of sync (a per-cluster table and the repair command follow)
   5    forbidden (the message names the namespace and the access to ask for)
-  130  interrupted (Ctrl-C or SIGTERM) while waiting for the lock; nothing is held
+  130  interrupted (Ctrl-C or SIGTERM) while waiting for the lock or a question; nothing is held
 `solo exec` exits with its command's own code once the command ran (128+N if a signal N ended it).
 
 Environment: SOLO_HOME (config directory, default ~/.solo), SOLO_USER_EMAIL (who you are),
@@ -39,7 +39,8 @@ KUBECONFIG (kube contexts; a list of files is merged as kubectl merges it).";
 /// Flags every command takes.
 #[derive(Debug, Clone, Args)]
 pub struct Global {
-    /// Who you are (recorded on every lease and write); else SOLO_USER_EMAIL, else git's user.email.
+    /// Who you are (recorded on every lease and write); else SOLO_USER_EMAIL, your local config,
+    /// git's user.email, or asked once on a terminal.
     #[arg(long, global = true, value_name = "EMAIL")]
     pub email: Option<String>,
     /// The kubeconfig to read instead of KUBECONFIG or ~/.kube/config.
@@ -73,16 +74,28 @@ pub enum Output {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Set up your local config: who you are (recorded on every lease and write). Safe to rerun.
+    #[command(after_help = "\
+Examples:
+  solo init --email alice@example.com
+  solo init            # takes SOLO_USER_EMAIL or git's user.email, else asks on a terminal
+
+Writes $SOLO_HOME/local-config.yaml (default ~/.solo). Running it again keeps the cluster refs
+and deployments already there; a different --email replaces the identity.")]
+    Init,
     /// Map the cluster refs of deployments to your own kube contexts.
     #[command(subcommand, name = "cluster-ref")]
     ClusterRef(ClusterRefCommand),
-    /// Create, list and show deployments (networks) and their state in the clusters.
+    /// Create, list, show and delete deployments (networks) and their state in the clusters.
     #[command(subcommand)]
     Deployment(DeploymentCommand),
     /// Read, check, convert and repair solo state documents.
     #[command(subcommand)]
     State(StateCommand),
-    /// See who holds the lock of a deployment.
+    /// Record the components of a network (consensus nodes, proxies, mirror, explorer, relays).
+    #[command(subcommand)]
+    Component(ComponentCommand),
+    /// See who holds the lock of a deployment; hold it across commands; break it.
     #[command(subcommand)]
     Lease(LeaseCommand),
     /// Run any command under the lock of a deployment.
@@ -97,12 +110,139 @@ Takes every lease of the deployment (fails at once with exit 3 when someone else
 runs and releases them when it ends. If the lock is lost, the command is killed and solo exits 1.
 Ctrl-C and SIGTERM are passed to the command. Exits with the command's exit code.")]
     Exec(ExecArgs),
-    /// Every command run under the lock of a deployment (`solo exec`), oldest first.
+    /// Every write and `solo exec` run under the lock of a deployment, oldest first.
     #[command(after_help = "\
 Examples:
   solo history my-network
   solo history my-network -o json")]
     History(DeploymentArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "\
+Examples:
+  solo completions bash > ~/.local/share/bash-completion/completions/solo
+  solo completions zsh > \"${fpath[1]}/_solo\"
+  solo completions fish > ~/.config/fish/completions/solo.fish")]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a directory.
+    #[command(after_help = "\
+Examples:
+  solo man | man -l -
+  solo man --dir ./man   # solo.1, solo-state-show.1, ...")]
+    Man(ManArgs),
+}
+
+/// `solo completions`
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `solo man`
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write solo.1 and one page per subcommand here instead of printing solo.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `solo component ...`
+#[derive(Debug, Subcommand)]
+pub enum ComponentCommand {
+    /// Add a component to a deployment's state, under its lock; the state is validated first.
+    #[command(after_help = "\
+Examples:
+  solo component add my-network consensus node1 --cluster-ref cluster-1
+  solo component add my-network haproxy haproxy-node1 --cluster-ref cluster-1 --consensus-node node1
+  solo component add my-network relay relay-1 --cluster-ref cluster-2 --consensus-node node1 --consensus-node node2
+  solo component add my-network mirror mirror-1 --cluster-ref cluster-2 --namespace my-net
+
+The namespace defaults to the deployment's namespace in that cluster, and the cluster ref to the
+deployment's only cluster. Proxies (haproxy, envoy-proxy) serve exactly one consensus node,
+relays one or more. Nothing is written when the result is not valid: every problem is listed
+with its path.")]
+    Add(ComponentAddArgs),
+    /// Remove a component from a deployment's state, under its lock.
+    #[command(after_help = "\
+Examples:
+  solo component remove my-network haproxy haproxy-node1
+  solo component remove my-network consensus node1   # refused while a proxy or relay serves it")]
+    Remove(ComponentRemoveArgs),
+    /// List the components of a deployment (reads the state; no lock).
+    #[command(after_help = "\
+Examples:
+  solo component list my-network
+  solo component list my-network -o json")]
+    List(DeploymentArgs),
+}
+
+/// The kinds of component, as typed on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// A consensus node.
+    Consensus,
+    /// HAProxy in front of one consensus node.
+    Haproxy,
+    /// Envoy proxy in front of one consensus node.
+    #[value(name = "envoy-proxy", alias = "envoyProxy")]
+    EnvoyProxy,
+    /// A mirror node.
+    Mirror,
+    /// A mirror node explorer.
+    #[value(name = "mirror-node-explorer", alias = "explorer")]
+    MirrorNodeExplorer,
+    /// A JSON-RPC relay serving one or more consensus nodes.
+    Relay,
+}
+
+/// `solo component add`
+#[derive(Debug, Args)]
+pub struct ComponentAddArgs {
+    /// The deployment.
+    #[arg(value_name = "DEPLOYMENT")]
+    pub deployment: String,
+    /// The kind of component.
+    #[arg(value_enum, value_name = "KIND")]
+    pub kind: Kind,
+    /// Its name, unique among the components of its kind.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The cluster it runs in (default: the deployment's only cluster).
+    #[arg(long = "cluster-ref", value_name = "REF")]
+    pub cluster_ref: Option<String>,
+    /// The namespace it runs in (default: the deployment's namespace in that cluster).
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+    /// The consensus node it serves (proxies: exactly one; relays: repeat for several).
+    #[arg(long = "consensus-node", value_name = "NODE")]
+    pub consensus_nodes: Vec<String>,
+    /// Wait for the lock instead of failing: for ever, or at most this long (30s, 5m).
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "forever")]
+    pub wait: Option<String>,
+    /// Where its state is kept, when your local config does not know the deployment yet.
+    #[arg(long, value_name = "NS")]
+    pub state_namespace: Option<String>,
+}
+
+/// `solo component remove`
+#[derive(Debug, Args)]
+pub struct ComponentRemoveArgs {
+    /// The deployment.
+    #[arg(value_name = "DEPLOYMENT")]
+    pub deployment: String,
+    /// The kind of component.
+    #[arg(value_enum, value_name = "KIND")]
+    pub kind: Kind,
+    /// Its name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Wait for the lock instead of failing: for ever, or at most this long (30s, 5m).
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "forever")]
+    pub wait: Option<String>,
+    /// Where its state is kept, when your local config does not know the deployment yet.
+    #[arg(long, value_name = "NS")]
+    pub state_namespace: Option<String>,
 }
 
 /// `solo cluster-ref ...`
@@ -165,6 +305,15 @@ Examples:
     /// Show what your local config knows of a deployment.
     #[command(after_help = "Example:\n  solo deployment show my-network -o yaml")]
     Show(DeploymentArgs),
+    /// Delete a deployment's state, history and leases from every one of its clusters, under its lock.
+    #[command(after_help = "\
+Examples:
+  solo deployment delete my-network          # asks first on a terminal
+  solo deployment delete my-network --yes    # for scripts
+
+The network itself (its namespace and workloads) is left alone: only what solo keeps is removed,
+and the deployment is forgotten by your local config. Without a terminal, --yes is required.")]
+    Delete(DeploymentArgs),
 }
 
 /// `solo deployment create`
@@ -215,6 +364,27 @@ Examples:
   solo lease status my-network
   solo lease status my-network -o json")]
     Status(DeploymentArgs),
+    /// Take the lock and keep it after solo exits, for a time you give: for a session of work.
+    #[command(after_help = "\
+Examples:
+  solo lease acquire my-network --for 30m
+  solo lease acquire my-network --for 2h --wait=10m
+
+The leases are held in your name for --for (default 10m) without any process renewing them;
+`solo lease renew` extends them and `solo lease release` frees them. Meanwhile your own writes
+(`solo exec`, `solo component`, `solo state apply|edit`) run under this lock instead of taking
+it again, and `solo exec` keeps it renewed while its command runs. Others are told who holds it
+and until when, as with any lock. The lease is recorded in your local config ($SOLO_HOME).")]
+    Acquire(AcquireArgs),
+    /// Extend the lock you took with `solo lease acquire`.
+    #[command(after_help = "\
+Examples:
+  solo lease renew my-network            # another --for as given to acquire
+  solo lease renew my-network --for 1h   # from now on")]
+    Renew(RenewArgs),
+    /// Free the lock you took with `solo lease acquire`.
+    #[command(after_help = "Example:\n  solo lease release my-network")]
+    Release(DeploymentArgs),
     /// Clear every lease of a deployment's lock, whoever holds it: the audited escape when a
     /// holder is gone for good and you cannot wait for its leases to expire.
     #[command(after_help = "\
@@ -225,6 +395,31 @@ Each cleared lease gets a Kubernetes Warning Event beside it (kubectl get events
 holder you removed and your reason. The old holder's next renewal fails, and its state writes are
 refused by fencing once someone else takes the lock.")]
     Break(BreakArgs),
+}
+
+/// `solo lease acquire`
+#[derive(Debug, Args)]
+pub struct AcquireArgs {
+    /// The deployment whose lock to take.
+    #[command(flatten)]
+    pub target: DeploymentArgs,
+    /// How long to hold it (1m .. 24h), e.g. 30m.
+    #[arg(long = "for", value_name = "DURATION", default_value = "10m")]
+    pub hold_for: String,
+    /// Wait for the lock instead of failing: for ever, or at most this long (30s, 5m).
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "forever")]
+    pub wait: Option<String>,
+}
+
+/// `solo lease renew`
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// The deployment whose lock you hold.
+    #[command(flatten)]
+    pub target: DeploymentArgs,
+    /// How long from now (default: the duration given to acquire).
+    #[arg(long = "for", value_name = "DURATION")]
+    pub hold_for: Option<String>,
 }
 
 /// `solo lease break`
@@ -305,6 +500,67 @@ command. Copies behind (a write cut short) are shown from the newest, with a war
 Example:
   solo state sync my-network --from cluster-1 --yes")]
     Sync(SyncArgs),
+
+    /// Show what `solo state apply --file` would change (reads the state; no lock).
+    #[command(after_help = "\
+Examples:
+  solo state show my-network > net.yaml; $EDITOR net.yaml; solo state diff my-network --file net.yaml
+
+Prints a unified diff of the canonical YAML (stored → file). Exits 0 with or without changes,
+1 when the file is not a valid state of this deployment.")]
+    Diff(StateFileArgs),
+
+    /// Write a state document into every cluster of a deployment, under its lock.
+    #[command(after_help = "\
+Examples:
+  solo state apply my-network --file net.yaml          # shows the diff, asks on a terminal
+  solo state apply my-network --file net.yaml --yes    # for scripts
+
+The file is validated first (every problem with its path; nothing written). Its metadata
+(last writer, time) and cli.history are solo's: they are set for you. Clusters cannot be added
+or removed this way.")]
+    Apply(StateFileArgs),
+
+    /// Edit the state in $EDITOR (VISUAL, EDITOR, else vi), then write it under the lock.
+    #[command(after_help = "\
+Examples:
+  solo state edit my-network
+  EDITOR='code --wait' solo state edit my-network
+
+The lock is taken before the editor opens, so nobody changes the state meanwhile. An invalid
+result reopens the editor with the problems on a terminal, and is refused otherwise.")]
+    Edit(StateEditArgs),
+}
+
+/// `solo state diff|apply`
+#[derive(Debug, Args)]
+pub struct StateFileArgs {
+    /// The deployment.
+    #[arg(value_name = "DEPLOYMENT")]
+    pub deployment: String,
+    /// The state document (YAML).
+    #[arg(long, short = 'f', value_name = "PATH")]
+    pub file: PathBuf,
+    /// Wait for the lock instead of failing: for ever, or at most this long (30s, 5m).
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "forever")]
+    pub wait: Option<String>,
+    /// Where its state is kept, when your local config does not know the deployment yet.
+    #[arg(long, value_name = "NS")]
+    pub state_namespace: Option<String>,
+}
+
+/// `solo state edit`
+#[derive(Debug, Args)]
+pub struct StateEditArgs {
+    /// The deployment.
+    #[arg(value_name = "DEPLOYMENT")]
+    pub deployment: String,
+    /// Wait for the lock instead of failing: for ever, or at most this long (30s, 5m).
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "forever")]
+    pub wait: Option<String>,
+    /// Where its state is kept, when your local config does not know the deployment yet.
+    #[arg(long, value_name = "NS")]
+    pub state_namespace: Option<String>,
 }
 
 /// `solo state sync`

@@ -28,6 +28,26 @@ pub struct LocalConfig {
     /// Deployments this user created or used, by name.
     #[serde(default)]
     pub deployments: BTreeMap<String, KnownDeployment>,
+    /// Locks this user holds beyond one command (`solo lease acquire`), by deployment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub leases: BTreeMap<String, KeptLease>,
+}
+
+/// A lock taken by `solo lease acquire` and kept after solo exited: what proves it is ours
+/// (the request id written in every lease) and the fencing epoch its writes carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KeptLease {
+    /// The request id in every lease's holder.
+    pub request_id: String,
+    /// Who holds it.
+    pub user: String,
+    /// The fencing epoch stamped when it was taken.
+    pub epoch: u64,
+    /// How long each renewal holds it, in seconds.
+    pub lease_seconds: u64,
+    /// When it expires unless renewed, as of the last acquire or renew.
+    pub expires_at: jiff::Timestamp,
 }
 
 /// What the user's solo remembers of one deployment, to find its state and its leases.
@@ -52,6 +72,7 @@ impl Default for LocalConfig {
             user_email: None,
             cluster_refs: BTreeMap::new(),
             deployments: BTreeMap::new(),
+            leases: BTreeMap::new(),
         }
     }
 }
@@ -114,9 +135,19 @@ impl LocalConfig {
         Ok(config)
     }
 
-    /// Writes the local config atomically.
+    /// Writes the local config atomically. An identity asked for since this copy was loaded is
+    /// kept (no command ever clears it).
     pub fn save(&self) -> Result<PathBuf, Failure> {
         let path = config_path()?;
+        if self.user_email.is_none()
+            && let Ok(stored) = Self::load_from(&path)
+            && stored.user_email.is_some()
+        {
+            let mut merged = self.clone();
+            merged.user_email = stored.user_email;
+            merged.save_to(&path)?;
+            return Ok(path);
+        }
         self.save_to(&path)?;
         Ok(path)
     }
@@ -160,6 +191,66 @@ impl LocalConfig {
     }
 }
 
+impl LocalConfig {
+    /// Like [`contexts`](Self::contexts), but on a terminal an unmapped ref is asked for among
+    /// the user's kube contexts (R11), and the answer is kept in the local config.
+    pub fn contexts_or_ask(
+        &mut self,
+        refs: &[String],
+        kubeconfig: Option<&Path>,
+    ) -> Result<Vec<(String, String)>, Failure> {
+        for r in refs {
+            if self.cluster_refs.contains_key(r) || !interactive() {
+                continue;
+            }
+            let contexts = solo_kube::clusters::read_kubeconfig(kubeconfig.map(Path::to_path_buf))
+                .map(|k| k.contexts.into_iter().map(|c| c.name).collect::<Vec<_>>())
+                .unwrap_or_default();
+            if contexts.is_empty() {
+                return Err(unmapped(r));
+            }
+            let prompt =
+                format!("Cluster ref {r} is not connected. Which of your kube contexts is it?");
+            let context = inquire::Select::new(&prompt, contexts)
+                .prompt()
+                .map_err(|e| {
+                    prompt_failure(
+                        e,
+                        &format!("solo cluster-ref connect {r} --context <kube-context>"),
+                    )
+                })?;
+            self.cluster_refs.insert(r.clone(), context.clone());
+            let path = self.save()?;
+            eprintln!(
+                "ok: cluster ref {r} maps to kube context {context}, kept in {}",
+                path.display()
+            );
+        }
+        self.contexts(refs)
+    }
+}
+
+/// Whether solo may ask questions: stdin and stderr are both terminals.
+pub fn interactive() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// A question that got no answer (Ctrl-C, Esc, or no terminal after all).
+pub fn prompt_failure(e: inquire::InquireError, instead: &str) -> Failure {
+    use inquire::InquireError::{OperationCanceled, OperationInterrupted};
+    let code = if matches!(e, OperationInterrupted) {
+        130
+    } else {
+        1
+    };
+    let message = match e {
+        OperationCanceled | OperationInterrupted => "no answer given; nothing was done".to_owned(),
+        other => format!("cannot ask: {other}"),
+    };
+    Failure::new(message, format!("run `{instead}` instead")).code(code)
+}
+
 /// The failure of a cluster ref with no kube context.
 pub fn unmapped(cluster_ref: &str) -> Failure {
     Failure::new(
@@ -169,17 +260,61 @@ pub fn unmapped(cluster_ref: &str) -> Failure {
 }
 
 /// Who the user is: `--email`, then `SOLO_USER_EMAIL`, then the config, then
-/// `git config user.email`.
-pub fn identity(flag: Option<&str>, config: &LocalConfig) -> Result<String, Failure> {
+/// `git config user.email`, else asked once on a terminal and kept in the config file.
+pub fn identity(flag: Option<&str>, config: &mut LocalConfig) -> Result<String, Failure> {
+    if let Some(email) = known_identity(flag, config) {
+        return Ok(email);
+    }
+    let no_identity = || {
+        Failure::new(
+            "no user identity: every lease and every write records who made it",
+            "pass --email you@example.com, or set SOLO_USER_EMAIL, or run `solo init --email you@example.com`",
+        )
+    };
+    if !interactive() {
+        return Err(no_identity());
+    }
+    let email = inquire::Text::new("Your email (recorded on every lease and write):")
+        .with_validator(|s: &str| {
+            Ok(if email_problem(s).is_none() {
+                inquire::validator::Validation::Valid
+            } else {
+                inquire::validator::Validation::Invalid("an email, such as you@example.com".into())
+            })
+        })
+        .prompt()
+        .map_err(|e| prompt_failure(e, "solo init --email you@example.com"))?;
+    let email = email.trim().to_owned();
+    config.user_email = Some(email.clone());
+    let mut stored = LocalConfig::load()?;
+    stored.user_email = Some(email.clone());
+    stored.save()?;
+    Ok(email)
+}
+
+/// What is wrong with an email, if anything (solo only needs `something@something`).
+pub fn email_problem(email: &str) -> Option<&'static str> {
+    let email = email.trim();
+    match email.split_once('@') {
+        _ if email.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            Some("has spaces or control characters")
+        }
+        Some((user, host)) if !user.is_empty() && !host.is_empty() => None,
+        _ => Some("is not an email address (you@example.com)"),
+    }
+}
+
+/// The identity from the flag, the environment, the config or git, without asking.
+pub fn known_identity(flag: Option<&str>, config: &LocalConfig) -> Option<String> {
     let given = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     if let Some(email) = given(flag.map(str::to_owned)) {
-        return Ok(email);
+        return Some(email);
     }
     if let Some(email) = given(std::env::var("SOLO_USER_EMAIL").ok()) {
-        return Ok(email);
+        return Some(email);
     }
     if let Some(email) = given(config.user_email.clone()) {
-        return Ok(email);
+        return Some(email);
     }
     let git = std::process::Command::new("git")
         .args(["config", "user.email"])
@@ -188,12 +323,7 @@ pub fn identity(flag: Option<&str>, config: &LocalConfig) -> Result<String, Fail
         .ok()
         .filter(|o| o.status.success())
         .and_then(|o| String::from_utf8(o.stdout).ok());
-    given(git).ok_or_else(|| {
-        Failure::new(
-            "no user identity: every lease and every write records who made it",
-            "pass --email you@example.com, or set SOLO_USER_EMAIL, or `git config --global user.email you@example.com`",
-        )
-    })
+    given(git)
 }
 
 #[cfg(test)]

@@ -1,146 +1,15 @@
 //! The commands a team needs to share a deployment, run as a user runs them, against the real
 //! shared test clusters: each test has its own SOLO_HOME, network namespace and state namespace.
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use solo_testenv::TestEnv;
 
-/// One user's solo: a private SOLO_HOME and the shared clusters' kubeconfig.
-struct User {
-    home: PathBuf,
-    email: String,
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl User {
-    fn new(test: &str, email: &str) -> Self {
-        let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("cli_e2e")
-            .join(format!("{test}-{}-{email}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&home);
-        std::fs::create_dir_all(&home).expect("SOLO_HOME");
-        User {
-            home,
-            email: email.to_owned(),
-        }
-    }
-
-    fn env(&self, cmd: &mut StdCommand) {
-        cmd.env("SOLO_HOME", &self.home)
-            .env("SOLO_USER_EMAIL", &self.email)
-            .env("KUBECONFIG", TestEnv::shared().kubeconfig());
-    }
-
-    fn solo(&self, args: &[&str]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_solo"));
-        cmd.env("SOLO_HOME", &self.home)
-            .env("SOLO_USER_EMAIL", &self.email)
-            .env("KUBECONFIG", TestEnv::shared().kubeconfig())
-            .args(args);
-        let out = cmd.output().expect("solo runs");
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn ok(&self, args: &[&str]) -> Run {
-        let run = self.solo(args);
-        assert_eq!(
-            run.code,
-            Some(0),
-            "solo {args:?} failed:\n{}\n{}",
-            run.stdout,
-            run.stderr
-        );
-        run
-    }
-}
-
-/// A network namespace and a state namespace, fresh in every cluster.
-fn namespaces(prefix: &str) -> (String, String) {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let env = TestEnv::shared();
-        (
-            env.fresh_namespace(&format!("{prefix}-net")).await,
-            env.fresh_namespace(&format!("{prefix}-st")).await,
-        )
-    })
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
-}
-
-/// Alice connects two cluster refs and creates a deployment over both.
-/// Waits until `deployment`'s lock is held: every lease's holder in phase Held. A lease's "held"
-/// state alone also shows while a request is still acquiring.
-fn wait_until_held(user: &User, deployment: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let leases = json(
-            &user
-                .ok(&["lease", "status", deployment, "-o", "json"])
-                .stdout,
-        );
-        if leases["leases"]
-            .as_array()
-            .expect("leases")
-            .iter()
-            .all(|l| l["holder"]["phase"] == "held")
-        {
-            return leases;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the lock of {deployment} was never held"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn alice_with_a_deployment(test: &str, deployment: &str) -> (User, String, String) {
-    let (ns, state_ns) = namespaces(test);
-    let alice = User::new(test, "alice@example.com");
-    alice.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-1",
-        "--context",
-        "cluster-1",
-    ]);
-    alice.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-2",
-        "--context",
-        "cluster-2",
-    ]);
-    alice.ok(&[
-        "deployment",
-        "create",
-        deployment,
-        "--namespace",
-        &ns,
-        "--cluster-ref",
-        "cluster-1",
-        "--cluster-ref",
-        "cluster-2",
-        "--state-namespace",
-        &state_ns,
-    ]);
-    (alice, ns, state_ns)
-}
+use support::{User, alice_with_a_deployment, json, namespaces, wait_until_held};
 
 #[test]
 fn a_deployment_over_two_clusters_is_listed_shown_free_and_runs_commands_under_its_lock() {

@@ -1,4 +1,4 @@
-//! `solo deployment create|list|show`: a deployment's state made in every one of its clusters
+//! `solo deployment create|list|show` (`delete` is in `delete.rs`): a deployment's state made in every one of its clusters
 //! under its lock, found again by label, and remembered in the local config.
 
 use super::session::{self, Target};
@@ -23,6 +23,9 @@ pub fn run(cmd: &DeploymentCommand, global: &Global, out: &Out) -> Result<(), Fa
         DeploymentCommand::Create(args) => session::block_on(create(args, global, out)),
         DeploymentCommand::List(args) => session::block_on(list(args, global, out)),
         DeploymentCommand::Show(args) => show(args, out),
+        DeploymentCommand::Delete(args) => {
+            session::block_on(super::delete::delete(args, global, out))
+        }
     }
 }
 
@@ -51,8 +54,8 @@ async fn create(args: &CreateArgs, global: &Global, out: &Out) -> Result<(), Fai
     refs.dedup();
 
     let mut config = LocalConfig::load()?;
-    let identity = session::lock_identity(global, &config)?;
-    let mapping = config.contexts(&refs)?;
+    let identity = session::lock_identity(global, &mut config)?;
+    let mapping = config.contexts_or_ask(&refs, global.kubeconfig.as_deref())?;
     let clusters = session::connect(global, &mapping).await?;
     for r in &refs {
         session::require_namespace(&clusters, &config, r, &args.namespace, "namespace").await?;

@@ -6,16 +6,18 @@
 //! continues without the lock. SIGINT and SIGTERM are passed on to the child, which decides when
 //! to stop; solo then releases and exits with the child's code.
 //!
+//! When the user holds the lock already (`solo lease acquire`), the command runs under that
+//! lock, which is renewed while it runs and stays held after it.
+//!
 //! When the command ends, and before the release, it is recorded in the deployment's history
 //! (R10): argv, user, start time, result (`exit N`, `signal N`, `lock lost`) and duration. If
 //! that record cannot be written, solo says so and exits non-zero (the command's effect stays).
 
-use super::session;
+use super::{session, write};
 use crate::cli::{ExecArgs, Global};
 use crate::render::{Failure, Out};
-use solo_core::lock::{Epoch, Progress, blocker_sentence, human_duration};
+use solo_core::lock::Epoch;
 use solo_kube::{Clusters, HistoryEntry, HistoryStore};
-use std::io::IsTerminal;
 use std::process::Stdio;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -24,56 +26,27 @@ pub fn run(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure> {
     session::block_on(exec(args, global, out))
 }
 
-fn progress_line(progress: &Progress) -> String {
-    let who = progress
-        .blockers
-        .first()
-        .map(blocker_sentence)
-        .unwrap_or_else(|| "the lock is busy".to_owned());
-    format!(
-        "waiting {} ({}/{} leases): {who}",
-        human_duration(progress.waited),
-        progress.claimed,
-        progress.total
-    )
-}
-
 async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure> {
-    let wait = session::wait_policy(args.wait.as_deref())?;
     let session::Opened {
-        config,
+        mut config,
         target,
         clusters,
     } = session::open(&args.deployment, args.state_namespace.as_deref(), global).await?;
-    let identity = session::lock_identity(global, &config)?;
-    let user = identity.user.clone();
-    let tty = std::io::stderr().is_terminal();
-    let mut shown = false;
-    let guard = session::take_lock(&target, &clusters, identity, wait, |p| {
-        if tty {
-            eprint!("\r\x1b[2K{}", crate::render::clean(&progress_line(p)));
-            shown = true;
-        }
-    })
-    .await;
-    if shown {
-        eprintln!();
-    }
-    let guard = guard?;
-    if out.verbose() {
-        for key in guard.held().lock_set().keys() {
-            out.say(&format!(
-                "holding lease {} in {key}, epoch {}",
-                target.name,
-                guard.epoch()
-            ));
-        }
-    }
+    let guard = write::lock(
+        &target,
+        &clusters,
+        &mut config,
+        global,
+        out,
+        args.wait.as_deref(),
+    )
+    .await?;
+    let user = guard.user().to_owned();
 
     let (program, rest) = match args.command.split_first() {
         Some(split) => split,
         None => {
-            session::release(guard).await?;
+            guard.release().await?;
             return Err(Failure::new("no command to run", "write it after `--`").code(2));
         }
     };
@@ -90,7 +63,7 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
     let mut child = match child {
         Ok(child) => child,
         Err(e) => {
-            session::release(guard).await?;
+            guard.release().await?;
             return Err(Failure::new(
                 format!("cannot run {program}: {e}"),
                 "check the command exists and is executable (it is looked up in PATH)",
@@ -146,7 +119,7 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
     let recorded = record(&clusters, &target, guard.epoch(), &entry).await;
     if let Some(reason) = lost {
         // Frees the leases still ours; the one taken from us is left to its new holder.
-        let _ = guard.release().await;
+        guard.release_after_loss().await;
         let mut failure = Failure::new(
             format!(
                 "lost the lock of {} while the command ran, so it was stopped: {reason}",
@@ -159,7 +132,7 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
         }
         return Err(failure);
     }
-    let released = session::release(guard).await;
+    let released = guard.release().await;
     let status = status.map_err(|e| Failure::bare(format!("cannot wait for {program}: {e}")))?;
     recorded?;
     released?;

@@ -1,5 +1,5 @@
 //! `solo lease status`: who holds each lease of a deployment's lock, read without taking it;
-//! `solo lease break --force`: the audited escape.
+//! `solo lease break --force`: the audited escape; `acquire|renew|release` are in `kept.rs`.
 
 use super::session;
 use crate::cli::{BreakArgs, DeploymentArgs, Global, LeaseCommand, Output};
@@ -13,6 +13,9 @@ pub fn run(cmd: &LeaseCommand, global: &Global, out: &Out) -> Result<(), Failure
     match cmd {
         LeaseCommand::Status(args) => session::block_on(status(args, global, out)),
         LeaseCommand::Break(args) => session::block_on(break_lock(args, global, out)),
+        LeaseCommand::Acquire(args) => session::block_on(super::kept::acquire(args, global, out)),
+        LeaseCommand::Renew(args) => session::block_on(super::kept::renew(args, global, out)),
+        LeaseCommand::Release(args) => session::block_on(super::kept::release(args, global, out)),
     }
 }
 
@@ -28,12 +31,12 @@ async fn break_lock(args: &BreakArgs, global: &Global, out: &Out) -> Result<(), 
         .code(2));
     }
     let session::Opened {
-        config,
+        mut config,
         target,
         clusters,
     } = session::open(name, args.target.state_namespace.as_deref(), global).await?;
     let lock_set = target.lock_set()?;
-    let identity = session::lock_identity(global, &config)?;
+    let identity = session::lock_identity(global, &mut config)?;
     let removed = solo_kube::break_lock_audited(&clusters, &lock_set, &identity, &args.reason)
         .await
         .map_err(|e| session::lock_failure(&e, &target.known.state_namespace))?;

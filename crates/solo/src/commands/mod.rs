@@ -1,12 +1,19 @@
 //! One module per command group; `dispatch` routes a parsed command line to it.
 
 pub mod cluster_ref;
+pub mod component;
+pub mod delete;
 pub mod deployment;
+pub mod docs;
 pub mod exec;
 pub mod history;
+pub mod init;
+pub mod kept;
 pub mod lease;
 pub mod session;
 pub mod state;
+pub mod state_edit;
+pub mod write;
 
 use crate::cli::{Cli, Command, Output};
 use crate::render::{Failure, Out};
@@ -14,6 +21,10 @@ use crate::render::{Failure, Out};
 /// Run the command of `cli`; the exit code of a success (0, or `exec`'s command's code).
 pub fn dispatch(cli: &Cli, out: &Out) -> Result<u8, Failure> {
     match &cli.command {
+        Command::Init => init::run(&cli.global, out).map(|()| 0),
+        Command::Component(cmd) => component::run(cmd, &cli.global, out).map(|()| 0),
+        Command::Completions(args) => docs::completions(args, out).map(|()| 0),
+        Command::Man(args) => docs::man(args, out).map(|()| 0),
         Command::ClusterRef(cmd) => cluster_ref::run(cmd, &cli.global, out).map(|()| 0),
         Command::Deployment(cmd) => deployment::run(cmd, &cli.global, out).map(|()| 0),
         Command::State(cmd) => state::run(cmd, &cli.global, out).map(|()| 0),

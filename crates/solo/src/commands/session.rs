@@ -132,7 +132,6 @@ pub async fn connect(global: &Global, mapping: &[(String, String)]) -> Result<Cl
         .map_err(|e| clusters_failure(&e))
 }
 
-/// Clients for every cluster of `target`, or the command that connects an unmapped ref.
 /// A deployment opened for a command: the local config, the deployment resolved, and a client
 /// for each of its clusters; the first steps of every command that works on a deployment.
 pub struct Opened {
@@ -152,7 +151,7 @@ pub async fn open(
 ) -> Result<Opened, Failure> {
     let mut config = LocalConfig::load()?;
     let target = resolve(name, state_namespace, global, &mut config).await?;
-    let clusters = connect_target(global, &config, &target).await?;
+    let clusters = connect_target(global, &mut config, &target).await?;
     Ok(Opened {
         config,
         target,
@@ -160,12 +159,14 @@ pub async fn open(
     })
 }
 
+/// Clients for every cluster of `target`; an unmapped ref is asked for on a terminal (R11).
 pub async fn connect_target(
     global: &Global,
-    config: &LocalConfig,
+    config: &mut LocalConfig,
     target: &Target,
 ) -> Result<Clusters, Failure> {
-    let mapping = config.contexts(&target.known.cluster_refs)?;
+    let mapping =
+        config.contexts_or_ask(&target.known.cluster_refs, global.kubeconfig.as_deref())?;
     connect(global, &mapping).await
 }
 
@@ -188,7 +189,7 @@ fn clusters_failure(e: &ClustersError) -> Failure {
 }
 
 /// The identity recorded on leases and writes.
-pub fn lock_identity(global: &Global, config: &LocalConfig) -> Result<Identity, Failure> {
+pub fn lock_identity(global: &Global, config: &mut LocalConfig) -> Result<Identity, Failure> {
     Ok(Identity {
         user: config::identity(global.email.as_deref(), config)?,
         host: hostname(),
@@ -269,6 +270,32 @@ pub fn wait_policy(wait: Option<&str>) -> Result<solo_core::lock::WaitPolicy, Fa
     }
 }
 
+/// The clock corrected against the first cluster of `target`.
+pub async fn server_clock(target: &Target, clusters: &Clusters) -> ServerClock {
+    let first = target
+        .known
+        .cluster_refs
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    match clusters.client(&first) {
+        Ok(client) => ServerClock::measure(client).await,
+        Err(_) => ServerClock::local(),
+    }
+}
+
+/// The fence over the state copies of `target` in `refs`.
+pub fn state_fence(target: &Target, clusters: &Clusters, refs: &[String]) -> StateFence {
+    StateFence::new(
+        clusters.clone(),
+        fence_targets(
+            &target.known.state_namespace,
+            &target.name,
+            refs.iter().cloned(),
+        ),
+    )
+}
+
 /// Takes the lock of `target` (its leases, fenced by its state objects).
 pub async fn take_lock(
     target: &Target,
@@ -278,24 +305,8 @@ pub async fn take_lock(
     on_progress: impl FnMut(&solo_core::lock::Progress),
 ) -> Result<LockGuard, Failure> {
     let lock_set = target.lock_set()?;
-    let first = target
-        .known
-        .cluster_refs
-        .first()
-        .cloned()
-        .unwrap_or_default();
-    let clock = match clusters.client(&first) {
-        Ok(client) => ServerClock::measure(client).await,
-        Err(_) => ServerClock::local(),
-    };
-    let fence = StateFence::new(
-        clusters.clone(),
-        fence_targets(
-            &target.known.state_namespace,
-            &target.name,
-            target.known.cluster_refs.iter().cloned(),
-        ),
-    );
+    let clock = server_clock(target, clusters).await;
+    let fence = state_fence(target, clusters, &target.known.cluster_refs);
     let request = LockRequest {
         lock_set,
         identity,

@@ -1,4 +1,5 @@
-//! `solo state validate` and `solo state import-legacy`: offline, on files.
+//! `solo state validate|import-legacy` (offline, on files), `show` (a read) and `sync` (the
+//! repair, under the lock); `diff|apply|edit` are in `state_edit.rs`.
 
 use super::session;
 use crate::cli::{
@@ -22,10 +23,14 @@ pub fn run(cmd: &StateCommand, global: &Global, out: &Out) -> Result<(), Failure
         StateCommand::ImportLegacy(args) => import_legacy(args, global, out),
         StateCommand::Show(args) => session::block_on(show(args, global, out)),
         StateCommand::Sync(args) => session::block_on(sync(args, global, out)),
+        StateCommand::Diff(args) => session::block_on(super::state_edit::diff(args, global, out)),
+        StateCommand::Apply(args) => super::state_edit::apply(args, global, out),
+        StateCommand::Edit(args) => super::state_edit::edit(args, global, out),
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, Failure> {
+/// A state file's bytes, refused before reading when it is too large to be a state.
+pub fn read(path: &Path) -> Result<Vec<u8>, Failure> {
     // Refuse before reading what no state can be, so a wrong path to a huge file is cheap.
     if let Ok(meta) = std::fs::metadata(path)
         && meta.is_file()
@@ -317,8 +322,8 @@ async fn sync(args: &SyncArgs, global: &Global, out: &Out) -> Result<(), Failure
             ),
         ));
     }
-    let identity = session::lock_identity(global, &config)?;
-    let clusters = session::connect_target(global, &config, &target).await?;
+    let identity = session::lock_identity(global, &mut config)?;
+    let clusters = session::connect_target(global, &mut config, &target).await?;
     let state_ns = target.known.state_namespace.clone();
     let guard = session::take_lock(
         &target,

@@ -1,0 +1,144 @@
+//! What the CLI end-to-end tests share: one user's solo (a private SOLO_HOME, the shared test
+//! clusters' kubeconfig), fresh namespaces, and a deployment over two clusters.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command as StdCommand;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use solo_testenv::TestEnv;
+
+/// One user's solo: a private SOLO_HOME and the shared clusters' kubeconfig.
+pub struct User {
+    pub home: PathBuf,
+    pub email: String,
+}
+
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl User {
+    pub fn new(test: &str, email: &str) -> Self {
+        let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("cli_e2e")
+            .join(format!("{test}-{}-{email}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).expect("SOLO_HOME");
+        User {
+            home,
+            email: email.to_owned(),
+        }
+    }
+
+    pub fn env(&self, cmd: &mut StdCommand) {
+        cmd.env("SOLO_HOME", &self.home)
+            .env("SOLO_USER_EMAIL", &self.email)
+            .env("KUBECONFIG", TestEnv::shared().kubeconfig());
+    }
+
+    pub fn solo(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_solo"));
+        cmd.env("SOLO_HOME", &self.home)
+            .env("SOLO_USER_EMAIL", &self.email)
+            .env("KUBECONFIG", TestEnv::shared().kubeconfig())
+            .args(args);
+        let out = cmd.output().expect("solo runs");
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let run = self.solo(args);
+        assert_eq!(
+            run.code,
+            Some(0),
+            "solo {args:?} failed:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        run
+    }
+}
+
+/// A network namespace and a state namespace, fresh in every cluster.
+pub fn namespaces(prefix: &str) -> (String, String) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let env = TestEnv::shared();
+        (
+            env.fresh_namespace(&format!("{prefix}-net")).await,
+            env.fresh_namespace(&format!("{prefix}-st")).await,
+        )
+    })
+}
+
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+/// Alice connects two cluster refs and creates a deployment over both.
+/// Waits until `deployment`'s lock is held: every lease's holder in phase Held. A lease's "held"
+/// state alone also shows while a request is still acquiring.
+pub fn wait_until_held(user: &User, deployment: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let leases = json(
+            &user
+                .ok(&["lease", "status", deployment, "-o", "json"])
+                .stdout,
+        );
+        if leases["leases"]
+            .as_array()
+            .expect("leases")
+            .iter()
+            .all(|l| l["holder"]["phase"] == "held")
+        {
+            return leases;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lock of {deployment} was never held"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn alice_with_a_deployment(test: &str, deployment: &str) -> (User, String, String) {
+    let (ns, state_ns) = namespaces(test);
+    let alice = User::new(test, "alice@example.com");
+    alice.ok(&[
+        "cluster-ref",
+        "connect",
+        "cluster-1",
+        "--context",
+        "cluster-1",
+    ]);
+    alice.ok(&[
+        "cluster-ref",
+        "connect",
+        "cluster-2",
+        "--context",
+        "cluster-2",
+    ]);
+    alice.ok(&[
+        "deployment",
+        "create",
+        deployment,
+        "--namespace",
+        &ns,
+        "--cluster-ref",
+        "cluster-1",
+        "--cluster-ref",
+        "cluster-2",
+        "--state-namespace",
+        &state_ns,
+    ]);
+    (alice, ns, state_ns)
+}
