@@ -609,3 +609,94 @@ async fn deployment_delete_needs_yes_then_removes_state_history_and_leases() {
     failed(&shown.0, 1, "not in your local config");
     failed(&shown.1, 1, "del-net");
 }
+
+/// Runs `solo args` on a terminal (a pty from util-linux `script`), typing `keys` one answer at
+/// a time; the transcript.
+fn on_a_terminal(
+    user: &User,
+    email: Option<&str>,
+    args: &str,
+    keys: &[&str],
+) -> (Option<i32>, String) {
+    use std::io::Write;
+    let mut cmd = std::process::Command::new("script");
+    user.env(&mut cmd);
+    if email.is_none() {
+        cmd.env_remove("SOLO_USER_EMAIL")
+            .env("HOME", &user.home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .current_dir(&user.home);
+    }
+    let mut child = cmd
+        .args([
+            "-qec",
+            &format!("{} {args}", env!("CARGO_BIN_EXE_solo")),
+            "/dev/null",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for key in keys {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        stdin.write_all(key.as_bytes()).expect("type");
+        stdin.flush().expect("type");
+    }
+    let out = child.wait_with_output().expect("solo ends");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn on_a_terminal_an_unmapped_ref_and_a_missing_identity_are_asked_once_and_kept() {
+    let (alice, _, _) = alice_with_a_deployment("prompts", "ask-net");
+    alice.ok(&["cluster-ref", "disconnect", "cluster-2"]);
+    // Without a terminal: the exact command to run.
+    let plain = alice.solo(&["lease", "status", "ask-net"]);
+    failed(
+        &plain,
+        1,
+        "run `solo cluster-ref connect cluster-2 --context <kube-context>`",
+    );
+
+    // On a terminal: a list of the kube contexts, filtered as typed; the answer is kept.
+    let (code, screen) = on_a_terminal(
+        &alice,
+        Some("alice@example.com"),
+        "lease status ask-net",
+        &["cluster-2", "\r"],
+    );
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("Cluster ref cluster-2 is not connected"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("maps to kube context cluster-2, kept"),
+        "{screen}"
+    );
+    let refs = json(&alice.ok(&["cluster-ref", "list", "-o", "json"]).stdout);
+    assert!(refs.to_string().contains("\"cluster-2\""), "{refs}");
+    alice.ok(&["lease", "status", "ask-net"]);
+
+    // No identity anywhere: asked once on a terminal, kept, and recorded on the next write.
+    let (code, screen) = on_a_terminal(
+        &alice,
+        None,
+        "component add ask-net mirror m1 --cluster-ref cluster-1",
+        &["dora@example.com\r"],
+    );
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("Your email"), "{screen}");
+    let config = std::fs::read_to_string(alice.home.join("local-config.yaml")).expect("config");
+    assert!(config.contains("userEmail: dora@example.com"), "{config}");
+    let stored = state(&alice, "ask-net");
+    // `state` runs with alice's SOLO_USER_EMAIL, which comes first; the write was dora's.
+    assert_eq!(
+        stored["metadata"]["lastUpdatedBy"], "dora@example.com",
+        "{stored}"
+    );
+}
