@@ -537,11 +537,27 @@ impl HistoryStore {
         clusters: &[String],
     ) -> Result<History, HistoryError> {
         let mut reasons = Vec::new();
+        let mut refusals = Vec::new();
         for cluster in clusters {
             match self.read_from(deployment, cluster).await {
                 Ok(history) => return Ok(history),
+                Err(
+                    e @ HistoryError::Store {
+                        source: StoreError::Forbidden { .. },
+                        ..
+                    },
+                ) => {
+                    reasons.push(e.to_string());
+                    refusals.push(e);
+                }
                 Err(e) => reasons.push(e.to_string()),
             }
+        }
+        // Refused everywhere: say so as the refusal it is (another team's history).
+        if refusals.len() == clusters.len()
+            && let Some(e) = refusals.into_iter().next()
+        {
+            return Err(e);
         }
         Err(HistoryError::Unreachable {
             deployment: deployment.to_owned(),

@@ -138,6 +138,36 @@ async fn put(client: &Client, entry: &IndexEntry) -> Result<(), kube::Error> {
     }
 }
 
+/// Removes the index entry of `deployment` from `state_namespace` in these clusters (when the
+/// deployment is deleted); an entry already gone is fine.
+pub async fn unpublish(
+    clusters: &Clusters,
+    refs: &[String],
+    state_namespace: &str,
+    deployment: &str,
+) -> Result<(), (String, StoreError)> {
+    let results = join_all(refs.iter().map(|cluster| async move {
+        let client = clusters.client(cluster).map_err(|e| {
+            (
+                cluster.clone(),
+                StoreError::Other {
+                    message: e.to_string(),
+                },
+            )
+        })?;
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), state_namespace);
+        match api.delete(deployment, &Default::default()).await {
+            Ok(_) => Ok(()),
+            Err(e) => match store_error(e) {
+                StoreError::NotFound => Ok(()),
+                other => Err((cluster.clone(), other)),
+            },
+        }
+    }))
+    .await;
+    results.into_iter().collect()
+}
+
 /// The index entries of one state namespace in one cluster (a namespace that does not exist
 /// holds none).
 pub async fn list(client: &Client, namespace: &str) -> Result<Vec<IndexEntry>, StoreError> {

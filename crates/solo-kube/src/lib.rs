@@ -33,12 +33,12 @@ pub use clusters::Clusters;
 pub use error::store_error;
 pub use fence::{FenceTarget, StateFence};
 pub use guard::{LockGuard, LockRequest};
+pub use history::{AppendOutcome, History, HistoryEntry, HistoryError, HistoryStore};
 pub use identity::{Authenticated, AuthenticatedUser};
 pub use index::IndexEntry;
-pub use history::{AppendOutcome, History, HistoryEntry, HistoryError, HistoryStore};
 pub use lease_store::KubeLeaseStore;
-pub use teams::{TeamSetup, team_state_namespace};
 pub use state_store::{
     CopyError, DEFAULT_STATE_NAMESPACE, StateCopy, StateStore, StateStoreError, WriteOutcome,
     fence_targets, state_object_name,
 };
+pub use teams::{TeamSetup, team_state_namespace};

@@ -100,9 +100,15 @@ pub struct StateCopy {
 }
 
 impl StateCopy {
-    /// The document migrated to the current schema (when older) and validated.
+    /// The document migrated to the current schema (when older) and validated. A stamp whose
+    /// `by` is not a user's email (a read that writes nothing, stamped `solo`) records the
+    /// document's last writer instead, so that an older copy still loads.
     pub fn load(&self, stamp: &MigrationStamp) -> Result<Loaded, StateError> {
-        self.parsed.clone().into_loaded(stamp)
+        let mut stamp = stamp.clone();
+        if names::identity_problem(&stamp.by).is_some() {
+            stamp.by = self.parsed.document.metadata().last_updated_by.clone();
+        }
+        self.parsed.clone().into_loaded(&stamp)
     }
 
     /// The canonical text stored.
@@ -350,7 +356,7 @@ fn check_copy(cluster: &str, secret: &Secret) -> Result<StateCopy, CopyError> {
     }
     // Check that it migrates and validates; the caller migrates again with its own stamp.
     let check = MigrationStamp {
-        by: "solo".to_owned(),
+        by: parsed.document.metadata().last_updated_by.clone(),
         at: Timestamp::UNIX_EPOCH,
     };
     parsed

@@ -116,6 +116,9 @@ Examples:
   solo history my-network
   solo history my-network -o json")]
     History(DeploymentArgs),
+    /// Team access control: the RBAC objects that give a team its deployments (docs/teams.md).
+    #[command(subcommand)]
+    Team(TeamCommand),
     /// Print a shell completion script.
     #[command(after_help = "\
 Examples:
@@ -501,6 +504,16 @@ Example:
   solo state sync my-network --from cluster-1 --yes")]
     Sync(SyncArgs),
 
+    /// Store an older state's migration to the current schema, under the lock, keeping the old
+    /// document as a backup object.
+    #[command(after_help = "\
+Example:
+  solo state migrate my-network --yes
+
+Reads migrate an older schema in memory anyway, and the next locked write stores it; this does
+it now. The old document is kept in every cluster as Secret <deployment>-backup-<version>.")]
+    Migrate(MigrateArgs),
+
     /// Show what `solo state apply --file` would change (reads the state; no lock).
     #[command(after_help = "\
 Examples:
@@ -600,6 +613,52 @@ pub struct ImportLegacyArgs {
     /// Write the state here instead of printing it.
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+}
+
+/// `solo state migrate`
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The deployment.
+    #[command(flatten)]
+    pub target: DeploymentArgs,
+}
+
+/// `solo team ...`
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// Apply (or print) the RBAC objects of a team: its state namespace and its leases only for
+    /// its group; the list of deployments for everyone.
+    #[command(after_help = "\
+Examples:
+  solo team setup team-a --group team-a --namespace net-a --cluster-ref cluster-1 --cluster-ref cluster-2
+  solo team setup team-a --group team-a --namespace net-a --print > team-a.yaml
+
+Run it as a cluster admin (cluster refs connected to admin contexts). Team members then create
+deployments with --team team-a --state-namespace solo-team-a. See docs/teams.md.")]
+    Setup(TeamSetupArgs),
+}
+
+/// `solo team setup`
+#[derive(Debug, Args)]
+pub struct TeamSetupArgs {
+    /// The team (the label on its deployments).
+    #[arg(value_name = "TEAM")]
+    pub team: String,
+    /// The Kubernetes group of its members (default: the team's name).
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// Where its states are kept (default: solo-<team>).
+    #[arg(long, value_name = "NS")]
+    pub state_namespace: Option<String>,
+    /// A network namespace of its deployments, where their leases live (repeat for several).
+    #[arg(long = "namespace", short = 'n', value_name = "NS")]
+    pub namespaces: Vec<String>,
+    /// A cluster to apply the objects to (repeat for several).
+    #[arg(long = "cluster-ref", value_name = "REF")]
+    pub cluster_refs: Vec<String>,
+    /// Print the objects (YAML, or JSON with -o json) instead of applying them.
+    #[arg(long)]
+    pub print: bool,
 }
 
 #[cfg(test)]

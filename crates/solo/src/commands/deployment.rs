@@ -137,7 +137,7 @@ async fn list(args: &ListArgs, global: &Global, out: &Out) -> Result<(), Failure
             "run `solo cluster-ref connect <ref> --context <kube-context>`",
         ));
     }
-    let namespaces: BTreeSet<String> = match &args.state_namespace {
+    let mut namespaces: BTreeSet<String> = match &args.state_namespace {
         Some(ns) => BTreeSet::from([ns.clone()]),
         None => std::iter::once(solo_kube::DEFAULT_STATE_NAMESPACE.to_owned())
             .chain(
@@ -154,6 +154,11 @@ async fn list(args: &ListArgs, global: &Global, out: &Out) -> Result<(), Failure
         .map(|(r, c)| (r.clone(), c.clone()))
         .collect();
     let clusters = session::connect(global, &mapping).await?;
+    let refs: Vec<String> = mapping.iter().map(|(r, _)| r.clone()).collect();
+    if args.state_namespace.is_none() {
+        // Every team's state namespace, from the team directory (docs/teams.md).
+        namespaces.extend(solo_kube::index::team_namespaces(&clusters, &refs).await);
+    }
     let mut found: BTreeMap<String, Found> = BTreeMap::new();
     let lookups = mapping.iter().flat_map(|(r, _)| {
         namespaces.iter().map(|ns| {
@@ -167,15 +172,27 @@ async fn list(args: &ListArgs, global: &Global, out: &Out) -> Result<(), Failure
                 let listed = api
                     .list_metadata(&ListParams::default().labels(DEPLOYMENT_LABEL))
                     .await;
-                Some((r, ns, listed))
+                // The public index: other teams' deployments, whose states we may not list.
+                let index_client = clusters.client(&r).ok()?.clone();
+                let index = solo_kube::index::list(&index_client, &ns)
+                    .await
+                    .unwrap_or_default();
+                Some((r, ns, listed, index))
             }
         })
     });
-    for (r, ns, listed) in futures::future::join_all(lookups)
+    for (r, ns, listed, index) in futures::future::join_all(lookups)
         .await
         .into_iter()
         .flatten()
     {
+        let indexed = !index.is_empty();
+        for entry in index {
+            let e = found.entry(entry.deployment).or_default();
+            e.clusters.insert(r.clone());
+            e.state_namespace.insert(entry.state_namespace);
+            e.team.insert(entry.team);
+        }
         match listed {
             Ok(list) => {
                 for item in list.items {
@@ -194,6 +211,7 @@ async fn list(args: &ListArgs, global: &Global, out: &Out) -> Result<(), Failure
             Err(e) => match solo_kube::store_error(e) {
                 // A state namespace that does not exist in this cluster holds no deployment.
                 StoreError::NotFound => {}
+                StoreError::Forbidden { .. } if indexed => {}
                 StoreError::Forbidden { .. } => out.say(&format!(
                     "warning: cluster {r}: you may not list secrets in namespace {ns}; its deployments are not shown"
                 )),

@@ -21,11 +21,14 @@ async fn history(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<()
     let history = store
         .read_all(&target.name, &target.known.cluster_refs)
         .await
-        .map_err(|e| {
-            Failure::new(
+        .map_err(|e| match &e {
+            solo_kube::HistoryError::Store { cluster, source } => {
+                session::store_failure(cluster, &target.known.state_namespace, "secrets", source)
+            }
+            _ => Failure::new(
                 format!("cannot read the history of {}: {e}", target.name),
                 "check the clusters are reachable and you may read Secrets in the state namespace",
-            )
+            ),
         })?;
     out.detail(&format!(
         "read from cluster {} (archives: {})",

@@ -112,6 +112,7 @@ async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(),
                 "pid": h.pid,
                 "phase": match h.phase { Phase::Held => "held", Phase::Acquiring => "acquiring" },
                 "requestedAt": h.requested_at.to_string(),
+                "authenticatedAs": h.authenticated_as,
             }),
             HolderField::Opaque(identity) => json!({ "identity": identity }),
         });

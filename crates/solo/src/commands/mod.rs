@@ -13,6 +13,8 @@ pub mod lease;
 pub mod session;
 pub mod state;
 pub mod state_edit;
+pub mod state_migrate;
+pub mod team;
 pub mod write;
 
 use crate::cli::{Cli, Command, Output};
@@ -20,6 +22,10 @@ use crate::render::{Failure, Out};
 
 /// Run the command of `cli`; the exit code of a success (0, or `exec`'s command's code).
 pub fn dispatch(cli: &Cli, out: &Out) -> Result<u8, Failure> {
+    route(cli, out).map_err(|f| team::explain_forbidden(f, cli))
+}
+
+fn route(cli: &Cli, out: &Out) -> Result<u8, Failure> {
     match &cli.command {
         Command::Init => init::run(&cli.global, out).map(|()| 0),
         Command::Component(cmd) => component::run(cmd, &cli.global, out).map(|()| 0),
@@ -31,6 +37,7 @@ pub fn dispatch(cli: &Cli, out: &Out) -> Result<u8, Failure> {
         Command::Lease(cmd) => lease::run(cmd, &cli.global, out).map(|()| 0),
         Command::Exec(args) => exec::run(args, &cli.global, out),
         Command::History(args) => history::run(args, &cli.global, out).map(|()| 0),
+        Command::Team(cmd) => team::run(cmd, &cli.global, out).map(|()| 0),
     }
 }
 

@@ -85,7 +85,7 @@ pub async fn resolve(
         return Err(not_known());
     }
     let clusters = connect(global, &mapping).await?;
-    let store = StateStore::new(clusters, state_ns);
+    let store = StateStore::new(clusters.clone(), state_ns);
     let refs: Vec<String> = mapping.into_iter().map(|(r, _)| r).collect();
     let stamp = MigrationStamp {
         by: "solo".to_owned(),
@@ -117,6 +117,22 @@ pub async fn resolve(
         config.deployments.insert(name.to_owned(), known.clone());
         // Remembering it is a convenience; a read-only config must not fail the command.
         let _ = config.save();
+        return Ok(Target {
+            name: name.to_owned(),
+            known,
+        });
+    }
+    // A team's deployment kept in the team's state namespace: the public index says where.
+    if state_namespace.is_none()
+        && let Some(entry) = solo_kube::index::find(&clusters, &refs, name).await
+        && !entry.clusters.is_empty()
+    {
+        let known = KnownDeployment {
+            namespace: entry.namespace.clone(),
+            cluster_refs: entry.clusters.clone(),
+            state_namespace: entry.state_namespace.clone(),
+            team: Some(entry.team.clone()),
+        };
         return Ok(Target {
             name: name.to_owned(),
             known,

@@ -26,6 +26,9 @@ pub fn run(cmd: &StateCommand, global: &Global, out: &Out) -> Result<(), Failure
         StateCommand::Diff(args) => session::block_on(super::state_edit::diff(args, global, out)),
         StateCommand::Apply(args) => super::state_edit::apply(args, global, out),
         StateCommand::Edit(args) => super::state_edit::edit(args, global, out),
+        StateCommand::Migrate(args) => {
+            session::block_on(super::state_migrate::migrate(args, global, out))
+        }
     }
 }
 

@@ -1,0 +1,308 @@
+//! Team access control end to end, as people run solo against the real shared clusters (RBAC
+//! on): an admin sets team access up with `solo team setup`; alice (team-a) creates and changes a
+//! deployment; carol (team-a) finds it without flags; bob (team-b) sees it listed with its team,
+//! and cannot read or change its state, history or leases: exit 5, naming the team and the group
+//! to ask for. Also `solo state migrate` on an older schema written by hand.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use solo_testenv::TestEnv;
+
+struct User {
+    home: PathBuf,
+    email: String,
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl User {
+    /// A user with a fresh SOLO_HOME whose cluster refs 1 and 2 map to `context_of(ref)`.
+    fn new(test: &str, email: &str, context_of: impl Fn(&str) -> String) -> Self {
+        let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("cli_team_e2e")
+            .join(format!("{test}-{}-{email}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).expect("SOLO_HOME");
+        let user = User {
+            home,
+            email: email.to_owned(),
+        };
+        for r in ["cluster-1", "cluster-2"] {
+            user.ok(&["cluster-ref", "connect", r, "--context", &context_of(r)]);
+        }
+        user
+    }
+
+    fn solo(&self, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_solo"))
+            .env("SOLO_HOME", &self.home)
+            .env("SOLO_USER_EMAIL", &self.email)
+            .env("KUBECONFIG", TestEnv::shared().kubeconfig())
+            .args(args)
+            .output()
+            .expect("solo runs");
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> Run {
+        let run = self.solo(args);
+        assert_eq!(
+            run.code,
+            Some(0),
+            "solo {args:?} failed:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        run
+    }
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+fn fresh(prefix: &str) -> String {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(TestEnv::shared().fresh_namespace(prefix))
+}
+
+fn suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .subsec_nanos();
+    format!("{:x}{:x}", std::process::id() % 4096, nanos)
+}
+
+#[test]
+fn a_team_b_member_cannot_read_or_change_team_a_state_and_still_sees_it_listed() {
+    let ns = fresh("team-net");
+    let state_ns = fresh("team-st");
+    let team = format!("ta-{}", suffix());
+    let deployment = format!("net-{}", suffix());
+    let admin = User::new("team", "admin@example.com", |r| r.to_owned());
+    let setup = admin.ok(&[
+        "team",
+        "setup",
+        &team,
+        "--group",
+        "team-a",
+        "--state-namespace",
+        &state_ns,
+        "--namespace",
+        &ns,
+        "--cluster-ref",
+        "cluster-1",
+        "--cluster-ref",
+        "cluster-2",
+    ]);
+    assert!(
+        setup
+            .stderr
+            .contains(&format!("ok: team {team} (group team-a)")),
+        "{}",
+        setup.stderr
+    );
+
+    let alice = User::new("team", "alice@example.com", |r| format!("alice@{r}"));
+    alice.ok(&[
+        "deployment",
+        "create",
+        &deployment,
+        "--namespace",
+        &ns,
+        "--cluster-ref",
+        "cluster-1",
+        "--cluster-ref",
+        "cluster-2",
+        "--team",
+        &team,
+        "--state-namespace",
+        &state_ns,
+    ]);
+    alice.ok(&["exec", &deployment, "--", "true"]);
+    let history = json(&alice.ok(&["history", &deployment, "-o", "json"]).stdout);
+    let first = &history["entries"][0];
+    assert_eq!(first["executedBy"], "alice@example.com", "{history}");
+    assert_eq!(first["authenticatedAs"], "alice", "{history}");
+
+    // carol, of the same team, finds it through the public index and reads it.
+    let carol = User::new("team", "carol@example.com", |r| format!("carol@{r}"));
+    let state = json(
+        &carol
+            .ok(&["state", "show", &deployment, "-o", "json"])
+            .stdout,
+    );
+    assert_eq!(state["metadata"]["name"], deployment.as_str());
+
+    // bob, of team-b, sees it listed with its team...
+    let bob = User::new("team", "bob@example.com", |r| format!("bob@{r}"));
+    let list = json(&bob.ok(&["deployment", "list", "-o", "json"]).stdout);
+    let row = list
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|d| d["name"] == deployment.as_str())
+        .unwrap_or_else(|| panic!("bob does not see {deployment}: {list}"));
+    assert_eq!(row["team"], team.as_str());
+    assert_eq!(row["stateNamespace"], state_ns.as_str());
+
+    // ... and can neither read nor change it: exit 5, naming the team and the group.
+    let expected = format!(
+        "you (bob) are not allowed to read deployment {deployment} of team {team} on cluster-1: ask an admin to add you to group team-a"
+    );
+    for args in [
+        vec!["state", "show", deployment.as_str()],
+        vec!["history", deployment.as_str()],
+        vec!["lease", "status", deployment.as_str()],
+        vec!["exec", deployment.as_str(), "--", "true"],
+        vec![
+            "state",
+            "sync",
+            deployment.as_str(),
+            "--from",
+            "cluster-1",
+            "--yes",
+        ],
+    ] {
+        let run = bob.solo(&args);
+        assert_eq!(
+            run.code,
+            Some(5),
+            "solo {args:?}:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(&expected),
+            "solo {args:?}:\n{}",
+            run.stderr
+        );
+    }
+    // Nothing changed: one exec in the history, the state at the serial alice left.
+    let after = json(&alice.ok(&["history", &deployment, "-o", "json"]).stdout);
+    assert_eq!(
+        after["entries"].as_array().map(Vec::len),
+        Some(1),
+        "{after}"
+    );
+    let leases = json(
+        &alice
+            .ok(&["lease", "status", &deployment, "-o", "json"])
+            .stdout,
+    );
+    assert!(
+        leases["leases"]
+            .as_array()
+            .expect("leases")
+            .iter()
+            .all(|l| l["holder"].is_null()),
+        "{leases}"
+    );
+}
+
+#[test]
+fn state_migrate_stores_an_older_schema_and_keeps_the_old_document_as_a_backup() {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, ObjectMeta, PostParams};
+    use solo_core::state::{StoredMeta, V1_0_32};
+    use solo_kube::state_store::{DEPLOYMENT_LABEL, STATE_KEY};
+
+    let ns = fresh("migrate-net");
+    let state_ns = fresh("migrate-st");
+    let text = format!(
+        "version: 1.0.32\nmetadata:\n  name: old-net\n  lastUpdatedAt: 2024-04-25T13:03:32Z\n  lastUpdatedBy: lenin@example.com\nclusters:\n  - name: cluster-1\n    namespace: {ns}\n  - name: cluster-2\n    namespace: {ns}\ncomponents:\n  consensus:\n    - name: node0\n      cluster: cluster-1\n      namespace: {ns}\n  relay:\n    - name: relay-1\n      cluster: cluster-2\n      namespace: {ns}\n      consensusNode:\n        - node0\n"
+    );
+    let lineage = "5b1e4a57-7c3a-4e8e-9d7b-0c2f3a1b2c3d"
+        .parse()
+        .expect("a lineage");
+    let meta = StoredMeta::first(lineage, 0, V1_0_32, &text);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let api = |cluster: &str| -> Api<Secret> {
+        let client = runtime.block_on(TestEnv::shared().client(cluster));
+        Api::namespaced(client, &state_ns)
+    };
+    for cluster in ["cluster-1", "cluster-2"] {
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some("old-net".into()),
+                labels: Some(BTreeMap::from([(
+                    DEPLOYMENT_LABEL.to_owned(),
+                    "old-net".to_owned(),
+                )])),
+                annotations: Some(meta.to_annotations().into_iter().collect()),
+                ..Default::default()
+            },
+            data: Some(BTreeMap::from([(
+                STATE_KEY.to_owned(),
+                ByteString(text.clone().into_bytes()),
+            )])),
+            ..Default::default()
+        };
+        runtime
+            .block_on(api(cluster).create(&PostParams::default(), &secret))
+            .expect("an old state written by hand");
+    }
+    let alice = User::new("migrate", "alice@example.com", |r| r.to_owned());
+    let refused = alice.solo(&[
+        "state",
+        "migrate",
+        "old-net",
+        "--state-namespace",
+        &state_ns,
+    ]);
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("from schema 1.0.32 to 2.0.0"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("nothing was done"),
+        "{}",
+        refused.stderr
+    );
+    let run = alice.ok(&[
+        "state",
+        "migrate",
+        "old-net",
+        "--state-namespace",
+        &state_ns,
+        "--yes",
+    ]);
+    assert!(
+        run.stderr
+            .contains(&format!("kept as Secret {state_ns}/old-net-backup-1.0.32")),
+        "{}",
+        run.stderr
+    );
+    for cluster in ["cluster-1", "cluster-2"] {
+        let backup = runtime
+            .block_on(api(cluster).get("old-net-backup-1.0.32"))
+            .expect("backup");
+        assert_eq!(backup.data.expect("data")[STATE_KEY].0, text.as_bytes());
+    }
+    let state = json(&alice.ok(&["state", "show", "old-net", "-o", "json"]).stdout);
+    assert_eq!(state["version"], "2.0.0", "{state}");
+    assert_eq!(
+        state["metadata"]["migration"]["migratedBy"], "alice@example.com",
+        "{state}"
+    );
+    let again = alice.ok(&["state", "migrate", "old-net", "--yes"]);
+    assert!(
+        again.stderr.contains("already at schema 2.0.0"),
+        "{}",
+        again.stderr
+    );
+}
