@@ -12,6 +12,8 @@ use crate::config;
 use crate::render::{Failure, Out};
 use solo_core::state::{self, MigrationStamp, StateDocument};
 use solo_kube::StateStore;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// The file's document, as it would replace `current`: solo's own fields taken from `current`.
@@ -183,7 +185,15 @@ fn edit_locked(current: &StateDocument, user: &str, out: &Out) -> Result<Decisio
     let name = current.metadata.name.clone();
     let path = std::env::temp_dir().join(format!("solo-edit-{name}-{}.yaml", std::process::id()));
     let original = yaml(current)?;
-    std::fs::write(&path, &original).map_err(|e| {
+    // A new file of our own (never one someone placed there), readable by us only.
+    let _ = std::fs::remove_file(&path);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(original.as_bytes()));
+    written.map_err(|e| {
         Failure::new(
             format!("cannot write {}: {e}", path.display()),
             "set TMPDIR to a directory you may write to",
