@@ -49,6 +49,10 @@ fn report(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
+/// A CA certificate (self-signed, no key kept): kubeconfigs name their cluster's CA, so the client
+/// is built as it is for a real cluster, without loading the system's trust store.
+const CA_DATA: &str = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJoekNDQVMyZ0F3SUJBZ0lVRWhQckdueUJLWnVmWFdibWFlYWhzbTFESWhFd0NnWUlLb1pJemowRUF3SXcKR0RFV01CUUdBMVVFQXd3TmMyOXNieTFpWlc1amFDMWpZVEFnRncweU5qRXhNamN3TlRJek16ZGFHQTh5TVRJMgpNVEV3TXpBMU1qTXpOMW93R0RFV01CUUdBMVVFQXd3TmMyOXNieTFpWlc1amFDMWpZVEJaTUJNR0J5cUdTTTQ5CkFnRUdDQ3FHU000OUF3RUhBMElBQktYNnlmeUhaQ0VuUFNrRzBVdnVoUzlkbEdvcW1QemQ5UjNob3dxcDdDOSsKTkcyV3k3UEdPdzR5Y3U0NHNMWGdQMTI2Y2tuY0o5UWlnSXVjb0Y0cHJmS2pVekJSTUIwR0ExVWREZ1FXQkJTZwpSN0doQXFSR0FWNXdYTFh2VDU5VTdxaFBKekFmQmdOVkhTTUVHREFXZ0JTZ1I3R2hBcVJHQVY1d1hMWHZUNTlVCjdxaFBKekFQQmdOVkhSTUJBZjhFQlRBREFRSC9NQW9HQ0NxR1NNNDlCQU1DQTBnQU1FVUNJUURySUxHdEROTFcKTUVoT1B5Q1dGMW01Nm9Kcm5nRWxFSVM3WERlMUlXc2pTUUlnWXF2ZEU3anIzTmJ6ZHZPU2RGenlBM1RrVVRBbgo0Y2dyM3dyYmJFYkJDQ2M9Ci0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K";
+
 /// A SOLO_HOME with one deployment on cluster-1, and a kubeconfig whose context for it points at
 /// 127.0.0.1:1 (refused at once).
 fn unreachable_setup(dir: &Path) -> (PathBuf, PathBuf) {
@@ -62,7 +66,7 @@ fn unreachable_setup(dir: &Path) -> (PathBuf, PathBuf) {
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(
         &kubeconfig,
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: unreachable\n  cluster:\n    server: https://127.0.0.1:1\n    insecure-skip-tls-verify: true\ncontexts:\n- name: unreachable\n  context:\n    cluster: unreachable\n    user: bench\nusers:\n- name: bench\n  user:\n    token: bench\ncurrent-context: unreachable\n",
+        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: unreachable\n  cluster:\n    server: https://127.0.0.1:1\n    certificate-authority-data: {CA_DATA}\ncontexts:\n- name: unreachable\n  context:\n    cluster: unreachable\n    user: bench\nusers:\n- name: bench\n  user:\n    token: bench\ncurrent-context: unreachable\n"),
     )
     .expect("kubeconfig");
     (home, kubeconfig)
