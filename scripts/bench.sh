@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 launcher=$(bash testenv/testenv.sh --print-path)
 clientgo=$(bash bench/clientgo.sh --print-path)
-cargo bench --no-run -q -p solo-core -p solo-kube
+cargo bench --no-run -q -p solo-core -p solo-kube -p solo
 
 export SOLO_TESTENV_BIN=$launcher
 export SOLO_TESTENV_DIR=$PWD/target/testenv-bench
@@ -21,6 +21,8 @@ trap '"$launcher" down --dir "$SOLO_TESTENV_DIR" >/dev/null || true; rm -f "$raw
 machine='^[a-z0-9_]+_ms [a-z0-9-]+ [0-9.]+$'
 run() { echo "== $*" >&2; "$@" | grep -vE '^\s*$' | tee -a "$raw"; }
 run cargo bench -q -p solo-core --bench state_parse
+run cargo bench -q -p solo --bench startup
+run cargo bench -q -p solo-kube --bench state_size
 run cargo bench -q -p solo-kube --bench lock
 run "$clientgo" -kubeconfig "$SOLO_TESTENV_DIR/kubeconfig" -context cluster-1
 
