@@ -262,6 +262,17 @@ pub fn unmapped(cluster_ref: &str) -> Failure {
 /// Who the user is: `--email`, then `SOLO_USER_EMAIL`, then the config, then
 /// `git config user.email`, else asked once on a terminal and kept in the config file.
 pub fn identity(flag: Option<&str>, config: &mut LocalConfig) -> Result<String, Failure> {
+    if flag.is_none()
+        && matches!(
+            std::env::var("SOLO_USER_EMAIL"),
+            Err(std::env::VarError::NotUnicode(_))
+        )
+    {
+        return Err(Failure::new(
+            "SOLO_USER_EMAIL is not valid UTF-8, so it cannot name who you are",
+            "set SOLO_USER_EMAIL to your email address, such as you@example.com, or pass --email",
+        ));
+    }
     if let Some(email) = known_identity(flag, config) {
         return Ok(email);
     }

@@ -477,6 +477,26 @@ fn non_utf8_input_and_a_10_mb_kubeconfig_change_nothing() {
         assert_eq!(world.snapshot(), before, "{what} changed something");
     }
 
+    // An identity that is not text must not fall back silently to the saved one.
+    let before = world.snapshot();
+    let run = world.solo_os(
+        &real,
+        &[
+            OsStr::new("exec"),
+            OsStr::new("bad-net"),
+            OsStr::new("--"),
+            OsStr::new("true"),
+        ],
+        &[("SOLO_USER_EMAIL", latin1)],
+    );
+    let message = assert_clear(&run, "a non-UTF-8 SOLO_USER_EMAIL");
+    assert!(message.contains("SOLO_USER_EMAIL"), "{message}");
+    assert_eq!(
+        world.snapshot(),
+        before,
+        "a non-UTF-8 identity changed something"
+    );
+
     let mut bytes = std::fs::read(&real).expect("the real kubeconfig");
     bytes.extend_from_slice(b"\n# r\xe9seau\n");
     let kubeconfig = world.file("latin1.yaml", &bytes);

@@ -19,7 +19,7 @@ pub fn run(cmd: &ClusterRefCommand, global: &Global, out: &Out) -> Result<(), Fa
 fn connect(args: &ConnectArgs, global: &Global, out: &Out) -> Result<(), Failure> {
     if let Some(problem) = names::label_problem(&args.cluster_ref) {
         return Err(Failure::new(
-            format!("cluster ref {}", problem),
+            format!("cluster ref: {problem}"),
             "a cluster ref is a DNS-1123 label, such as cluster-1",
         )
         .code(2));

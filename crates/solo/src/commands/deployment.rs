@@ -33,7 +33,7 @@ fn check_label(what: &str, name: &str) -> Result<(), Failure> {
     match names::label_problem(name) {
         None => Ok(()),
         Some(problem) => Err(Failure::new(
-            format!("{what} {problem}"),
+            format!("{what}: {problem}"),
             format!("a {what} is a DNS-1123 label, such as my-network"),
         )
         .code(2)),
