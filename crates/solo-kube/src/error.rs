@@ -20,9 +20,7 @@ pub fn store_error(err: kube::Error) -> StoreError {
                 message: status.message,
             },
             // The API server is up but cannot reach its storage, or is shutting down.
-            500 | 503 | 504
-                if status.reason == "ServiceUnavailable" || status.reason == "Timeout" =>
-            {
+            _ if api_busy(&status) => {
                 StoreError::Unavailable {
                     message: status.message,
                 }
@@ -46,6 +44,19 @@ pub fn store_error(err: kube::Error) -> StoreError {
         other => StoreError::Other {
             message: error_chain(&other),
         },
+    }
+}
+
+/// Whether the API server answered that it is too busy or cannot reach its storage now: worth
+/// trying again shortly.
+pub fn api_busy(status: &kube::core::Status) -> bool {
+    match status.code {
+        429 => true,
+        500 | 503 | 504 => matches!(
+            status.reason.as_str(),
+            "ServiceUnavailable" | "Timeout" | "ServerTimeout" | "TooManyRequests"
+        ),
+        _ => false,
     }
 }
 
