@@ -209,6 +209,17 @@ fn a_team_b_member_cannot_read_or_change_team_a_state_and_still_sees_it_listed()
             .all(|l| l["holder"].is_null()),
         "{leases}"
     );
+
+    // Deleted by its team, it leaves the public list too.
+    alice.ok(&["deployment", "delete", &deployment, "--yes"]);
+    let list = json(&bob.ok(&["deployment", "list", "-o", "json"]).stdout);
+    assert!(
+        list.as_array()
+            .expect("rows")
+            .iter()
+            .all(|d| d["name"] != deployment.as_str()),
+        "{list}"
+    );
 }
 
 #[test]

@@ -62,6 +62,19 @@ pub async fn delete(args: &DeploymentArgs, global: &Global, out: &Out) -> Result
     };
     let count = removed?;
     released?;
+    // Its public index entry goes with it (docs/teams.md).
+    if let Err((cluster, e)) = solo_kube::index::unpublish(
+        &clusters,
+        &target.known.cluster_refs,
+        &target.known.state_namespace,
+        &name,
+    )
+    .await
+    {
+        out.say(&format!(
+            "warning: cluster {cluster}: the public index entry of {name} was not removed: {e}"
+        ));
+    }
     config.deployments.remove(&name);
     config.leases.remove(&name);
     config.save()?;
