@@ -350,6 +350,20 @@ fn a_lease_acquired_holds_the_lock_across_commands_for_its_holder_only() {
         "--cluster-ref",
         "cluster-1",
     ]);
+    let synced = alice.ok(&[
+        "state",
+        "sync",
+        "kept-net",
+        "--from",
+        "cluster-1",
+        "--yes",
+        "--verbose",
+    ]);
+    assert!(
+        synced.stderr.contains("kept by `solo lease acquire`"),
+        "{}",
+        synced.stderr
+    );
     assert!(
         lease_rows(&alice, "kept-net")
             .iter()

@@ -1,7 +1,7 @@
 //! `solo state validate|import-legacy` (offline, on files), `show` (a read) and `sync` (the
 //! repair, under the lock); `diff|apply|edit` are in `state_edit.rs`.
 
-use super::session;
+use super::{session, write};
 use crate::cli::{
     DeploymentArgs, Global, ImportLegacyArgs, Output, StateCommand, SyncArgs, ValidateArgs,
 };
@@ -325,22 +325,15 @@ async fn sync(args: &SyncArgs, global: &Global, out: &Out) -> Result<(), Failure
             ),
         ));
     }
-    let identity = session::lock_identity(global, &mut config)?;
     let clusters = session::connect_target(global, &mut config, &target).await?;
     let state_ns = target.known.state_namespace.clone();
-    let guard = session::take_lock(
-        &target,
-        &clusters,
-        identity,
-        solo_core::lock::WaitPolicy::NoWait,
-        |_| {},
-    )
-    .await?;
+    // Under the user's kept lock when there is one (`solo lease acquire`), else taken now.
+    let lock = write::lock(&target, &clusters, &mut config, global, out, None).await?;
     let store = StateStore::new(clusters, &state_ns);
     let synced = store
-        .sync_from(guard.epoch(), &target.name, &args.from)
+        .sync_from(lock.epoch(), &target.name, &args.from)
         .await;
-    session::release(guard).await?;
+    lock.release().await?;
     let outcome = synced.map_err(|e| session::state_failure(&e, &state_ns))?;
     out.say(&format!(
         "ok: every copy of the state of {} is now the copy from {}, at serial {}",
