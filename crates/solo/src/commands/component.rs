@@ -10,10 +10,8 @@ use crate::cli::{
 use crate::render::{Failure, Out};
 use serde_json::json;
 use solo_core::state::{
-    Component, ComponentKind, Components, MigrationStamp, ProxyComponent, RelayComponent,
-    StateDocument,
+    Component, ComponentKind, Components, ProxyComponent, RelayComponent, StateDocument,
 };
-use solo_kube::StateStore;
 
 /// Run a `solo component` command.
 pub fn run(cmd: &ComponentCommand, global: &Global, out: &Out) -> Result<(), Failure> {
@@ -223,20 +221,8 @@ async fn list(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(), F
         target,
         clusters,
     } = session::open(&args.deployment, args.state_namespace.as_deref(), global).await?;
-    let state_ns = &target.known.state_namespace;
-    let store = StateStore::new(clusters, state_ns);
-    let (copy, _) = store
-        .read(&target.name, &target.known.cluster_refs)
-        .await
-        .map_err(|e| session::state_failure(&e, state_ns))?;
-    let stamp = MigrationStamp {
-        by: "solo".to_owned(),
-        at: write::now(),
-    };
-    let loaded = copy
-        .load(&stamp)
-        .map_err(|e| Failure::state(&format!("the state of {}", target.name), &e))?;
-    let rows = rows(&loaded.document().components);
+    let state = session::read_state(&target, clusters).await?;
+    let rows = rows(&state.components);
     match out.format {
         Output::Table => {
             if rows.is_empty() {

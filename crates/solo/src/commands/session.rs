@@ -8,7 +8,7 @@ use crate::render::{EXIT_FORBIDDEN, EXIT_LOCKED, EXIT_OUT_OF_SYNC, Failure};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
 use solo_core::lock::{Identity, LeaseKey, LockConfig, LockError, LockSet, StoreError};
-use solo_core::state::MigrationStamp;
+use solo_core::state::{Loaded, MigrationStamp, StateDocument};
 use solo_kube::clusters::ClustersError;
 use solo_kube::guard::GuardError;
 use solo_kube::{
@@ -146,6 +146,24 @@ pub async fn connect(global: &Global, mapping: &[(String, String)]) -> Result<Cl
     Clusters::connect(global.kubeconfig.clone(), mapping)
         .await
         .map_err(|e| clusters_failure(&e))
+}
+
+/// A deployment's state for a command that only reads it, without the lock: the newest copy,
+/// migrated in memory when older and validated.
+pub async fn read_state(target: &Target, clusters: Clusters) -> Result<StateDocument, Failure> {
+    let state_ns = &target.known.state_namespace;
+    let store = StateStore::new(clusters, state_ns);
+    let (copy, _) = store
+        .read(&target.name, &target.known.cluster_refs)
+        .await
+        .map_err(|e| state_failure(&e, state_ns))?;
+    let stamp = MigrationStamp {
+        by: "solo".to_owned(),
+        at: super::write::now(),
+    };
+    copy.load(&stamp)
+        .map(Loaded::into_document)
+        .map_err(|e| Failure::state(&format!("the state of {}", target.name), &e))
 }
 
 /// A deployment opened for a command: the local config, the deployment resolved, and a client

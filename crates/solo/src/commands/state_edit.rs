@@ -11,7 +11,6 @@ use crate::cli::{Global, StateEditArgs, StateFileArgs};
 use crate::config;
 use crate::render::{Failure, Out};
 use solo_core::state::{self, MigrationStamp, StateDocument};
-use solo_kube::StateStore;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -62,21 +61,7 @@ pub async fn diff(args: &StateFileArgs, global: &Global, out: &Out) -> Result<()
         clusters,
     } = session::open(&args.deployment, args.state_namespace.as_deref(), global).await?;
     let next = load_file(&args.file, "solo")?;
-    let state_ns = &target.known.state_namespace;
-    let store = StateStore::new(clusters, state_ns);
-    let (copy, _) = store
-        .read(&target.name, &target.known.cluster_refs)
-        .await
-        .map_err(|e| session::state_failure(&e, state_ns))?;
-    let stamp = MigrationStamp {
-        by: "solo".to_owned(),
-        at: write::now(),
-    };
-    let current = copy
-        .load(&stamp)
-        .map_err(|e| Failure::state(&format!("the state of {}", target.name), &e))?
-        .document()
-        .clone();
+    let current = session::read_state(&target, clusters).await?;
     let next = normalized(&current, next);
     // Checked as the last writer would write it: the diff reads, it does not write.
     write::finalize(
