@@ -4,71 +4,20 @@
 //! and cannot read or change its state, history or leases: exit 5, naming the team and the group
 //! to ask for. Also `solo state migrate` on an older schema written by hand.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
-use assert_cmd::Command;
 use solo_testenv::TestEnv;
+use support::{User, json};
 
-struct User {
-    home: PathBuf,
-    email: String,
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl User {
-    /// A user with a fresh SOLO_HOME whose cluster refs 1 and 2 map to `context_of(ref)`.
-    fn new(test: &str, email: &str, context_of: impl Fn(&str) -> String) -> Self {
-        let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("cli_team_e2e")
-            .join(format!("{test}-{}-{email}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&home);
-        std::fs::create_dir_all(&home).expect("SOLO_HOME");
-        let user = User {
-            home,
-            email: email.to_owned(),
-        };
-        for r in ["cluster-1", "cluster-2"] {
-            user.ok(&["cluster-ref", "connect", r, "--context", &context_of(r)]);
-        }
-        user
+/// A user with a fresh SOLO_HOME whose cluster refs 1 and 2 map to `context_of(ref)`.
+fn user(test: &str, email: &str, context_of: impl Fn(&str) -> String) -> User {
+    let user = User::new(&format!("team-{test}"), email);
+    for r in ["cluster-1", "cluster-2"] {
+        user.ok(&["cluster-ref", "connect", r, "--context", &context_of(r)]);
     }
-
-    fn solo(&self, args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_solo"))
-            .env("SOLO_HOME", &self.home)
-            .env("SOLO_USER_EMAIL", &self.email)
-            .env("KUBECONFIG", TestEnv::shared().kubeconfig())
-            .args(args)
-            .output()
-            .expect("solo runs");
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn ok(&self, args: &[&str]) -> Run {
-        let run = self.solo(args);
-        assert_eq!(
-            run.code,
-            Some(0),
-            "solo {args:?} failed:\n{}\n{}",
-            run.stdout,
-            run.stderr
-        );
-        run
-    }
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+    user
 }
 
 fn fresh(prefix: &str) -> String {
@@ -90,7 +39,7 @@ fn a_team_b_member_cannot_read_or_change_team_a_state_and_still_sees_it_listed()
     let state_ns = fresh("team-st");
     let team = format!("ta-{}", suffix());
     let deployment = format!("net-{}", suffix());
-    let admin = User::new("team", "admin@example.com", |r| r.to_owned());
+    let admin = user("team", "admin@example.com", |r| r.to_owned());
     let setup = admin.ok(&[
         "team",
         "setup",
@@ -114,7 +63,7 @@ fn a_team_b_member_cannot_read_or_change_team_a_state_and_still_sees_it_listed()
         setup.stderr
     );
 
-    let alice = User::new("team", "alice@example.com", |r| format!("alice@{r}"));
+    let alice = user("team", "alice@example.com", |r| format!("alice@{r}"));
     alice.ok(&[
         "deployment",
         "create",
@@ -137,7 +86,7 @@ fn a_team_b_member_cannot_read_or_change_team_a_state_and_still_sees_it_listed()
     assert_eq!(first["authenticatedAs"], "alice", "{history}");
 
     // carol, of the same team, finds it through the public index and reads it.
-    let carol = User::new("team", "carol@example.com", |r| format!("carol@{r}"));
+    let carol = user("team", "carol@example.com", |r| format!("carol@{r}"));
     let state = json(
         &carol
             .ok(&["state", "show", &deployment, "-o", "json"])
@@ -146,7 +95,7 @@ fn a_team_b_member_cannot_read_or_change_team_a_state_and_still_sees_it_listed()
     assert_eq!(state["metadata"]["name"], deployment.as_str());
 
     // bob, of team-b, sees it listed with its team...
-    let bob = User::new("team", "bob@example.com", |r| format!("bob@{r}"));
+    let bob = user("team", "bob@example.com", |r| format!("bob@{r}"));
     let list = json(&bob.ok(&["deployment", "list", "-o", "json"]).stdout);
     let row = list
         .as_array()
@@ -265,7 +214,7 @@ fn state_migrate_stores_an_older_schema_and_keeps_the_old_document_as_a_backup()
             .block_on(api(cluster).create(&PostParams::default(), &secret))
             .expect("an old state written by hand");
     }
-    let alice = User::new("migrate", "alice@example.com", |r| r.to_owned());
+    let alice = user("migrate", "alice@example.com", |r| r.to_owned());
     let refused = alice.solo(&[
         "state",
         "migrate",
