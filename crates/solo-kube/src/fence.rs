@@ -56,7 +56,8 @@ pub struct StateFence {
     targets: Vec<FenceTarget>,
 }
 
-fn epoch_of(secret: &Secret) -> Epoch {
+/// The fencing epoch stamped on a state object (0 when never stamped).
+pub fn epoch_of(secret: &Secret) -> Epoch {
     let value = secret
         .metadata
         .annotations

@@ -433,7 +433,9 @@ impl HistoryStore {
             doc.cli.history = wanted;
             doc.metadata.last_updated_at = Timestamp::now();
             doc.metadata.last_updated_by = entry.executed_by.clone();
-            self.states.write(epoch, deployment, &doc).await?;
+            self.states
+                .write_based(epoch, deployment, &doc, state.base())
+                .await?;
             wrote_listing = true;
         }
         Ok(AppendOutcome {

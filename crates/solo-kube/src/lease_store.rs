@@ -209,9 +209,20 @@ impl LeaseStore for KubeLeaseStore {
         let record = self.audited(key, record).await;
         let lease = to_lease(name, &record);
         let post = PostParams::default();
-        let created = busy_retry(|| api.create(&post, &lease))
-            .await
-            .map_err(store_error)?;
+        let created =
+            busy_retry(|| api.create(&post, &lease))
+                .await
+                .map_err(|e| match store_error(e) {
+                    // A create is never "not found" for its own object: the namespace is missing, and
+                    // retrying cannot fix that (the protocol would read "absent" and create again).
+                    StoreError::NotFound => StoreError::Other {
+                        message: format!(
+                            "the namespace {} does not exist in cluster {}",
+                            key.namespace, key.cluster
+                        ),
+                    },
+                    other => other,
+                })?;
         Ok(from_lease(&created))
     }
 

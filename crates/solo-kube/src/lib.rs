@@ -12,11 +12,13 @@
 //! - [`identity`]: who the API server authenticated (SelfSubjectReview), for the audit.
 //! - [`teams`]: team access control, the RBAC objects of `solo team setup`.
 //! - [`index`]: the public index of deployments and the team directory, readable by everyone.
+//! - [`delete`]: `deployment delete`, fenced, keeping the epoch's high-water mark.
 //! - [`break_lock`]: `lease break --force`, audited with a Kubernetes Event per lease.
 
 pub mod break_lock;
 pub mod clock;
 pub mod clusters;
+pub mod delete;
 pub mod error;
 pub mod fence;
 pub mod guard;
@@ -38,7 +40,7 @@ pub use identity::{Authenticated, AuthenticatedUser};
 pub use index::IndexEntry;
 pub use lease_store::KubeLeaseStore;
 pub use state_store::{
-    CopyError, DEFAULT_STATE_NAMESPACE, StateCopy, StateStore, StateStoreError, WriteOutcome,
+    Base, CopyError, DEFAULT_STATE_NAMESPACE, StateCopy, StateStore, StateStoreError, WriteOutcome,
     fence_targets, state_object_name,
 };
 pub use teams::{TeamSetup, team_state_namespace};

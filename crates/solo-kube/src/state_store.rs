@@ -99,7 +99,24 @@ pub struct StateCopy {
     pub resource_version: Option<String>,
 }
 
+/// The read a change was built from: its write is refused once the state moved on since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Base {
+    /// The lineage read.
+    pub lineage: Uuid,
+    /// The serial read.
+    pub serial: u64,
+}
+
 impl StateCopy {
+    /// The read this copy is, for [`StateStore::write_based`].
+    pub fn base(&self) -> Base {
+        Base {
+            lineage: self.meta.lineage,
+            serial: self.meta.serial,
+        }
+    }
+
     /// The document migrated to the current schema (when older) and validated. A stamp whose
     /// `by` is not a user's email (a read that writes nothing, stamped `solo`) records the
     /// document's last writer instead, so that an older copy still loads.
@@ -246,6 +263,16 @@ pub enum StateStoreError {
         deployment: String,
         cluster: String,
         clusters: String,
+    },
+    /// The state was written by someone else (another command under the same lock) after the
+    /// read the change was built from.
+    #[error(
+        "the state of deployment {deployment} changed after this command read it (serial {read} was read, serial {current} is stored now); nothing was written"
+    )]
+    Changed {
+        deployment: String,
+        read: u64,
+        current: u64,
     },
     /// The new document lists other clusters than the stored one.
     #[error(
@@ -706,13 +733,38 @@ impl StateStore {
         Ok((newest, status))
     }
 
-    /// Writes `doc` as the next serial into every copy, under the lock of `epoch`. Refuses when
-    /// copies diverged or one is unreadable; rolls forward copies a cut-short write left behind.
+    /// Writes `doc` over whatever copy is newest now, under the lock of `epoch`: for a caller
+    /// whose document comes from its own last write (tools, tests). Commands use
+    /// [`write_based`](Self::write_based).
     pub async fn write(
         &self,
         epoch: Epoch,
         deployment: &str,
         doc: &StateDocument,
+    ) -> Result<WriteOutcome, StateStoreError> {
+        self.write_checked(epoch, deployment, doc, None).await
+    }
+
+    /// Writes `doc`, built from the read `base`, as the next serial into every copy, under the
+    /// lock of `epoch`: refused ([`StateStoreError::Changed`]) when the state moved on since that
+    /// read, so a change built from an older read is never written. Refuses when copies diverged
+    /// or one is unreadable; rolls forward copies a cut-short write left behind.
+    pub async fn write_based(
+        &self,
+        epoch: Epoch,
+        deployment: &str,
+        doc: &StateDocument,
+        base: Base,
+    ) -> Result<WriteOutcome, StateStoreError> {
+        self.write_checked(epoch, deployment, doc, Some(base)).await
+    }
+
+    async fn write_checked(
+        &self,
+        epoch: Epoch,
+        deployment: &str,
+        doc: &StateDocument,
+        base: Option<Base>,
     ) -> Result<WriteOutcome, StateStoreError> {
         let (text, key, bytes) = Self::prepare(deployment, doc)?;
         let refs = cluster_names(doc);
@@ -756,6 +808,17 @@ impl StateStore {
             .filter_map(|(_, c)| c.as_ref().ok())
             .max_by_key(|c| c.meta.serial)
             .ok_or_else(|| Self::invalid(deployment, "no copy was read"))?;
+        // The copies replaced below are the ones this check read: a write between the two loses
+        // its compare-and-swap, so the check and the write are one step.
+        if let Some(base) = base
+            && base != newest.base()
+        {
+            return Err(StateStoreError::Changed {
+                deployment: deployment.to_owned(),
+                read: base.serial,
+                current: newest.meta.serial,
+            });
+        }
         let meta = newest.meta.next(epoch.0, CURRENT, &text);
         // R3 at rest: the first write over an older schema keeps the old document first.
         let from = newest.parsed.document.version();
@@ -1008,7 +1071,7 @@ pub fn classify_copies(copies: &[(String, Result<StateCopy, CopyError>)]) -> Syn
 }
 
 /// The refusal of a copy stamped with another epoch than the lock's.
-fn fenced(cluster: &str, ours: Epoch, current: Epoch) -> StateStoreError {
+pub(crate) fn fenced(cluster: &str, ours: Epoch, current: Epoch) -> StateStoreError {
     let cluster = cluster.to_owned();
     if current > ours {
         StateStoreError::LockLost {

@@ -599,7 +599,12 @@ async fn deployment_delete_needs_yes_then_removes_state_history_and_leases() {
             .get_opt("del-net")
             .await
             .expect("get");
-        assert!(state_object.is_none(), "the state object is still in {ctx}");
+        // Only the fencing stamp stays: the epochs' high-water mark for a re-create.
+        let stamp = state_object.expect("the fencing stamp stays");
+        assert!(
+            stamp.data.unwrap_or_default().is_empty(),
+            "the state is still in {ctx}"
+        );
         let lease = Api::<Lease>::namespaced(client, &ns)
             .get_opt("del-net")
             .await

@@ -66,6 +66,7 @@ fn add(args: &ComponentAddArgs, global: &Global, out: &Out) -> Result<(), Failur
         deployment: &args.deployment,
         state_namespace: args.state_namespace.as_deref(),
         wait: args.wait.as_deref(),
+        on_changed: write::OnChanged::Rebuild,
     };
     session::block_on(write::change_state(at, global, out, |doc, _| {
         added(doc, args)
@@ -143,6 +144,7 @@ fn remove(args: &ComponentRemoveArgs, global: &Global, out: &Out) -> Result<(), 
         deployment: &args.deployment,
         state_namespace: args.state_namespace.as_deref(),
         wait: args.wait.as_deref(),
+        on_changed: write::OnChanged::Rebuild,
     };
     session::block_on(write::change_state(at, global, out, |doc, _| {
         removed(doc, args.kind, &args.name)

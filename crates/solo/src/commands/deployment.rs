@@ -77,15 +77,15 @@ async fn create(args: &CreateArgs, global: &Global, out: &Out) -> Result<(), Fai
             namespace: args.namespace.clone(),
         })
         .collect();
-    let target = Target {
-        name: args.name.clone(),
-        known: KnownDeployment {
+    let target = Target::from_known(
+        &args.name,
+        KnownDeployment {
             cluster_refs: refs.clone(),
             namespace: args.namespace.clone(),
             state_namespace: args.state_namespace.clone(),
             team: args.team.clone(),
         },
-    };
+    );
 
     let guard =
         session::take_lock(&target, &clusters, identity, WaitPolicy::NoWait, |_| {}).await?;

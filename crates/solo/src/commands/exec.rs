@@ -2,16 +2,19 @@
 //!
 //! The lock is taken first (at once, or with `--wait`), the command runs as a child with
 //! `SOLO_DEPLOYMENT` and `SOLO_LOCK_EPOCH` set while the lock renews in the background, and the
-//! lock is released when the child ends. If the lock is lost, the child is killed: work never
-//! continues without the lock. SIGINT and SIGTERM are passed on to the child, which decides when
-//! to stop; solo then releases and exits with the child's code.
+//! lock is released when the child ends. The child runs in a process group of its own: if the lock
+//! is lost, the whole group (children it started in the background included) gets SIGTERM, then
+//! SIGKILL after a grace period, so work never continues without the lock; when the child ends,
+//! what it left running in its group is ended the same way. SIGINT and SIGTERM are passed on to
+//! the group, which decides when to stop; solo then releases and exits with the child's code.
 //!
 //! When the user holds the lock already (`solo lease acquire`), the command runs under that
 //! lock, which is renewed while it runs and stays held after it.
 //!
 //! When the command ends, and before the release, it is recorded in the deployment's history
-//! (R10): argv, user, start time, result (`exit N`, `signal N`, `lock lost`) and duration. If
-//! that record cannot be written, solo says so and exits non-zero (the command's effect stays).
+//! (R10): argv, user, start time, result (`exit N`, `signal N`) and duration, fenced by the lock's
+//! epoch. If that record cannot be written, solo says so and exits non-zero (the command's effect
+//! stays). A run that lost the lock is not recorded: nothing is written without the lock.
 
 use super::{session, write};
 use crate::cli::{ExecArgs, Global};
@@ -19,7 +22,11 @@ use crate::render::{Failure, Out};
 use solo_core::lock::Epoch;
 use solo_kube::{Clusters, HistoryEntry, HistoryStore};
 use std::process::Stdio;
+use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
+
+/// How long the command's process group may take to stop after SIGTERM before it gets SIGKILL.
+const GRACE: Duration = Duration::from_secs(5);
 
 /// Run `solo exec`; the exit code is the child's.
 pub fn run(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure> {
@@ -29,11 +36,11 @@ pub fn run(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure> {
 async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure> {
     let session::Opened {
         mut config,
-        target,
+        mut target,
         clusters,
     } = session::open(&args.deployment, args.state_namespace.as_deref(), global).await?;
     let guard = write::lock(
-        &target,
+        &mut target,
         &clusters,
         &mut config,
         global,
@@ -59,6 +66,7 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
+        .process_group(0)
         .spawn();
     let mut child = match child {
         Ok(child) => child,
@@ -75,15 +83,9 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
             }));
         }
     };
-    let pid = child.id();
-    let forward = |sig: libc::c_int| {
-        if let Some(pid) = pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
-            // SAFETY: kill(2) with our own child's pid and a valid signal number.
-            unsafe {
-                libc::kill(pid, sig);
-            }
-        }
-    };
+    // The child leads its own group: its pid is the group's id.
+    let group = child.id().and_then(|p| libc::pid_t::try_from(p).ok());
+    let forward = |sig: libc::c_int| signal_group(group, sig);
     let mut sigint = signal(SignalKind::interrupt()).map_err(signal_failure)?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(signal_failure)?;
     let mut lost = None;
@@ -91,13 +93,15 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
         tokio::select! {
             status = child.wait() => break status,
             reason = guard.lost(), if lost.is_none() => {
-                let _ = child.start_kill();
+                forward(libc::SIGTERM);
                 lost = Some(reason);
             }
+            _ = tokio::time::sleep(GRACE), if lost.is_some() => forward(libc::SIGKILL),
             _ = sigint.recv() => forward(libc::SIGINT),
             _ = sigterm.recv() => forward(libc::SIGTERM),
         }
     };
+    end_group(group).await;
     use std::os::unix::process::ExitStatusExt;
     let result = match (&lost, &status) {
         (Some(_), _) => "lock lost".to_owned(),
@@ -116,22 +120,18 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         authenticated_as: None,
     };
-    let recorded = record(&clusters, &target, guard.epoch(), &entry).await;
     if let Some(reason) = lost {
         // Frees the leases still ours; the one taken from us is left to its new holder.
         guard.release_after_loss().await;
-        let mut failure = Failure::new(
+        return Err(Failure::new(
             format!(
                 "lost the lock of {} while the command ran, so it was stopped: {reason}",
                 target.name
             ),
             "nothing more ran without the lock; check `solo state show` and run it again",
-        );
-        if let Err(e) = recorded {
-            failure = failure.details([e.message]);
-        }
-        return Err(failure);
+        ));
     }
+    let recorded = record(&clusters, &target, guard.epoch(), &entry).await;
     let released = guard.release().await;
     let status = status.map_err(|e| Failure::bare(format!("cannot wait for {program}: {e}")))?;
     recorded?;
@@ -168,6 +168,36 @@ async fn record(
                 ),
             )
         })
+}
+
+/// Sends `sig` to every process of the command's group.
+fn signal_group(group: Option<libc::pid_t>, sig: libc::c_int) {
+    if let Some(group) = group.filter(|g| *g > 0) {
+        // SAFETY: kill(2) on the process group our own child leads, with a valid signal number.
+        unsafe {
+            libc::kill(-group, sig);
+        }
+    }
+}
+
+/// Ends what is left of the command's group: SIGTERM, then SIGKILL after the grace period.
+async fn end_group(group: Option<libc::pid_t>) {
+    let Some(group) = group.filter(|g| *g > 0) else {
+        return;
+    };
+    // SAFETY: kill(2) with signal 0 only asks whether the group still has a process.
+    let alive = || unsafe { libc::kill(-group, 0) } == 0;
+    if !alive() {
+        return;
+    }
+    signal_group(Some(group), libc::SIGTERM);
+    let deadline = tokio::time::Instant::now() + GRACE;
+    while alive() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if alive() {
+        signal_group(Some(group), libc::SIGKILL);
+    }
 }
 
 fn signal_failure(e: std::io::Error) -> Failure {

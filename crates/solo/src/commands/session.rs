@@ -15,6 +15,7 @@ use solo_kube::{
     Clusters, KubeLeaseStore, LockGuard, LockRequest, ServerClock, StateFence, StateStore,
     StateStoreError, fence_targets,
 };
+use std::collections::BTreeSet;
 use std::future::Future;
 
 /// Runs `work` on a fresh multi-threaded runtime.
@@ -31,22 +32,54 @@ pub fn block_on<T>(work: impl Future<Output = Result<T, Failure>>) -> Result<T, 
 pub struct Target {
     /// The deployment's name.
     pub name: String,
-    /// What the local config knows of it.
+    /// Where its state is found (the local config's cache, refreshed from the state).
     pub known: KnownDeployment,
+    /// The leases of its lock, one per (cluster ref, namespace): as the state names them once
+    /// it was read, never only from the local config.
+    pub leases: BTreeSet<LeaseKey>,
 }
 
 impl Target {
+    /// A deployment as the local config knows it, before its state was read.
+    pub fn from_known(name: &str, known: KnownDeployment) -> Self {
+        let leases = known
+            .cluster_refs
+            .iter()
+            .map(|r| LeaseKey::new(r, &known.namespace))
+            .collect();
+        Target {
+            name: name.to_owned(),
+            known,
+            leases,
+        }
+    }
+
     /// The lock: one lease per (cluster ref, namespace).
     pub fn lock_set(&self) -> Result<LockSet, Failure> {
-        LockSet::new(
-            &self.name,
-            self.known
-                .cluster_refs
-                .iter()
-                .map(|r| LeaseKey::new(r, &self.known.namespace)),
-        )
-        .map_err(|e| Failure::bare(format!("deployment {}: {e}", self.name)))
+        LockSet::new(&self.name, self.leases.iter().cloned())
+            .map_err(|e| Failure::bare(format!("deployment {}: {e}", self.name)))
     }
+
+    /// Takes the clusters and namespaces `doc` names as the deployment's: the state, not the
+    /// local config, says what to lock.
+    pub fn follow(&mut self, doc: &StateDocument) {
+        if doc.clusters.is_empty() {
+            return;
+        }
+        self.leases = lease_keys(doc);
+        self.known.cluster_refs = doc.clusters.iter().map(|c| c.name.clone()).collect();
+        if let Some(first) = doc.clusters.first() {
+            self.known.namespace = first.namespace.clone();
+        }
+    }
+}
+
+/// The leases a state document names: one per (cluster ref, namespace) of its `clusters`.
+pub fn lease_keys(doc: &StateDocument) -> BTreeSet<LeaseKey> {
+    doc.clusters
+        .iter()
+        .map(|c| LeaseKey::new(&c.name, &c.namespace))
+        .collect()
 }
 
 /// The deployment named `name`: from the local config, else found in the connected clusters'
@@ -62,10 +95,7 @@ pub async fn resolve(
         if let Some(ns) = state_namespace {
             known.state_namespace = ns.to_owned();
         }
-        return Ok(Target {
-            name: name.to_owned(),
-            known,
-        });
+        return Ok(Target::from_known(name, known));
     }
     let state_ns = state_namespace.unwrap_or(solo_kube::DEFAULT_STATE_NAMESPACE);
     let mapping: Vec<(String, String)> = config
@@ -117,10 +147,9 @@ pub async fn resolve(
         config.deployments.insert(name.to_owned(), known.clone());
         // Remembering it is a convenience; a read-only config must not fail the command.
         let _ = config.save();
-        return Ok(Target {
-            name: name.to_owned(),
-            known,
-        });
+        let mut target = Target::from_known(name, known);
+        target.follow(doc);
+        return Ok(target);
     }
     // A team's deployment kept in the team's state namespace: the public index says where.
     if state_namespace.is_none()
@@ -133,10 +162,7 @@ pub async fn resolve(
             state_namespace: entry.state_namespace.clone(),
             team: Some(entry.team.clone()),
         };
-        return Ok(Target {
-            name: name.to_owned(),
-            known,
-        });
+        return Ok(Target::from_known(name, known));
     }
     Err(refused.unwrap_or_else(not_known))
 }
@@ -177,20 +203,55 @@ pub struct Opened {
     pub clusters: Clusters,
 }
 
-/// Loads the local config, resolves `name` and connects to its clusters.
+/// Loads the local config, resolves `name`, connects to its clusters and reads which clusters
+/// and namespaces its state names (the local config is only a cache for finding the state).
 pub async fn open(
     name: &str,
     state_namespace: Option<&str>,
     global: &Global,
 ) -> Result<Opened, Failure> {
     let mut config = LocalConfig::load()?;
-    let target = resolve(name, state_namespace, global, &mut config).await?;
-    let clusters = connect_target(global, &mut config, &target).await?;
+    let mut target = resolve(name, state_namespace, global, &mut config).await?;
+    let mut clusters = connect_target(global, &mut config, &target).await?;
+    if let Some(doc) = newest_state(&target, &clusters).await {
+        let before = target.known.cluster_refs.clone();
+        target.follow(&doc);
+        if target.known.cluster_refs != before {
+            clusters = connect_target(global, &mut config, &target).await?;
+        }
+        if config.deployments.get(name) != Some(&target.known)
+            && config.deployments.contains_key(name)
+        {
+            config
+                .deployments
+                .insert(name.to_owned(), target.known.clone());
+            // The cache is a convenience; a read-only config must not fail the command.
+            let _ = config.save();
+        }
+    }
     Ok(Opened {
         config,
         target,
         clusters,
     })
+}
+
+/// The newest readable copy of the state (highest serial), if any copy can be read: what names
+/// the lock set. Unreadable or diverged copies are left to the command to report.
+pub async fn newest_state(target: &Target, clusters: &Clusters) -> Option<StateDocument> {
+    let store = StateStore::new(clusters.clone(), &target.known.state_namespace);
+    let stamp = MigrationStamp {
+        by: "solo".to_owned(),
+        at: jiff::Timestamp::UNIX_EPOCH,
+    };
+    store
+        .read_all(&target.name, &target.known.cluster_refs)
+        .await
+        .into_iter()
+        .filter_map(|(_, c)| c.ok())
+        .max_by_key(|c| c.meta.serial)
+        .and_then(|c| c.load(&stamp).ok())
+        .map(Loaded::into_document)
 }
 
 /// Clients for every cluster of `target`; an unmapped ref is asked for on a terminal (R11).

@@ -286,7 +286,7 @@ async fn show(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(), F
 
 async fn sync(args: &SyncArgs, global: &Global, out: &Out) -> Result<(), Failure> {
     let mut config = LocalConfig::load()?;
-    let target = session::resolve(
+    let mut target = session::resolve(
         &args.deployment,
         args.state_namespace.as_deref(),
         global,
@@ -328,7 +328,7 @@ async fn sync(args: &SyncArgs, global: &Global, out: &Out) -> Result<(), Failure
     let clusters = session::connect_target(global, &mut config, &target).await?;
     let state_ns = target.known.state_namespace.clone();
     // Under the user's kept lock when there is one (`solo lease acquire`), else taken now.
-    let lock = write::lock(&target, &clusters, &mut config, global, out, None).await?;
+    let lock = write::lock(&mut target, &clusters, &mut config, global, out, None).await?;
     let store = StateStore::new(clusters, &state_ns);
     let synced = store
         .sync_from(lock.epoch(), &target.name, &args.from)

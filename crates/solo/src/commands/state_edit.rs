@@ -29,7 +29,11 @@ fn yaml(doc: &StateDocument) -> Result<String, Failure> {
 }
 
 /// A unified diff of the canonical YAML, stored → new; empty when they are the same.
-fn diff_text(name: &str, current: &StateDocument, next: &StateDocument) -> Result<String, Failure> {
+pub(crate) fn diff_text(
+    name: &str,
+    current: &StateDocument,
+    next: &StateDocument,
+) -> Result<String, Failure> {
     let (old, new) = (yaml(current)?, yaml(next)?);
     if old == new {
         return Ok(String::new());
@@ -103,6 +107,7 @@ pub fn apply(args: &StateFileArgs, global: &Global, out: &Out) -> Result<(), Fai
         deployment: &args.deployment,
         state_namespace: args.state_namespace.as_deref(),
         wait: args.wait.as_deref(),
+        on_changed: write::OnChanged::Refuse,
     };
     session::block_on(write::change_state(at, global, out, |current, user| {
         let next = normalized(current, load_file(&args.file, user)?);
@@ -160,6 +165,7 @@ pub fn edit(args: &StateEditArgs, global: &Global, out: &Out) -> Result<(), Fail
         deployment: &args.deployment,
         state_namespace: args.state_namespace.as_deref(),
         wait: args.wait.as_deref(),
+        on_changed: write::OnChanged::Refuse,
     };
     session::block_on(write::change_state(at, global, out, |current, user| {
         edit_locked(current, user, out)

@@ -69,7 +69,9 @@ pub async fn migrate(args: &MigrateArgs, global: &Global, out: &Out) -> Result<(
             .into_document();
         doc.metadata.last_updated_by = by.clone();
         doc.metadata.last_updated_at = stamp.at;
-        store.write(guard.epoch(), &target.name, &doc).await
+        store
+            .write_based(guard.epoch(), &target.name, &doc, copy.base())
+            .await
     }
     .await;
     session::release(guard).await?;

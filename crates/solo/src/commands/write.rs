@@ -12,7 +12,9 @@ use crate::config::{KeptLease, LocalConfig};
 use crate::render::{Failure, Out};
 use solo_core::lock::{Epoch, blocker_sentence, human_duration};
 use solo_core::state::{self, MigrationStamp, StateDocument};
-use solo_kube::{Clusters, HistoryEntry, HistoryStore, LockGuard, StateStore};
+use solo_kube::{
+    Base, Clusters, HistoryEntry, HistoryStore, LockGuard, StateStore, StateStoreError,
+};
 use std::io::IsTerminal;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -129,9 +131,73 @@ impl WriteLock {
     }
 }
 
+/// How often the lock is taken again because the state named another set of leases.
+const SET_RETRIES: u32 = 5;
+
 /// The lock of `target` for a write: the user's kept lock if valid, else taken now
 /// (`wait` as `--wait`). With `--verbose`, says which leases it holds.
+///
+/// The state read under the lock must name leases that are all held: when it names others (its
+/// namespace moved or a cluster joined since `target` was read), the lock is released and taken
+/// again on the set the state names, so no two holders exist across a move.
 pub async fn lock(
+    target: &mut Target,
+    clusters: &Clusters,
+    config: &mut LocalConfig,
+    global: &Global,
+    out: &Out,
+    wait: Option<&str>,
+) -> Result<WriteLock, Failure> {
+    for _ in 0..SET_RETRIES {
+        let lock = lock_once(target, clusters, config, global, out, wait).await?;
+        let Some(doc) = session::newest_state(target, clusters).await else {
+            return Ok(lock);
+        };
+        let named = session::lease_keys(&doc);
+        if named.is_empty() || named.is_subset(&target.leases) {
+            return Ok(lock);
+        }
+        let kept = matches!(lock.hold, Hold::Kept { .. });
+        let held = keys_text(&target.leases);
+        lock.release().await?;
+        if kept {
+            return Err(Failure::new(
+                format!(
+                    "your kept lock of {} holds the leases in {held}, but its state now names {}; nothing was changed",
+                    target.name,
+                    keys_text(&named)
+                ),
+                format!(
+                    "run `solo lease release {0}`, then `solo lease acquire {0}` takes the leases the state names",
+                    target.name
+                ),
+            ));
+        }
+        out.detail(&format!(
+            "the state of {} names the leases in {}, not {held}: taking the lock again",
+            target.name,
+            keys_text(&named)
+        ));
+        target.follow(&doc);
+    }
+    Err(Failure::new(
+        format!(
+            "the clusters of {} kept changing while its lock was taken; nothing was changed",
+            target.name
+        ),
+        "run the command again",
+    ))
+}
+
+/// Lease keys as `cluster/namespace, ...`.
+fn keys_text(keys: &std::collections::BTreeSet<solo_core::lock::LeaseKey>) -> String {
+    keys.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn lock_once(
     target: &Target,
     clusters: &Clusters,
     config: &mut LocalConfig,
@@ -255,6 +321,19 @@ pub fn finalize(
 /// What a change decided: the new document and the sentence that says what it did.
 pub type Decision = Option<(StateDocument, String)>;
 
+/// What a change does when the state moved on after the read it was built from (another
+/// command under the same kept lock wrote it meanwhile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnChanged {
+    /// Build the change again from a fresh read (commands that compute their change).
+    Rebuild,
+    /// Refuse with the diff of what changed (a document the user wrote: edit, apply).
+    Refuse,
+}
+
+/// How often a change is rebuilt before giving up: the state keeps moving under the same lock.
+const REBUILDS: u32 = 5;
+
 /// Where a state change applies.
 pub struct Change<'a> {
     /// The deployment.
@@ -263,6 +342,8 @@ pub struct Change<'a> {
     pub state_namespace: Option<&'a str>,
     /// `--wait`.
     pub wait: Option<&'a str>,
+    /// Rebuild or refuse a change whose read is no longer the newest.
+    pub on_changed: OnChanged,
 }
 
 /// Reads the state under the lock, lets `change` decide the new document from the current
@@ -272,19 +353,54 @@ pub async fn change_state(
     at: Change<'_>,
     global: &Global,
     out: &Out,
-    change: impl FnOnce(&StateDocument, &str) -> Result<Decision, Failure>,
+    mut change: impl FnMut(&StateDocument, &str) -> Result<Decision, Failure>,
 ) -> Result<(), Failure> {
     let session::Opened {
         mut config,
-        target,
+        mut target,
         clusters,
     } = session::open(at.deployment, at.state_namespace, global).await?;
-    let lock = lock(&target, &clusters, &mut config, global, out, at.wait).await?;
     let started = std::time::Instant::now();
     let started_at = now();
-    let result = write_locked(&target, &clusters, &lock, out, change).await;
+    let mut built = None;
+    let (lock, result) = loop {
+        let lock = lock(&mut target, &clusters, &mut config, global, out, at.wait).await?;
+        let result = write_locked(
+            &target,
+            &clusters,
+            &lock,
+            out,
+            at.on_changed,
+            &mut built,
+            &mut change,
+        )
+        .await;
+        match result {
+            // The change moves leases (a namespace, a cluster): lock the union of the old and new
+            // sets, so no holder of either exists while it is written.
+            Ok(Written::NeedsLeases(more)) if matches!(lock.hold, Hold::Taken(_)) => {
+                lock.release().await?;
+                target.leases.extend(more);
+            }
+            Ok(Written::NeedsLeases(more)) => {
+                lock.release().await?;
+                return Err(Failure::new(
+                    format!(
+                        "this change of {} moves its lock to the leases in {}, which your kept lock does not hold; nothing was written",
+                        target.name,
+                        keys_text(&more)
+                    ),
+                    format!(
+                        "run `solo lease release {}` and run the command again (it then takes the leases of both sets)",
+                        target.name
+                    ),
+                ));
+            }
+            other => break (lock, other),
+        }
+    };
     let result = match result {
-        Ok(Some((serial, summary))) => {
+        Ok(Written::Done { serial, summary }) => {
             let entry = HistoryEntry {
                 command: invocation(),
                 executed_by: lock.user().to_owned(),
@@ -310,7 +426,7 @@ pub async fn change_state(
             out.say(&format!("ok: {summary} (serial {serial})"));
             Ok(())
         }
-        Ok(None) => Ok(()),
+        Ok(_) => Ok(()),
         Err(e) => Err(e),
     };
     let released = lock.release().await;
@@ -318,44 +434,155 @@ pub async fn change_state(
     released
 }
 
+/// What one locked attempt at a change did.
+enum Written {
+    /// Written at this serial.
+    Done { serial: u64, summary: String },
+    /// Nothing to change.
+    Nothing,
+    /// The new state names leases not held: these.
+    NeedsLeases(std::collections::BTreeSet<solo_core::lock::LeaseKey>),
+}
+
+/// A change built and not yet written: the read it was built from (and its document), the new
+/// document, the summary.
+type Built = Option<(Base, StateDocument, StateDocument, String)>;
+
 async fn write_locked(
     target: &Target,
     clusters: &Clusters,
     lock: &WriteLock,
     out: &Out,
-    change: impl FnOnce(&StateDocument, &str) -> Result<Decision, Failure>,
-) -> Result<Option<(u64, String)>, Failure> {
+    on_changed: OnChanged,
+    built: &mut Built,
+    change: &mut impl FnMut(&StateDocument, &str) -> Result<Decision, Failure>,
+) -> Result<Written, Failure> {
     let state_ns = &target.known.state_namespace;
     let name = &target.name;
     let store = StateStore::new(clusters.clone(), state_ns);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (current, base) = read_locked(&store, target, lock.user()).await?;
+        // A document the user wrote is built once: taken again only if the state did not move.
+        let (next, summary) = match built.take() {
+            Some((read, _, next, summary)) if read == base || on_changed == OnChanged::Rebuild => {
+                if read == base {
+                    (next, summary)
+                } else {
+                    match change(&current, lock.user())? {
+                        Some(decided) => decided,
+                        None => {
+                            out.say(&format!("nothing to change in {name}"));
+                            return Ok(Written::Nothing);
+                        }
+                    }
+                }
+            }
+            Some((read, older, _, _)) => {
+                return Err(
+                    changed_meanwhile(&store, target, lock.user(), &older, read, base).await,
+                );
+            }
+            None => match change(&current, lock.user())? {
+                Some(decided) => decided,
+                None => {
+                    out.say(&format!("nothing to change in {name}"));
+                    return Ok(Written::Nothing);
+                }
+            },
+        };
+        let next = finalize(name, &current, next, lock.user())?;
+        let more: std::collections::BTreeSet<_> = session::lease_keys(&next)
+            .difference(&target.leases)
+            .cloned()
+            .collect();
+        if !more.is_empty() {
+            *built = Some((base, current, next, summary));
+            return Ok(Written::NeedsLeases(more));
+        }
+        match store.write_based(lock.epoch(), name, &next, base).await {
+            Ok(written) => {
+                if !written.rolled_forward.is_empty() {
+                    out.detail(&format!(
+                        "rolled forward the copies a cut-short write left behind in {}",
+                        written.rolled_forward.join(", ")
+                    ));
+                }
+                return Ok(Written::Done {
+                    serial: written.serial,
+                    summary,
+                });
+            }
+            Err(StateStoreError::Changed { .. })
+                if on_changed == OnChanged::Rebuild && attempt < REBUILDS =>
+            {
+                out.detail(&format!(
+                    "the state of {name} changed meanwhile; building the change again"
+                ));
+            }
+            Err(StateStoreError::Changed { current: now, .. }) => {
+                let newer = Base {
+                    serial: now,
+                    ..base
+                };
+                return Err(
+                    changed_meanwhile(&store, target, lock.user(), &current, base, newer).await,
+                );
+            }
+            Err(e) => return Err(session::state_failure(&e, state_ns)),
+        }
+    }
+}
+
+/// The refusal of a change built from an older read: what changed since, as a diff.
+async fn changed_meanwhile(
+    store: &StateStore,
+    target: &Target,
+    user: &str,
+    older: &StateDocument,
+    read: Base,
+    now: Base,
+) -> Failure {
+    let name = &target.name;
+    let e = StateStoreError::Changed {
+        deployment: name.clone(),
+        read: read.serial,
+        current: now.serial,
+    };
+    let mut failure = Failure::new(
+        e.to_string(),
+        format!(
+            "see the state now with `solo state show {name}`, then run the command again on it"
+        ),
+    );
+    if let Ok((newer, _)) = read_locked(store, target, user).await
+        && let Ok(diff) = super::state_edit::diff_text(name, older, &newer)
+    {
+        failure = failure.details(diff.lines().map(str::to_owned));
+    }
+    failure
+}
+
+/// The newest copy read under the lock, migrated and loaded, and the read it is.
+async fn read_locked(
+    store: &StateStore,
+    target: &Target,
+    user: &str,
+) -> Result<(StateDocument, Base), Failure> {
+    let name = &target.name;
     let (copy, _status) = store
         .read(name, &target.known.cluster_refs)
         .await
-        .map_err(|e| session::state_failure(&e, state_ns))?;
+        .map_err(|e| session::state_failure(&e, &target.known.state_namespace))?;
     let stamp = MigrationStamp {
-        by: lock.user().to_owned(),
+        by: user.to_owned(),
         at: now(),
     };
     let loaded = copy
         .load(&stamp)
         .map_err(|e| Failure::state(&format!("the state of {name}"), &e))?;
-    let current = loaded.document().clone();
-    let Some((next, summary)) = change(&current, lock.user())? else {
-        out.say(&format!("nothing to change in {name}"));
-        return Ok(None);
-    };
-    let next = finalize(name, &current, next, lock.user())?;
-    let written = store
-        .write(lock.epoch(), name, &next)
-        .await
-        .map_err(|e| session::state_failure(&e, state_ns))?;
-    if !written.rolled_forward.is_empty() {
-        out.detail(&format!(
-            "rolled forward the copies a cut-short write left behind in {}",
-            written.rolled_forward.join(", ")
-        ));
-    }
-    Ok(Some((written.serial, summary)))
+    Ok((loaded.document().clone(), copy.base()))
 }
 
 /// The command line as typed, for the history.
