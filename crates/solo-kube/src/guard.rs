@@ -2,10 +2,11 @@
 //! tells when it is lost, and releases on [`LockGuard::release`] or, as a last resort, on drop.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use solo_core::lock::{
-    Contender, Epoch, Fence, HeldLock, Identity, LockConfig, LockError, LockSet, Progress,
-    WaitPolicy,
+    Clock, Contender, Epoch, Fence, HeldLock, Identity, LockConfig, LockError, LockSet, Progress,
+    Validity, WaitPolicy,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -55,6 +56,7 @@ pub async fn lock<F: Fence + 'static>(
     on_progress: impl FnMut(&Progress),
 ) -> Result<LockGuard, GuardError> {
     let request_id = uuid::Uuid::new_v4().to_string();
+    let margin = safety_margin(request.config.lease_duration);
     let store = store.recording_authenticated(&request_id);
     let mut contender = Contender::with_request_id(
         request.lock_set,
@@ -73,11 +75,39 @@ pub async fn lock<F: Fence + 'static>(
         }
     };
     match outcome {
-        Some(result) => Ok(LockGuard::start(result?)),
+        Some(result) => Ok(LockGuard::start(result?, clock, margin)),
         None => {
             let _ = contender.abandon().await;
             Err(GuardError::Interrupted)
         }
+    }
+}
+
+/// How long before its own expiry a holder stops: a sixth of the lease, between 500 ms and 10 s
+/// (time for the work to be told and to stop before another holder may start).
+pub fn safety_margin(lease: Duration) -> Duration {
+    (lease / 6).clamp(Duration::from_millis(500), Duration::from_secs(10))
+}
+
+/// Resolves, with the reason, once the lock is within `margin` of its expiry without a renewal.
+/// Judged on the monotonic clock that counts time spent suspended.
+async fn expiry_watch(validity: Validity, clock: ServerClock, margin: Duration) -> String {
+    loop {
+        let Some(until) = validity.valid_until() else {
+            return "the lock is no longer valid".to_owned();
+        };
+        let now = clock.mono_now();
+        let stop_at = until.saturating_sub(margin);
+        if now >= stop_at {
+            return format!(
+                "no renewal landed in time: the lock would expire within {} ms, so the work stops now",
+                margin.as_millis()
+            );
+        }
+        // Wake at least every second: a suspended laptop's sleep may last longer than asked.
+        clock
+            .sleep((stop_at - now).min(Duration::from_secs(1)))
+            .await;
     }
 }
 
@@ -98,14 +128,25 @@ pub async fn interrupted() {
 }
 
 impl LockGuard {
-    fn start(held: HeldLock<KubeLeaseStore, ServerClock>) -> Self {
+    fn start(
+        held: HeldLock<KubeLeaseStore, ServerClock>,
+        clock: ServerClock,
+        margin: Duration,
+    ) -> Self {
         let epoch = held.epoch();
+        let validity = held.validity();
         let held = Arc::new(held);
         let (tx, lost) = watch::channel(None);
         let renewing = Arc::clone(&held);
         let renewal = tokio::spawn(async move {
-            let reason = renewing.renew_loop().await;
-            let _ = tx.send(Some(reason.to_string()));
+            // Whichever comes first: the renewal gives up, or the lock gets within the margin
+            // of its expiry with no renewal landed (a request that hangs), so the work stops
+            // before anyone else may take the lock.
+            let reason = tokio::select! {
+                reason = renewing.renew_loop() => reason.to_string(),
+                reason = expiry_watch(validity, clock, margin) => reason,
+            };
+            let _ = tx.send(Some(reason));
         });
         LockGuard {
             held: Some(held),

@@ -21,6 +21,7 @@ use solo_core::lock::{
 use crate::clusters::Clusters;
 use crate::error::store_error;
 use crate::identity::Authenticated;
+use crate::retry::{self, CallError};
 
 /// Label on every Lease solo writes, so that they can be listed.
 pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "solo");
@@ -160,32 +161,6 @@ pub fn replace_patch(lease: &Lease, resource_version: &str) -> serde_json::Value
     })
 }
 
-/// How often a request the API server answered "too busy" is tried again.
-const BUSY_RETRIES: u32 = 3;
-
-/// Tries a request again, after 100, 200 and 400 ms, when the API server answers that it is too
-/// busy (429, or a 500/503/504 timeout or unavailable); an unreachable server fails at once.
-/// Every write here is a compare-and-swap, so a retried write that had landed after all gets 409
-/// (or 404) and the protocol reads again: nothing is applied twice.
-async fn busy_retry<T, F, Fut>(mut call: F) -> Result<T, kube::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, kube::Error>>,
-{
-    let mut pause = Duration::from_millis(100);
-    for _ in 0..BUSY_RETRIES {
-        match call().await {
-            Err(kube::Error::Api(status)) if crate::error::api_busy(&status) => {
-                tracing::debug!("API server busy ({}), retrying", status.message);
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-            }
-            other => return other,
-        }
-    }
-    call().await
-}
-
 impl LeaseStore for KubeLeaseStore {
     async fn get(
         &self,
@@ -193,9 +168,9 @@ impl LeaseStore for KubeLeaseStore {
         name: &str,
     ) -> Result<Option<Versioned<LeaseRecord>>, StoreError> {
         let api = self.api(key)?;
-        let lease = busy_retry(|| api.get_opt(name))
+        let lease = retry::call(|| api.get_opt(name))
             .await
-            .map_err(store_error)?;
+            .map_err(CallError::into_store)?;
         Ok(lease.as_ref().map(from_lease))
     }
 
@@ -209,20 +184,19 @@ impl LeaseStore for KubeLeaseStore {
         let record = self.audited(key, record).await;
         let lease = to_lease(name, &record);
         let post = PostParams::default();
-        let created =
-            busy_retry(|| api.create(&post, &lease))
-                .await
-                .map_err(|e| match store_error(e) {
-                    // A create is never "not found" for its own object: the namespace is missing, and
-                    // retrying cannot fix that (the protocol would read "absent" and create again).
-                    StoreError::NotFound => StoreError::Other {
-                        message: format!(
-                            "the namespace {} does not exist in cluster {}",
-                            key.namespace, key.cluster
-                        ),
-                    },
-                    other => other,
-                })?;
+        let created = retry::call(|| api.create(&post, &lease))
+            .await
+            .map_err(|e| match e.into_store() {
+                // A create is never "not found" for its own object: the namespace is missing, and
+                // retrying cannot fix that (the protocol would read "absent" and create again).
+                StoreError::NotFound => StoreError::Other {
+                    message: format!(
+                        "the namespace {} does not exist in cluster {}",
+                        key.namespace, key.cluster
+                    ),
+                },
+                other => other,
+            })?;
         Ok(from_lease(&created))
     }
 
@@ -241,9 +215,9 @@ impl LeaseStore for KubeLeaseStore {
         let record = self.audited(key, record).await;
         let patch = replace_patch(&to_lease(name, &record), resource_version);
         let (params, merge) = (PatchParams::default(), Patch::Merge(&patch));
-        let replaced = busy_retry(|| api.patch(name, &params, &merge))
+        let replaced = retry::call(|| api.patch(name, &params, &merge))
             .await
-            .map_err(store_error)?;
+            .map_err(CallError::into_store)?;
         Ok(from_lease(&replaced))
     }
 
@@ -261,9 +235,9 @@ impl LeaseStore for KubeLeaseStore {
             }),
             ..Default::default()
         };
-        busy_retry(|| api.delete(name, &params))
+        retry::call(|| api.delete(name, &params))
             .await
-            .map_err(store_error)?;
+            .map_err(CallError::into_store)?;
         Ok(())
     }
 
@@ -278,9 +252,9 @@ impl LeaseStore for KubeLeaseStore {
             .fields(&format!("metadata.name={name}"))
             .timeout(290);
         loop {
-            let stream = busy_retry(|| api.watch(&params, since_resource_version))
+            let stream = retry::call(|| api.watch(&params, since_resource_version))
                 .await
-                .map_err(store_error)?;
+                .map_err(CallError::into_store)?;
             let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
                 let mut latest = match event.map_err(store_error)? {
@@ -314,62 +288,6 @@ impl LeaseStore for KubeLeaseStore {
                 return Ok(latest);
             }
             // The server closed the watch (its timeout) with no change: watch again from the same point.
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::busy_retry;
-    use kube::core::Status;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    fn api_error(code: u16, reason: &str) -> kube::Error {
-        kube::Error::Api(Status::failure("test", reason).with_code(code).boxed())
-    }
-
-    /// Fails with `error` the first `failures` times, then answers `Ok(calls so far)`.
-    async fn run(
-        failures: u32,
-        error: impl Fn() -> kube::Error,
-    ) -> (Result<u32, kube::Error>, u32) {
-        let calls = AtomicU32::new(0);
-        let result = busy_retry(|| {
-            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
-            let answer = if n <= failures { Err(error()) } else { Ok(n) };
-            async move { answer }
-        })
-        .await;
-        (result, calls.load(Ordering::SeqCst))
-    }
-
-    #[tokio::test]
-    async fn a_busy_server_is_asked_again() {
-        let (result, calls) = run(2, || api_error(504, "Timeout")).await;
-        assert_eq!(result.ok(), Some(3));
-        assert_eq!(calls, 3);
-        let (result, _) = run(1, || api_error(429, "TooManyRequests")).await;
-        assert_eq!(result.ok(), Some(2));
-    }
-
-    #[tokio::test]
-    async fn a_server_busy_for_too_long_fails() {
-        let (result, calls) = run(10, || api_error(503, "ServiceUnavailable")).await;
-        assert!(matches!(result, Err(kube::Error::Api(s)) if s.code == 503));
-        assert_eq!(calls, super::BUSY_RETRIES + 1);
-    }
-
-    #[tokio::test]
-    async fn other_answers_are_returned_at_once() {
-        for (code, reason) in [
-            (409, "Conflict"),
-            (404, "NotFound"),
-            (403, "Forbidden"),
-            (500, "InternalError"),
-        ] {
-            let (result, calls) = run(1, || api_error(code, reason)).await;
-            assert!(result.is_err(), "{code} {reason}");
-            assert_eq!(calls, 1, "{code} {reason}");
         }
     }
 }

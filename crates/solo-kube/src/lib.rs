@@ -13,6 +13,7 @@
 //! - [`teams`]: team access control, the RBAC objects of `solo team setup`.
 //! - [`index`]: the public index of deployments and the team directory, readable by everyone.
 //! - [`delete`]: `deployment delete`, fenced, keeping the epoch's high-water mark.
+//! - [`retry`]: the one retry policy: a timeout per request, busy answers retried with jitter.
 //! - [`break_lock`]: `lease break --force`, audited with a Kubernetes Event per lease.
 
 pub mod break_lock;
@@ -26,6 +27,7 @@ pub mod history;
 pub mod identity;
 pub mod index;
 pub mod lease_store;
+pub mod retry;
 pub mod state_store;
 pub mod teams;
 

@@ -354,12 +354,7 @@ pub fn decode_payload(secret: &Secret) -> Result<Option<String>, CopyError> {
 }
 
 fn fencing_epoch(secret: &Secret) -> Epoch {
-    let value = secret
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(FENCE_ANNOTATION));
-    Epoch(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+    crate::fence::epoch_of(secret)
 }
 
 fn annotated_serial(secret: &Secret) -> Option<u64> {

@@ -327,3 +327,113 @@ fn a_missing_network_namespace_ends_exec_at_once_naming_the_cluster_and_the_name
         "nothing stays held: {leases}"
     );
 }
+
+/// Someone else's hand on the lease in cluster-1 of `deployment` (in `ns`).
+fn take_lease_in_cluster_1(ns: &str, deployment: &str) {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::api::{Api, Patch, PatchParams};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let leases: Api<Lease> = Api::namespaced(TestEnv::shared().client("cluster-1").await, ns);
+        let patch = serde_json::json!({"spec": {"holderIdentity": "mallory"}});
+        leases
+            .patch(deployment, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("take the lease");
+    });
+}
+
+#[test]
+fn a_renew_that_finds_one_lease_gone_frees_the_others_instead_of_keeping_them_for_the_whole_hold() {
+    let (alice, ns, _) = alice_with_a_deployment("renewgone", "renewgone-net");
+    alice.ok(&["lease", "acquire", "renewgone-net", "--for", "1h"]);
+    take_lease_in_cluster_1(&ns, "renewgone-net");
+    let renew = alice.solo(&["lease", "renew", "renewgone-net"]);
+    assert_eq!(renew.code, Some(1), "{}", renew.stderr);
+    assert!(renew.stderr.contains("mallory"), "{}", renew.stderr);
+    let leases = json(
+        &alice
+            .ok(&["lease", "status", "renewgone-net", "-o", "json"])
+            .stdout,
+    );
+    assert_eq!(
+        leases["leases"][1]["state"], "free",
+        "the lease in cluster-2 stays held for an hour by a lock its holder forgot: {leases}"
+    );
+}
+
+#[test]
+fn a_waiting_lease_acquire_claims_for_a_short_time_not_for_its_whole_hold() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::api::Api;
+
+    let (alice, ns, state_ns) = alice_with_a_deployment("shortclaim", "shortclaim-net");
+    alice.ok(&["lease", "acquire", "shortclaim-net", "--for", "5m"]);
+    // Bob waits for it with a long hold; a crashed waiter must not block anyone for that long.
+    let bob = User::new("shortclaim", "bob@example.com");
+    for r in ["cluster-1", "cluster-2"] {
+        bob.ok(&["cluster-ref", "connect", r, "--context", r]);
+    }
+    // Free the lease in cluster-2 only, as if alice's claim there had expired: bob claims it.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let leases: Api<Lease> = Api::namespaced(TestEnv::shared().client("cluster-2").await, &ns);
+        leases
+            .delete("shortclaim-net", &Default::default())
+            .await
+            .expect("free cluster-2");
+    });
+    let mut waiter = StdCommand::new(env!("CARGO_BIN_EXE_solo"));
+    bob.env(&mut waiter);
+    let mut waiter = waiter
+        .args([
+            "lease",
+            "acquire",
+            "shortclaim-net",
+            "--for",
+            "24h",
+            "--wait=60s",
+            "--state-namespace",
+            &state_ns,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn bob");
+    let seconds = runtime.block_on(async {
+        let leases: Api<Lease> = Api::namespaced(TestEnv::shared().client("cluster-2").await, &ns);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let seen = leases.get_opt("shortclaim-net").await.expect("get");
+            // Bob's claim, or the lease bob created to queue in: what he wrote while waiting.
+            if let Some(lease) = seen.clone() {
+                let queued = lease
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("solo.hiero.org/lock-waiters"))
+                    .is_some_and(|w| w.contains("bob@example.com"));
+                let spec = lease.spec.unwrap_or_default();
+                let claimed = spec
+                    .holder_identity
+                    .as_deref()
+                    .is_some_and(|h| h.contains("bob@example.com"));
+                if claimed || queued {
+                    break spec.lease_duration_seconds.unwrap_or_default();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "bob never claimed or queued in cluster-2: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let _ = waiter.kill();
+    let _ = waiter.wait();
+    assert!(
+        seconds <= 60,
+        "a waiting claim lasts {seconds} s: a crashed waiter would block the deployment that long"
+    );
+    alice.ok(&["lease", "release", "shortclaim-net"]);
+}

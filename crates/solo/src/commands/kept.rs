@@ -74,9 +74,9 @@ pub async fn acquire(args: &AcquireArgs, global: &Global, out: &Out) -> Result<(
     let lock_set = target.lock_set()?;
     let clock = session::server_clock(&target, &clusters).await;
     let fence = session::state_fence(&target, &clusters, &target.known.cluster_refs);
-    let mut lock_config = LockConfig::with_lease_duration(hold);
-    // Waiting is as short-lived as for any command: a waiter that dies drops out quickly.
-    lock_config.waiter_ttl = LockConfig::default().waiter_ttl;
+    // Claims while waiting are as short as any command's, so a waiter that dies blocks nobody
+    // for long; only the lock once held is extended to `--for`.
+    let lock_config = LockConfig::default();
     let request_id = uuid::Uuid::new_v4().to_string();
     let user = identity.user.clone();
     let store = KubeLeaseStore::new(clusters.clone()).recording_authenticated(&request_id);
@@ -105,17 +105,23 @@ pub async fn acquire(args: &AcquireArgs, global: &Global, out: &Out) -> Result<(
             );
         }
     };
-    let expires_at = clock.wall_now() + hold;
-    config.leases.insert(
-        name.clone(),
-        KeptLease {
-            request_id,
-            user,
-            epoch: held.epoch().0,
-            lease_seconds: hold.as_secs(),
-            expires_at,
-        },
-    );
+    let kept = KeptLease {
+        request_id,
+        user,
+        epoch: held.epoch().0,
+        lease_seconds: hold.as_secs(),
+        expires_at: clock.wall_now() + hold,
+    };
+    let expires_at = match extend(&clusters, &target, &kept, hold).await {
+        Ok(until) => until,
+        Err(e) => {
+            let _ = held.release().await;
+            return Err(e.into());
+        }
+    };
+    config
+        .leases
+        .insert(name.clone(), KeptLease { expires_at, ..kept });
     // The leases stay held: the HeldLock is dropped without a release.
     drop(held);
     if let Err(e) = config.save() {
@@ -157,10 +163,25 @@ pub async fn renew(args: &RenewArgs, global: &Global, out: &Out) -> Result<(), F
     };
     let until = match extend(&clusters, &target, &kept, hold).await {
         Ok(until) => until,
-        Err(e) => {
+        // Gone in one cluster: free what is still ours elsewhere, then forget it, so no lease
+        // stays held for the whole `--for` without its holder knowing.
+        Err(NotExtended::Gone(e)) => {
+            let _ = release_leases(&clusters, &target, &kept).await;
             config.leases.remove(&name);
             config.save()?;
             return Err(e);
+        }
+        // A cluster failed: the leases may still be ours, so the record stays.
+        Err(NotExtended::Failed(e)) => {
+            return Err(Failure::new(
+                format!(
+                    "the lock of {name} was not renewed everywhere: {}; it stays recorded as yours",
+                    e.message
+                ),
+                format!(
+                    "retry `solo lease renew {name}`, or free what is held with `solo lease release {name}`"
+                ),
+            ));
         }
     };
     let mut kept = kept;
@@ -271,22 +292,53 @@ pub async fn check(
     until.ok_or_else(|| Failure::bare(format!("deployment {} has no leases", target.name)))
 }
 
+/// Why a kept lock was not extended.
+pub enum NotExtended {
+    /// A lease is someone else's, was deleted or expired: the lock is gone.
+    Gone(Failure),
+    /// A cluster failed or refused: the leases may still be ours.
+    Failed(Failure),
+}
+
+impl From<NotExtended> for Failure {
+    fn from(e: NotExtended) -> Failure {
+        match e {
+            NotExtended::Gone(f) | NotExtended::Failed(f) => f,
+        }
+    }
+}
+
 /// Renews every lease of `kept` to last `hold` from now; until when it is held.
 pub async fn extend(
     clusters: &Clusters,
     target: &Target,
     kept: &KeptLease,
     hold: Duration,
-) -> Result<Timestamp, Failure> {
+) -> Result<Timestamp, NotExtended> {
     let store = &KubeLeaseStore::new(clusters.clone());
     let clock = &session::server_clock(target, clusters).await;
-    let keys = target.lock_set()?.keys().to_vec();
+    let keys = target
+        .lock_set()
+        .map_err(NotExtended::Failed)?
+        .keys()
+        .to_vec();
     let renewals = join_all(keys.iter().map(|key| async move {
         for _ in 0..5 {
-            let lease = read_mine(store, target, key, kept).await?;
+            let lease = match store.get(key, &target.name).await {
+                Ok(Some(lease)) if lease.value.held_by(&kept.request_id) => lease,
+                Ok(Some(lease)) => {
+                    return Err(NotExtended::Gone(lost(
+                        &target.name,
+                        key,
+                        &who(&lease.value),
+                    )));
+                }
+                Ok(None) => return Err(NotExtended::Gone(lost(&target.name, key, "was deleted"))),
+                Err(e) => return Err(NotExtended::Failed(lease_failure(key, &e))),
+            };
             let now = clock.wall_now();
             if expiry(&lease.value).is_some_and(|t| t <= now) {
-                return Err(lost(&target.name, key, "expired"));
+                return Err(NotExtended::Gone(lost(&target.name, key, "expired")));
             }
             let mut next = lease.value.clone();
             next.renew_time = Some(now);
@@ -298,28 +350,43 @@ pub async fn extend(
                 Ok(_) => return Ok(now + hold),
                 // A waiter's heartbeat changed the lease: read it again.
                 Err(StoreError::Conflict) => continue,
-                Err(e) => {
-                    return Err(session::store_failure(
-                        &key.cluster,
-                        &key.namespace,
-                        "leases",
-                        &e,
-                    ));
+                Err(StoreError::NotFound) => {
+                    return Err(NotExtended::Gone(lost(&target.name, key, "was deleted")));
                 }
+                Err(e) => return Err(NotExtended::Failed(lease_failure(key, &e))),
             }
         }
-        Err(Failure::new(
+        Err(NotExtended::Failed(Failure::new(
             format!("the lease in {key} kept changing while it was renewed"),
             "retry",
-        ))
+        )))
     }))
     .await;
     let mut until = None;
+    let mut failed = None;
     for r in renewals {
-        let t = r?;
-        until = Some(until.map_or(t, |u: Timestamp| u.min(t)));
+        match r {
+            Ok(t) => until = Some(until.map_or(t, |u: Timestamp| u.min(t))),
+            // A lease lost outweighs a cluster that failed: the lock is gone either way.
+            Err(e @ NotExtended::Gone(_)) => return Err(e),
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
     }
-    until.ok_or_else(|| Failure::bare(format!("deployment {} has no leases", target.name)))
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    until.ok_or_else(|| {
+        NotExtended::Failed(Failure::bare(format!(
+            "deployment {} has no leases",
+            target.name
+        )))
+    })
+}
+
+fn lease_failure(key: &LeaseKey, e: &StoreError) -> Failure {
+    session::store_failure(&key.cluster, &key.namespace, "leases", e)
 }
 
 /// Frees every lease `kept` still holds (deleted, or cleared when others wait); notes on those

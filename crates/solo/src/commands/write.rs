@@ -271,7 +271,7 @@ async fn keep_renewed(
     loop {
         tokio::time::sleep(hold / 3).await;
         if let Err(e) = kept::extend(&clusters, &target, &kept, hold).await {
-            let _ = lost.send(Some(e.message));
+            let _ = lost.send(Some(Failure::from(e).message));
             return;
         }
     }
