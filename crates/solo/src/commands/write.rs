@@ -234,6 +234,7 @@ async fn lock_once(
             clusters.clone(),
             target.clone(),
             kept.clone(),
+            until,
             tx,
         ));
         return Ok(WriteLock {
@@ -260,21 +261,48 @@ async fn lock_once(
     })
 }
 
-/// Renews a kept lock every third of its duration while a write runs under it.
+/// Renews a kept lock every third of its duration while a write runs under it, and declares it
+/// lost a safety margin before it could expire with no renewal landed (a renewal that hangs).
+/// Judged on the wall clock, which counts time spent suspended, and checked every second.
 async fn keep_renewed(
     clusters: Clusters,
     target: Target,
     kept: KeptLease,
+    until: jiff::Timestamp,
     lost: watch::Sender<Option<String>>,
 ) {
     let hold = Duration::from_secs(kept.lease_seconds);
-    loop {
-        tokio::time::sleep(hold / 3).await;
-        if let Err(e) = kept::extend(&clusters, &target, &kept, hold).await {
-            let _ = lost.send(Some(Failure::from(e).message));
-            return;
+    let margin = solo_kube::guard::safety_margin(hold);
+    let stop_at = |until: jiff::Timestamp| until - margin;
+    let (tx, mut renewed) = watch::channel(stop_at(until));
+    let renewing = async {
+        loop {
+            tokio::time::sleep(hold / 3).await;
+            match kept::extend(&clusters, &target, &kept, hold).await {
+                Ok(until) => {
+                    let _ = tx.send(stop_at(until));
+                }
+                Err(e) => return Failure::from(e).message,
+            }
         }
-    }
+    };
+    let expiry = async {
+        loop {
+            let deadline = *renewed.borrow_and_update();
+            if jiff::Timestamp::now() >= deadline {
+                return format!(
+                    "no renewal of the kept lock landed in time: it would expire within {} s, so the work stops now",
+                    margin.as_secs()
+                );
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), renewed.changed()).await;
+        }
+    };
+    let reason = tokio::select! {
+        reason = renewing => reason,
+        reason = expiry => reason,
+    };
+    let _ = lost.send(Some(reason));
 }
 
 /// The current time to the second.
