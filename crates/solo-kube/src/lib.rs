@@ -24,6 +24,7 @@ pub mod history;
 pub mod identity;
 pub mod index;
 pub mod lease_store;
+pub mod namespaces;
 pub mod state_store;
 pub mod teams;
 
@@ -37,6 +38,7 @@ pub use history::{AppendOutcome, History, HistoryEntry, HistoryError, HistorySto
 pub use identity::{Authenticated, AuthenticatedUser};
 pub use index::IndexEntry;
 pub use lease_store::KubeLeaseStore;
+pub use namespaces::{Ensured, ensure_namespace};
 pub use state_store::{
     CopyError, DEFAULT_STATE_NAMESPACE, StateCopy, StateStore, StateStoreError, WriteOutcome,
     fence_targets, state_object_name,
