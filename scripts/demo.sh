@@ -25,11 +25,10 @@ trap 'rm -rf "$work"' EXIT
 
 ns=demo-$(date +%H%M%S)
 network=my-network-$(date +%H%M%S)
-step "The network's namespace and the state namespace exist in both clusters (an admin's job)"
+step "The network's namespace exists in both clusters (an admin's job; solo makes its own state namespace)"
 for c in cluster-1 cluster-2; do
   show "kubectl --context $c create namespace $ns"
   kubectl --context "$c" create namespace "$ns" >/dev/null
-  kubectl --context "$c" create namespace solo-system >/dev/null 2>&1 || true
 done
 
 step "1. alice maps the clusters to her kube contexts and creates a deployment over both"
@@ -37,6 +36,7 @@ run alice cluster-ref connect cluster-1 --context cluster-1
 run alice cluster-ref connect cluster-2 --context cluster-2
 run alice deployment create "$network" --namespace "$ns" --cluster-ref cluster-1 --cluster-ref cluster-2 --yes
 run alice state show "$network" -o yaml
+run alice deployment show "$network"
 
 step "2. alice holds the lock while her change runs (8 seconds)"
 show "alice: solo exec $network -- sleep 8 &"

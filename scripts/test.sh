@@ -13,6 +13,8 @@ mkdir -p target
 trap '"$launcher" down --dir "$SOLO_TESTENV_DIR" >/dev/null || true; rm -rf target/testenv-private' EXIT
 "$launcher" up --dir "$SOLO_TESTENV_DIR" --clusters 3
 
+echo "== testenv first run with an empty launcher cache"
+bash scripts/test_testenv_first_run.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo test"

@@ -15,7 +15,9 @@ command -v go >/dev/null || { echo "testenv: Go is needed to build kube-apiserve
 hash=$(cd "$here" && cat go.mod go.sum ./*.go | sha256sum | cut -c1-16)
 bin="$cache/testenv-$hash"
 
-if [ ! -x "$bin" ]; then
+# The build runs in a subshell that changes into testenv/, so that the launcher always runs in the
+# caller's directory and a relative --dir means the same whether or not the binary was cached.
+if [ ! -x "$bin" ]; then (
   k8s=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$here/go.mod")
   minor=$(echo "$k8s" | cut -d. -f2)
   ldflags="-s -w"
@@ -34,7 +36,7 @@ if [ ! -x "$bin" ]; then
   [ "${PIPESTATUS[0]}" -eq 0 ] && [ -x "$bin.tmp" ] || { echo "testenv: build failed" >&2; exit 1; }
   mv "$bin.tmp" "$bin"
   echo "testenv: built $bin in $(( $(date +%s) - start ))s" >&2
-fi
+) fi
 
 if [ "${1:-}" = "--print-path" ]; then
   echo "$bin"

@@ -32,6 +32,19 @@ proptest! {
     }
 
     #[test]
+    fn every_valid_document_round_trips_at_rest_and_yaml_copies_read_the_same(doc in valid_document()) {
+        let json = state::to_at_rest(&doc).expect("json");
+        let loaded = state::parse_at_rest(json.as_bytes()).expect("reads").into_loaded(&stamp()).expect("valid");
+        let Loaded::Current(back) = loaded else { panic!("a current document is not migrated") };
+        prop_assert_eq!(&back, &doc);
+        prop_assert_eq!(state::to_at_rest(&back).expect("json again"), json, "one printing at rest");
+        // A copy an older solo stored as YAML reads as the same document.
+        let yaml = state::to_canonical_yaml(&doc).expect("yaml");
+        let old = state::parse_at_rest(yaml.as_bytes()).expect("reads").into_loaded(&stamp()).expect("valid");
+        prop_assert_eq!(old.into_document(), doc);
+    }
+
+    #[test]
     fn reading_ignores_layout_and_comments(doc in valid_document()) {
         let text = state::to_canonical_yaml(&doc).expect("prints");
         // Same content, different layout: a comment line after every line and a blank line.

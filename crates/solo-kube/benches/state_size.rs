@@ -19,7 +19,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use solo_core::lock::{Identity, LeaseKey, LockConfig, LockSet, WaitPolicy};
-use solo_core::state::{MigrationStamp, to_canonical_yaml};
+use solo_core::state::{MigrationStamp, to_at_rest};
 use solo_kube::guard::lock;
 use solo_kube::state_store::{STATE_GZ_KEY, STATE_KEY};
 use solo_kube::{
@@ -93,7 +93,7 @@ async fn main() {
     };
     let mut d = doc.clone();
     d.cli.history = names.iter().rev().cloned().collect();
-    let canonical = to_canonical_yaml(&d).expect("yaml").len();
+    let canonical = to_at_rest(&d).expect("json").len();
 
     let (mut saves, mut loads, mut appends, mut reads) = (vec![], vec![], vec![], vec![]);
     for round in 0..rounds {
@@ -148,7 +148,7 @@ async fn main() {
         size::HISTORY,
         names.len()
     );
-    println!("  state canonical YAML     {canonical:>9} bytes");
+    println!("  state canonical JSON     {canonical:>9} bytes");
     println!(
         "  state stored (gzip)      {stored:>9} bytes  (largest object written; limit 1,048,576)"
     );

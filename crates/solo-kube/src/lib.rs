@@ -27,6 +27,7 @@ pub mod history;
 pub mod identity;
 pub mod index;
 pub mod lease_store;
+pub mod namespaces;
 pub mod retry;
 pub mod state_store;
 pub mod teams;
@@ -41,6 +42,7 @@ pub use history::{AppendOutcome, History, HistoryEntry, HistoryError, HistorySto
 pub use identity::{Authenticated, AuthenticatedUser};
 pub use index::IndexEntry;
 pub use lease_store::KubeLeaseStore;
+pub use namespaces::{Ensured, ensure_namespace};
 pub use state_store::{
     Base, CopyError, DEFAULT_STATE_NAMESPACE, StateCopy, StateStore, StateStoreError, WriteOutcome,
     fence_targets, state_object_name,

@@ -19,12 +19,13 @@ use solo_core::lock::{
     HolderField, Identity, LeaseKey, LockConfig, LockSet, StoreError, WaitPolicy,
 };
 use solo_core::state::{
-    ClusterRef, Component, MigrationStamp, StateDocument, StoredMeta, SyncStatus, V1_0_32,
+    CURRENT, ClusterRef, Component, HASH_ANNOTATION, MigrationStamp, StateDocument, StoredMeta,
+    SyncStatus, V1_0_32, content_hash, to_at_rest, to_canonical_yaml,
 };
 use solo_kube::guard::lock;
 use solo_kube::history::HistoryEntry;
 use solo_kube::state_store::{
-    BACKUP_FROM_ANNOTATION, BACKUP_LABEL, DEPLOYMENT_LABEL, STATE_KEY, TEAM_LABEL,
+    BACKUP_FROM_ANNOTATION, BACKUP_LABEL, DEPLOYMENT_LABEL, STATE_KEY, TEAM_LABEL, decode_payload,
 };
 use solo_kube::{
     Clusters, CopyError, HistoryStore, KubeLeaseStore, LockGuard, LockRequest, ServerClock,
@@ -207,6 +208,93 @@ async fn an_older_schema_is_stored_migrated_by_the_first_locked_write_and_kept_a
         .await
         .expect("write");
     assert_eq!((out.serial, out.backup), (3, None));
+    guard.release().await.expect("release");
+}
+
+/// The stored text of `deployment` in every cluster, with its content-hash annotation.
+async fn stored_texts(clusters: &Clusters, ns: &str, deployment: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for r in refs() {
+        let secret = secrets(clusters, &r, ns)
+            .get(deployment)
+            .await
+            .expect("get");
+        let text = decode_payload(&secret).expect("decodes").expect("a state");
+        let hash = secret.metadata.annotations.unwrap_or_default()[HASH_ANNOTATION].clone();
+        out.push((text, hash));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_copy_stored_as_yaml_by_an_older_solo_reads_and_the_next_locked_write_stores_it_as_json()
+{
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace("state-yaml-at-rest").await;
+    let clusters = connect(env, None).await;
+    let store = StateStore::new(clusters.clone(), &ns);
+    let before = doc("yaml-net", &ns, 3);
+    // Today's schema, stored as the canonical YAML that solo wrote before it stored JSON.
+    let yaml = to_canonical_yaml(&before).expect("yaml");
+    let meta = StoredMeta::first(uuid::Uuid::new_v4(), 0, CURRENT, &yaml);
+    for r in refs() {
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some("yaml-net".into()),
+                labels: Some(BTreeMap::from([
+                    (DEPLOYMENT_LABEL.to_owned(), "yaml-net".to_owned()),
+                    (TEAM_LABEL.to_owned(), "team-a".to_owned()),
+                ])),
+                annotations: Some(meta.to_annotations().into_iter().collect()),
+                ..Default::default()
+            },
+            data: Some(BTreeMap::from([(
+                STATE_KEY.to_owned(),
+                ByteString(yaml.clone().into_bytes()),
+            )])),
+            ..Default::default()
+        };
+        secrets(&clusters, &r, &ns)
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("a YAML copy written as an older solo did");
+    }
+
+    // Read as it is: in sync, the same document, nothing migrated, nothing written.
+    let (copy, status) = store.read("yaml-net", &refs()).await.expect("read");
+    assert_eq!(status, SyncStatus::InSync { serial: 1 });
+    let stamp = MigrationStamp {
+        by: "carol@example.com".into(),
+        at: Timestamp::now(),
+    };
+    let loaded = copy.load(&stamp).expect("loads");
+    assert!(loaded.migrated().is_none());
+    assert_eq!(loaded.document(), &before);
+    assert!(
+        stored_texts(&clusters, &ns, "yaml-net")
+            .await
+            .iter()
+            .all(|(text, _)| text == &yaml)
+    );
+
+    // The next locked write rolls every copy forward to canonical JSON, hashed as stored.
+    let mut after = loaded.into_document();
+    after.components.consensus.pop();
+    let guard = support::lock_state(&clusters, &ns, "yaml-net", &refs()).await;
+    let out = store
+        .write(guard.epoch(), "yaml-net", &after)
+        .await
+        .expect("write");
+    assert_eq!((out.serial, out.backup), (2, None));
+    let json = to_at_rest(&after).expect("json");
+    assert!(json.starts_with('{'), "{json}");
+    for (text, hash) in stored_texts(&clusters, &ns, "yaml-net").await {
+        assert_eq!(text, json);
+        assert_eq!(hash, content_hash(&json));
+    }
+    let (copy, status) = store.read("yaml-net", &refs()).await.expect("read");
+    assert_eq!(status, SyncStatus::InSync { serial: 2 });
+    assert_eq!(copy.load(&stamp).expect("loads").document(), &after);
     guard.release().await.expect("release");
 }
 

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use solo_core::state::{
     ClusterRef, Component, HASH_ANNOTATION, LINEAGE_ANNOTATION, MigrationStamp, SERIAL_ANNOTATION,
-    StateDocument, StoredMeta, SyncStatus, content_hash, to_canonical_yaml,
+    StateDocument, StoredMeta, SyncStatus, content_hash, to_at_rest,
 };
 use solo_kube::state_store::{STATE_GZ_KEY, STATE_KEY, TEAM_LABEL, classify_copies};
 use solo_kube::{Clusters, LockGuard, StateStore, StateStoreError};
@@ -203,7 +203,7 @@ async fn create_reads_in_sync_and_locked_writes_increment_every_copy() {
     let s = t.secret("cluster-3", "net-a").await;
     let data = s.data.as_ref().expect("data");
     assert!(data.contains_key(STATE_GZ_KEY) && !data.contains_key(STATE_KEY));
-    assert!(data[STATE_GZ_KEY].0.len() < to_canonical_yaml(&big).expect("yaml").len() / 4);
+    assert!(data[STATE_GZ_KEY].0.len() < to_at_rest(&big).expect("json").len() / 4);
     assert!(t.docs("net-a").await.iter().all(|d| *d == big));
     guard.release().await.expect("release");
 }
@@ -356,10 +356,10 @@ async fn hand_edits_are_reported_never_overwritten_and_sync_from_repairs_them() 
 
     // A future schema version in cluster-1, with a matching hash (as a newer solo would write).
     let mut s = t.secret("cluster-1", "net").await;
-    let canonical = to_canonical_yaml(&d1).expect("yaml");
-    let (first, rest) = canonical.split_once('\n').expect("lines");
-    assert!(first.starts_with("version:"), "{first}");
-    let future = format!("version: 9.0.0\n{rest}");
+    let stored = to_at_rest(&d1).expect("json");
+    let current = format!("{{\"version\":\"{}\",", d1.version);
+    assert!(stored.starts_with(&current), "{stored}");
+    let future = stored.replacen(&current, "{\"version\":\"9.0.0\",", 1);
     set_text(&mut s, &future);
     s.metadata
         .annotations
@@ -430,7 +430,7 @@ async fn a_cut_short_write_is_behind_and_the_next_write_rolls_forward() {
     // The write of serial 2 reached cluster-1 only.
     let mut d2 = d1.clone();
     t.add_node(&mut d2, "extra1");
-    let text = to_canonical_yaml(&d2).expect("yaml");
+    let text = to_at_rest(&d2).expect("json");
     let mut s = t.secret("cluster-1", "net").await;
     set_text(&mut s, &text);
     let next = meta.next(guard.epoch().0, d2.version, &text);

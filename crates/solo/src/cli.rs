@@ -296,8 +296,9 @@ Examples:
   solo deployment create my-network --namespace my-net --cluster-ref cluster-1
   solo deployment create my-network --namespace my-net --cluster-ref cluster-1 --cluster-ref cluster-2 --team team-a
 
-The namespace must exist in every cluster, and so must the state namespace (default solo-system).
-Every cluster ref must be connected (`solo cluster-ref connect`).")]
+The namespace must exist in every cluster. The state namespace (solo-<team> with --team, else
+solo-system) is created where it is missing and you may create namespaces; where you may not, an
+admin creates it (`solo team setup`). Every cluster ref must be connected (`solo cluster-ref connect`).")]
     Create(CreateArgs),
     /// List the deployments found in your connected clusters (without reading their state).
     #[command(after_help = "\
@@ -305,7 +306,7 @@ Examples:
   solo deployment list
   solo deployment list --state-namespace team-a-state -o json")]
     List(ListArgs),
-    /// Show what your local config knows of a deployment.
+    /// Show a deployment: per cluster, its copy's serial, fencing epoch, sync state and lock holder.
     #[command(after_help = "Example:\n  solo deployment show my-network -o yaml")]
     Show(DeploymentArgs),
     /// Delete a deployment's state, history and leases from every one of its clusters, under its lock.
@@ -334,9 +335,21 @@ pub struct CreateArgs {
     /// The team that owns it (a label on its state; used for access control).
     #[arg(long, value_name = "TEAM")]
     pub team: Option<String>,
-    /// Where the state is kept in every cluster.
-    #[arg(long, value_name = "NS", default_value = solo_kube::DEFAULT_STATE_NAMESPACE)]
-    pub state_namespace: String,
+    /// Where the state is kept in every cluster (default: solo-<team> with --team, else
+    /// solo-system); created when missing and you may create namespaces.
+    #[arg(long, value_name = "NS")]
+    pub state_namespace: Option<String>,
+}
+
+impl CreateArgs {
+    /// The state namespace: as given, else the team's (`solo-<team>`), else the default.
+    pub fn state_namespace(&self) -> String {
+        match (&self.state_namespace, &self.team) {
+            (Some(ns), _) => ns.clone(),
+            (None, Some(team)) => solo_kube::team_state_namespace(team),
+            (None, None) => solo_kube::DEFAULT_STATE_NAMESPACE.to_owned(),
+        }
+    }
 }
 
 /// `solo deployment list`

@@ -1,6 +1,10 @@
 //! How outcomes reach people: results on stdout, everything else on stderr, in one style:
 //! `error: <sentence>`, the details each on its own line, then `help: <what to do>`.
 
+mod table;
+
+pub use table::table;
+
 use crate::cli::{Global, Output};
 use solo_core::state::StateError;
 use std::io::Write;
@@ -146,6 +150,25 @@ impl Out {
         if let Some(help) = &f.help {
             let _ = writeln!(err, "help: {}", clean(help));
         }
+    }
+}
+
+/// A lock holder in a few words: `user (host, pid N, held|acquiring)`, or a foreign identity.
+pub fn holder_text(holder: &solo_core::lock::HolderField) -> String {
+    use solo_core::lock::{HolderField, Phase};
+    match holder {
+        HolderField::Known(h) => format!(
+            "{} ({}, pid {}, {})",
+            h.user,
+            h.host,
+            h.pid,
+            if h.phase == Phase::Held {
+                "held"
+            } else {
+                "acquiring"
+            }
+        ),
+        HolderField::Opaque(identity) => format!("{identity:?} (not solo)"),
     }
 }
 

@@ -45,6 +45,17 @@ pub enum StateError {
         message: String,
     },
 
+    /// A stored copy's JSON is malformed, or does not have the shape of the schema.
+    #[error("the stored JSON is not a solo state: {}", at_line(*line, *column, message))]
+    StoredJson {
+        /// 1-based line of the fault, when known.
+        line: Option<u64>,
+        /// 1-based column of the fault, when known.
+        column: Option<u64>,
+        /// What the JSON reader found.
+        message: String,
+    },
+
     /// The document does not say which schema it follows.
     #[error("the document has no `version` field, so its schema is unknown")]
     MissingVersion,
@@ -182,7 +193,7 @@ impl StateError {
                 "fix the flags listed above in a copy of the legacy file, then import the copy"
                     .to_string()
             }
-            StateError::BadStoredMeta { .. } => {
+            StateError::BadStoredMeta { .. } | StateError::StoredJson { .. } => {
                 "the stored state was changed by hand or by another tool; repair it with `solo state sync <deployment> --from <cluster-ref>`"
                     .to_string()
             }

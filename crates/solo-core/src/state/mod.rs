@@ -12,14 +12,15 @@
 //!   [`KNOWN_VERSIONS`], oldest first, and the chain of [`migrate::step`]s walks it. A version
 //!   above [`CURRENT`] is refused as written by a newer solo.
 //! - [`validate()`] reports every problem at once, each with its path.
-//! - [`to_canonical_yaml`] prints the one canonical text of a document, the text that is
-//!   stored, diffed and hashed ([`content_hash`]).
+//! - [`to_canonical_yaml`] prints the one canonical YAML of a document, the text people see,
+//!   edit and diff; [`to_at_rest`] prints its canonical JSON, the text that is stored and hashed
+//!   ([`content_hash`]), and [`parse_at_rest`] reads it back (or a YAML copy of an older solo).
 //! - [`import_legacy`] turns the legacy `~/.solo/solo.config` into a document.
 //! - Serial, lineage and fencing epoch are *not* in the document: they belong to each stored
 //!   copy and live in the stored object's annotations ([`StoredMeta`]), so that the content hash
 //!   covers the network alone and a hand edit of the YAML cannot forge them.
 
-mod block_yaml;
+mod at_rest;
 mod canonical;
 mod error;
 mod legacy;
@@ -33,6 +34,7 @@ pub mod sync;
 mod validate;
 mod version;
 
+pub use at_rest::{parse_at_rest, to_at_rest};
 pub use canonical::{to_canonical_yaml, to_json, versioned_to_yaml};
 pub use error::StateError;
 pub use legacy::{DEFAULT_CLUSTER_REF, LEGACY_FROM_PREFIX, LegacyImport, import_legacy};
@@ -41,10 +43,7 @@ pub use model::{
     Cli, ClusterRef, Component, ComponentKind, Components, Metadata, Migration, Placement,
     ProxyComponent, RelayComponent, StateDocument,
 };
-pub use parse::{
-    Loaded, MAX_DOCUMENT_BYTES, MAX_NESTING_DEPTH, Parsed, load, parse, parse_block_subset,
-    parse_general,
-};
+pub use parse::{Loaded, MAX_DOCUMENT_BYTES, MAX_NESTING_DEPTH, Parsed, load, parse};
 pub use stored::{
     EPOCH_ANNOTATION, HASH_ANNOTATION, LINEAGE_ANNOTATION, SCHEMA_ANNOTATION, SERIAL_ANNOTATION,
     StoredMeta, content_hash,

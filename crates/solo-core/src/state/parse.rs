@@ -1,9 +1,9 @@
 //! Reading a state document from bytes: limits first, then the version, then the schema of that
 //! version, then migration and validation.
 //!
-//! Two readers: the block-style subset that solo prints is read by `block_yaml` (fast), and
-//! everything else, including every text with a problem, by the general YAML reader, whose
-//! errors name the line and column.
+//! The text is YAML (a person's edit, or a copy stored by an older solo); the canonical JSON that
+//! solo stores today is read by [`super::at_rest`], which shares the version dispatch here. The
+//! YAML reader's errors name the line and column.
 //!
 //! Limits come before any YAML is parsed, so that hostile or mistaken input fails fast with a
 //! clear message instead of exhausting memory or the stack:
@@ -16,7 +16,6 @@
 //!   YAML reader's budget as it reads, before anything deeper can recurse;
 //! - one YAML document, no duplicate keys, no unknown fields.
 
-use super::block_yaml;
 use super::error::StateError;
 use super::migrate::{Migrated, MigrationStamp, VersionedDocument, migrate_to_current};
 use super::model::StateDocument;
@@ -101,18 +100,11 @@ impl Parsed {
 /// Read a document in the schema of its own version, without migrating or validating it.
 pub fn parse(text: &[u8]) -> Result<Parsed, StateError> {
     let text = decode(text)?;
-    // Fastest path: the block-style subset that solo prints, read without the general reader.
-    if let Some(document) = block_yaml::read(text).and_then(typed_from_value) {
-        return Ok(Parsed {
-            document,
-            original: text.to_string(),
-        });
-    }
     // Fast path: a block-style document names its version on a top-level line, so read it in
     // the schema of that version in one pass. The typed `version` read by that pass must agree,
     // and any failure falls back to the careful path, which gives the precise error.
     if let Some(hinted) = version_line(text).filter(SchemaVersion::is_known)
-        && let Ok(document) = parse_as(hinted, text)
+        && let Ok(document) = parse_as::<Yaml>(hinted, text)
         && document.version() == hinted
     {
         return Ok(Parsed {
@@ -120,19 +112,38 @@ pub fn parse(text: &[u8]) -> Result<Parsed, StateError> {
             original: text.to_string(),
         });
     }
-    let version = probe_version(text)?;
-    let document = parse_as(version, text)?;
+    let version = probe_version::<Yaml>(text)?;
+    let document = parse_as::<Yaml>(version, text)?;
     Ok(Parsed {
         document,
         original: text.to_string(),
     })
 }
 
-fn parse_as(version: SchemaVersion, text: &str) -> Result<VersionedDocument, StateError> {
+/// A text format a state can be read from: YAML (people, older copies) or JSON (at rest).
+pub(crate) trait Format {
+    /// Read a value of type `T` from the whole text.
+    fn read<T: DeserializeOwned>(text: &str) -> Result<T, StateError>;
+}
+
+/// The YAML reader, within the limits of the module doc.
+pub(crate) struct Yaml;
+
+impl Format for Yaml {
+    fn read<T: DeserializeOwned>(text: &str) -> Result<T, StateError> {
+        from_yaml(text)
+    }
+}
+
+/// Read a text in the schema of `version`, refusing versions newer or unknown.
+pub(crate) fn parse_as<F: Format>(
+    version: SchemaVersion,
+    text: &str,
+) -> Result<VersionedDocument, StateError> {
     Ok(match version {
-        v if v == CURRENT => VersionedDocument::Current(from_yaml(text)?),
-        v if v == V1_1_0 => VersionedDocument::V1_1_0(from_yaml::<v1_1_0::Document>(text)?),
-        v if v == V1_0_32 => VersionedDocument::V1_0_32(from_yaml::<v1_0_32::Document>(text)?),
+        v if v == CURRENT => VersionedDocument::Current(F::read(text)?),
+        v if v == V1_1_0 => VersionedDocument::V1_1_0(F::read::<v1_1_0::Document>(text)?),
+        v if v == V1_0_32 => VersionedDocument::V1_0_32(F::read::<v1_0_32::Document>(text)?),
         v if v > CURRENT => {
             return Err(StateError::FromNewerTool {
                 found: v,
@@ -145,38 +156,6 @@ fn parse_as(version: SchemaVersion, text: &str) -> Result<VersionedDocument, Sta
                 known: known_versions_list(),
             });
         }
-    })
-}
-
-/// The block-subset reader alone, without the general reader behind it (for the tests that
-/// check the two agree).
-#[doc(hidden)]
-pub fn parse_block_subset(text: &[u8]) -> Option<VersionedDocument> {
-    let text = decode(text).ok()?;
-    block_yaml::read(text).and_then(typed_from_value)
-}
-
-/// The general reader alone, without the block-subset reader in front of it.
-#[doc(hidden)]
-pub fn parse_general(text: &[u8]) -> Result<Parsed, StateError> {
-    let text = decode(text)?;
-    let version = probe_version(text)?;
-    Ok(Parsed {
-        document: parse_as(version, text)?,
-        original: text.to_string(),
-    })
-}
-
-/// A document of a known version from the value the block reader built, or `None` when the
-/// general reader should judge the text (any type mismatch, unknown field or unknown version).
-fn typed_from_value(value: serde_json::Value) -> Option<VersionedDocument> {
-    use serde_json::from_value;
-    let version: SchemaVersion = value.get("version")?.as_str()?.parse().ok()?;
-    Some(match version {
-        v if v == CURRENT => VersionedDocument::Current(from_value(value).ok()?),
-        v if v == V1_1_0 => VersionedDocument::V1_1_0(from_value(value).ok()?),
-        v if v == V1_0_32 => VersionedDocument::V1_0_32(from_value(value).ok()?),
-        _ => return None,
     })
 }
 
@@ -231,12 +210,12 @@ fn yaml_options() -> serde_saphyr::Options {
 }
 
 /// The version, read before anything else so that the right schema reads the rest.
-fn probe_version(text: &str) -> Result<SchemaVersion, StateError> {
+pub(crate) fn probe_version<F: Format>(text: &str) -> Result<SchemaVersion, StateError> {
     #[derive(serde::Deserialize)]
     struct Probe {
         version: Option<String>,
     }
-    let probe: Probe = from_yaml(text)?;
+    let probe: Probe = F::read(text)?;
     let found = probe.version.ok_or(StateError::MissingVersion)?;
     found
         .parse()

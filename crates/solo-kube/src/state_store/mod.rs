@@ -4,8 +4,8 @@
 //! [`state_object_name`]: the *same* object the lock's [`StateFence`](crate::StateFence) stamps,
 //! so fencing and state are one object and one compare-and-swap ([`fence_targets`] builds the
 //! fence's targets from the same name). It holds:
-//! - the canonical YAML under [`STATE_KEY`], or gzip-compressed under [`STATE_GZ_KEY`] when
-//!   larger than [`GZIP_ABOVE`]; never more than [`MAX_STORED_BYTES`] (checked before writing);
+//! - the canonical JSON ([`to_at_rest`]; an older solo's copy holds YAML, read all the same)
+//!   under [`STATE_KEY`], or gzip-compressed under [`STATE_GZ_KEY`] when larger than [`GZIP_ABOVE`]; never more than [`MAX_STORED_BYTES`] (checked before writing);
 //! - annotations: [`StoredMeta`] (serial, lineage, writer's epoch, content hash, schema version)
 //!   and the fence's epoch ([`crate::fence::EPOCH_ANNOTATION`]);
 //! - labels: managed-by, deployment and team, so a list finds states without reading them.
@@ -30,7 +30,7 @@ use solo_core::lock::{Epoch, StoreError};
 use solo_core::state::{
     CURRENT, CopyInfo, Loaded, MAX_DOCUMENT_BYTES, MigrationStamp, Parsed, SERIAL_ANNOTATION,
     SchemaVersion, StateDocument, StateError, StoredMeta, SyncStatus, classify, content_hash,
-    divergence_table, names, parse, to_canonical_yaml, validate,
+    divergence_table, names, parse_at_rest, to_at_rest, validate,
 };
 use uuid::Uuid;
 
@@ -53,11 +53,11 @@ pub use read::classify_copies;
 
 /// The state namespace when none is configured.
 pub const DEFAULT_STATE_NAMESPACE: &str = "solo-system";
-/// Data key of the canonical YAML.
+/// Data key of the stored text (canonical JSON, which is also YAML; the key predates JSON).
 pub const STATE_KEY: &str = "state.yaml";
-/// Data key of the gzip-compressed canonical YAML.
+/// Data key of the gzip-compressed stored text.
 pub const STATE_GZ_KEY: &str = "state.yaml.gz";
-/// Canonical YAML larger than this is stored gzip-compressed.
+/// Stored text larger than this is stored gzip-compressed.
 pub const GZIP_ABOVE: usize = 256 * 1024;
 /// The most a copy may hold after compression: well under Kubernetes' 1 MiB object limit.
 pub const MAX_STORED_BYTES: usize = 900 * 1024;
@@ -203,7 +203,7 @@ fn check_copy(cluster: &str, secret: &Secret) -> Result<StateCopy, CopyError> {
     let empty = BTreeMap::new();
     let annotations = secret.metadata.annotations.as_ref().unwrap_or(&empty);
     let meta = StoredMeta::from_annotations(annotations).map_err(CopyError::Meta)?;
-    let parsed = parse(text.as_bytes()).map_err(CopyError::Document)?;
+    let parsed = parse_at_rest(text.as_bytes()).map_err(CopyError::Document)?;
     if content_hash(&text) != meta.content_hash {
         return Err(CopyError::HashMismatch);
     }
@@ -310,7 +310,7 @@ impl StateStore {
         if doc.clusters.is_empty() {
             return Err(Self::invalid(deployment, "it lists no clusters"));
         }
-        let text = to_canonical_yaml(doc).map_err(|e| Self::invalid(deployment, e.to_string()))?;
+        let text = to_at_rest(doc).map_err(|e| Self::invalid(deployment, e.to_string()))?;
         let (key, bytes) = encode_payload(&text).map_err(|size| StateStoreError::TooLarge {
             deployment: deployment.to_owned(),
             size,

@@ -1,4 +1,4 @@
-//! The stored form of a document: canonical YAML, gzip-compressed when large, size-checked.
+//! The stored form of a document: canonical JSON, gzip-compressed when large, size-checked.
 
 use super::*;
 use std::io::{Read, Write};

@@ -8,10 +8,10 @@ use crate::render::{Failure, Out};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use serde_json::json;
-use solo_core::lock::{StoreError, WaitPolicy};
-use solo_core::state::{ClusterRef, StateDocument, names};
+use solo_core::lock::{StoreError, WaitPolicy, read_lock};
+use solo_core::state::{ClusterRef, StateDocument, SyncStatus, names};
 use solo_kube::state_store::{DEPLOYMENT_LABEL, TEAM_LABEL};
-use solo_kube::{StateStore, StateStoreError};
+use solo_kube::{KubeLeaseStore, StateStore, StateStoreError};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The team recorded when `--team` is not given (the label must have a value).
@@ -22,7 +22,7 @@ pub fn run(cmd: &DeploymentCommand, global: &Global, out: &Out) -> Result<(), Fa
     match cmd {
         DeploymentCommand::Create(args) => session::block_on(create(args, global, out)),
         DeploymentCommand::List(args) => session::block_on(list(args, global, out)),
-        DeploymentCommand::Show(args) => show(args, out),
+        DeploymentCommand::Show(args) => session::block_on(show(args, global, out)),
         DeploymentCommand::Delete(args) => {
             session::block_on(super::delete::delete(args, global, out))
         }
@@ -43,7 +43,8 @@ fn check_label(what: &str, name: &str) -> Result<(), Failure> {
 async fn create(args: &CreateArgs, global: &Global, out: &Out) -> Result<(), Failure> {
     check_label("deployment name", &args.name)?;
     check_label("namespace", &args.namespace)?;
-    check_label("state namespace", &args.state_namespace)?;
+    let state_namespace = args.state_namespace();
+    check_label("state namespace", &state_namespace)?;
     for r in &args.cluster_refs {
         check_label("cluster ref", r)?;
     }
@@ -59,14 +60,9 @@ async fn create(args: &CreateArgs, global: &Global, out: &Out) -> Result<(), Fai
     let clusters = session::connect(global, &mapping).await?;
     for r in &refs {
         session::require_namespace(&clusters, &config, r, &args.namespace, "namespace").await?;
-        session::require_namespace(
-            &clusters,
-            &config,
-            r,
-            &args.state_namespace,
-            "state namespace",
-        )
-        .await?;
+    }
+    for r in &refs {
+        state_namespace_ready(&clusters, &config, r, &state_namespace, out).await?;
     }
 
     let mut doc = StateDocument::new(&args.name, &identity.user, session_now());
@@ -82,7 +78,7 @@ async fn create(args: &CreateArgs, global: &Global, out: &Out) -> Result<(), Fai
         KnownDeployment {
             cluster_refs: refs.clone(),
             namespace: args.namespace.clone(),
-            state_namespace: args.state_namespace.clone(),
+            state_namespace: state_namespace.clone(),
             team: args.team.clone(),
         },
     );
@@ -94,12 +90,12 @@ async fn create(args: &CreateArgs, global: &Global, out: &Out) -> Result<(), Fai
         args.name,
         guard.epoch()
     ));
-    let store = StateStore::new(clusters, &args.state_namespace);
+    let store = StateStore::new(clusters, &state_namespace);
     let created = store.create(&doc, &team).await;
     session::release(guard).await?;
     let meta = created.map_err(|e| match &e {
         StateStoreError::AlreadyExists { .. } => Failure::bare(e.to_string()),
-        _ => session::state_failure(&e, &args.state_namespace),
+        _ => session::state_failure(&e, &state_namespace),
     })?;
 
     config.deployments.insert(args.name.clone(), target.known);
@@ -109,11 +105,47 @@ async fn create(args: &CreateArgs, global: &Global, out: &Out) -> Result<(), Fai
         args.name,
         refs.join(", "),
         args.namespace,
-        args.state_namespace,
+        state_namespace,
         solo_kube::state_object_name(&args.name),
         meta.serial
     ));
     Ok(())
+}
+
+/// The state namespace exists in cluster `r`, created here when missing and the user may.
+async fn state_namespace_ready(
+    clusters: &solo_kube::Clusters,
+    config: &LocalConfig,
+    r: &str,
+    namespace: &str,
+    out: &Out,
+) -> Result<(), Failure> {
+    let client = clusters
+        .client(r)
+        .map_err(|e| session::clusters_failure(&e))?;
+    let context = config.cluster_refs.get(r).cloned().unwrap_or_default();
+    match solo_kube::ensure_namespace(client, namespace).await {
+        Ok(solo_kube::Ensured::Created) => {
+            out.say(&format!(
+                "created the state namespace {namespace} in cluster {r}"
+            ));
+            Ok(())
+        }
+        Ok(solo_kube::Ensured::Existed | solo_kube::Ensured::Unknown) => Ok(()),
+        Err(StoreError::Forbidden { .. }) => Err(Failure::new(
+            format!(
+                "the state namespace {namespace} does not exist in cluster {r} (kube context {context}), and you may not create namespaces there"
+            ),
+            format!(
+                "ask a cluster admin to run `kubectl --context {context} create namespace {namespace}` (or `solo team setup`), then run this again"
+            ),
+        )
+        .code(crate::render::EXIT_FORBIDDEN)),
+        Err(e) => Err(Failure::new(
+            format!("cluster {r} cannot be reached: {e}"),
+            "check the cluster is up and your kube context is right (`solo cluster-ref list`)",
+        )),
+    }
 }
 
 fn session_now() -> jiff::Timestamp {
@@ -266,48 +298,109 @@ async fn list(args: &ListArgs, global: &Global, out: &Out) -> Result<(), Failure
     Ok(())
 }
 
-fn show(args: &DeploymentArgs, out: &Out) -> Result<(), Failure> {
-    let config = LocalConfig::load()?;
-    let Some(known) = config.deployments.get(&args.deployment) else {
-        return Err(Failure::new(
-            format!("deployment {} is not in your local config", args.deployment),
-            "`solo deployment list` finds deployments in your clusters; `solo state show <deployment>` reads one",
-        ));
+async fn show(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(), Failure> {
+    let session::Opened {
+        config,
+        target,
+        clusters,
+    } = session::open(&args.deployment, args.state_namespace.as_deref(), global).await?;
+    let known = &target.known;
+    let refs = &known.cluster_refs;
+    let store = StateStore::new(clusters.clone(), &known.state_namespace);
+    let (copies, status) = store.status(&target.name, refs).await;
+    let leases = read_lock(&KubeLeaseStore::new(clusters), &target.lock_set()?).await;
+    let holder = |r: &str| -> String {
+        match &leases {
+            Err(_) => "unknown (the leases cannot be read)".to_owned(),
+            Ok(leases) => leases
+                .iter()
+                .find(|(key, _)| key.cluster == r)
+                .and_then(|(_, l)| l.as_ref()?.value.holder.as_ref())
+                .map_or_else(|| "-".to_owned(), crate::render::holder_text),
+        }
     };
-    let clusters: Vec<_> = known
-        .cluster_refs
+    let rows: Vec<_> = refs
         .iter()
-        .map(|r| json!({"clusterRef": r, "context": config.cluster_refs.get(r)}))
+        .map(|r| {
+            let copy = copies.iter().find(|(c, _)| c == r).map(|(_, copy)| copy);
+            let ok = copy.and_then(|c| c.as_ref().ok());
+            json!({
+                "clusterRef": r,
+                "context": config.cluster_refs.get(r),
+                "serial": ok.map(|c| c.meta.serial),
+                "epoch": ok.map(|c| c.fencing_epoch.0),
+                "sync": sync_of(r, &status, copy),
+                "lockHolder": holder(r),
+            })
+        })
         .collect();
     let value = json!({
-        "name": args.deployment,
+        "name": target.name,
         "namespace": known.namespace,
         "stateNamespace": known.state_namespace,
         "team": known.team,
-        "clusters": clusters,
+        "clusters": rows,
     });
     match out.format {
         Output::Table => {
             let mut text = format!(
-                "deployment {}\n  namespace:       {}\n  state namespace: {}\n  team:            {}\n  clusters:\n",
-                args.deployment,
+                "deployment {}\n  namespace:       {}\n  state namespace: {}\n  team:            {}\n\n",
+                target.name,
                 known.namespace,
                 known.state_namespace,
                 known.team.as_deref().unwrap_or("-")
             );
-            for r in &known.cluster_refs {
-                text.push_str(&format!(
-                    "    {r} -> {}\n",
-                    config
-                        .cluster_refs
-                        .get(r)
-                        .map(String::as_str)
-                        .unwrap_or("(not connected)")
-                ));
-            }
+            let cell = |v: &serde_json::Value| match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "-".to_owned(),
+                other => other.to_string(),
+            };
+            text.push_str(&crate::render::table(
+                &[
+                    "CLUSTER",
+                    "CONTEXT",
+                    "SERIAL",
+                    "EPOCH",
+                    "SYNC",
+                    "LOCK HOLDER",
+                ],
+                rows.iter().map(|row| {
+                    [
+                        "clusterRef",
+                        "context",
+                        "serial",
+                        "epoch",
+                        "sync",
+                        "lockHolder",
+                    ]
+                    .iter()
+                    .map(|k| cell(&row[*k]))
+                    .collect::<Vec<_>>()
+                }),
+            ));
             out.result(&text);
         }
         format => out.result(&super::structured(format, &value)),
     }
     Ok(())
+}
+
+/// How the copy in cluster `r` compares with the others, in a few words.
+fn sync_of(
+    r: &str,
+    status: &SyncStatus,
+    copy: Option<&Result<solo_kube::StateCopy, solo_kube::CopyError>>,
+) -> String {
+    if let Some(Err(e)) = copy {
+        return format!("unreadable: {e}");
+    }
+    match status {
+        SyncStatus::InSync { .. } => "in sync".to_owned(),
+        SyncStatus::Behind { behind, serial, .. } => match behind.iter().find(|(c, _)| c == r) {
+            Some((_, s)) => format!("behind (serial {s} of {serial})"),
+            None => "newest".to_owned(),
+        },
+        SyncStatus::Diverged { .. } => "diverged".to_owned(),
+        SyncStatus::Unreadable { .. } => "readable (another copy is not)".to_owned(),
+    }
 }

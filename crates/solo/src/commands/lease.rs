@@ -136,20 +136,7 @@ async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(),
                 let holder = lease
                     .as_ref()
                     .and_then(|v| v.value.holder.as_ref())
-                    .map(|h| match h {
-                        HolderField::Known(h) => format!(
-                            "{} ({}, pid {}, {})",
-                            h.user,
-                            h.host,
-                            h.pid,
-                            if h.phase == Phase::Held {
-                                "held"
-                            } else {
-                                "acquiring"
-                            }
-                        ),
-                        HolderField::Opaque(identity) => format!("{identity:?} (not solo)"),
-                    })
+                    .map(crate::render::holder_text)
                     .unwrap_or_else(|| "-".to_owned());
                 let time = |k: &str| {
                     row[k]

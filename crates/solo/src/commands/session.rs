@@ -265,7 +265,8 @@ pub async fn connect_target(
     connect(global, &mapping).await
 }
 
-fn clusters_failure(e: &ClustersError) -> Failure {
+/// A failure for a cluster ref that has no client (not connected, or a bad kube context).
+pub fn clusters_failure(e: &ClustersError) -> Failure {
     match e {
         ClustersError::Unmapped { cluster } => config::unmapped(cluster),
         ClustersError::Context {
