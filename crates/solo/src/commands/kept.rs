@@ -217,7 +217,7 @@ fn lost(name: &str, key: &LeaseKey, why: &str) -> Failure {
 fn who(record: &LeaseRecord) -> String {
     match &record.holder {
         Some(HolderField::Known(h)) => format!("is held by {} ({}, pid {})", h.user, h.host, h.pid),
-        Some(HolderField::Opaque(id)) => format!("is held by {id:?}"),
+        Some(holder @ HolderField::Opaque(_)) => format!("is held by {}", holder.describe()),
         None => "is free (it expired or was released or broken)".to_owned(),
     }
 }

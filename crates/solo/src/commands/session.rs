@@ -36,7 +36,9 @@ pub struct Target {
 }
 
 impl Target {
-    /// The lock: one lease per (cluster ref, namespace).
+    /// The lock: one lease per (cluster ref, namespace), named after the namespace as the Solo
+    /// tool names its own, so that either tool's lock holds the other off. One deployment per
+    /// (cluster, namespace) (`deployment create` refuses a second) keeps that name unique.
     pub fn lock_set(&self) -> Result<LockSet, Failure> {
         LockSet::new(
             &self.name,
@@ -45,6 +47,7 @@ impl Target {
                 .iter()
                 .map(|r| LeaseKey::new(r, &self.known.namespace)),
         )
+        .map(|set| set.with_lease_name(&self.known.namespace))
         .map_err(|e| Failure::bare(format!("deployment {}: {e}", self.name)))
     }
 }
