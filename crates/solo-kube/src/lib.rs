@@ -24,6 +24,7 @@ pub mod history;
 pub mod identity;
 pub mod index;
 pub mod lease_store;
+pub mod solo_remote;
 pub mod state_store;
 pub mod teams;
 

@@ -47,8 +47,13 @@ impl Target {
                 .iter()
                 .map(|r| LeaseKey::new(r, &self.known.namespace)),
         )
-        .map(|set| set.with_lease_name(&self.known.namespace))
+        .map(|set| set.with_lease_name(self.lease_name()))
         .map_err(|e| Failure::bare(format!("deployment {}: {e}", self.name)))
+    }
+
+    /// The name of every Lease of the lock: the network's namespace (see [`Self::lock_set`]).
+    pub fn lease_name(&self) -> &str {
+        &self.known.namespace
     }
 }
 
