@@ -216,7 +216,7 @@ fn holder_identity_is_camel_case_json() {
     let json = HolderField::Known(holder(7, 0, Phase::Held)).identity();
     assert_eq!(
         json,
-        r#"{"user":"user7@example.com","host":"host-7","pid":4007,"requestId":"r7","requestedAt":"2026-01-01T13:00:00Z","phase":"Held"}"#
+        r#"{"user":"user7@example.com","host":"host-7","pid":4007,"requestId":"r7","requestedAt":"2026-01-01T13:00:00Z","phase":"Held","username":"user7@example.com","hostname":"host-7"}"#
     );
     assert_eq!(
         HolderField::parse("kubectl-edit"),

@@ -29,6 +29,7 @@ pub mod index;
 pub mod lease_store;
 pub mod namespaces;
 pub mod retry;
+pub mod solo_remote;
 pub mod state_store;
 pub mod teams;
 

@@ -80,7 +80,7 @@ Examples:
   solo init --email alice@example.com
   solo init            # takes SOLO_USER_EMAIL or git's user.email, else asks on a terminal
 
-Writes $SOLO_HOME/local-config.yaml (default ~/.solo). Running it again keeps the cluster refs
+Writes $SOLO_HOME/solo-state-config.yaml (default ~/.solo). Running it again keeps the cluster refs
 and deployments already there; a different --email replaces the identity.")]
     Init,
     /// Map the cluster refs of deployments to your own kube contexts.
@@ -501,6 +501,22 @@ of flags.cluster-name becomes a cluster ref; flags.node-ids become the consensus
 flag is listed as a warning and not kept. Works offline; nothing is written to a cluster.")]
     ImportLegacy(ImportLegacyArgs),
 
+    /// Take over a network that the Solo tool (@hiero-ledger/solo) deployed: read its remote
+    /// config from every cluster and create this tool's state under the lock, without redeploying.
+    #[command(after_help = "\
+Examples:
+  solo state import-solo solo-deployment --dry-run
+  solo state import-solo solo-deployment --yes
+  solo state import-solo my-net --namespace solo --cluster-ref cluster-a --state-namespace solo-system
+
+Reads the ConfigMap solo-remote-config (key remote-config-data) in the network's namespace of every
+cluster the remote config names (schema versions 1 to 8), and refuses copies that differ (pick one
+with --from). The namespace and first cluster refs come from Solo's ~/.solo/local-config.yaml when
+it knows the deployment. Consensus nodes, HAProxy and Envoy proxies, mirror nodes, explorers and
+relays are imported; block nodes, postgres and redis are listed as not imported. Solo's command
+history is added to the history archives. Solo's files and ConfigMaps are never changed.")]
+    ImportSolo(ImportSoloArgs),
+
     /// Print the state of a deployment as stored in its clusters (reads every copy; no lock).
     #[command(after_help = "\
 Examples:
@@ -626,6 +642,32 @@ pub struct ImportLegacyArgs {
     /// Write the state here instead of printing it.
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+}
+
+/// `solo state import-solo`
+#[derive(Debug, Args)]
+pub struct ImportSoloArgs {
+    /// The deployment, as the Solo tool names it.
+    #[arg(value_name = "DEPLOYMENT")]
+    pub deployment: String,
+    /// The network's namespace (default: from Solo's local config).
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+    /// A cluster to read Solo's remote config from (repeat; default: from Solo's local config).
+    #[arg(long = "cluster-ref", value_name = "REF")]
+    pub cluster_refs: Vec<String>,
+    /// Use this cluster's copy when the copies differ.
+    #[arg(long, value_name = "REF")]
+    pub from: Option<String>,
+    /// Where the state is kept in every cluster.
+    #[arg(long, value_name = "NS", default_value = solo_kube::DEFAULT_STATE_NAMESPACE)]
+    pub state_namespace: String,
+    /// The team that owns it.
+    #[arg(long, value_name = "TEAM")]
+    pub team: Option<String>,
+    /// Print the state that would be written, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `solo state migrate`

@@ -1,17 +1,25 @@
-//! The local config, `$SOLO_HOME/local-config.yaml` (default `~/.solo`): who the user is, which
-//! kube context each cluster ref maps to (R11), and the deployments this user knows. It is
-//! schema-versioned (`version: 1`) and written atomically (a temporary file, then a rename), so
-//! a crash never leaves half a file behind.
+//! The local config of this tool, `$SOLO_HOME/solo-state-config.yaml` (default `~/.solo`): who
+//! the user is, which kube context each cluster ref maps to (R11), and the deployments this user
+//! knows. It is schema-versioned (`version: 1`) and written atomically (a new temporary file of
+//! mode 0600, synced, then renamed over the old one), so a crash never leaves half a file behind.
+//!
+//! The Solo tool (`@hiero-ledger/solo`) keeps its own `local-config.yaml` in the same directory.
+//! This tool reads it (its cluster refs are the user's own answers to R11) and never writes it:
+//! see [`crate::solo_local`]. A `local-config.yaml` written by an older version of this tool (our
+//! schema, `version:` and no `schemaVersion:`) is moved to our own file name on first load.
 
 use crate::render::Failure;
+use crate::solo_local::{self, SoloLocalConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The schema version this solo reads and writes.
 pub const CONFIG_VERSION: u32 = 1;
-/// The file name inside `$SOLO_HOME`.
-pub const CONFIG_FILE: &str = "local-config.yaml";
+/// The file name of this tool's own config inside `$SOLO_HOME`.
+pub const CONFIG_FILE: &str = "solo-state-config.yaml";
+/// The file name older versions of this tool used, now the Solo tool's own.
+pub const OLD_CONFIG_FILE: &str = solo_local::SOLO_CONFIG_FILE;
 
 /// The whole local config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +39,9 @@ pub struct LocalConfig {
     /// Locks this user holds beyond one command (`solo lease acquire`), by deployment.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub leases: BTreeMap<String, KeptLease>,
+    /// The Solo tool's `local-config.yaml` beside this file, read only; never written.
+    #[serde(skip)]
+    pub solo: Option<SoloLocalConfig>,
 }
 
 /// A lock taken by `solo lease acquire` and kept after solo exited: what proves it is ours
@@ -73,6 +84,7 @@ impl Default for LocalConfig {
             cluster_refs: BTreeMap::new(),
             deployments: BTreeMap::new(),
             leases: BTreeMap::new(),
+            solo: None,
         }
     }
 }
@@ -97,13 +109,35 @@ pub fn config_path() -> Result<PathBuf, Failure> {
 }
 
 impl LocalConfig {
-    /// Reads the local config; a missing file is an empty config, a damaged one an error
-    /// naming the path.
+    /// Reads the local config and, beside it, the Solo tool's; a missing file is an empty
+    /// config, a damaged one an error naming the path, line and column.
     pub fn load() -> Result<Self, Failure> {
-        Self::load_from(&config_path()?)
+        let home = solo_home()?;
+        let path = home.join(CONFIG_FILE);
+        let old = home.join(OLD_CONFIG_FILE);
+        let solo = solo_local::read(&old)?;
+        let mut config = match solo {
+            solo_local::Found::Ours(_) if !path.exists() => {
+                // An older solo of ours wrote its config under Solo's file name: move it to ours.
+                let config = Self::load_from(&old)?;
+                config.save_to(&path)?;
+                std::fs::remove_file(&old).map_err(|e| {
+                    Failure::new(
+                        format!("cannot move {} to {}: {e}", old.display(), path.display()),
+                        "check that you may write to the directory, or set SOLO_HOME to another one",
+                    )
+                })?;
+                return Ok(config);
+            }
+            _ => Self::load_from(&path)?,
+        };
+        if let solo_local::Found::Solo(solo) = solo {
+            config.solo = Some(solo);
+        }
+        Ok(config)
     }
 
-    /// Reads the config at `path`.
+    /// Reads the config at `path` (this tool's own file only).
     pub fn load_from(path: &Path) -> Result<Self, Failure> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
@@ -125,7 +159,7 @@ impl LocalConfig {
             return Ok(Self::default());
         }
         let config: LocalConfig =
-            serde_saphyr::from_str(&text).map_err(|e| damaged(e.to_string()))?;
+            solo_core::state::read_yaml(&text).map_err(|e| damaged(e.to_string()))?;
         if config.version != CONFIG_VERSION {
             return Err(damaged(format!(
                 "its version is {}, and this solo reads version {CONFIG_VERSION}",
@@ -133,6 +167,44 @@ impl LocalConfig {
             )));
         }
         Ok(config)
+    }
+
+    /// The context a cluster ref maps to: this tool's own mapping, else the Solo tool's.
+    pub fn context_of(&self, cluster_ref: &str) -> Option<&str> {
+        self.cluster_refs
+            .get(cluster_ref)
+            .map(String::as_str)
+            .or_else(|| {
+                self.solo
+                    .as_ref()
+                    .and_then(|s| s.cluster_refs.get(cluster_ref))
+                    .map(String::as_str)
+            })
+    }
+
+    /// Every cluster ref → context, this tool's mappings over the Solo tool's.
+    pub fn all_cluster_refs(&self) -> BTreeMap<String, String> {
+        let mut all = self
+            .solo
+            .as_ref()
+            .map(|s| s.cluster_refs.clone())
+            .unwrap_or_default();
+        all.extend(self.cluster_refs.clone());
+        all
+    }
+
+    /// Cluster refs that the two files map to different contexts: (ref, ours, Solo's).
+    pub fn conflicts(&self) -> Vec<(String, String, String)> {
+        let Some(solo) = &self.solo else {
+            return Vec::new();
+        };
+        self.cluster_refs
+            .iter()
+            .filter_map(|(r, ours)| {
+                let theirs = solo.cluster_refs.get(r)?;
+                (theirs != ours).then(|| (r.clone(), ours.clone(), theirs.clone()))
+            })
+            .collect()
     }
 
     /// Writes the local config atomically. An identity asked for since this copy was loaded is
@@ -152,14 +224,22 @@ impl LocalConfig {
         Ok(path)
     }
 
-    /// Writes the config to `path` atomically: a temporary file beside it, then a rename.
+    /// Writes the config to `path` atomically: a new temporary file beside it (mode 0600, so
+    /// no other user reads the lock ids), its bytes synced, renamed over `path`, the directory
+    /// synced. Never the Solo tool's file.
     pub fn save_to(&self, path: &Path) -> Result<(), Failure> {
+        use std::io::Write;
         let cannot = |e: std::io::Error| {
             Failure::new(
                 format!("cannot write the local config {}: {e}", path.display()),
                 "check that you may write to the directory, or set SOLO_HOME to another one",
             )
         };
+        if path.file_name().is_some_and(|n| n == OLD_CONFIG_FILE) {
+            return Err(cannot(std::io::Error::other(
+                "that is the Solo tool's file, which solo never writes",
+            )));
+        }
         let mut text = serde_saphyr::to_string(self).map_err(|e| {
             Failure::new(
                 format!("cannot encode the local config: {e}"),
@@ -169,22 +249,39 @@ impl LocalConfig {
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(cannot)?;
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir).map_err(cannot)?;
+        // tempfile creates the file new (O_EXCL) with mode 0600.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".solo-state-config.")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(cannot)?;
+        tmp.write_all(text.as_bytes()).map_err(cannot)?;
+        tmp.as_file().sync_all().map_err(cannot)?;
+        tmp.persist(path).map_err(|e| cannot(e.error))?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            // Makes the rename itself durable; a directory that cannot be opened is no error.
+            let _ = d.sync_all();
         }
-        let tmp = path.with_extension(format!("yaml.tmp-{}", std::process::id()));
-        std::fs::write(&tmp, text).map_err(cannot)?;
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            cannot(e)
-        })
+        Ok(())
     }
 
     /// The kube context of each ref, or the command that connects the first unmapped one.
     pub fn contexts(&self, refs: &[String]) -> Result<Vec<(String, String)>, Failure> {
+        for (r, ours, theirs) in self.conflicts() {
+            if refs.contains(&r) {
+                eprintln!(
+                    "note: cluster ref {r} maps to kube context {ours} in solo-state-config.yaml but to {theirs} in Solo's local-config.yaml; using {ours}"
+                );
+            }
+        }
         refs.iter()
-            .map(|r| match self.cluster_refs.get(r) {
-                Some(context) => Ok((r.clone(), context.clone())),
+            .map(|r| match self.context_of(r) {
+                Some(context) => Ok((r.clone(), context.to_owned())),
                 None => Err(unmapped(r)),
             })
             .collect()
@@ -200,7 +297,7 @@ impl LocalConfig {
         kubeconfig: Option<&Path>,
     ) -> Result<Vec<(String, String)>, Failure> {
         for r in refs {
-            if self.cluster_refs.contains_key(r) || !interactive() {
+            if self.context_of(r).is_some() || !interactive() {
                 continue;
             }
             let contexts = solo_kube::clusters::read_kubeconfig(kubeconfig.map(Path::to_path_buf))
@@ -325,6 +422,9 @@ pub fn known_identity(flag: Option<&str>, config: &LocalConfig) -> Option<String
         return Some(email);
     }
     if let Some(email) = given(config.user_email.clone()) {
+        return Some(email);
+    }
+    if let Some(email) = given(config.solo.as_ref().and_then(|s| s.email())) {
         return Some(email);
     }
     let git = std::process::Command::new("git")

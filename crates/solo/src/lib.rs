@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod render;
+pub mod solo_local;
 
 use clap::Parser;
 use std::process::ExitCode;

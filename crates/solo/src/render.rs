@@ -168,7 +168,7 @@ pub fn holder_text(holder: &solo_core::lock::HolderField) -> String {
                 "acquiring"
             }
         ),
-        HolderField::Opaque(identity) => format!("{identity:?} (not solo)"),
+        HolderField::Opaque(_) => holder.describe(),
     }
 }
 

@@ -147,7 +147,7 @@ impl World {
                     .await
                     .expect("get the state");
                 let lease = Api::<Lease>::namespaced(client, &self.ns)
-                    .get_opt("bad-net")
+                    .get_opt(&self.ns)
                     .await
                     .expect("get the lease");
                 objects.push((

@@ -606,7 +606,7 @@ async fn deployment_delete_needs_yes_then_removes_state_history_and_leases() {
             "the state is still in {ctx}"
         );
         let lease = Api::<Lease>::namespaced(client, &ns)
-            .get_opt("del-net")
+            .get_opt(&ns)
             .await
             .expect("get");
         assert!(lease.is_none(), "the lease is still in {ctx}");
@@ -710,7 +710,8 @@ fn on_a_terminal_an_unmapped_ref_and_a_missing_identity_are_asked_once_and_kept(
     );
     assert_eq!(code, Some(0), "{screen}");
     assert!(screen.contains("Your email"), "{screen}");
-    let config = std::fs::read_to_string(alice.home.join("local-config.yaml")).expect("config");
+    let config =
+        std::fs::read_to_string(alice.home.join("solo-state-config.yaml")).expect("config");
     assert!(config.contains("userEmail: dora@example.com"), "{config}");
     let stored = state(&alice, "ask-net");
     // `state` runs with alice's SOLO_USER_EMAIL, which comes first; the write was dora's.

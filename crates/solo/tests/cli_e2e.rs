@@ -16,7 +16,16 @@ fn a_deployment_over_two_clusters_is_listed_shown_free_and_runs_commands_under_i
     let (alice, ns, state_ns) = alice_with_a_deployment("share", "my-network");
 
     let refs = json(&alice.ok(&["cluster-ref", "list", "-o", "json"]).stdout);
-    assert_eq!(refs.as_array().map(Vec::len), Some(2), "{refs}");
+    let ours = |from: &str| {
+        refs.as_array()
+            .expect("rows")
+            .iter()
+            .filter(|r| r["from"] == from)
+            .count()
+    };
+    assert_eq!(ours("solo-state-config.yaml"), 2, "{refs}");
+    // The Solo tool's own mappings are shown too, read from its file.
+    assert_eq!(ours("Solo's local-config.yaml"), 2, "{refs}");
 
     let list = alice.ok(&[
         "deployment",
@@ -135,8 +144,8 @@ fn exec_while_another_exec_holds_the_lock_exits_3_naming_the_holder_and_wait_get
 
     let bob = User::new("busy", "bob@example.com");
     std::fs::copy(
-        alice.home.join("local-config.yaml"),
-        bob.home.join("local-config.yaml"),
+        alice.home.join("solo-state-config.yaml"),
+        bob.home.join("solo-state-config.yaml"),
     )
     .expect("bob's config");
     let refused = bob.solo(&["exec", "busy-net", "--", "true"]);
@@ -238,7 +247,7 @@ fn an_unmapped_ref_or_an_unknown_context_is_a_clear_error() {
 #[test]
 fn a_damaged_local_config_names_its_path() {
     let alice = User::new("damaged", "alice@example.com");
-    let path = alice.home.join("local-config.yaml");
+    let path = alice.home.join("solo-state-config.yaml");
     std::fs::write(&path, "version: 1\nclusterRefs: [\n").expect("write");
     let run = alice.solo(&["cluster-ref", "list"]);
     assert_eq!(run.code, Some(1));
@@ -401,7 +410,7 @@ fn a_lock_lost_while_the_command_runs_stops_the_command() {
         let leases: Api<Lease> = Api::namespaced(TestEnv::shared().client("cluster-1").await, &ns);
         let patch = serde_json::json!({"spec": {"holderIdentity": "mallory"}});
         leases
-            .patch("lost-net", &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(&ns, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .expect("take the lease");
     });

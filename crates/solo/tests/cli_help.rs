@@ -176,7 +176,9 @@ fn main_errors_before_any_cluster_say_what_to_do() {
         insta::assert_snapshot!(format!("error-{name}"), run.stderr);
     }
     assert!(
-        !dir.join("solo-home").join("local-config.yaml").exists(),
+        !dir.join("solo-home")
+            .join("solo-state-config.yaml")
+            .exists(),
         "a refused command wrote the local config"
     );
 }
@@ -184,7 +186,7 @@ fn main_errors_before_any_cluster_say_what_to_do() {
 #[test]
 fn init_creates_the_local_config_once_and_keeps_what_is_there() {
     let dir = home("init");
-    let config = dir.join("solo-home").join("local-config.yaml");
+    let config = dir.join("solo-home").join("solo-state-config.yaml");
     let first = solo_in(&dir, &["init", "--email", "alice@example.com"]);
     assert_eq!(first.code, Some(0), "{}", first.stderr);
     assert!(

@@ -457,7 +457,7 @@ where
         if !stale.contains(&true) {
             return Ok(false);
         }
-        let (store, name) = (&*self.store, self.lock_set.deployment());
+        let (store, name) = (&*self.store, self.lock_set.lease_name());
         let reads = join_all(
             self.slots
                 .iter_mut()
@@ -502,7 +502,7 @@ where
             jitter,
             me,
             waiter,
-            name: lock_set.deployment(),
+            name: lock_set.lease_name(),
         };
         (ctx, slots)
     }
@@ -554,7 +554,7 @@ where
             self.config.renew_interval,
             self.config.heartbeat_interval(),
         );
-        let name = self.lock_set.deployment();
+        let name = self.lock_set.lease_name();
         let mut wake_at = deadline;
         let mut earliest = |t: Duration| wake_at = Some(wake_at.map_or(t, |w| w.min(t)));
         for slot in &mut self.slots {

@@ -42,10 +42,7 @@ impl fmt::Display for Blocker {
 /// 4242) since 13:03:32Z; the lease expires at 13:09:32Z unless renewed. Retry after 6m, or run
 /// with --wait.` The only place that words a blocker.
 pub fn blocker_sentence(b: &Blocker) -> String {
-    let who = match &b.holder {
-        HolderField::Known(h) => format!("{} ({}, pid {})", h.user, h.host, h.pid),
-        HolderField::Opaque(identity) => format!("{identity:?} (not written by solo)"),
-    };
+    let who = b.holder.describe();
     let since = b
         .since
         .map(|t| format!(" since {}", clock_time(t)))

@@ -205,7 +205,7 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
         mut current: Versioned<LeaseRecord>,
         deadline: Duration,
     ) -> Result<(LeaseKey, Versioned<LeaseRecord>, Duration), LockError> {
-        let name = self.lock_set.deployment();
+        let name = self.lock_set.lease_name();
         let mut failures = 0;
         loop {
             let now = self.clock.mono_now();
@@ -320,7 +320,7 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
         key: LeaseKey,
         mut current: Versioned<LeaseRecord>,
     ) -> Result<(), LockError> {
-        let name = self.lock_set.deployment();
+        let name = self.lock_set.lease_name();
         loop {
             if !current.value.held_by(&self.holder.request_id) {
                 return Err(LockError::lost(&key, taken_by(&current.value)));

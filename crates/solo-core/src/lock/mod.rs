@@ -63,6 +63,7 @@ mod contender;
 mod decide;
 mod error;
 mod held;
+mod solo_tool;
 mod store;
 mod types;
 
@@ -72,6 +73,7 @@ pub use contender::{Contender, Progress, WaitPolicy};
 pub use decide::{Decision, LeaseView, Observer, decide, may_claim};
 pub use error::{Blocker, LockError, blocker_sentence, human_duration};
 pub use held::{HeldLock, Validity};
+pub use solo_tool::{SOLO_LEASE_SECONDS, SoloToolHolder, solo_sees_held};
 pub use store::{Clock, Fence, FenceError, LeaseStore, StoreError};
 pub use types::{
     Epoch, Holder, HolderField, Identity, LeaseKey, LeaseRecord, LockSet, Phase, Stamp, Versioned,

@@ -38,6 +38,7 @@ impl fmt::Display for LeaseKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockSet {
     deployment: String,
+    lease_name: Option<String>,
     keys: Vec<LeaseKey>,
 }
 
@@ -57,12 +58,35 @@ impl LockSet {
         if keys.is_empty() {
             return Err(ConfigError::EmptyLockSet { deployment });
         }
-        Ok(LockSet { deployment, keys })
+        Ok(LockSet {
+            deployment,
+            lease_name: None,
+            keys,
+        })
     }
 
-    /// The deployment, which is also the name of every Lease of the set.
+    /// The same lock with its Leases named `name` instead of after the deployment: the CLI
+    /// names them after the network's namespace, as the Solo tool does, so that each tool sees
+    /// the other's lock.
+    pub fn with_lease_name(mut self, name: impl Into<String>) -> Self {
+        self.lease_name = Some(name.into());
+        self
+    }
+
+    /// TEMPORARY (integration): the same lock with its Leases named after their namespace.
+    pub fn named_after_namespaces(self) -> Self {
+        let name = self.keys[0].namespace.clone();
+        self.with_lease_name(name)
+    }
+
+    /// The deployment the lock protects, as the messages name it.
     pub fn deployment(&self) -> &str {
         &self.deployment
+    }
+
+    /// The name of every Lease of the set: the deployment's, unless [`Self::with_lease_name`].
+    pub fn lease_name(&self) -> &str {
+        self.lease_name.as_deref().unwrap_or(&self.deployment)
     }
 
     /// The leases, sorted by (cluster, namespace).
@@ -163,12 +187,42 @@ impl HolderField {
         })
     }
 
-    /// The `holderIdentity` string to store.
+    /// The `holderIdentity` string to store. Ours also carries `username` and `hostname`
+    /// beside `pid`: the three fields the Solo tool's `LockHolder.fromJson` needs, so that Solo
+    /// reads our lease as held by another user instead of failing on it.
     pub fn identity(&self) -> String {
         match self {
-            // Serialising a struct of strings, numbers and a timestamp cannot fail.
-            HolderField::Known(holder) => serde_json::to_string(holder).unwrap_or_default(),
+            HolderField::Known(holder) => {
+                #[derive(Serialize)]
+                struct ReadableBySolo<'a> {
+                    #[serde(flatten)]
+                    holder: &'a Holder,
+                    username: &'a str,
+                    hostname: &'a str,
+                }
+                let record = ReadableBySolo {
+                    holder,
+                    username: &holder.user,
+                    hostname: &holder.host,
+                };
+                // Serialising a struct of strings, numbers and a timestamp cannot fail.
+                serde_json::to_string(&record).unwrap_or_default()
+            }
             HolderField::Opaque(identity) => identity.clone(),
+        }
+    }
+
+    /// Who holds it, in words: `alice@example.com (laptop-7, pid 4242)`, `the Solo tool (user
+    /// jdoe on laptop-7, pid 4242)`, or the identity another tool wrote.
+    pub fn describe(&self) -> String {
+        match self {
+            HolderField::Known(h) => format!("{} ({}, pid {})", h.user, h.host, h.pid),
+            HolderField::Opaque(identity) => {
+                match super::solo_tool::SoloToolHolder::parse(identity) {
+                    Some(solo) => solo.to_string(),
+                    None => format!("{identity:?} (not written by solo)"),
+                }
+            }
         }
     }
 

@@ -29,6 +29,7 @@ mod model;
 pub mod names;
 pub mod older;
 mod parse;
+pub mod solo_remote;
 mod stored;
 pub mod sync;
 mod validate;
@@ -43,7 +44,7 @@ pub use model::{
     Cli, ClusterRef, Component, ComponentKind, Components, Metadata, Migration, Placement,
     ProxyComponent, RelayComponent, StateDocument,
 };
-pub use parse::{Loaded, MAX_DOCUMENT_BYTES, MAX_NESTING_DEPTH, Parsed, load, parse};
+pub use parse::{Loaded, MAX_DOCUMENT_BYTES, MAX_NESTING_DEPTH, Parsed, load, parse, read_yaml};
 pub use stored::{
     EPOCH_ANNOTATION, HASH_ANNOTATION, LINEAGE_ANNOTATION, SCHEMA_ANNOTATION, SERIAL_ANNOTATION,
     StoredMeta, content_hash,

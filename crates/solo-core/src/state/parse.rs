@@ -222,6 +222,20 @@ pub(crate) fn probe_version<F: Format>(text: &str) -> Result<SchemaVersion, Stat
         .map_err(|e: super::version::BadVersion| StateError::BadVersion { found, reason: e.0 })
 }
 
+/// Reads any other YAML file solo meets (its local config, the Solo tool's files) with the
+/// state's wording of faults: one sentence with its line and column, never a parser dump.
+pub fn read_yaml<T: DeserializeOwned>(text: &str) -> Result<T, StateError> {
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: 32,
+            flow_nesting_limit: 32,
+            max_documents: 1,
+        },
+        with_snippet: false,
+    };
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| yaml_error(&e))
+}
+
 fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, StateError> {
     serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| yaml_error(&e))
 }

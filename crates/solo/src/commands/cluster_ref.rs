@@ -90,33 +90,54 @@ fn disconnect(args: &RefArgs, out: &Out) -> Result<(), Failure> {
 
 fn list(out: &Out) -> Result<(), Failure> {
     let config = LocalConfig::load()?;
+    let all = config.all_cluster_refs();
+    let conflicts = config.conflicts();
+    let source = |r: &str| {
+        if config.cluster_refs.contains_key(r) {
+            "solo-state-config.yaml"
+        } else {
+            "Solo's local-config.yaml"
+        }
+    };
     match out.format {
         Output::Table => {
-            if config.cluster_refs.is_empty() {
+            if all.is_empty() {
                 out.say("no cluster refs connected; run `solo cluster-ref connect <ref> --context <kube-context>`");
                 return Ok(());
             }
-            let width = config
-                .cluster_refs
+            let width = all
                 .keys()
                 .map(String::len)
                 .max()
                 .unwrap_or(0)
                 .max("CLUSTER REF".len());
-            let mut text = format!("{:<width$}  KUBE CONTEXT\n", "CLUSTER REF");
-            for (r, c) in &config.cluster_refs {
-                text.push_str(&format!("{r:<width$}  {c}\n"));
+            let cwidth = all
+                .values()
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+                .max("KUBE CONTEXT".len());
+            let mut text = format!(
+                "{:<width$}  {:<cwidth$}  FROM\n",
+                "CLUSTER REF", "KUBE CONTEXT"
+            );
+            for (r, c) in &all {
+                text.push_str(&format!("{r:<width$}  {c:<cwidth$}  {}\n", source(r)));
             }
             out.result(&text);
         }
         Output::Json | Output::Yaml => {
-            let rows: Vec<_> = config
-                .cluster_refs
+            let rows: Vec<_> = all
                 .iter()
-                .map(|(r, c)| json!({"clusterRef": r, "context": c}))
+                .map(|(r, c)| json!({"clusterRef": r, "context": c, "from": source(r)}))
                 .collect();
             out.result(&super::structured(out.format, &json!(rows)));
         }
+    }
+    for (r, ours, theirs) in conflicts {
+        out.say(&format!(
+            "note: cluster ref {r} maps to kube context {ours} here but to {theirs} in Solo's local-config.yaml; solo uses {ours}"
+        ));
     }
     Ok(())
 }

@@ -83,20 +83,17 @@ async fn create(args: &CreateArgs, global: &Global, out: &Out) -> Result<(), Fai
         },
     );
 
-    let guard =
-        session::take_lock(&target, &clusters, identity, WaitPolicy::NoWait, |_| {}).await?;
-    out.detail(&format!(
-        "holding the lock of {} at epoch {}",
-        args.name,
-        guard.epoch()
-    ));
-    let store = StateStore::new(clusters, &state_namespace);
-    let created = store.create(&doc, &team).await;
-    session::release(guard).await?;
-    let meta = created.map_err(|e| match &e {
-        StateStoreError::AlreadyExists { .. } => Failure::bare(e.to_string()),
-        _ => session::state_failure(&e, &state_namespace),
-    })?;
+    let meta = create_locked(
+        &doc,
+        &target,
+        &clusters,
+        identity,
+        &team,
+        &[],
+        Existing::RefuseSolo,
+        out,
+    )
+    .await?;
 
     config.deployments.insert(args.name.clone(), target.known);
     config.save()?;
@@ -146,6 +143,107 @@ async fn state_namespace_ready(
             "check the cluster is up and your kube context is right (`solo cluster-ref list`)",
         )),
     }
+}
+
+/// What `create_locked` accepts already in the namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Nothing: a network the Solo tool deployed there is refused (deployment create).
+    RefuseSolo,
+    /// The Solo tool's own network of this deployment (state import-solo).
+    SoloExpected,
+}
+
+/// Creates a new deployment's state in every cluster under its lock, then adds `history` to
+/// its archives under the same lock: the one creation path of `deployment create` and `state
+/// import-solo`. Under the lock (its Leases are named after the namespace, so two creations in
+/// one namespace take turns) a namespace that another deployment uses is refused: one
+/// deployment per (cluster, namespace), as the Solo tool has it.
+#[allow(clippy::too_many_arguments)]
+pub async fn create_locked(
+    doc: &StateDocument,
+    target: &Target,
+    clusters: &solo_kube::Clusters,
+    identity: solo_core::lock::Identity,
+    team: &str,
+    history: &[solo_kube::HistoryEntry],
+    existing: Existing,
+    out: &Out,
+) -> Result<solo_core::state::StoredMeta, Failure> {
+    let name = &target.name;
+    let state_ns = &target.known.state_namespace;
+    let guard = session::take_lock(target, clusters, identity, WaitPolicy::NoWait, |_| {}).await?;
+    out.detail(&format!(
+        "holding the lock of {name} at epoch {}",
+        guard.epoch()
+    ));
+    let mut state_namespaces = vec![
+        state_ns.clone(),
+        solo_kube::DEFAULT_STATE_NAMESPACE.to_owned(),
+    ];
+    state_namespaces
+        .extend(solo_kube::index::team_namespaces(clusters, &target.known.cluster_refs).await);
+    state_namespaces.sort();
+    state_namespaces.dedup();
+    let user = solo_kube::solo_remote::namespace_user(
+        clusters,
+        &target.known.cluster_refs,
+        &target.known.namespace,
+        &state_namespaces,
+        name,
+        existing == Existing::RefuseSolo,
+    )
+    .await;
+    if let Some(user) = user {
+        session::release(guard).await?;
+        let ns = &target.known.namespace;
+        return Err(match user {
+            solo_kube::solo_remote::NamespaceUser::Ours {
+                cluster,
+                deployment,
+            } => Failure::new(
+                format!(
+                    "namespace {ns} in cluster {cluster} is already used by deployment {deployment}: one deployment per (cluster, namespace), since its lock and its nodes' Services are named after the namespace"
+                ),
+                format!("choose another --namespace for {name}, or work on {deployment}"),
+            ),
+            solo_kube::solo_remote::NamespaceUser::SoloTool { cluster } => Failure::new(
+                format!(
+                    "namespace {ns} in cluster {cluster} holds a network that the Solo tool deployed (its ConfigMap solo-remote-config)"
+                ),
+                format!(
+                    "take that network over with `solo state import-solo <deployment> --namespace {ns}`, or choose another --namespace"
+                ),
+            ),
+        });
+    }
+    let store = StateStore::new(clusters.clone(), state_ns);
+    let created = store.create(doc, team).await;
+    let mut appended = Ok(());
+    if created.is_ok() && !history.is_empty() {
+        let archives = solo_kube::HistoryStore::new(clusters.clone(), state_ns);
+        for entry in history {
+            if let Err(e) = archives
+                .append(guard.epoch(), name, &target.known.cluster_refs, entry)
+                .await
+            {
+                appended = Err(Failure::new(
+                    format!(
+                        "the state of {name} was created, but its history could not be written: {e}"
+                    ),
+                    format!("`solo history {name}` shows what was written"),
+                ));
+                break;
+            }
+        }
+    }
+    session::release(guard).await?;
+    let meta = created.map_err(|e| match &e {
+        StateStoreError::AlreadyExists { .. } => Failure::bare(e.to_string()),
+        _ => session::state_failure(&e, state_ns),
+    })?;
+    appended?;
+    Ok(meta)
 }
 
 fn session_now() -> jiff::Timestamp {

@@ -4,7 +4,7 @@ use crate::cli::Global;
 use crate::config::{self, LocalConfig};
 use crate::render::{Failure, Out};
 
-/// Creates or completes `$SOLO_HOME/local-config.yaml`.
+/// Creates or completes `$SOLO_HOME/solo-state-config.yaml`.
 pub fn run(global: &Global, out: &Out) -> Result<(), Failure> {
     let mut config = LocalConfig::load()?;
     if let Some(email) = global.email.as_deref()

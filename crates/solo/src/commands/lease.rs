@@ -5,7 +5,7 @@ use super::session;
 use crate::cli::{BreakArgs, DeploymentArgs, Global, LeaseCommand, Output};
 use crate::render::{Failure, Out};
 use serde_json::json;
-use solo_core::lock::{HolderField, Phase, read_lock};
+use solo_core::lock::{HolderField, Phase, SoloToolHolder, read_lock};
 use solo_kube::KubeLeaseStore;
 
 /// Run a `solo lease` command.
@@ -114,7 +114,16 @@ async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(),
                 "requestedAt": h.requested_at.to_string(),
                 "authenticatedAs": h.authenticated_as,
             }),
-            HolderField::Opaque(identity) => json!({ "identity": identity }),
+            HolderField::Opaque(identity) => match SoloToolHolder::parse(identity) {
+                Some(solo) => json!({
+                    "identity": identity,
+                    "tool": "solo (TypeScript)",
+                    "user": solo.username,
+                    "host": solo.hostname,
+                    "pid": solo.pid,
+                }),
+                None => json!({ "identity": identity }),
+            },
         });
         rows.push(json!({
             "cluster": key.cluster,

@@ -54,9 +54,12 @@ impl Target {
         }
     }
 
-    /// The lock: one lease per (cluster ref, namespace).
+    /// The lock: one lease per (cluster ref, namespace), named after the namespace as the Solo
+    /// tool names its own, so that either tool's lock holds the other off. One deployment per
+    /// (cluster, namespace) (`deployment create` refuses a second) keeps that name unique.
     pub fn lock_set(&self) -> Result<LockSet, Failure> {
         LockSet::new(&self.name, self.leases.iter().cloned())
+            .map(LockSet::named_after_namespaces)
             .map_err(|e| Failure::bare(format!("deployment {}: {e}", self.name)))
     }
 

@@ -21,6 +21,9 @@ pub fn run(cmd: &StateCommand, global: &Global, out: &Out) -> Result<(), Failure
     match cmd {
         StateCommand::Validate(args) => validate(args, out),
         StateCommand::ImportLegacy(args) => import_legacy(args, global, out),
+        StateCommand::ImportSolo(args) => {
+            session::block_on(super::import::import_solo(args, global, out))
+        }
         StateCommand::Show(args) => session::block_on(show(args, global, out)),
         StateCommand::Sync(args) => session::block_on(sync(args, global, out)),
         StateCommand::Diff(args) => session::block_on(super::state_edit::diff(args, global, out)),

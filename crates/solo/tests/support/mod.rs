@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use solo_testenv::TestEnv;
 
+/// The Solo tool's own local config (schema 2, as its classes write it), placed in every test
+/// user's SOLO_HOME: solo reads it and must leave it byte for byte as it was.
+pub const SOLO_LOCAL_CONFIG: &str = include_str!("../fixtures/solo/local-config-v2.yaml");
+
 /// One user's solo: a private SOLO_HOME and the shared clusters' kubeconfig.
 pub struct User {
     pub home: PathBuf,
@@ -28,10 +32,21 @@ impl User {
             .join(format!("{test}-{}-{email}", std::process::id()));
         let _ = std::fs::remove_dir_all(&home);
         std::fs::create_dir_all(&home).expect("SOLO_HOME");
+        std::fs::write(home.join("local-config.yaml"), SOLO_LOCAL_CONFIG).expect("Solo's config");
         User {
             home,
             email: email.to_owned(),
         }
+    }
+
+    /// Checks that the Solo tool's local config is still byte for byte the one placed there.
+    pub fn assert_solo_config_untouched(&self, after: &str) {
+        let now = std::fs::read(self.home.join("local-config.yaml"));
+        assert_eq!(
+            now.as_deref().ok(),
+            Some(SOLO_LOCAL_CONFIG.as_bytes()),
+            "`solo {after}` changed the Solo tool's local-config.yaml"
+        );
     }
 
     pub fn env(&self, cmd: &mut StdCommand) {
@@ -47,6 +62,7 @@ impl User {
             .env("KUBECONFIG", TestEnv::shared().kubeconfig())
             .args(args);
         let out = cmd.output().expect("solo runs");
+        self.assert_solo_config_untouched(&args.join(" "));
         Run {
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
