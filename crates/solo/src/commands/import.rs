@@ -150,15 +150,15 @@ pub async fn import_solo(args: &ImportSoloArgs, global: &Global, out: &Out) -> R
         )
         .await?;
     }
-    let target = Target {
-        name: name.clone(),
-        known: KnownDeployment {
+    let target = Target::from_known(
+        &name,
+        KnownDeployment {
             cluster_refs: refs.clone(),
             namespace: namespace.clone(),
             state_namespace: args.state_namespace.clone(),
             team: args.team.clone(),
         },
-    };
+    );
     let result = format!(
         "imported from Solo's remote config (run with the Solo tool; last written by {})",
         chosen

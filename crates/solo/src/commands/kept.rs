@@ -249,7 +249,7 @@ async fn read_mine(
     key: &LeaseKey,
     kept: &KeptLease,
 ) -> Result<Versioned<LeaseRecord>, Failure> {
-    match store.get(key, target.lease_name()).await {
+    match store.get(key, target.lease_name(key)).await {
         Ok(Some(lease)) if lease.value.held_by(&kept.request_id) => Ok(lease),
         Ok(Some(lease)) => Err(lost(&target.name, key, &who(&lease.value))),
         Ok(None) => Err(lost(&target.name, key, "was deleted")),
@@ -344,7 +344,7 @@ pub async fn extend(
             next.renew_time = Some(now);
             next.lease_duration = hold;
             match store
-                .replace(key, target.lease_name(), next, &lease.resource_version)
+                .replace(key, target.lease_name(key), next, &lease.resource_version)
                 .await
             {
                 Ok(_) => return Ok(now + hold),
@@ -400,7 +400,7 @@ pub async fn release_leases(
     let keys = target.lock_set()?.keys().to_vec();
     let results = join_all(keys.iter().map(|key| async move {
         for _ in 0..5 {
-            let lease = match store.get(key, target.lease_name()).await {
+            let lease = match store.get(key, target.lease_name(key)).await {
                 Ok(Some(lease)) => lease,
                 Ok(None) => return Ok(None),
                 Err(e) => {
@@ -420,7 +420,7 @@ pub async fn release_leases(
             }
             let done = if lease.value.waiters.is_empty() {
                 store
-                    .delete(key, target.lease_name(), &lease.resource_version)
+                    .delete(key, target.lease_name(key), &lease.resource_version)
                     .await
             } else {
                 let mut next = lease.value.clone();
@@ -428,7 +428,7 @@ pub async fn release_leases(
                 next.acquire_time = None;
                 next.renew_time = None;
                 store
-                    .replace(key, target.lease_name(), next, &lease.resource_version)
+                    .replace(key, target.lease_name(key), next, &lease.resource_version)
                     .await
                     .map(|_| ())
             };

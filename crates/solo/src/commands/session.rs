@@ -63,6 +63,11 @@ impl Target {
             .map_err(|e| Failure::bare(format!("deployment {}: {e}", self.name)))
     }
 
+    /// The name of the Lease at `key`: its namespace's (see [`Self::lock_set`]).
+    pub fn lease_name<'k>(&self, key: &'k LeaseKey) -> &'k str {
+        &key.namespace
+    }
+
     /// Takes the clusters and namespaces `doc` names as the deployment's: the state, not the
     /// local config, says what to lock.
     pub fn follow(&mut self, doc: &StateDocument) {
