@@ -13,10 +13,12 @@
 //! - [`teams`]: team access control, the RBAC objects of `solo team setup`.
 //! - [`index`]: the public index of deployments and the team directory, readable by everyone.
 //! - [`break_lock`]: `lease break --force`, audited with a Kubernetes Event per lease.
+//! - [`endpoints`]: the network's Services, certificates and ServiceExports (R13).
 
 pub mod break_lock;
 pub mod clock;
 pub mod clusters;
+pub mod endpoints;
 pub mod error;
 pub mod fence;
 pub mod guard;
