@@ -64,5 +64,20 @@ wait "$alice_pid"
 step "5. the history shows both changes, who ran them and how they ended; the lock is free again"
 run bob history "$network"
 run bob lease status "$network"
+step "6. the network's endpoints over both clusters, and its address book"
+run alice component add "$network" consensus node1 --cluster-ref cluster-1
+run alice component add "$network" consensus node2 --cluster-ref cluster-2
+for pair in "node1 cluster-1 198.51.100.1" "node2 cluster-2 198.51.100.2"; do
+  set -- $pair
+  show "kubectl --context $2 -n $ns create service loadbalancer network-$1-svc --tcp=50111,50211,50212"
+  kubectl --context "$2" -n "$ns" create service loadbalancer "network-$1-svc" --tcp=50111,50211,50212 >/dev/null
+  show "(a load balancer controller gives it the address $3)"
+  kubectl --context "$2" -n "$ns" patch service "network-$1-svc" --subresource=status --type=merge \
+    -p "{\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"$3\"}]}}}" >/dev/null
+done
+run alice network endpoints "$network" --record
+run alice network address-book "$network" --format json
+run alice network address-book "$network" --format config-txt --release-tag v0.58.5
+
 printf '\n%sDone.%s The sandbox keeps running (make sandbox-stop stops it); kubectl --kubeconfig .sandbox/kubeconfig shows what solo wrote:\n' "$bold" "$reset"
 echo "  kubectl --context cluster-1 -n $ns get leases; kubectl --context cluster-2 -n solo-system get secrets -l app.kubernetes.io/managed-by=solo"

@@ -15,11 +15,13 @@
 //! - [`delete`]: `deployment delete`, fenced, keeping the epoch's high-water mark.
 //! - [`retry`]: the one retry policy: a timeout per request, busy answers retried with jitter.
 //! - [`break_lock`]: `lease break --force`, audited with a Kubernetes Event per lease.
+//! - [`endpoints`]: the network's Services, certificates and ServiceExports (R13).
 
 pub mod break_lock;
 pub mod clock;
 pub mod clusters;
 pub mod delete;
+pub mod endpoints;
 pub mod error;
 pub mod fence;
 pub mod guard;

@@ -119,6 +119,9 @@ Examples:
     /// Team access control: the RBAC objects that give a team its deployments (docs/teams.md).
     #[command(subcommand)]
     Team(TeamCommand),
+    /// The network's endpoints across clusters, genesis-network.json and the address book.
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Print a shell completion script.
     #[command(after_help = "\
 Examples:
@@ -725,4 +728,125 @@ mod tests {
     fn the_grammar_is_consistent() {
         Cli::command().debug_assert();
     }
+}
+
+/// `solo network ...`
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Resolve each consensus node's gossip and gRPC endpoints from its Service; record or check them.
+    #[command(after_help = "\
+Examples:
+  solo network endpoints my-network
+  solo network endpoints my-network --record
+  solo network endpoints my-network --check      # exit 4 with a per-node table on drift
+  solo network endpoints my-network --wait=2m --record
+
+Each node's Service network-<node>-svc in its cluster gives its address: a LoadBalancer ingress
+(hostname, else IP), else network-<node>-svc.<ns>.svc.clusterset.local for a cluster reached
+through `clusterset`, else the ClusterIP when the network has one cluster, else the node's DNS
+name for a `flat` cluster. A node of a multi-cluster network with none of these is an error.")]
+    Endpoints(NetworkEndpointsArgs),
+    /// Print genesis-network.json (Solo's shape) from the recorded endpoints.
+    #[command(after_help = "\
+Examples:
+  solo network genesis my-network > genesis-network.json")]
+    Genesis(NetworkReadArgs),
+    /// Print the address book: the NodeAddressBook protobuf, its JSON, or config.txt.
+    #[command(
+        name = "address-book",
+        after_help = "\
+Examples:
+  solo network address-book my-network --format json
+  solo network address-book my-network --format proto > addressbook.bin
+  solo network address-book my-network --format config-txt --release-tag v0.58.5"
+    )]
+    AddressBook(NetworkAddressBookArgs),
+    /// Print or apply a ServiceExport (multicluster.x-k8s.io) per node Service, for `clusterset`.
+    #[command(after_help = "\
+Examples:
+  solo network export my-network --print
+  solo network export my-network --apply")]
+    Export(NetworkExportArgs),
+}
+
+/// `solo network endpoints`
+#[derive(Debug, Args)]
+pub struct NetworkEndpointsArgs {
+    /// The deployment.
+    #[arg(value_name = "DEPLOYMENT")]
+    pub deployment: String,
+    /// Write the resolved endpoints into the state, under the lock.
+    #[arg(long, conflicts_with = "check")]
+    pub record: bool,
+    /// Compare the recorded endpoints with the live ones; exit 4 when they differ.
+    #[arg(long)]
+    pub check: bool,
+    /// Wait for pending LoadBalancer addresses: up to 5m, or at most this long (30s, 2m).
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "5m")]
+    pub wait: Option<String>,
+    /// Where its state is kept, when your local config does not know the deployment yet.
+    #[arg(long, value_name = "NS")]
+    pub state_namespace: Option<String>,
+}
+
+/// A network command that only reads the state.
+#[derive(Debug, Args)]
+pub struct NetworkReadArgs {
+    /// The deployment.
+    #[arg(value_name = "DEPLOYMENT")]
+    pub deployment: String,
+    /// A node's gossip certificate (PEM), as NODE=PATH, instead of its Secret; repeat per node.
+    #[arg(long = "gossip-cert", value_name = "NODE=PATH")]
+    pub gossip_certs: Vec<String>,
+    /// A node's TLS certificate (PEM), as NODE=PATH, instead of its Secret; repeat per node.
+    #[arg(long = "tls-cert", value_name = "NODE=PATH")]
+    pub tls_certs: Vec<String>,
+    /// Where its state is kept, when your local config does not know the deployment yet.
+    #[arg(long, value_name = "NS")]
+    pub state_namespace: Option<String>,
+}
+
+/// `solo network address-book`
+#[derive(Debug, Args)]
+pub struct NetworkAddressBookArgs {
+    /// The deployment and certificates.
+    #[command(flatten)]
+    pub read: NetworkReadArgs,
+    /// What to print.
+    #[arg(long, value_enum, default_value_t = AddressBookFormat::Json)]
+    pub format: AddressBookFormat,
+    /// The platform release of the nodes (config-txt only; config.txt exists up to v0.70).
+    #[arg(long, value_name = "TAG")]
+    pub release_tag: Option<String>,
+    /// The chain id written in config.txt.
+    #[arg(long, value_name = "ID", default_value_t = 298)]
+    pub chain_id: u64,
+}
+
+/// Address book formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AddressBookFormat {
+    /// The NodeAddressBook protobuf, binary.
+    Proto,
+    /// The NodeAddressBook as JSON.
+    Json,
+    /// config.txt lines (platform v0.70 and older).
+    ConfigTxt,
+}
+
+/// `solo network export`
+#[derive(Debug, Args)]
+pub struct NetworkExportArgs {
+    /// The deployment.
+    #[arg(value_name = "DEPLOYMENT")]
+    pub deployment: String,
+    /// Print the ServiceExports as YAML.
+    #[arg(long, conflicts_with = "apply", required_unless_present = "apply")]
+    pub print: bool,
+    /// Apply them, each in its node's cluster and namespace.
+    #[arg(long)]
+    pub apply: bool,
+    /// Where its state is kept, when your local config does not know the deployment yet.
+    #[arg(long, value_name = "NS")]
+    pub state_namespace: Option<String>,
 }

@@ -51,8 +51,10 @@ fn a_deployment_over_two_clusters_is_listed_shown_free_and_runs_commands_under_i
     assert_eq!(
         state["clusters"],
         serde_json::json!([
-            {"name": "cluster-1", "namespace": ns},
-            {"name": "cluster-2", "namespace": ns},
+            {"name": "cluster-1", "namespace": ns, "dnsBaseDomain": "cluster.local",
+             "dnsConsensusNodePattern": "network-{nodeAlias}-svc.{namespace}.svc"},
+            {"name": "cluster-2", "namespace": ns, "dnsBaseDomain": "cluster.local",
+             "dnsConsensusNodePattern": "network-{nodeAlias}-svc.{namespace}.svc"},
         ])
     );
     assert_eq!(state["metadata"]["lastUpdatedBy"], "alice@example.com");

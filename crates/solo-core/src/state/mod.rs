@@ -22,6 +22,7 @@
 
 mod at_rest;
 mod canonical;
+pub mod consensus;
 mod error;
 mod legacy;
 pub mod migrate;
@@ -37,6 +38,11 @@ mod version;
 
 pub use at_rest::{parse_at_rest, to_at_rest};
 pub use canonical::{to_canonical_yaml, to_json, versioned_to_yaml};
+pub use consensus::{
+    ConsensusNode, DEFAULT_DNS_BASE_DOMAIN, DEFAULT_DNS_CONSENSUS_NODE_PATTERN,
+    DEFAULT_GOSSIP_PORT, DEFAULT_GRPC_PORT, DEFAULT_GRPC_TLS_PORT, Endpoint, EndpointSource,
+    Reachability, RecordedEndpoints, parse_account_id,
+};
 pub use error::StateError;
 pub use legacy::{DEFAULT_CLUSTER_REF, LEGACY_FROM_PREFIX, LegacyImport, import_legacy};
 pub use migrate::{Migrated, MigrationStamp, VersionedDocument, migrate_to_current};
@@ -52,6 +58,6 @@ pub use stored::{
 pub use sync::{CopyInfo, CopyRow, SyncStatus, classify, divergence_table};
 pub use validate::{Problem, validate};
 pub use version::{
-    CURRENT, KNOWN_VERSIONS, KnownVersion, SchemaVersion, V1_0_32, V1_1_0, V2_0_0,
+    CURRENT, KNOWN_VERSIONS, KnownVersion, SchemaVersion, V1_0_32, V1_1_0, V2_0_0, V2_1_0,
     known_versions_list,
 };

@@ -19,9 +19,9 @@
 use super::error::StateError;
 use super::migrate::{Migrated, MigrationStamp, VersionedDocument, migrate_to_current};
 use super::model::StateDocument;
-use super::older::{v1_0_32, v1_1_0};
+use super::older::{v1_0_32, v1_1_0, v2_0_0};
 use super::validate::validate;
-use super::version::{CURRENT, SchemaVersion, V1_0_32, V1_1_0, known_versions_list};
+use super::version::{CURRENT, SchemaVersion, V1_0_32, V1_1_0, V2_0_0, known_versions_list};
 use serde::de::DeserializeOwned;
 use serde_saphyr::MessageFormatter as _;
 
@@ -142,6 +142,7 @@ pub(crate) fn parse_as<F: Format>(
 ) -> Result<VersionedDocument, StateError> {
     Ok(match version {
         v if v == CURRENT => VersionedDocument::Current(F::read(text)?),
+        v if v == V2_0_0 => VersionedDocument::V2_0_0(F::read::<v2_0_0::Document>(text)?),
         v if v == V1_1_0 => VersionedDocument::V1_1_0(F::read::<v1_1_0::Document>(text)?),
         v if v == V1_0_32 => VersionedDocument::V1_0_32(F::read::<v1_0_32::Document>(text)?),
         v if v > CURRENT => {

@@ -11,6 +11,8 @@ pub mod import;
 pub mod init;
 pub mod kept;
 pub mod lease;
+pub mod network;
+pub mod network_proto;
 pub mod session;
 pub mod state;
 pub mod state_edit;
@@ -39,6 +41,7 @@ fn route(cli: &Cli, out: &Out) -> Result<u8, Failure> {
         Command::Exec(args) => exec::run(args, &cli.global, out),
         Command::History(args) => history::run(args, &cli.global, out).map(|()| 0),
         Command::Team(cmd) => team::run(cmd, &cli.global, out).map(|()| 0),
+        Command::Network(cmd) => network::run(cmd, &cli.global, out),
     }
 }
 
