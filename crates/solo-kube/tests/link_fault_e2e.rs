@@ -284,3 +284,228 @@ async fn connections_reset_fail_each_step_at_once_and_lose_no_acknowledged_write
     );
     next.release().await.expect("bob releases");
 }
+
+/// Alice's lock is lost at `lost_at`; bob (direct) holds it at `held_at`: alice stopped first.
+fn stopped_first(lost_at: Option<Instant>, held_at: Instant) -> bool {
+    lost_at.is_some_and(|lost| lost < held_at)
+}
+
+/// Records when `guard`'s lock is lost.
+fn watch_lost(guard: &Arc<LockGuard>) -> tokio::task::JoinHandle<(Instant, String)> {
+    let guard = guard.clone();
+    tokio::spawn(async move {
+        let reason = guard.lost().await;
+        (Instant::now(), reason)
+    })
+}
+
+/// When `watcher` saw the lock lost, if it has.
+async fn lost_at(watcher: tokio::task::JoinHandle<(Instant, String)>) -> Option<(Instant, String)> {
+    if watcher.is_finished() {
+        watcher.await.ok()
+    } else {
+        watcher.abort();
+        None
+    }
+}
+
+/// A black-holed link to one cluster, in turn during an acquisition, a renewal, a series of
+/// writes, a history append and a release: each ends within a bound with an error naming the
+/// cluster (a renewal: the lock is lost, before bob can hold it); the copies stay writable and the
+/// next holder's write brings them in sync, with every acknowledged write there.
+/// Needs issue #11: requests bounded by a timeout, and renewal that gives up with a margin
+/// before expiry (today a hung request blocks the acquisition or every renewal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_black_holed_cluster_fails_each_step_within_a_bound() {
+    let env = TestEnv::private(2);
+    let (alice, bob, store) = deployment(&env, "link-hole", 3).await;
+
+    // 1. Acquisition.
+    let clusters = alice.connect().await;
+    blocking(|| env.link("cluster-2").blackhole());
+    let refused = within(
+        BOUND,
+        "acquisition over a black hole",
+        state_lock(&alice, &clusters, "alice@example.com", WaitPolicy::NoWait),
+    )
+    .await;
+    let Err(GuardError::Lock(LockError::Store { key, .. })) = &refused else {
+        panic!("acquisition: {:?}", refused.map(|g| g.epoch()))
+    };
+    assert_eq!(key.cluster, "cluster-2");
+    blocking(|| env.link("cluster-2").clear());
+    bob_takes_over(&bob)
+        .await
+        .release()
+        .await
+        .expect("bob releases");
+
+    // 2. Renewal: alice's lock is lost before bob holds it.
+    let clusters = alice.connect().await;
+    let guard = Arc::new(
+        state_lock(&alice, &clusters, "alice@example.com", WaitPolicy::NoWait)
+            .await
+            .expect("alice's lock"),
+    );
+    let watcher = watch_lost(&guard);
+    blocking(|| env.link("cluster-2").blackhole());
+    let next = bob_takes_over(&bob).await;
+    let held_at = Instant::now();
+    let lost = lost_at(watcher).await;
+    assert!(
+        stopped_first(lost.as_ref().map(|l| l.0), held_at),
+        "bob holds the lock while alice has not stopped: {lost:?}"
+    );
+    let reason = lost.map(|l| l.1).unwrap_or_default();
+    assert!(reason.contains("cluster-2"), "{reason}");
+    next.release().await.expect("bob releases");
+    blocking(|| env.link("cluster-2").clear());
+    drop(guard);
+
+    // 3. Writes, 4. a history append and 5. a release, each over a black hole.
+    let clusters = alice.connect().await;
+    let alices = StateStore::new(clusters.clone(), &alice.namespace);
+    let history = HistoryStore::new(clusters.clone(), &alice.namespace);
+    let guard = Arc::new(
+        within(
+            Duration::from_secs(alice.lease_seconds) + BOUND,
+            "alice locks again",
+            state_lock(&alice, &clusters, "alice@example.com", WaitPolicy::Forever),
+        )
+        .await
+        .expect("alice's lock"),
+    );
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writes = writer(
+        alices.clone(),
+        alice.clone(),
+        guard.clone(),
+        acknowledged.clone(),
+    );
+    while acknowledged.lock().expect("lock").len() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    blocking(|| env.link("cluster-2").blackhole());
+    let err = within(BOUND, "a write over a black hole", writes)
+        .await
+        .expect("the writer task");
+    assert!(err.to_string().contains("cluster-2"), "{err}");
+    let appended = within(
+        BOUND,
+        "a history append over a black hole",
+        history.append(
+            guard.epoch(),
+            &alice.deployment,
+            &alice.refs(),
+            &entry("cut"),
+        ),
+    )
+    .await;
+    let err = appended.expect_err("no append over a black hole");
+    assert!(err.to_string().contains("cluster-2"), "{err}");
+    let guard = Arc::into_inner(guard).expect("the writer ended");
+    let released = within(BOUND, "a release over a black hole", guard.release()).await;
+    eprintln!("release over a black hole: {released:?}");
+    blocking(|| env.link("cluster-2").clear());
+
+    let after = store.status(&bob.deployment, &bob.refs()).await.1;
+    assert!(after.is_writable(), "after the black hole: {after}");
+    let next = bob_takes_over(&bob).await;
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert_subset(
+        &acknowledged,
+        &node_names(&store, &bob).await,
+        "after the black hole",
+    );
+    let serial = append_node(&store, &bob, next.epoch(), "repair")
+        .await
+        .expect("the next write repairs the copies");
+    assert_eq!(
+        store.status(&bob.deployment, &bob.refs()).await.1,
+        SyncStatus::InSync { serial }
+    );
+    next.release().await.expect("bob releases");
+}
+
+/// A link that turns slow past the renewal deadline (round trips longer than the lease): alice's
+/// lock is lost before bob holds it, her next write is refused, and bob's lands.
+/// Needs issue #11: requests bounded by a timeout, and renewal that gives up with a margin
+/// before expiry (today a hung request blocks the acquisition or every renewal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_link_slow_past_the_renewal_deadline_stops_the_holder_before_anyone_else_holds() {
+    let env = TestEnv::private(2);
+    let (alice, bob, store) = deployment(&env, "link-late", 2).await;
+    let clusters = alice.connect().await;
+    let alices = StateStore::new(clusters.clone(), &alice.namespace);
+    let guard = Arc::new(
+        state_lock(&alice, &clusters, "alice@example.com", WaitPolicy::NoWait)
+            .await
+            .expect("alice's lock"),
+    );
+    let watcher = watch_lost(&guard);
+    blocking(|| env.link("cluster-2").latency(Duration::from_secs(3)));
+    let next = bob_takes_over(&bob).await;
+    let held_at = Instant::now();
+    let lost = lost_at(watcher).await;
+    assert!(
+        stopped_first(lost.as_ref().map(|l| l.0), held_at),
+        "bob holds the lock while alice has not stopped: {lost:?}"
+    );
+    blocking(|| env.link("cluster-2").clear());
+    let serial = append_node(&store, &bob, next.epoch(), "bob")
+        .await
+        .expect("bob writes");
+    let late = within(
+        BOUND,
+        "alice's late write",
+        append_node(&alices, &alice, guard.epoch(), "alice-late"),
+    )
+    .await;
+    assert!(late.is_err(), "alice wrote after bob took the lock");
+    assert_eq!(node_names(&store, &bob).await, ["bob"]);
+    assert_eq!(
+        store.status(&bob.deployment, &bob.refs()).await.1,
+        SyncStatus::InSync { serial }
+    );
+    next.release().await.expect("bob releases");
+}
+
+/// The count: a holder whose link black-holes stops its work before its lease can be taken by
+/// anyone else, every time, over 20 runs (leases of 2 s).
+/// Needs issue #11: requests bounded by a timeout, and renewal that gives up with a margin
+/// before expiry (today a hung request blocks the acquisition or every renewal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_black_holed_holder_stops_before_anyone_else_holds_every_time() {
+    const RUNS: usize = 20;
+    let env = TestEnv::private(2);
+    let (alice, bob, _store) = deployment(&env, "link-count", 2).await;
+    let mut late = Vec::new();
+    for run in 0..RUNS {
+        let clusters = alice.connect().await;
+        let guard = Arc::new(
+            within(
+                Duration::from_secs(alice.lease_seconds) + BOUND,
+                "alice locks",
+                state_lock(&alice, &clusters, "alice@example.com", WaitPolicy::Forever),
+            )
+            .await
+            .expect("alice's lock"),
+        );
+        let watcher = watch_lost(&guard);
+        blocking(|| env.link("cluster-2").blackhole());
+        let next = bob_takes_over(&bob).await;
+        let held_at = Instant::now();
+        let lost = lost_at(watcher).await;
+        if !stopped_first(lost.as_ref().map(|l| l.0), held_at) {
+            late.push(run);
+        }
+        blocking(|| env.link("cluster-2").clear());
+        next.release().await.expect("bob releases");
+        drop(guard);
+    }
+    assert!(
+        late.is_empty(),
+        "bob held the lock before alice stopped in {} of {RUNS} runs: {late:?}",
+        late.len()
+    );
+}
