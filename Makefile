@@ -9,8 +9,11 @@ demo:
 	@bash scripts/demo.sh
 
 ## Start a local sandbox of 2 real clusters (idempotent); kubeconfig at .sandbox/kubeconfig.
+## WAN=1: the clusters seem 60 and 150 ms away (a region profile on their links); WAN="10ms 80ms": your
+## own round trips; WAN=0: plain links again.
 sandbox:
 	@bash $(TESTENV) up --dir .sandbox --clusters 2
+	@case "$(WAN)" in "") ;; 1) bash scripts/wan.sh .sandbox 60ms 150ms ;; 0) bash scripts/wan.sh .sandbox off ;; *) bash scripts/wan.sh .sandbox $(WAN) ;; esac
 	@echo "kubeconfig: .sandbox/kubeconfig (contexts cluster-N, alice@cluster-N, bob@cluster-N, carol@cluster-N)"
 
 ## Stop the sandbox and delete its data.

@@ -26,6 +26,24 @@ run cargo bench -q -p solo-kube --bench state_size
 run cargo bench -q -p solo-kube --bench lock
 run "$clientgo" -kubeconfig "$SOLO_TESTENV_DIR/kubeconfig" -context cluster-1
 
+# Across regions (issue #15): solo's figures over 3 clusters 10, 60 and 150 ms away (a private
+# environment of the bench's own), and client-go's handoff over cluster-1 made 80 ms away.
+run cargo bench -q -p solo --bench region
+"$launcher" link --dir "$SOLO_TESTENV_DIR" --cluster 1 --latency 80ms
+# One plain GET over a kept connection, the median of 5: the round trip the client-go figures are
+# divided by.
+token=$(grep -A1 '"name": "admin"' "$SOLO_TESTENV_DIR/env.json" | grep token | cut -d'"' -f4)
+server=$(grep -o '"server": "[^"]*"' "$SOLO_TESTENV_DIR/env.json" | head -1 | cut -d'"' -f4)
+gets=(); for _ in 1 2 3 4 5 6; do gets+=(-o /dev/null "$server/readyz"); done
+curl -s --cacert "$SOLO_TESTENV_DIR/pki/ca.crt" -H "Authorization: Bearer $token" -w '%{time_total}\n' "${gets[@]}" |
+  tail -5 | sort -n | sed -n 3p | awk '{ printf "region_ms rtt-clientgo-80ms %.1f\n", $1 * 1000 }' | tee -a "$raw"
+if [ -n "${SOLO_BENCH_QUICK:-}" ]; then wan=(-default-handoffs 3 -default-rounds 1 -tuned-handoffs 5 -tuned-rounds 1)
+else wan=(-default-handoffs 10 -default-rounds 1 -tuned-handoffs 20 -tuned-rounds 2); fi
+echo "== client-go at 80 ms" >&2
+"$clientgo" -kubeconfig "$SOLO_TESTENV_DIR/kubeconfig" -context cluster-1 "${wan[@]}" |
+  grep -vE '^\s*$' | sed -E 's/^([a-z0-9_]+_ms) clientgo-([a-z]+) /\1 clientgo-\2-80ms /' | tee -a "$raw"
+"$launcher" link --dir "$SOLO_TESTENV_DIR" --cluster 1 --clear
+
 declare -A m
 while read -r metric subject value; do m[$metric/$subject]=$value; done < <(grep -E "$machine" "$raw")
 fig() { [ -n "${m[$1]:-}" ] && printf '%.0f ms' "${m[$1]}" || echo "n/a"; }
@@ -38,6 +56,12 @@ meets() {
       'BEGIN { ok = s50 != "" && s99 != "" && c50 != "" && c99 != "" && c50 >= t * s50 && c99 >= t * s99; print ok ? "met" : "NOT met" }'
 }
 solo=(solo-1cluster solo-3clusters)
+# The region profile's figures when issue 15 measured them first, as multiples of the slowest round
+# trip: the baseline the removal of sequential round trips is measured against.
+declare -A base=(
+  [acquire-release]="6.1×" [handoff]="7.6×" [component-add]="16.1×"
+  [state-show]="2.2×" [lease-status]="2.2×" [exec-true]="12.9×"
+)
 declare -A label=(
   [solo-1cluster]="solo, 1 cluster (1 Lease)"
   [solo-3clusters]="solo, 3 clusters (3 Leases)"
@@ -90,6 +114,39 @@ declare -A label=(
   for goal in "10 clientgo-default defaults" "3 clientgo-tuned tuned"; do
     read -r t c name <<<"$goal"
     echo "- ≥${t}× against client-go $name: over 1 cluster **$(meets "$t" solo-1cluster "$c")**, over 3 clusters **$(meets "$t" solo-3clusters "$c")**."
+  done
+  echo
+  echo "## Across regions"
+  echo
+  echo "Three clusters behind links of 10, 60 and 150 ms added round trips (Toxiproxy in front of each"
+  echo "apiserver, \`testenv link\`; crates/solo/benches/region.rs), medians. Each figure is also given as a"
+  echo "multiple of the slowest round trip, a plain GET over a kept connection to the 150 ms cluster measured"
+  echo "in the same run ($(fig region_ms/rtt-slowest) in this run): about the number of sequential round trips"
+  echo "a step costs. Whole processes include their connection and TLS set-up (the proxy answers the TCP"
+  echo "handshake locally, so a real link would add one more round trip per new connection)."
+  echo
+  echo "| step | this run | × slowest round trip | baseline of issue 15 (2026-12-02) | goal |"
+  echo "|---|---:|---:|---:|---:|"
+  rows=(
+    "acquire-release|uncontended acquire + release, in one process, 3 clusters|${base[acquire-release]}|"
+    "handoff|handoff (A releases, B waiting holds), in one process|${base[handoff]}|≤ 3×"
+    "component-add|\`solo component add\` (lock, read, write, history, release)|${base[component-add]}|≤ 6×"
+    "state-show|\`solo state show\` (every copy)|${base[state-show]}|≤ 2.5×"
+    "lease-status|\`solo lease status\` (every lease)|${base[lease-status]}|≤ 2.5×"
+    "exec-true|\`solo exec <dep> -- true\`|${base[exec-true]}|≤ 5×"
+  )
+  for row in "${rows[@]}"; do
+    IFS='|' read -r case what before goal <<<"$row"
+    echo "| $what | $(fig "region_ms/$case") | $(ratio "region_ms/$case" region_ms/rtt-slowest) | $before | $goal |"
+  done
+  echo
+  echo "client-go's leader election over one cluster 80 ms away ($(fig region_ms/rtt-clientgo-80ms) round trip"
+  echo "measured), handoff p50 as a multiple of that round trip:"
+  echo
+  echo "| client-go | handoff p50 | × round trip | handoff p99 |"
+  echo "|---|---:|---:|---:|"
+  for c in clientgo-default clientgo-tuned; do
+    echo "| ${label[$c]} | $(fig "handoff_p50_ms/$c-80ms") | $(ratio "handoff_p50_ms/$c-80ms" region_ms/rtt-clientgo-80ms) | $(fig "handoff_p99_ms/$c-80ms") |"
   done
   echo
   echo "## Solo's published baseline (not measured)"

@@ -24,6 +24,8 @@ type Env struct {
 	Etcd     EtcdMember `json:"etcd"`
 	Clusters []*Cluster `json:"clusters"`
 	Users    []User     `json:"users"`
+	// Links is the Toxiproxy server that holds each cluster's link (see link.go).
+	Links LinkServer `json:"links"`
 	// Kubeconfig is the path of the kubeconfig with a context per (cluster, user).
 	Kubeconfig string `json:"kubeconfig"`
 }
@@ -37,10 +39,24 @@ type EtcdMember struct {
 
 // Cluster is one kube-apiserver of the environment.
 type Cluster struct {
-	Name   string `json:"name"`
-	Port   int    `json:"port"`
-	Pid    int    `json:"pid"`
+	Name string `json:"name"`
+	Port int    `json:"port"`
+	Pid  int    `json:"pid"`
+	// Server is the URL clients use (the kubeconfig's): the cluster's link, a proxy that faults can be
+	// put on with `testenv link`.
 	Server string `json:"server"`
+	// ProxyPort is the port of the link's proxy on 127.0.0.1.
+	ProxyPort int `json:"proxyPort"`
+	// DirectServer is the apiserver's own URL, for tools that must bypass the link.
+	DirectServer string `json:"directServer"`
+}
+
+// direct is the URL of the apiserver itself (an environment made before links has only Server).
+func (c *Cluster) direct() string {
+	if c.DirectServer != "" {
+		return c.DirectServer
+	}
+	return c.Server
 }
 
 func (e *Env) path(parts ...string) string {
@@ -90,9 +106,13 @@ func flags(name string, args []string, clusters *int, cluster *string) string {
 		fs.StringVar(cluster, "cluster", "", "cluster name or number")
 	}
 	_ = fs.Parse(args)
-	abs, err := filepath.Abs(*dir)
+	return absDir(*dir)
+}
+
+func absDir(dir string) string {
+	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return *dir
+		return dir
 	}
 	return abs
 }
@@ -122,6 +142,9 @@ func cmdUp(args []string) error {
 			return err
 		}
 	}
+	if err := startLinks(env); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(env.Clusters))
 	for i, c := range env.Clusters {
@@ -150,7 +173,7 @@ func create(dir string, n int) (*Env, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(2 + n)
+	ports, err := freePorts(3 + 2*n)
 	if err != nil {
 		return nil, err
 	}
@@ -160,9 +183,11 @@ func create(dir string, n int) (*Env, error) {
 	}
 	env := &Env{Dir: dir, Users: users, Kubeconfig: filepath.Join(dir, "kubeconfig")}
 	env.Etcd = EtcdMember{ClientPort: ports[0], PeerPort: ports[1]}
+	env.Links = LinkServer{Port: ports[2]}
 	for i := 0; i < n; i++ {
-		c := &Cluster{Name: fmt.Sprintf("cluster-%d", i+1), Port: ports[2+i]}
-		c.Server = fmt.Sprintf("https://127.0.0.1:%d", c.Port)
+		c := &Cluster{Name: fmt.Sprintf("cluster-%d", i+1), Port: ports[3+i], ProxyPort: ports[3+n+i]}
+		c.DirectServer = fmt.Sprintf("https://127.0.0.1:%d", c.Port)
+		c.Server = fmt.Sprintf("https://127.0.0.1:%d", c.ProxyPort)
 		env.Clusters = append(env.Clusters, c)
 	}
 	if err := writePKI(env.path("pki"), users); err != nil {
@@ -251,7 +276,7 @@ func startCluster(env *Env, c *Cluster) error {
 		return err
 	}
 	c.Pid = pid
-	fmt.Printf("testenv: starting %s on %s (pid %d)\n", c.Name, c.Server, pid)
+	fmt.Printf("testenv: starting %s on %s, through its link %s (pid %d)\n", c.Name, c.direct(), c.Server, pid)
 	return ready(env, c, 120*time.Second)
 }
 
@@ -263,7 +288,7 @@ func ready(env *Env, c *Cluster, timeout time.Duration) error {
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		req, _ := http.NewRequest("GET", c.Server+"/readyz", nil)
+		req, _ := http.NewRequest("GET", c.direct()+"/readyz", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := client.Do(req)
 		if err == nil {
@@ -353,6 +378,7 @@ func cmdDown(args []string) error {
 		go func(pid int) { defer wg.Done(); kill(pid, 5*time.Second) }(c.Pid)
 	}
 	wg.Wait()
+	kill(env.Links.Pid, 5*time.Second)
 	kill(env.Etcd.Pid, 5*time.Second)
 	if err := os.RemoveAll(dir); err != nil {
 		return err
@@ -374,13 +400,14 @@ func loadCluster(command string, args []string) (*Env, *Cluster, error) {
 }
 
 func cmdStop(args []string) error {
-	_, c, err := loadCluster("stop", args)
+	env, c, err := loadCluster("stop", args)
 	if err != nil {
 		return err
 	}
-	// A hard stop, like a cluster cut off from the network: in-flight requests fail.
+	// A hard stop, like a cluster cut off from the network: in-flight requests fail, and its link is
+	// closed so that new connections are refused as they would be without the proxy.
 	kill(c.Pid, 0)
-	return nil
+	return setLinkEnabled(env, c, false)
 }
 
 func cmdStart(args []string) error {
@@ -388,13 +415,17 @@ func cmdStart(args []string) error {
 	if err != nil {
 		return err
 	}
-	if alive(c.Pid) {
-		return ready(env, c, 120*time.Second)
-	}
-	if err := startCluster(env, c); err != nil {
+	if !alive(c.Pid) {
+		if err := startCluster(env, c); err != nil {
+			return err
+		}
+		if err := env.save(); err != nil {
+			return err
+		}
+	} else if err := ready(env, c, 120*time.Second); err != nil {
 		return err
 	}
-	return env.save()
+	return setLinkEnabled(env, c, true)
 }
 
 func cmdStatus(args []string) error {
@@ -407,7 +438,7 @@ func cmdStatus(args []string) error {
 		*Env
 		Running map[string]bool `json:"running"`
 	}
-	s := status{Env: env, Running: map[string]bool{"etcd": alive(env.Etcd.Pid)}}
+	s := status{Env: env, Running: map[string]bool{"etcd": alive(env.Etcd.Pid), "links": alive(env.Links.Pid)}}
 	for _, c := range env.Clusters {
 		s.Running[c.Name] = alive(c.Pid) && ready(env, c, 0) == nil
 	}

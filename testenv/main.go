@@ -9,8 +9,15 @@
 //	testenv stop   --dir D --cluster I      stop cluster I (its data stays in etcd)
 //	testenv start  --dir D --cluster I      start cluster I again, on the same port, with the same data
 //	testenv status --dir D                  print the environment as JSON
+//	testenv link   --dir D --cluster I [--latency 80ms] [--jitter 10ms] [--bandwidth KBps]
+//	               [--blackhole] [--reset] [--clear]
+//	                                        change the link to cluster I while it runs
 //
-// The subcommands `etcd` and `apiserver` are internal: `up` and `start` re-execute this binary with them.
+// Every cluster is reached through its link, a Toxiproxy proxy (the kubeconfig's and env.json's `server`);
+// `directServer` in env.json is the apiserver itself.
+//
+// The subcommands `etcd`, `apiserver` and `links` are internal: `up` and `start` re-execute this binary
+// with them.
 package main
 
 import (
@@ -34,6 +41,10 @@ func main() {
 		err = cmdStart(os.Args[2:])
 	case "status":
 		err = cmdStatus(os.Args[2:])
+	case "link":
+		err = cmdLink(os.Args[2:])
+	case "links":
+		err = runLinks(os.Args[2:])
 	case "etcd":
 		err = runEtcd(os.Args[2:])
 	case "apiserver":
@@ -48,6 +59,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: testenv up|down|stop|start|status --dir DIR [--clusters N] [--cluster I]")
+	fmt.Fprintln(os.Stderr, "usage: testenv up|down|stop|start|status|link --dir DIR [--clusters N] [--cluster I] [link faults]")
 	os.Exit(2)
 }

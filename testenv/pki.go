@@ -134,7 +134,16 @@ func ecKeyPEM(k *ecdsa.PrivateKey) ([]byte, error) {
 }
 
 // writeKubeconfig writes one context per (cluster, user): `cluster-N` for the admin, `alice@cluster-N`, ...
+// `kubeconfig` reaches each cluster through its link; `kubeconfig-direct`, the same contexts, bypasses
+// the links (for tools and tests that must not see the faults put on them).
 func writeKubeconfig(env *Env) error {
+	if err := writeKubeconfigTo(env, "kubeconfig", func(c *Cluster) string { return c.Server }); err != nil {
+		return err
+	}
+	return writeKubeconfigTo(env, "kubeconfig-direct", func(c *Cluster) string { return c.direct() })
+}
+
+func writeKubeconfigTo(env *Env, file string, server func(*Cluster) string) error {
 	ca, err := os.ReadFile(env.path("pki", "ca.crt"))
 	if err != nil {
 		return err
@@ -145,7 +154,7 @@ func writeKubeconfig(env *Env) error {
 	}
 	for _, c := range env.Clusters {
 		cfg.Clusters[c.Name] = &clientcmdapi.Cluster{
-			Server:                   fmt.Sprintf("https://127.0.0.1:%d", c.Port),
+			Server:                   server(c),
 			CertificateAuthorityData: ca,
 		}
 		for _, u := range env.Users {
@@ -157,5 +166,5 @@ func writeKubeconfig(env *Env) error {
 		}
 	}
 	cfg.CurrentContext = env.Clusters[0].Name
-	return clientcmd.WriteToFile(*cfg, env.path("kubeconfig"))
+	return clientcmd.WriteToFile(*cfg, env.path(file))
 }

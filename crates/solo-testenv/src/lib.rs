@@ -6,11 +6,15 @@
 //! next run. Tests that stop clusters take a [`TestEnv::private`] environment of their own, so they never
 //! disturb the tests running beside them.
 //!
+//! Every cluster is reached through its link, a Toxiproxy proxy that [`TestEnv::link`] makes slow,
+//! black-holed or resetting while the clusters run; put faults on links only in a private environment.
+//!
 //! Nothing here skips: if the clusters cannot start, the test panics with the launcher's error.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ObjectMeta, PostParams};
@@ -36,8 +40,11 @@ pub struct TestEnv {
 pub struct ClusterInfo {
     /// The cluster's name, also its admin context's name: `cluster-1`, `cluster-2`, ...
     pub name: String,
-    /// The API server's URL.
+    /// The URL clients use (the kubeconfig's): the cluster's link, which [`TestEnv::link`] changes.
     pub server: String,
+    /// The API server's own URL, bypassing the link (empty for an environment made before links).
+    #[serde(default, rename = "directServer")]
+    pub direct_server: String,
 }
 
 /// A static-token user of the environment.
@@ -106,6 +113,12 @@ impl TestEnv {
         self.dir.join("kubeconfig")
     }
 
+    /// The same contexts as [`TestEnv::kubeconfig`], reaching each cluster directly, not through its
+    /// link: a client that must not see the faults put on the links.
+    pub fn direct_kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig-direct")
+    }
+
     /// The clusters, in order.
     pub fn clusters(&self) -> &[ClusterInfo] {
         &self.clusters
@@ -161,6 +174,71 @@ impl TestEnv {
     /// Starts a stopped cluster again on the same port with the same data, and waits until it is ready.
     pub fn start(&self, cluster: &str) {
         launch(&["start", "--cluster", cluster], &self.dir);
+    }
+
+    /// The link between solo and one cluster (`cluster-2` or `2`), to make it slow or failing.
+    pub fn link(&self, cluster: &str) -> Link<'_> {
+        Link {
+            env: self,
+            cluster: cluster.to_string(),
+        }
+    }
+
+    /// Puts a region profile on the links: cluster `i` gets the `i`-th added round-trip time.
+    pub fn region_profile(&self, round_trips: &[Duration]) {
+        for (cluster, rtt) in self.clusters.iter().zip(round_trips) {
+            self.link(&cluster.name).latency(*rtt);
+        }
+    }
+}
+
+/// The link to one cluster of an environment: every change applies at once, to open connections too,
+/// and stays until [`Link::clear`].
+pub struct Link<'a> {
+    env: &'a TestEnv,
+    cluster: String,
+}
+
+impl Link<'_> {
+    fn set(&self, flags: &[&str]) {
+        let mut args = vec!["link", "--cluster", &self.cluster];
+        args.extend_from_slice(flags);
+        launch(&args, &self.env.dir);
+    }
+
+    /// Adds `rtt` to every round trip (half on the way there, half on the way back).
+    pub fn latency(&self, rtt: Duration) {
+        self.set(&["--latency", &format!("{}ms", rtt.as_millis())])
+    }
+
+    /// Adds `rtt` give or take `jitter` to every round trip.
+    pub fn latency_jitter(&self, rtt: Duration, jitter: Duration) {
+        self.set(&[
+            "--latency",
+            &format!("{}ms", rtt.as_millis()),
+            "--jitter",
+            &format!("{}ms", jitter.as_millis()),
+        ])
+    }
+
+    /// Limits each direction to `kb_per_sec` KB/s.
+    pub fn bandwidth(&self, kb_per_sec: u32) {
+        self.set(&["--bandwidth", &kb_per_sec.to_string()])
+    }
+
+    /// Accepts connections and requests and never answers (open connections hang too).
+    pub fn blackhole(&self) {
+        self.set(&["--blackhole"])
+    }
+
+    /// Resets every connection as soon as it sends data (new and open ones).
+    pub fn reset(&self) {
+        self.set(&["--reset"])
+    }
+
+    /// Removes every fault: a plain link again.
+    pub fn clear(&self) {
+        self.set(&["--clear"])
     }
 }
 
