@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Checks the lock model (docs/model/lock.pml: 3 contenders, 2 Leases, one crash or pause) with spin,
+# exhaustively: mutual exclusion, fencing, FIFO and epochs (assertions), no deadlock (invalid end
+# states), then no livelock under weak fairness (non-progress cycles). Then each sabotaged rule of
+# the model must FAIL, or the check fails. Installs spin (Debian package `spin`) when it is missing.
+#
+# Usage: docs/model/check.sh [--quick]   (--quick: the sabotages only, a few seconds)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+quick=${1:-}
+
+if ! command -v spin >/dev/null; then
+  echo "model: installing spin (apt-get install spin)" >&2
+  sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq spin >/dev/null ||
+    { echo "model: could not install spin; install the Debian package spin and run again" >&2; exit 1; }
+fi
+command -v gcc >/dev/null || { echo "model: gcc is needed to compile spin's verifier" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp "$here/lock.pml" "$work"
+cd "$work"
+
+# verifier NAME DEFINES...: a verifier compiled from the model with extra -D flags.
+verifier() {
+  local name=$1; shift
+  mkdir -p "$name" && (cd "$name" && spin -a "$@" ../lock.pml >/dev/null)
+}
+# summary OUT: the lines that matter of a verifier's output.
+summary() { grep -E "errors:|states, stored|elapsed time|assertion violated|invalid end state|non-progress" "$1" | sed 's/^/  /'; }
+errors() { sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$1"; }
+
+status=0
+if [ "$quick" != --quick ]; then
+  echo "model: safety (mutual exclusion, fencing, FIFO, epochs, no deadlock), exhaustive"
+  verifier safety
+  (cd safety && gcc -O2 -DSAFETY -DCOLLAPSE -w -o pan pan.c && ./pan -m2000000 >out 2>&1) || true
+  summary safety/out
+  [ "$(errors safety/out)" = 0 ] || { echo "model: FAILED: safety"; status=1; }
+
+  echo "model: liveness (no livelock under weak fairness), exhaustive"
+  verifier liveness
+  (cd liveness && gcc -O2 -DNP -DCOLLAPSE -w -o pan pan.c && ./pan -l -f -m2000000 >out 2>&1) || true
+  summary liveness/out
+  [ "$(errors liveness/out)" = 0 ] || { echo "model: FAILED: liveness"; status=1; }
+fi
+
+# Each sabotage breaks one rule; the checker must find the error (and stops at the first one).
+for sabotage in SABOTAGE_LATE_WATCH SABOTAGE_HOLDER_ONLY SABOTAGE_NO_STAMP; do
+  echo "model: $sabotage must fail"
+  verifier "$sabotage" -D"$sabotage"
+  (cd "$sabotage" && gcc -O2 -DSAFETY -DCOLLAPSE -w -o pan pan.c && ./pan -m2000000 >out 2>&1) || true
+  summary "$sabotage/out"
+  if [ "$(errors "$sabotage/out")" = 0 ]; then echo "model: FAILED: $sabotage was not caught"; status=1; fi
+done
+[ "$status" = 0 ] && echo "model: ok" || echo "model: FAILED"
+exit "$status"
