@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace against real clusters: starts 3 kube-apiservers (testenv/) for the
 # run, names them in SOLO_TESTENV_DIR, and stops them afterwards whatever happens. Fails (never skips)
-# when the clusters cannot start.
+# when the clusters cannot start. Then checks the lock model with spin (`make model`, a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,3 +17,5 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== make model"
+bash docs/model/check.sh

@@ -19,7 +19,12 @@
      SABOTAGE_LATE_WATCH   a watch resumes from a later revision than the decision's read;
      SABOTAGE_HOLDER_ONLY  a queued waiter watches the Lease holders, not its predecessor;
      SABOTAGE_NO_STAMP     taking over an expired holder does not mark the Lease stampNeeded. */
-#define N 3
+#ifndef N
+#define N 3            /* contenders (2 or 3) */
+#endif
+#ifndef MAXCRASH
+#define MAXCRASH 1     /* crashes or pauses in a run */
+#endif
 #define K 2
 #define ALL 3      /* every lease: (1 << K) - 1 */
 #define NONE 255
@@ -77,7 +82,7 @@ look:
   atomic { l = 0; do :: l < K -> if :: sh[l] != me -> sh[l] = holder[l]; se[l] = lepoch[l]; sn[l] = stampNeeded[l] :: else fi; l++ :: else -> break od }
 #endif
   if
-  :: crashes < 1 -> atomic { crashed[me] = true; crashes++ }; goto dead
+  :: crashes < MAXCRASH -> atomic { crashed[me] = true; crashes++ }; goto dead
   :: atomic {
        (sh[0] != me && (holder[0] != sh[0] || lepoch[0] != se[0] || stampNeeded[0] != sn[0] || sh[0] != NONE && crashed[sh[0]])) ||
        (sh[1] != me && (holder[1] != sh[1] || lepoch[1] != se[1] || stampNeeded[1] != sn[1] || sh[1] != NONE && crashed[sh[1]]))
@@ -98,7 +103,7 @@ behind:
 #ifdef SABOTAGE_HOLDER_ONLY
   /* watches the Lease holders instead of its predecessor's ticket */
   if
-  :: crashes < 1 -> atomic { crashed[me] = true; crashes++ }; goto dead
+  :: crashes < MAXCRASH -> atomic { crashed[me] = true; crashes++ }; goto dead
   :: atomic {
        (holder[0] != sh[0] || sh[0] != NONE && crashed[sh[0]]) ||
        (holder[1] != sh[1] || sh[1] != NONE && crashed[sh[1]])
@@ -110,7 +115,7 @@ behind:
   present = (tickets[watchL] >> pred) & 1;
 #endif
   if
-  :: crashes < 1 -> atomic { crashed[me] = true; crashes++ }; goto dead
+  :: crashes < MAXCRASH -> atomic { crashed[me] = true; crashes++ }; goto dead
   :: atomic { ((tickets[watchL] >> pred) & 1) != present || crashed[pred] } -> pred = 0; watchL = 0; present = false; goto look
   fi;
 #endif
@@ -150,7 +155,7 @@ round:
        acts = acts | 2
      }
   :: !(acts & 4) -> d_step { seenT = tickets[0] | tickets[1]; LIVE_EARLIER(seenT); acts = acts | 12 }
-  :: crashes < 1 -> atomic { crashed[me] = true; crashes++ }; goto dead
+  :: crashes < MAXCRASH -> atomic { crashed[me] = true; crashes++ }; goto dead
   od;
   if
   :: earlier != 0 -> goto behind    /* an earlier live waiter: it goes first */
@@ -211,7 +216,7 @@ held:
 progress:
   assert(inCS == 1);
   if
-  :: atomic { crashes < 1 -> crashed[me] = true; crashes++; inCS-- };
+  :: atomic { crashes < MAXCRASH -> crashed[me] = true; crashes++; inCS-- };
      /* paused past its lease, it wakes up and writes: fencing must refuse it if anyone took over */
      atomic { if :: myEpoch >= stateEpoch -> assert(lastIn == me); stateEpoch = myEpoch :: else fi };
      goto dead
@@ -235,6 +240,7 @@ init {
   byte i;
   atomic {
     i = 0; do :: i < K -> holder[i] = NONE; i++ :: else -> break od;
-    run P(0); run P(1); run P(2)
+    run P(0); run P(1);
+    if :: N > 2 -> run P(2) :: else fi
   }
 }
