@@ -48,12 +48,13 @@ declare -A label=(
   [clientgo-tuned]="client-go tuned (2 s / 1 s / 0.2 s), 1 Lease"
   [etcd-mutex]="etcd concurrency.Mutex, on the apiservers' etcd"
 )
-# num KEY: the figure, or empty. le A B F: "met" when A <= F * B (both present), else "NOT met" or "n/a".
+# num KEY: the figure, or empty.
 num() { echo "${m[$1]:-}"; }
 # cell KEY: the figure as measured, or n/a.
 cell() { echo "${m[$1]:-n/a}"; }
 # fig1 KEY: milliseconds with one decimal, or n/a.
 fig1() { [ -n "${m[$1]:-}" ] && printf '%.1f ms' "${m[$1]}" || echo "n/a"; }
+# le A B F / ge A B F: "met" when A <= F * B (A >= F * B), "NOT met" when not, "n/a" when one is missing.
 le() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "") print "n/a"; else print (a <= f * b) ? "met" : "NOT met" }'; }
 ge() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "") print "n/a"; else print (a >= f * b) ? "met" : "NOT met" }'; }
 
