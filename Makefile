@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 TESTENV := testenv/testenv.sh
 
-.PHONY: demo sandbox sandbox-stop test bench build
+.PHONY: demo sandbox sandbox-stop test bench build model
 
 ## Start the sandbox and play a scripted session: two users, one network over two clusters, one lock.
 demo:
@@ -23,6 +23,10 @@ sandbox-stop:
 ## Run every test, against 3 real clusters started for the run and stopped after it.
 test:
 	@bash scripts/test.sh
+
+## Check the lock model (docs/model/lock.pml) exhaustively with spin, installing spin if missing.
+model:
+	@bash docs/model/check.sh
 
 ## Run every benchmark against local real clusters and write BENCHMARKS.md.
 bench:

@@ -17,8 +17,11 @@
 // would. Besides the human-readable lines it prints machine-readable ones, `<metric> <subject> <value>`,
 // e.g. `handoff_p50_ms clientgo-default 1234.5`, that scripts/bench.sh turns into ratios.
 //
-// Usage: clientgo-bench -kubeconfig target/testenv-bench/kubeconfig -context cluster-1
-// (bench/clientgo.sh builds it; scripts/bench.sh runs it).
+// With -etcd it also runs etcd's concurrency.Mutex on that etcd (etcd.go), and it always runs the
+// floor probe (floor.go): a Lease write by one client seen by another client's watch.
+//
+// Usage: clientgo-bench -kubeconfig target/testenv-bench/kubeconfig -context cluster-1 [-etcd URL]
+// [-peers clientgo,etcd,floor] (bench/clientgo.sh builds it; scripts/bench.sh runs it).
 package main
 
 import (
@@ -29,6 +32,7 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,6 +68,11 @@ func main() {
 	defaultRounds := flag.Int("default-rounds", 3, "contender rounds at client-go's defaults")
 	tunedHandoffs := flag.Int("tuned-handoffs", 50, "handoff runs at the tuned setting")
 	tunedRounds := flag.Int("tuned-rounds", 5, "contender rounds at the tuned setting")
+	etcdEndpoint := flag.String("etcd", "", "client URL of the etcd under the apiservers (for the etcd mutex peer)")
+	etcdHandoffs := flag.Int("etcd-handoffs", 50, "handoff runs of the etcd mutex")
+	etcdRounds := flag.Int("etcd-rounds", 5, "contender rounds of the etcd mutex")
+	floorWrites := flag.Int("floor-writes", 100, "writes of the floor probe")
+	peers := flag.String("peers", "clientgo,etcd,floor", "which peers to run (comma-separated: clientgo, etcd, floor)")
 	flag.Parse()
 	// client-go logs each renewal that a release cuts short; these runs cut them short on purpose.
 	klog.SetLogger(logr.Discard())
@@ -84,6 +93,19 @@ func main() {
 	}
 	defer admin.CoreV1().Namespaces().Delete(context.Background(), b.namespace, metav1.DeleteOptions{})
 
+	run := map[string]bool{}
+	for _, p := range strings.Split(*peers, ",") {
+		run[strings.TrimSpace(p)] = true
+	}
+	if run["floor"] {
+		b.runFloor(*floorWrites)
+	}
+	if run["etcd"] && *etcdEndpoint != "" {
+		runEtcd(*etcdEndpoint, *etcdHandoffs, *etcdRounds, *contenders)
+	}
+	if !run["clientgo"] {
+		return
+	}
 	settings := []setting{
 		{"clientgo-default", 15 * time.Second, 10 * time.Second, 2 * time.Second, *defaultHandoffs, *defaultRounds},
 		{"clientgo-tuned", 2 * time.Second, 1 * time.Second, 200 * time.Millisecond, *tunedHandoffs, *tunedRounds},
@@ -194,10 +216,13 @@ func (b bench) start(s setting, lease, id string, releaseAtOnce bool) candidate 
 }
 
 // clientGoVersion is the version of k8s.io/client-go built in.
-func clientGoVersion() string {
+func clientGoVersion() string { return moduleVersion("k8s.io/client-go") }
+
+// moduleVersion is the version of a module built in.
+func moduleVersion(path string) string {
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, m := range info.Deps {
-			if m.Path == "k8s.io/client-go" {
+			if m.Path == path {
 				return m.Version
 			}
 		}
@@ -218,16 +243,21 @@ func (b bench) clientset() *kubernetes.Clientset {
 	return cs
 }
 
-// summary prints mean, p50 and p99 of the samples, human-readable and machine-readable.
+// summary prints mean, p50 and p99 of the handoff samples, human-readable and machine-readable.
 func summary(subject, label string, samples []time.Duration) {
+	summaryOf("handoff", subject, label, samples)
+}
+
+// summaryOf prints mean, p50 and p99 of the samples as `<metric>_{mean,p50,p99}_ms <subject> <value>`.
+func summaryOf(metric, subject, label string, samples []time.Duration) {
 	slices.Sort(samples)
 	p := func(q float64) time.Duration { return samples[int(float64(len(samples)-1)*q+0.5)] }
 	mean := meanOf(samples)
 	fmt.Printf("%-60s n=%-3d mean=%9.2fms p50=%9.2fms p99=%9.2fms\n",
 		label, len(samples), ms(mean), ms(p(0.5)), ms(p(0.99)))
-	fmt.Printf("handoff_mean_ms %s %.1f\n", subject, ms(mean))
-	fmt.Printf("handoff_p50_ms %s %.1f\n", subject, ms(p(0.5)))
-	fmt.Printf("handoff_p99_ms %s %.1f\n", subject, ms(p(0.99)))
+	fmt.Printf("%s_mean_ms %s %.1f\n", metric, subject, ms(mean))
+	fmt.Printf("%s_p50_ms %s %.1f\n", metric, subject, ms(p(0.5)))
+	fmt.Printf("%s_p99_ms %s %.1f\n", metric, subject, ms(p(0.99)))
 }
 
 func meanOf(samples []time.Duration) time.Duration {

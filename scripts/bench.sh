@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark against real local clusters and writes BENCHMARKS.md: solo's figures, those of
-# the client-go leader-election peer (bench/) on the same clusters in the same run, the ratios between
-# them, and the machine and date.
+# the peers (bench/: client-go's leader election, etcd's concurrency.Mutex on the testenv's own etcd,
+# and the floor probe) on the same clusters in the same run, the ratios between them, the contention
+# table read from the apiservers' own metrics (scripts/contention.sh), and the machine and date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,13 +19,15 @@ trap '"$launcher" down --dir "$SOLO_TESTENV_DIR" >/dev/null || true; rm -f "$raw
 "$launcher" up --dir "$SOLO_TESTENV_DIR" --clusters 3
 
 # Each benchmark prints human-readable lines and machine-readable `<metric> <subject> <value>` lines.
-machine='^[a-z0-9_]+_ms [a-z0-9-]+ [0-9.]+$'
+machine='^[a-z0-9_]+_(ms|per_s|per_section) [a-z0-9-]+ [0-9.]+$'
 run() { echo "== $*" >&2; "$@" | grep -vE '^\s*$' | tee -a "$raw"; }
 run cargo bench -q -p solo-core --bench state_parse
 run cargo bench -q -p solo --bench startup
 run cargo bench -q -p solo-kube --bench state_size
 run cargo bench -q -p solo-kube --bench lock
-run "$clientgo" -kubeconfig "$SOLO_TESTENV_DIR/kubeconfig" -context cluster-1
+etcd_port=$(sed -n 's/.*"clientPort": *\([0-9]*\).*/\1/p' "$SOLO_TESTENV_DIR/env.json" | head -1)
+run "$clientgo" -kubeconfig "$SOLO_TESTENV_DIR/kubeconfig" -context cluster-1 -etcd "http://127.0.0.1:$etcd_port"
+run bash scripts/contention.sh --solo "${CARGO_TARGET_DIR:-target}/release/solo"
 
 # Across regions (issue #15): solo's figures over 3 clusters 10, 60 and 150 ms away (a private
 # environment of the bench's own), and client-go's handoff over cluster-1 made 80 ms away.
@@ -67,7 +70,17 @@ declare -A label=(
   [solo-3clusters]="solo, 3 clusters (3 Leases)"
   [clientgo-default]="client-go defaults (15 s / 10 s / 2 s), 1 Lease"
   [clientgo-tuned]="client-go tuned (2 s / 1 s / 0.2 s), 1 Lease"
+  [etcd-mutex]="etcd concurrency.Mutex, on the apiservers' etcd"
 )
+# num KEY: the figure, or empty.
+num() { echo "${m[$1]:-}"; }
+# cell KEY: the figure as measured, or n/a.
+cell() { echo "${m[$1]:-n/a}"; }
+# fig1 KEY: milliseconds with one decimal, or n/a.
+fig1() { [ -n "${m[$1]:-}" ] && printf '%.1f ms' "${m[$1]}" || echo "n/a"; }
+# le A B F / ge A B F: "met" when A <= F * B (A >= F * B), "NOT met" when not, "n/a" when one is missing.
+le() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "") print "n/a"; else print (a <= f * b) ? "met" : "NOT met" }'; }
+ge() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "") print "n/a"; else print (a >= f * b) ? "met" : "NOT met" }'; }
 
 {
   echo "# Benchmarks"
@@ -94,7 +107,7 @@ declare -A label=(
   echo
   echo "| | handoff p50 | handoff p99 | handoff mean | 8 contenders each hold once |"
   echo "|---|---:|---:|---:|---:|"
-  for s in "${solo[@]}" clientgo-default clientgo-tuned; do
+  for s in "${solo[@]}" clientgo-default clientgo-tuned etcd-mutex; do
     echo "| ${label[$s]} | $(fig "handoff_p50_ms/$s") | $(fig "handoff_p99_ms/$s") | $(fig "handoff_mean_ms/$s") | $(fig "contenders_mean_ms/$s") |"
   done
   echo
@@ -148,6 +161,48 @@ declare -A label=(
   for c in clientgo-default clientgo-tuned; do
     echo "| ${label[$c]} | $(fig "handoff_p50_ms/$c-80ms") | $(ratio "handoff_p50_ms/$c-80ms" region_ms/rtt-clientgo-80ms) | $(fig "handoff_p99_ms/$c-80ms") |"
   done
+  echo
+  echo "## The floor, and etcd's own mutex"
+  echo
+  echo "The **floor probe** (bench/floor.go) is one step of any Lease lock on these apiservers: the time from"
+  echo "one client's Lease write to another client's open watch seeing it, on the same apiserver (no"
+  echo "client-side rate limit). A handoff costs at least that step plus the next holder's write."
+  echo "**etcd's \`concurrency.Mutex\`** (bench/etcd.go) runs on the etcd under the apiservers: the lock"
+  echo "closest to the store's limit (one watch on the predecessor's key; no apiserver in the path)."
+  echo
+  echo "| | p50 | p99 |"
+  echo "|---|---:|---:|"
+  echo "| floor: Lease write -> other client's watch | $(fig1 floor_p50_ms/lease-write-watch) | $(fig1 floor_p99_ms/lease-write-watch) |"
+  echo "| etcd concurrency.Mutex handoff | $(fig1 handoff_p50_ms/etcd-mutex) | $(fig1 handoff_p99_ms/etcd-mutex) |"
+  echo
+  echo "Solo's handoff as a multiple of the floor (p50): over 1 cluster $(ratio handoff_p50_ms/solo-1cluster floor_p50_ms/lease-write-watch),"
+  echo "over 3 clusters $(ratio handoff_p50_ms/solo-3clusters floor_p50_ms/lease-write-watch); etcd's mutex $(ratio handoff_p50_ms/etcd-mutex floor_p50_ms/lease-write-watch)."
+  echo
+  echo "## The lock under contention (issue 13)"
+  echo
+  echo "From outside, as a user sees it (scripts/contention.sh): N processes each run"
+  echo "\`solo exec <deployment> --wait -- true\` 3 times in a row, on one deployment over 2 clusters; the Lease"
+  echo "API requests (all verbs, resource=leases) and the 409s are read from the apiservers' own"
+  echo "\`apiserver_request_total\` before and after. The last row is the lease storm case: 32 contenders with"
+  echo "3 s leases (\`SOLO_LOCK_LEASE_SECONDS=3\`)."
+  echo
+  echo "| contenders | sections/s | Lease API requests per section | 409s per section |"
+  echo "|---|---:|---:|---:|"
+  for n in 1 4 8 16 32 storm-32; do
+    subject=contenders-$n; label=$n
+    [ "$n" = storm-32 ] && { subject=storm-32; label="32, 3 s leases"; }
+    echo "| $label | $(cell contention_sections_per_s/$subject) | $(cell contention_requests_per_section/$subject) | $(cell contention_409_per_section/$subject) |"
+  done
+  echo
+  echo "Goals of issue 13, in this run:"
+  echo
+  echo "- Lease API requests per section at 16 contenders at most 2× one contender's: **$(le "$(num contention_requests_per_section/contenders-16)" "$(num contention_requests_per_section/contenders-1)" 2)**;"
+  echo "  409s per section at 16 contenders below 0.5: **$(awk -v a="$(num contention_409_per_section/contenders-16)" 'BEGIN { if (a == "") print "n/a"; else print (a < 0.5) ? "met" : "NOT met" }')**."
+  echo "- Sections per second at 16 contenders at least 80% of one contender's: **$(ge "$(num contention_sections_per_s/contenders-16)" "$(num contention_sections_per_s/contenders-1)" 0.8)**."
+  echo "- 8 contenders each holding once over 3 clusters at least 3× faster than client-go tuned: **$(le "$(num contenders_mean_ms/solo-3clusters)" "$(num contenders_mean_ms/clientgo-tuned)" 0.3333)** ($(ratio contenders_mean_ms/clientgo-tuned contenders_mean_ms/solo-3clusters))."
+  echo "- Handoff p50 over 3 clusters at most 1.3× the 1-cluster handoff: **$(le "$(num handoff_p50_ms/solo-3clusters)" "$(num handoff_p50_ms/solo-1cluster)" 1.3)** ($(ratio handoff_p50_ms/solo-3clusters handoff_p50_ms/solo-1cluster));"
+  echo "  and at most 1.5× the floor probe: **$(le "$(num handoff_p50_ms/solo-3clusters)" "$(num floor_p50_ms/lease-write-watch)" 1.5)** ($(ratio handoff_p50_ms/solo-3clusters floor_p50_ms/lease-write-watch))."
+  echo "- 32 contenders with 3 s leases finish with no storm (409s per section below 0.5): **$(awk -v a="$(num contention_409_per_section/storm-32)" 'BEGIN { if (a == "") print "n/a"; else print (a < 0.5) ? "met" : "NOT met" }')**."
   echo
   echo "## Solo's published baseline (not measured)"
   echo

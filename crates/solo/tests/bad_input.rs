@@ -532,3 +532,36 @@ fn base64(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[test]
+fn a_lease_duration_from_the_environment_that_is_not_one_is_named_and_nothing_changes() {
+    let world = World::new("lease-seconds");
+    let real = TestEnv::shared().kubeconfig();
+    let args = [
+        OsStr::new("exec"),
+        OsStr::new("bad-net"),
+        OsStr::new("--"),
+        OsStr::new("true"),
+    ];
+    for value in ["0", "three", "-3"] {
+        let before = world.snapshot();
+        let run = world.solo_os(
+            &real,
+            &args,
+            &[("SOLO_LOCK_LEASE_SECONDS", OsStr::new(value))],
+        );
+        let message = assert_clear(&run, &format!("SOLO_LOCK_LEASE_SECONDS={value:?}"));
+        assert!(message.contains("SOLO_LOCK_LEASE_SECONDS"), "{message}");
+        assert_eq!(
+            world.snapshot(),
+            before,
+            "SOLO_LOCK_LEASE_SECONDS={value:?} changed something"
+        );
+    }
+    let run = world.solo_os(
+        &real,
+        &args,
+        &[("SOLO_LOCK_LEASE_SECONDS", OsStr::new("3"))],
+    );
+    assert_eq!(run.code, Some(0), "a 3 s lease: {}", run.stderr);
+}

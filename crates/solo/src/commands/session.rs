@@ -351,6 +351,25 @@ pub async fn require_namespace(
     }
 }
 
+/// The lock's settings: the defaults, or leases of `SOLO_LOCK_LEASE_SECONDS` seconds (for
+/// benchmarks and tests of short leases, e.g. `scripts/contention.sh`'s lease storm).
+fn lock_config() -> Result<LockConfig, Failure> {
+    let Some(value) = std::env::var_os("SOLO_LOCK_LEASE_SECONDS").filter(|v| !v.is_empty()) else {
+        return Ok(LockConfig::default());
+    };
+    let config = value
+        .to_str()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|s| LockConfig::with_lease_duration(std::time::Duration::from_secs(s)))
+        .filter(|c| c.validate().is_ok());
+    config.ok_or_else(|| {
+        Failure::new(
+            format!("SOLO_LOCK_LEASE_SECONDS={value:?} is not a lease duration"),
+            "give a whole number of seconds, at least 1, or unset it for the default (30)",
+        )
+    })
+}
+
 /// How a `--wait` value reads: nothing, `forever`, or a duration such as `30s` or `5m`.
 pub fn wait_policy(wait: Option<&str>) -> Result<solo_core::lock::WaitPolicy, Failure> {
     use solo_core::lock::WaitPolicy;
@@ -414,7 +433,7 @@ pub async fn take_lock(
     let request = LockRequest {
         lock_set,
         identity,
-        config: LockConfig::default(),
+        config: lock_config()?,
         wait,
     };
     solo_kube::guard::lock(
