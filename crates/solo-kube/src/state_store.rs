@@ -24,6 +24,7 @@ use jiff::Timestamp;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams, Preconditions};
+use solo_core::lock::fencing::{FenceRefusal, admits};
 use solo_core::lock::{Epoch, StoreError};
 use solo_core::state::{
     CURRENT, CopyInfo, Loaded, MAX_DOCUMENT_BYTES, MigrationStamp, Parsed, SERIAL_ANNOTATION,
@@ -967,8 +968,8 @@ impl StateStore {
                 StoreError::Conflict => {
                     // Lost the compare-and-swap: a new holder's stamp, or a write without the lock.
                     let now = api.get_opt(&name).await.ok().flatten();
-                    match now.as_ref().map(fencing_epoch) {
-                        Some(current) if current != epoch => Err(fenced(cluster, epoch, current)),
+                    match now.as_ref().map(|s| admits(fencing_epoch(s), epoch)) {
+                        Some(Err(refusal)) => Err(fenced(cluster, refusal)),
                         _ => Err(StateStoreError::Conflict {
                             cluster: cluster.to_owned(),
                         }),
@@ -1008,20 +1009,19 @@ pub fn classify_copies(copies: &[(String, Result<StateCopy, CopyError>)]) -> Syn
 }
 
 /// The refusal of a copy stamped with another epoch than the lock's.
-fn fenced(cluster: &str, ours: Epoch, current: Epoch) -> StateStoreError {
+fn fenced(cluster: &str, refusal: FenceRefusal) -> StateStoreError {
     let cluster = cluster.to_owned();
-    if current > ours {
-        StateStoreError::LockLost {
+    match refusal {
+        FenceRefusal::Superseded { stored, ours } => StateStoreError::LockLost {
             cluster,
             ours,
-            current,
-        }
-    } else {
-        StateStoreError::NotStamped {
+            current: stored,
+        },
+        FenceRefusal::NotStamped { stored, ours } => StateStoreError::NotStamped {
             cluster,
             ours,
-            current,
-        }
+            current: stored,
+        },
     }
 }
 
@@ -1035,9 +1035,8 @@ fn check_fence(
     for raw in raws {
         match &raw.secret {
             Some(secret) => {
-                let current = fencing_epoch(secret);
-                if current != epoch {
-                    return Err(fenced(&raw.cluster, epoch, current));
+                if let Err(refusal) = admits(fencing_epoch(secret), epoch) {
+                    return Err(fenced(&raw.cluster, refusal));
                 }
             }
             None => {
@@ -1156,12 +1155,13 @@ mod tests {
             refuse_unless_writable("net", &behind, None).expect("writable"),
             ["cluster-3"]
         );
-        let lost = fenced("cluster-2", Epoch(3), Epoch(4)).to_string();
+        let lost = fenced("cluster-2", admits(Epoch(4), Epoch(3)).expect_err("newer")).to_string();
         assert!(
             lost.contains("cluster cluster-2") && lost.contains("the lock was lost"),
             "{lost}"
         );
-        let recreated = fenced("cluster-2", Epoch(3), Epoch(0)).to_string();
+        let recreated =
+            fenced("cluster-2", admits(Epoch(0), Epoch(3)).expect_err("older")).to_string();
         assert!(recreated.contains("recreated"), "{recreated}");
         let missing = StateStoreError::Missing {
             cluster: "cluster-3".into(),
