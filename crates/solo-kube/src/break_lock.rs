@@ -36,7 +36,7 @@ pub async fn break_lock_audited(
             involved_object: ObjectReference {
                 api_version: Some("coordination.k8s.io/v1".into()),
                 kind: Some("Lease".into()),
-                name: Some(lock_set.lease_name().into()),
+                name: Some(lock_set.lease_name(key).into()),
                 namespace: Some(key.namespace.clone()),
                 ..Default::default()
             },

@@ -101,9 +101,8 @@ async fn retire(
             deployment: deployment.to_owned(),
         });
     };
-    let current = epoch_of(&secret);
-    if current != epoch {
-        return Err(fenced(cluster, epoch, current));
+    if let Err(refusal) = solo_core::lock::fencing::admits(epoch_of(&secret), epoch) {
+        return Err(fenced(cluster, refusal));
     }
     let held_state = secret.data.as_ref().is_some_and(|d| !d.is_empty())
         || secret

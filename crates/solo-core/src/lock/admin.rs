@@ -16,7 +16,7 @@ pub async fn read_lock<S: LeaseStore>(
 ) -> Result<Vec<(LeaseKey, Option<Versioned<LeaseRecord>>)>, LockError> {
     let reads = join_all(lock_set.keys().iter().map(|key| async move {
         store
-            .get(key, lock_set.lease_name())
+            .get(key, lock_set.lease_name(key))
             .await
             .map(|v| (key.clone(), v))
             .map_err(|e| LockError::store(key, e))
@@ -67,7 +67,7 @@ pub async fn break_lock<S: LeaseStore>(
     lock_set: &LockSet,
 ) -> Result<Vec<(LeaseKey, HolderField)>, LockError> {
     let broken = join_all(lock_set.keys().iter().map(|key| async move {
-        break_lease(store, key, lock_set.lease_name())
+        break_lease(store, key, lock_set.lease_name(key))
             .await
             .map(|removed| removed.map(|h| (key.clone(), h)))
     }))

@@ -38,7 +38,7 @@ impl fmt::Display for LeaseKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockSet {
     deployment: String,
-    lease_name: Option<String>,
+    named_after_namespace: bool,
     keys: Vec<LeaseKey>,
 }
 
@@ -60,23 +60,23 @@ impl LockSet {
         }
         Ok(LockSet {
             deployment,
-            lease_name: None,
+            named_after_namespace: false,
             keys,
         })
     }
 
-    /// The same lock with its Leases named `name` instead of after the deployment: the CLI
-    /// names them after the network's namespace, as the Solo tool does, so that each tool sees
-    /// the other's lock.
-    pub fn with_lease_name(mut self, name: impl Into<String>) -> Self {
-        self.lease_name = Some(name.into());
+    /// The same lock with each Lease named after its own namespace instead of after the
+    /// deployment: the CLI names them so, as the Solo tool names its own, so that each tool
+    /// sees the other's lock. Per key, so that a set spanning two namespaces (a move) names
+    /// each Lease as every other client of that namespace does.
+    pub fn named_after_namespaces(mut self) -> Self {
+        self.named_after_namespace = true;
         self
     }
 
-    /// TEMPORARY (integration): the same lock with its Leases named after their namespace.
-    pub fn named_after_namespaces(self) -> Self {
-        let name = self.keys[0].namespace.clone();
-        self.with_lease_name(name)
+    /// Whether the Leases are named after their namespace ([`Self::named_after_namespaces`]).
+    pub fn is_named_after_namespaces(&self) -> bool {
+        self.named_after_namespace
     }
 
     /// The deployment the lock protects, as the messages name it.
@@ -84,9 +84,14 @@ impl LockSet {
         &self.deployment
     }
 
-    /// The name of every Lease of the set: the deployment's, unless [`Self::with_lease_name`].
-    pub fn lease_name(&self) -> &str {
-        self.lease_name.as_deref().unwrap_or(&self.deployment)
+    /// The name of the Lease at `key`: the deployment's, or its namespace's when
+    /// [`Self::named_after_namespaces`].
+    pub fn lease_name<'a>(&'a self, key: &'a LeaseKey) -> &'a str {
+        if self.named_after_namespace {
+            &key.namespace
+        } else {
+            &self.deployment
+        }
     }
 
     /// The leases, sorted by (cluster, namespace).
@@ -290,7 +295,7 @@ pub fn decode_waiters(annotation: &str) -> Result<Vec<Waiter>, serde_json::Error
 pub struct LeaseRecord {
     /// `spec.holderIdentity`; `None` when free.
     pub holder: Option<HolderField>,
-    /// `spec.leaseDurationSeconds` (the adapter uses the configured duration when it is missing).
+    /// `spec.leaseDurationSeconds`; zero when missing (see [`LeaseRecord::holder_duration`]).
     pub lease_duration: Duration,
     /// `spec.acquireTime`: when the current holder claimed it.
     pub acquire_time: Option<Timestamp>,
@@ -300,7 +305,18 @@ pub struct LeaseRecord {
     pub transitions: u32,
     /// The visible queue of requests waiting for this lease.
     pub waiters: Vec<Waiter>,
+    /// The epoch high-water mark ([`EPOCH_MARK_ANNOTATION`]) that the deletion of a deployment
+    /// leaves here, so that a re-created deployment's epochs start above it.
+    pub epoch_mark: Option<Epoch>,
 }
+
+/// The annotation the Kubernetes adapter keeps [`LeaseRecord::epoch_mark`] in (decimal).
+pub const EPOCH_MARK_ANNOTATION: &str = "solo.hiero.org/epoch-high-water";
+
+/// How long a holder whose Lease has no `leaseDurationSeconds` (written by hand or by another
+/// tool) is taken to hold it: timed from when we first saw its record, as any holder. Reading
+/// a missing duration as zero would make it expired at once; this waits it out instead.
+pub const UNKNOWN_LEASE_DURATION: Duration = Duration::from_secs(300);
 
 impl LeaseRecord {
     /// A lease with no holder and no waiters.
@@ -312,6 +328,17 @@ impl LeaseRecord {
             renew_time: None,
             transitions: 0,
             waiters: Vec::new(),
+            epoch_mark: None,
+        }
+    }
+
+    /// How long its holder holds it unless renewed: `leaseDurationSeconds`, or
+    /// [`UNKNOWN_LEASE_DURATION`] when that is missing (zero).
+    pub fn holder_duration(&self) -> Duration {
+        if self.lease_duration.is_zero() {
+            UNKNOWN_LEASE_DURATION
+        } else {
+            self.lease_duration
         }
     }
 

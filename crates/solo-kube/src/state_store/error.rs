@@ -1,5 +1,6 @@
 //! Why a state operation failed, typed, each naming the cluster.
 
+use solo_core::lock::fencing::FenceRefusal;
 use super::*;
 
 /// Why one copy cannot be read or trusted.
@@ -143,20 +144,20 @@ pub enum StateStoreError {
     },
 }
 
-/// The refusal of a copy stamped with another epoch than the lock's.
-pub(crate) fn fenced(cluster: &str, ours: Epoch, current: Epoch) -> StateStoreError {
+/// The refusal of a copy stamped with another epoch than the lock's (the core's one rule,
+/// [`admits`](solo_core::lock::fencing::admits), said which).
+pub(crate) fn fenced(cluster: &str, refusal: FenceRefusal) -> StateStoreError {
     let cluster = cluster.to_owned();
-    if current > ours {
-        StateStoreError::LockLost {
+    match refusal {
+        FenceRefusal::Superseded { stored, ours } => StateStoreError::LockLost {
             cluster,
             ours,
-            current,
-        }
-    } else {
-        StateStoreError::NotStamped {
+            current: stored,
+        },
+        FenceRefusal::NotStamped { stored, ours } => StateStoreError::NotStamped {
             cluster,
             ours,
-            current,
-        }
+            current: stored,
+        },
     }
 }

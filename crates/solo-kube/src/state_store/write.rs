@@ -1,6 +1,7 @@
 //! Writes under the lock: every copy by compare-and-swap against the read it was built from,
 //! with the lock's epoch checked in the same step.
 
+use solo_core::lock::fencing::admits;
 use super::read::refuse_unless_writable;
 use super::*;
 
@@ -302,8 +303,8 @@ impl StateStore {
                 StoreError::Conflict => {
                     // Lost the compare-and-swap: a new holder's stamp, or a write without the lock.
                     let now = api.get_opt(&name).await.ok().flatten();
-                    match now.as_ref().map(fencing_epoch) {
-                        Some(current) if current != epoch => Err(fenced(cluster, epoch, current)),
+                    match now.as_ref().map(|s| admits(fencing_epoch(s), epoch)) {
+                        Some(Err(refusal)) => Err(fenced(cluster, refusal)),
                         _ => Err(StateStoreError::Conflict {
                             cluster: cluster.to_owned(),
                         }),
@@ -330,9 +331,8 @@ fn check_fence(
     for raw in raws {
         match &raw.secret {
             Some(secret) => {
-                let current = fencing_epoch(secret);
-                if current != epoch {
-                    return Err(fenced(&raw.cluster, epoch, current));
+                if let Err(refusal) = admits(fencing_epoch(secret), epoch) {
+                    return Err(fenced(&raw.cluster, refusal));
                 }
             }
             None => {
