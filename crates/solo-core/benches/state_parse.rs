@@ -6,7 +6,8 @@
 
 use jiff::Timestamp;
 use solo_core::state::{
-    self, ClusterRef, Component, MigrationStamp, ProxyComponent, RelayComponent, StateDocument,
+    self, ClusterRef, Component, ConsensusNode, MigrationStamp, ProxyComponent, RelayComponent,
+    StateDocument,
 };
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -20,21 +21,19 @@ fn big_document(components: usize) -> StateDocument {
     let mut doc = StateDocument::new("big-network", "bench@example.com", at);
     let clusters = ["cluster-1", "cluster-2", "cluster-3"];
     for c in clusters {
-        doc.clusters.push(ClusterRef {
-            name: c.into(),
-            namespace: "solo-big".into(),
-        });
+        doc.clusters.push(ClusterRef::new(c, "solo-big"));
     }
     let place = |i: usize| (clusters[i % 3].to_string(), "solo-big".to_string());
     let per = components / 5; // consensus, haproxy, envoy, relay get `per`; mirror + explorer share one `per`
     let c = &mut doc.components;
     for i in 0..per {
         let (cluster, namespace) = place(i);
-        c.consensus.push(Component {
-            name: format!("node{i}"),
+        c.consensus.push(ConsensusNode::next_after(
+            &c.consensus,
+            format!("node{i}"),
             cluster,
             namespace,
-        });
+        ));
     }
     for i in 0..per {
         let (cluster, namespace) = place(i);

@@ -167,7 +167,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ),
     (
         "version-from-the-future.yaml",
-        "this state has schema version 2.3.0, written by a newer solo; this solo reads schema versions up to 2.0.0",
+        "this state has schema version 2.3.0, written by a newer solo; this solo reads schema versions up to 2.1.0",
     ),
     (
         "version-is-a-list.yaml",
@@ -179,11 +179,11 @@ const EXPECTED: &[(&str, &str)] = &[
     ),
     (
         "version-never-released.yaml",
-        "schema version 1.0.31 is not one solo ever wrote (known versions: 1.0.32, 1.1.0, 2.0.0)",
+        "schema version 1.0.31 is not one solo ever wrote (known versions: 1.0.32, 1.1.0, 2.0.0, 2.1.0)",
     ),
     (
         "version-next-major.yaml",
-        "this state has schema version 3.0.0, written by a newer solo; this solo reads schema versions up to 2.0.0",
+        "this state has schema version 3.0.0, written by a newer solo; this solo reads schema versions up to 2.1.0",
     ),
     (
         "version-not-three-numbers.yaml",

@@ -2,7 +2,9 @@
 //! valid state document; what it cannot hold is listed, never silently dropped.
 
 use jiff::Timestamp;
-use solo_core::state::{self, ClusterRef, Component, Loaded, MigrationStamp, Problem, StateError};
+use solo_core::state::{
+    self, ClusterRef, ConsensusNode, Loaded, MigrationStamp, Problem, StateError,
+};
 
 const DRAFT: &str = include_str!("data/state/legacy/solo.config");
 
@@ -30,21 +32,17 @@ fn the_drafts_solo_config_becomes_a_valid_state() {
         (mig.migrated_by.as_str(), mig.migrated_at),
         (stamp().by.as_str(), stamp().at)
     );
-    assert_eq!(
-        doc.clusters,
-        vec![ClusterRef {
-            name: "kind-solo-e2e".into(),
-            namespace: "solo".into()
-        }]
-    );
-    let node = |n: &str| Component {
-        name: n.into(),
-        cluster: "kind-solo-e2e".into(),
-        namespace: "solo".into(),
+    assert_eq!(doc.clusters, vec![ClusterRef::new("kind-solo-e2e", "solo")]);
+    let node = |n: &str, id: u64, account: &str| {
+        ConsensusNode::new(n, "kind-solo-e2e", "solo", id, account)
     };
     assert_eq!(
         doc.components.consensus,
-        vec![node("node0"), node("node1"), node("node2")]
+        vec![
+            node("node0", 0, "0.0.3"),
+            node("node1", 1, "0.0.4"),
+            node("node2", 2, "0.0.5")
+        ]
     );
     assert_eq!(doc.components.len(), 3);
 

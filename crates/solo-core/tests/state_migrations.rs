@@ -4,10 +4,10 @@ mod state_support;
 
 use proptest::prelude::*;
 use solo_core::state::{
-    self, CURRENT, Loaded, Migration, SchemaVersion, StateDocument, StateError, V1_0_32, V1_1_0,
-    VersionedDocument,
+    self, CURRENT, ClusterRef, Component, ConsensusNode, Loaded, Migration, SchemaVersion,
+    StateDocument, StateError, V1_0_32, V1_1_0, V2_0_0, VersionedDocument,
     migrate::step,
-    older::{v1_0_32, v1_1_0},
+    older::{v1_0_32, v1_1_0, v2_0_0},
 };
 use state_support::{stamp, valid_document};
 
@@ -18,9 +18,9 @@ fn as_v1_0_32(doc: &StateDocument, single: &[bool]) -> v1_0_32::Document {
     v1_0_32::Document {
         version: V1_0_32,
         metadata: doc.metadata.clone(),
-        clusters: doc.clusters.clone(),
+        clusters: old_clusters(doc),
         components: v1_0_32::Components {
-            consensus: c.consensus.clone(),
+            consensus: old_consensus(doc),
             haproxy: c.haproxy.clone(),
             envoy_proxy: c.envoy_proxy.clone(),
             mirror: c.mirror.clone(),
@@ -42,6 +42,58 @@ fn as_v1_0_32(doc: &StateDocument, single: &[bool]) -> v1_0_32::Document {
         },
         cli: doc.cli.clone(),
     }
+}
+
+/// The clusters as schemas before 2.1.0 wrote them: a name and a namespace.
+fn old_clusters(doc: &StateDocument) -> Vec<v2_0_0::ClusterRef> {
+    doc.clusters
+        .iter()
+        .map(|c| v2_0_0::ClusterRef {
+            name: c.name.clone(),
+            namespace: c.namespace.clone(),
+        })
+        .collect()
+}
+
+/// The consensus nodes as schemas before 2.1.0 wrote them: a place each.
+fn old_consensus(doc: &StateDocument) -> Vec<Component> {
+    doc.components
+        .consensus
+        .iter()
+        .map(|n| Component {
+            name: n.name.clone(),
+            cluster: n.cluster.clone(),
+            namespace: n.namespace.clone(),
+        })
+        .collect()
+}
+
+/// What migrating an older document gives: Solo's DNS defaults on every cluster, node ids from 0
+/// and accounts from 0.0.3 in list order, default ports, nothing recorded.
+fn with_network_defaults(doc: &StateDocument) -> StateDocument {
+    let mut d = doc.clone();
+    d.clusters = d
+        .clusters
+        .iter()
+        .map(|c| ClusterRef::new(c.name.clone(), c.namespace.clone()))
+        .collect();
+    d.components.consensus = d
+        .components
+        .consensus
+        .iter()
+        .zip(0u64..)
+        .map(|(n, i)| {
+            let account = format!("0.0.{}", 3 + i);
+            ConsensusNode::new(
+                n.name.clone(),
+                n.cluster.clone(),
+                n.namespace.clone(),
+                i,
+                account,
+            )
+        })
+        .collect();
+    d
 }
 
 fn print(doc: &VersionedDocument) -> String {
@@ -77,21 +129,21 @@ proptest! {
             }
             text = print(&step(parsed.document, &stamp()));
         }
-        prop_assert_eq!(versions, vec![V1_0_32, V1_1_0, CURRENT]);
+        prop_assert_eq!(versions, vec![V1_0_32, V1_1_0, V2_0_0, CURRENT]);
         let step_by_step = state::load(text.as_bytes(), &stamp()).expect("loads").into_document();
         prop_assert_eq!(&step_by_step, &one_go.document);
 
         // And in memory, without printing.
         let parsed = state::parse(original.as_bytes()).expect("parses").document;
         prop_assert_eq!(&state::migrate_to_current(parsed.clone(), &stamp()), &one_go.document);
-        prop_assert_eq!(&step(step(parsed, &stamp()), &stamp()), &VersionedDocument::Current(one_go.document.clone()));
+        prop_assert_eq!(&step(step(step(parsed, &stamp()), &stamp()), &stamp()), &VersionedDocument::Current(one_go.document.clone()));
 
-        // Nothing but the migration record changed.
-        let mut expected = doc.clone();
+        // Nothing but the migration record and the network's defaults changed.
+        let mut expected = with_network_defaults(&doc);
         expected.metadata.migration = Some(Migration {
             migrated_at: stamp().at,
             migrated_by: stamp().by,
-            from_version: "1.1.0".into(),
+            from_version: "2.0.0".into(),
         });
         prop_assert_eq!(&one_go.document, &expected);
     }
@@ -103,7 +155,11 @@ proptest! {
             VersionedDocument::V1_1_0(d) => d,
             other => panic!("1.0.32 steps to 1.1.0, got {:?}", other.version()),
         };
-        for start in [VersionedDocument::V1_0_32(v1), VersionedDocument::V1_1_0(v11), VersionedDocument::Current(doc.clone())] {
+        let v2 = match step(VersionedDocument::V1_1_0(v11.clone()), &stamp()) {
+            VersionedDocument::V2_0_0(d) => d,
+            other => panic!("1.1.0 steps to 2.0.0, got {:?}", other.version()),
+        };
+        for start in [VersionedDocument::V1_0_32(v1), VersionedDocument::V1_1_0(v11), VersionedDocument::V2_0_0(v2), VersionedDocument::Current(doc.clone())] {
             let from = start.version();
             let text = print(&start);
             let loaded = state::load(text.as_bytes(), &stamp()).expect("loads");
@@ -128,8 +184,8 @@ fn doc_text(version: &str) -> String {
 #[test]
 fn a_document_from_a_newer_solo_is_refused_with_its_version() {
     for (version, found) in [
-        ("2.0.1", SchemaVersion::new(2, 0, 1)),
-        ("2.1.0", SchemaVersion::new(2, 1, 0)),
+        ("2.1.1", SchemaVersion::new(2, 1, 1)),
+        ("2.2.0", SchemaVersion::new(2, 2, 0)),
         ("3.0.0", SchemaVersion::new(3, 0, 0)),
     ] {
         // A newer solo may have added fields: they must not hide the version error.
@@ -146,7 +202,7 @@ fn a_document_from_a_newer_solo_is_refused_with_its_version() {
     let err = state::parse(doc_text("3.0.0").as_bytes()).expect_err("newer");
     assert_eq!(
         err.to_string(),
-        "this state has schema version 3.0.0, written by a newer solo; this solo reads schema versions up to 2.0.0"
+        "this state has schema version 3.0.0, written by a newer solo; this solo reads schema versions up to 2.1.0"
     );
     assert_eq!(
         err.hint(),
@@ -159,7 +215,7 @@ fn versions_outside_the_table_are_refused() {
     let err = state::parse(doc_text("1.0.31").as_bytes()).expect_err("unknown");
     assert_eq!(
         err.to_string(),
-        "schema version 1.0.31 is not one solo ever wrote (known versions: 1.0.32, 1.1.0, 2.0.0)"
+        "schema version 1.0.31 is not one solo ever wrote (known versions: 1.0.32, 1.1.0, 2.0.0, 2.1.0)"
     );
     let err = state::parse(doc_text("1.5.0").as_bytes()).expect_err("unknown");
     assert!(matches!(err, StateError::UnknownVersion { .. }), "{err:?}");
@@ -204,4 +260,50 @@ fn each_schema_reads_only_its_own_shape() {
     let migrated = ok("1.0.32", relay("consensusNode", "n0")).into_document();
     assert_eq!(migrated.components.relay[0].consensus_nodes, vec!["n0"]);
     let _: v1_1_0::Document; // the 1.1.0 schema is public for the store's use too
+}
+
+#[test]
+fn a_2_0_0_document_gets_solo_numbering_and_dns_defaults() {
+    let text = doc_text("2.0.0")
+        + "  - name: c2\n    namespace: ns\n"
+        + "components:\n  consensus:\n    - {name: node1, cluster: c1, namespace: ns}\n    - {name: node2, cluster: c2, namespace: ns}\n";
+    let doc = state::load(text.as_bytes(), &stamp())
+        .unwrap_or_else(|e| panic!("{e}: {:?}", e.problems()))
+        .into_document();
+    assert_eq!(doc.version, CURRENT);
+    let nodes: Vec<(&str, u64, &str, u32, u32, u32)> = doc
+        .components
+        .consensus
+        .iter()
+        .map(|n| {
+            (
+                n.name.as_str(),
+                n.node_id,
+                n.account_id.as_str(),
+                n.gossip_port,
+                n.grpc_port,
+                n.grpc_tls_port,
+            )
+        })
+        .collect();
+    assert_eq!(
+        nodes,
+        vec![
+            ("node1", 0, "0.0.3", 50111, 50211, 50212),
+            ("node2", 1, "0.0.4", 50111, 50211, 50212)
+        ]
+    );
+    for c in &doc.clusters {
+        assert_eq!(c.dns_base_domain, "cluster.local");
+        assert_eq!(
+            c.dns_consensus_node_pattern,
+            "network-{nodeAlias}-svc.{namespace}.svc"
+        );
+        assert_eq!(c.reachability, None, "left out means automatic");
+    }
+    let printed = state::to_canonical_yaml(&doc).expect("prints");
+    assert!(
+        printed.contains("      nodeId: 1\n      accountId: \"0.0.4\"\n      gossipPort: 50111\n"),
+        "{printed}"
+    );
 }

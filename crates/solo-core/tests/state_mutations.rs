@@ -8,7 +8,7 @@ mod state_support;
 
 use proptest::prelude::*;
 use solo_core::state::{
-    self, ClusterRef, Component, ComponentKind, ProxyComponent, RelayComponent, StateDocument,
+    self, ClusterRef, ComponentKind, ConsensusNode, ProxyComponent, RelayComponent, StateDocument,
     StateError, V1_0_32,
 };
 use state_support::{stamp, valid_document};
@@ -65,11 +65,12 @@ const ALL: &[Mutation] = &[
 fn ensure_node(doc: &mut StateDocument) -> String {
     if doc.components.consensus.is_empty() {
         let c = doc.clusters[0].clone();
-        doc.components.consensus.push(Component {
-            name: "zz-node-added".into(),
-            cluster: c.name,
-            namespace: c.namespace,
-        });
+        doc.components.consensus.push(ConsensusNode::next_after(
+            &doc.components.consensus,
+            "zz-node-added",
+            c.name,
+            c.namespace,
+        ));
     }
     doc.components.consensus[0].name.clone()
 }
@@ -210,10 +211,10 @@ fn apply(m: Mutation, doc: &mut StateDocument, pick: usize) -> String {
             format!("clusters[{i}].name")
         }
         Mutation::BadClusterNamespace => {
-            doc.clusters.push(ClusterRef {
-                name: doc.clusters[0].name.clone(),
-                namespace: "ns.with.dots".into(),
-            });
+            doc.clusters.push(ClusterRef::new(
+                doc.clusters[0].name.clone(),
+                "ns.with.dots",
+            ));
             format!("clusters[{}].namespace", doc.clusters.len() - 1)
         }
         Mutation::BadHistoryName => {
@@ -275,16 +276,11 @@ proptest! {
 #[test]
 fn the_example_of_the_issue_reads_as_written() {
     let mut doc = StateDocument::new("net", "a@b.io", jiff::Timestamp::UNIX_EPOCH);
-    doc.clusters.push(ClusterRef {
-        name: "cluster-1".into(),
-        namespace: "solo".into(),
-    });
-    let place = |name: &str| Component {
-        name: name.into(),
-        cluster: "cluster-1".into(),
-        namespace: "solo".into(),
+    doc.clusters.push(ClusterRef::new("cluster-1", "solo"));
+    let place = |name: &str, id: u64, account: &str| {
+        ConsensusNode::new(name, "cluster-1", "solo", id, account)
     };
-    doc.components.consensus = vec![place("node0"), place("node1")];
+    doc.components.consensus = vec![place("node0", 0, "0.0.3"), place("node1", 1, "0.0.4")];
     let proxy = |name: &str, node: &str| ProxyComponent {
         name: name.into(),
         cluster: "cluster-1".into(),
@@ -307,20 +303,19 @@ fn the_example_of_the_issue_reads_as_written() {
 #[test]
 fn all_problems_are_reported_at_once_in_document_order() {
     let mut doc = StateDocument::new("Bad_Name", "nobody", jiff::Timestamp::UNIX_EPOCH);
-    doc.clusters.push(ClusterRef {
-        name: "c1".into(),
-        namespace: "ns".into(),
-    });
-    doc.components.consensus.push(Component {
-        name: "n0".into(),
-        cluster: "c2".into(),
-        namespace: "ns".into(),
-    });
-    doc.components.consensus.push(Component {
-        name: "n0".into(),
-        cluster: "c1".into(),
-        namespace: "other".into(),
-    });
+    doc.clusters.push(ClusterRef::new("c1", "ns"));
+    doc.components.consensus.push(ConsensusNode::next_after(
+        &doc.components.consensus,
+        "n0",
+        "c2",
+        "ns",
+    ));
+    doc.components.consensus.push(ConsensusNode::next_after(
+        &doc.components.consensus,
+        "n0",
+        "c1",
+        "other",
+    ));
     doc.components.relay.push(RelayComponent {
         name: "r".into(),
         cluster: "c1".into(),

@@ -3,8 +3,9 @@
 
 use jiff::Timestamp;
 use solo_core::state::{
-    self, ClusterRef, Component, Loaded, MigrationStamp, Problem, ProxyComponent, RelayComponent,
-    StateError, V1_0_32, VersionedDocument, older::v1_0_32,
+    self, Component, Loaded, MigrationStamp, Problem, ProxyComponent, RelayComponent, StateError,
+    V1_0_32, VersionedDocument,
+    older::{v1_0_32, v2_0_0},
 };
 
 const EXAMPLE: &str = include_str!("data/state/reference-example.yaml");
@@ -53,7 +54,7 @@ fn the_draft_example_is_read_without_losing_a_field() {
     assert_eq!(mig.migrated_at, ts("2024-04-15T13:03:32Z"));
     assert_eq!(mig.migrated_by, "lenin.mehedy@swirldslabs.com");
     assert_eq!(mig.from_version, "1.0.31");
-    let cluster = |n: &str| ClusterRef {
+    let cluster = |n: &str| v2_0_0::ClusterRef {
         name: n.into(),
         namespace: "solo-1".into(),
     };
@@ -140,7 +141,7 @@ fn the_draft_example_migrates_and_only_its_placeholder_cluster_name_is_invalid()
         (mig.migrated_by.as_str(), mig.migrated_at),
         ("carol@example.com", stamp().at)
     );
-    assert_eq!(mig.from_version, "1.1.0");
+    assert_eq!(mig.from_version, "2.0.0");
     assert_eq!(
         doc.components.relay[0],
         RelayComponent {
@@ -162,7 +163,7 @@ fn the_canonical_text_of_the_migrated_example() {
         .into_document();
     let text = state::to_canonical_yaml(&doc).expect("prints");
     insta::assert_snapshot!(text, @r#"
-version: "2.0.0"
+version: "2.1.0"
 metadata:
   name: my-network-1
   lastUpdatedAt: "2024-04-25T13:03:32Z"
@@ -170,25 +171,46 @@ metadata:
   migration:
     migratedAt: "2025-01-02T03:04:05Z"
     migratedBy: carol@example.com
-    fromVersion: "1.1.0"
+    fromVersion: "2.0.0"
 clusters:
   - name: cluster-1
     namespace: solo-1
+    dnsBaseDomain: cluster.local
+    dnsConsensusNodePattern: network-{nodeAlias}-svc.{namespace}.svc
   - name: cluster-2
     namespace: solo-1
+    dnsBaseDomain: cluster.local
+    dnsConsensusNodePattern: network-{nodeAlias}-svc.{namespace}.svc
   - name: cluster-3
     namespace: solo-1
+    dnsBaseDomain: cluster.local
+    dnsConsensusNodePattern: network-{nodeAlias}-svc.{namespace}.svc
 components:
   consensus:
     - name: node0
       cluster: cluster-1
       namespace: solo-1
+      nodeId: 0
+      accountId: "0.0.3"
+      gossipPort: 50111
+      grpcPort: 50211
+      grpcTlsPort: 50212
     - name: node1
       cluster: cluster-1
       namespace: solo-1
+      nodeId: 1
+      accountId: "0.0.4"
+      gossipPort: 50111
+      grpcPort: 50211
+      grpcTlsPort: 50212
     - name: node2
       cluster: cluster-2
       namespace: solo-1
+      nodeId: 2
+      accountId: "0.0.5"
+      gossipPort: 50111
+      grpcPort: 50211
+      grpcTlsPort: 50212
   haproxy:
     - name: haproxy-node0
       cluster: cluster-1

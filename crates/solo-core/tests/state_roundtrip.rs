@@ -47,6 +47,6 @@ fn canonical_text_has_every_kind_and_one_trailing_newline() {
     let text = state::to_canonical_yaml(&doc).expect("prints");
     assert_eq!(
         text,
-        "version: \"2.0.0\"\nmetadata:\n  name: net\n  lastUpdatedAt: \"1970-01-01T00:00:00Z\"\n  lastUpdatedBy: a@b.io\nclusters: []\ncomponents:\n  consensus: []\n  haproxy: []\n  envoyProxy: []\n  mirror: []\n  mirror-node-explorer: []\n  relay: []\ncli:\n  history: []\n"
+        "version: \"2.1.0\"\nmetadata:\n  name: net\n  lastUpdatedAt: \"1970-01-01T00:00:00Z\"\n  lastUpdatedBy: a@b.io\nclusters: []\ncomponents:\n  consensus: []\n  haproxy: []\n  envoyProxy: []\n  mirror: []\n  mirror-node-explorer: []\n  relay: []\ncli:\n  history: []\n"
     );
 }

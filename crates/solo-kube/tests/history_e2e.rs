@@ -48,10 +48,7 @@ impl T {
         d.clusters = self
             .refs
             .iter()
-            .map(|r| ClusterRef {
-                name: r.clone(),
-                namespace: self.ns.clone(),
-            })
+            .map(|r| ClusterRef::new(r.clone(), self.ns.clone()))
             .collect();
         self.store.create(&d, "team-a").await.expect("create");
     }

@@ -19,7 +19,7 @@ use solo_core::lock::{
     HolderField, Identity, LeaseKey, LockConfig, LockSet, StoreError, WaitPolicy,
 };
 use solo_core::state::{
-    ClusterRef, Component, MigrationStamp, StateDocument, StoredMeta, SyncStatus, V1_0_32,
+    ClusterRef, ConsensusNode, MigrationStamp, StateDocument, StoredMeta, SyncStatus, V1_0_32,
 };
 use solo_kube::guard::lock;
 use solo_kube::history::HistoryEntry;
@@ -54,17 +54,15 @@ fn doc(name: &str, ns: &str, nodes: usize) -> StateDocument {
     let mut d = StateDocument::new(name, "alice@example.com", Timestamp::now());
     d.clusters = refs()
         .into_iter()
-        .map(|r| ClusterRef {
-            name: r,
-            namespace: ns.to_owned(),
-        })
+        .map(|r| ClusterRef::new(r, ns.to_owned()))
         .collect();
     for i in 0..nodes {
-        d.components.consensus.push(Component {
-            name: format!("node{i}"),
-            cluster: refs()[i % 3].clone(),
-            namespace: ns.to_owned(),
-        });
+        d.components.consensus.push(ConsensusNode::next_after(
+            &d.components.consensus,
+            format!("node{i}"),
+            refs()[i % 3].clone(),
+            ns.to_owned(),
+        ));
     }
     d
 }
@@ -194,8 +192,8 @@ async fn an_older_schema_is_stored_migrated_by_the_first_locked_write_and_kept_a
             .migration
             .clone()
             .expect("stamped");
-        // The record names the chain's last step (1.0.32 -> 1.1.0 -> 2.0.0).
-        assert_eq!(migration.from_version, "1.1.0");
+        // The record names the chain's last step (1.0.32 -> 1.1.0 -> 2.0.0 -> 2.1.0).
+        assert_eq!(migration.from_version, "2.0.0");
         assert_eq!(migration.migrated_by, "carol@example.com");
     }
 
@@ -257,11 +255,12 @@ async fn a_write_refused_by_one_of_three_clusters_is_read_as_behind_and_the_next
 
     let guard = support::lock_state(&admin, &ns, "net", &refs()).await;
     let mut d2 = d1.clone();
-    d2.components.consensus.push(Component {
-        name: "extra1".into(),
-        cluster: "cluster-2".into(),
-        namespace: ns.clone(),
-    });
+    d2.components.consensus.push(ConsensusNode::next_after(
+        &d2.components.consensus,
+        "extra1",
+        "cluster-2",
+        ns.clone(),
+    ));
     let err = StateStore::new(mixed, &ns)
         .write(guard.epoch(), "net", &d2)
         .await
@@ -296,11 +295,12 @@ async fn a_write_refused_by_one_of_three_clusters_is_read_as_behind_and_the_next
     let (newest, _) = store.read("net", &refs()).await.expect("read");
     let mut d3 = newest.load(&stamp).expect("loads").into_document();
     assert_eq!(d3, d2);
-    d3.components.consensus.push(Component {
-        name: "extra2".into(),
-        cluster: "cluster-3".into(),
-        namespace: ns.clone(),
-    });
+    d3.components.consensus.push(ConsensusNode::next_after(
+        &d3.components.consensus,
+        "extra2",
+        "cluster-3",
+        ns.clone(),
+    ));
     let out = store.write(guard.epoch(), "net", &d3).await.expect("write");
     assert_eq!(
         (out.serial, out.rolled_forward),

@@ -9,7 +9,7 @@ mod support;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use solo_core::state::{Component, MigrationStamp};
+use solo_core::state::{ConsensusNode, MigrationStamp};
 use solo_kube::history::archive_name;
 use solo_kube::state_store::{MAX_STORED_BYTES, STATE_GZ_KEY, STATE_KEY};
 use solo_kube::{Clusters, HistoryStore, StateStore, StateStoreError};
@@ -111,11 +111,12 @@ async fn a_state_too_large_for_an_object_is_refused_by_solo_not_by_the_api_serve
     store.create(&small, "team-a").await.expect("create");
     let mut huge = small.clone();
     for _ in 0..28_000 {
-        huge.components.consensus.push(Component {
-            name: random_name(),
-            cluster: "cluster-1".into(),
-            namespace: ns.clone(),
-        });
+        huge.components.consensus.push(ConsensusNode::next_after(
+            &huge.components.consensus,
+            random_name(),
+            "cluster-1",
+            ns.clone(),
+        ));
     }
     let guard = support::lock_state(&clusters, &ns, "huge-net", &refs()).await;
     let err = store

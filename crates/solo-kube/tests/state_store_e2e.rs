@@ -11,8 +11,8 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use solo_core::state::{
-    ClusterRef, Component, HASH_ANNOTATION, LINEAGE_ANNOTATION, MigrationStamp, SERIAL_ANNOTATION,
-    StateDocument, StoredMeta, SyncStatus, content_hash, to_canonical_yaml,
+    ClusterRef, ConsensusNode, HASH_ANNOTATION, LINEAGE_ANNOTATION, MigrationStamp,
+    SERIAL_ANNOTATION, StateDocument, StoredMeta, SyncStatus, content_hash, to_canonical_yaml,
 };
 use solo_kube::state_store::{STATE_GZ_KEY, STATE_KEY, TEAM_LABEL, classify_copies};
 use solo_kube::{Clusters, LockGuard, StateStore, StateStoreError};
@@ -50,10 +50,7 @@ impl T {
         d.clusters = self
             .refs
             .iter()
-            .map(|r| ClusterRef {
-                name: r.clone(),
-                namespace: self.ns.clone(),
-            })
+            .map(|r| ClusterRef::new(r.clone(), self.ns.clone()))
             .collect();
         for i in 0..nodes {
             self.add_node(&mut d, &format!("node{i}"));
@@ -63,11 +60,12 @@ impl T {
 
     fn add_node(&self, d: &mut StateDocument, name: &str) {
         let cluster = &self.refs[d.components.consensus.len() % self.refs.len()];
-        d.components.consensus.push(Component {
-            name: name.to_owned(),
-            cluster: cluster.clone(),
-            namespace: self.ns.clone(),
-        });
+        d.components.consensus.push(ConsensusNode::next_after(
+            &d.components.consensus,
+            name.to_owned(),
+            cluster.clone(),
+            self.ns.clone(),
+        ));
     }
 
     /// The lock of `deployment`, its fence over the state objects themselves.

@@ -53,7 +53,7 @@ fn a_valid_document_exits_0_and_says_what_it_holds() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(r.stderr.contains("is a valid solo state (schema 1.0.32): deployment my-network-1, 3 clusters, 11 components"), "{}", r.stderr);
     assert!(
-        r.stderr.contains("note: schema 1.0.32 is older than 2.0.0"),
+        r.stderr.contains("note: schema 1.0.32 is older than 2.1.0"),
         "{}",
         r.stderr
     );
@@ -66,7 +66,7 @@ fn a_valid_document_can_be_printed_migrated_and_that_output_is_valid_too() {
         .args(["state", "validate", "-o", "yaml", "--file"])
         .arg(valid_file()));
     assert_eq!(r.code, Some(0), "{}", r.stderr);
-    assert!(r.stdout.starts_with("version: \"2.0.0\"\n"), "{}", r.stdout);
+    assert!(r.stdout.starts_with("version: \"2.1.0\"\n"), "{}", r.stdout);
     let migrated = scratch("migrated.yaml");
     std::fs::write(&migrated, &r.stdout).expect("write");
     let again = run(solo()
@@ -86,7 +86,7 @@ fn an_invalid_document_exits_1_and_lists_every_problem_with_its_path() {
     assert_eq!(
         lines[0],
         format!(
-            "error: {} is not a valid solo state: 6 problems",
+            "error: {} is not a valid solo state: 7 problems",
             file.display()
         )
     );
@@ -94,20 +94,25 @@ fn an_invalid_document_exits_1_and_lists_every_problem_with_its_path() {
         lines[1],
         "  metadata.lastUpdatedBy: user is not an email address; users are identified by email (like alice@example.com)"
     );
+    // A 2.0.0 file is migrated for the check, and the record names its last writer.
+    assert_eq!(
+        lines[2],
+        "  metadata.migration.migratedBy: user is not an email address; users are identified by email (like alice@example.com)"
+    );
     assert!(
-        lines[1..7]
+        lines[1..8]
             .iter()
             .all(|l| l.starts_with("  ") && l.contains(": "))
     );
     assert_eq!(
-        lines[6],
+        lines[7],
         "  components.envoyProxy[0].consensusNode: node9 is not a consensus node of this deployment"
     );
     assert_eq!(
-        lines[7],
+        lines[8],
         "help: fix each field listed above, then check the file again with `solo state validate --file <file>`"
     );
-    assert_eq!(lines.len(), 8);
+    assert_eq!(lines.len(), 9);
 }
 
 #[test]
@@ -236,7 +241,7 @@ fn import_legacy_turns_the_drafts_solo_config_into_a_valid_state() {
     assert!(
         check
             .stderr
-            .contains("(schema 2.0.0): deployment solo, 1 cluster, 3 components"),
+            .contains("(schema 2.1.0): deployment solo, 1 cluster, 3 components"),
         "{}",
         check.stderr
     );

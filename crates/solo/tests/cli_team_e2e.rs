@@ -224,7 +224,7 @@ fn state_migrate_stores_an_older_schema_and_keeps_the_old_document_as_a_backup()
     ]);
     assert_eq!(refused.code, Some(1), "{}", refused.stderr);
     assert!(
-        refused.stderr.contains("from schema 1.0.32 to 2.0.0"),
+        refused.stderr.contains("from schema 1.0.32 to 2.1.0"),
         "{}",
         refused.stderr
     );
@@ -254,14 +254,14 @@ fn state_migrate_stores_an_older_schema_and_keeps_the_old_document_as_a_backup()
         assert_eq!(backup.data.expect("data")[STATE_KEY].0, text.as_bytes());
     }
     let state = json(&alice.ok(&["state", "show", "old-net", "-o", "json"]).stdout);
-    assert_eq!(state["version"], "2.0.0", "{state}");
+    assert_eq!(state["version"], "2.1.0", "{state}");
     assert_eq!(
         state["metadata"]["migration"]["migratedBy"], "alice@example.com",
         "{state}"
     );
     let again = alice.ok(&["state", "migrate", "old-net", "--yes"]);
     assert!(
-        again.stderr.contains("already at schema 2.0.0"),
+        again.stderr.contains("already at schema 2.1.0"),
         "{}",
         again.stderr
     );

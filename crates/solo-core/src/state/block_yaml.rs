@@ -4,10 +4,11 @@
 //! [`read`] reads the narrow subset that canonical printing produces, and hand edits of it keep:
 //! block mappings of `key: value` lines, block lists of `- ` items, `[]` and `{}`, full-line
 //! comments, and scalars that YAML can only read as strings (plain words such as `node0`,
-//! `2.0.0` or `2025-01-01T00:00:00Z`, and quoted text without escapes).
+//! `2.0.0`, `10.0.0.1` or `2025-01-01T00:00:00Z`, quoted text without escapes, and plain
+//! decimal integers such as `50211`).
 //!
 //! It never guesses: on anything else (tabs, flow collections, anchors, tags, block scalars,
-//! trailing comments, duplicate keys, a scalar YAML might read as a number, a boolean or null,
+//! trailing comments, duplicate keys, a scalar YAML might read as a float, a boolean or null,
 //! deeper nesting than [`MAX_NESTING_DEPTH`]) it returns `None`, and the caller reads the text
 //! with the general reader, which also gives the precise error. Tests check that whenever it
 //! returns a value, the general reader returns the same document.
@@ -202,15 +203,29 @@ fn scalar(text: &str) -> Option<Value> {
             return plain.then(|| Value::String(inner.to_owned()));
         }
     }
+    if let Some(n) = plain_integer(text) {
+        return Some(Value::from(n));
+    }
     plain_string(text).then(|| Value::String(text.to_owned()))
 }
 
+/// A plain decimal integer that every YAML schema reads as a number (`0`, `50211`): digits
+/// only, no sign, no leading zero, at most 15 digits.
+fn plain_integer(text: &str) -> Option<u64> {
+    let decimal = !text.is_empty()
+        && text.len() <= 15
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    decimal.then(|| text.parse().ok()).flatten()
+}
+
 /// A plain scalar that every YAML schema reads as a string: a word of letters, digits and
-/// `. _ @ + / : -`, starting with a letter (but not a word YAML reads as a boolean or null), or
-/// starting with a digit only in the shape of a version (`2.0.0`) or a timestamp, or with a
+/// `. _ @ + / : - { } $` (braces and `$` are plain inside a block-style word, as in the pattern
+/// `network-{nodeAlias}-svc`), starting with a letter (but not a word YAML reads as a boolean
+/// or null), or starting with a digit only in the shape of a version (`2.0.0`) or a timestamp, or with a
 /// letter no number has.
 fn plain_string(text: &str) -> bool {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "._@+/:-".contains(c);
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._@+/:-{}$".contains(c);
     let Some(first) = text.chars().next() else {
         return false;
     };
@@ -249,7 +264,7 @@ fn has_word_letter(text: &str) -> bool {
 
 fn is_version(text: &str) -> bool {
     let parts: Vec<&str> = text.split('.').collect();
-    parts.len() == 3
+    (3..=4).contains(&parts.len())
         && parts
             .iter()
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
@@ -289,7 +304,10 @@ mod tests {
     #[test]
     fn leaves_everything_else_to_the_general_reader() {
         for text in [
-            "a: 1\n",
+            "a: 01\n",
+            "a: -1\n",
+            "a: +1\n",
+            "a: 1234567890123456\n",
             "a: true\n",
             "a: ~\n",
             "a: x # comment\n",
@@ -308,12 +326,24 @@ mod tests {
             "a:\n  - x\n    y\n",
             "--- \na: x\n",
             "a: 1.5\n",
-            "a: 12345\n",
+            "a: 1_000\n",
             "a: 0x1F\n",
             "a: off\n",
             "a: x y\n",
         ] {
             assert_eq!(read(text), None, "{text:?}");
         }
+    }
+
+    #[test]
+    fn reads_plain_decimal_integers_and_dotted_quads() {
+        assert_eq!(
+            read("a: 0\nb: 50211\nc: 10.0.0.7\n"),
+            Some(serde_json::json!({"a": 0, "b": 50211, "c": "10.0.0.7"}))
+        );
+        assert_eq!(
+            read("p: network-${nodeAlias}-svc.{namespace}.svc\n"),
+            Some(serde_json::json!({"p": "network-${nodeAlias}-svc.{namespace}.svc"}))
+        );
     }
 }

@@ -41,6 +41,7 @@ pub fn versioned_to_yaml(doc: &VersionedDocument) -> Result<String, StateError> 
     match doc {
         VersionedDocument::V1_0_32(d) => to_yaml(d),
         VersionedDocument::V1_1_0(d) => to_yaml(d),
+        VersionedDocument::V2_0_0(d) => to_yaml(d),
         VersionedDocument::Current(d) => to_yaml(d),
     }
 }

@@ -15,9 +15,10 @@
 //! - every other flag and key (`dev`, `release-tag`, `lastCommand`, ...) is kept nowhere, and
 //!   listed in [`LegacyImport::warnings`]; they are not errors, since the file held many flags.
 
+use super::consensus::ConsensusNode;
 use super::error::StateError;
 use super::migrate::MigrationStamp;
-use super::model::{ClusterRef, Component, Migration, StateDocument};
+use super::model::{ClusterRef, Migration, StateDocument};
 use super::names::{label_problem, to_label};
 use super::parse::decode;
 use super::validate::{Problem, validate};
@@ -157,7 +158,7 @@ pub fn import_legacy(
         }
     };
 
-    let mut consensus: Vec<Component> = Vec::new();
+    let mut consensus: Vec<ConsensusNode> = Vec::new();
     match node_ids {
         Some(ids) => {
             for id in ids.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -169,11 +170,8 @@ pub fn import_legacy(
                         format!("{id} is listed twice"),
                     ));
                 } else {
-                    consensus.push(Component {
-                        name: id.to_string(),
-                        cluster: cluster.clone(),
-                        namespace: namespace.clone(),
-                    });
+                    let node = ConsensusNode::next_after(&consensus, id, &cluster, &namespace);
+                    consensus.push(node);
                 }
             }
         }
@@ -229,10 +227,7 @@ pub fn import_legacy(
         migrated_by: stamp.by.clone(),
         from_version: format!("{LEGACY_FROM_PREFIX}{}", clean(&legacy_version)),
     });
-    document.clusters.push(ClusterRef {
-        name: cluster,
-        namespace,
-    });
+    document.clusters.push(ClusterRef::new(cluster, namespace));
     document.components.consensus = consensus;
     validate(&document).map_err(|problems| StateError::Invalid { problems })?;
     Ok(LegacyImport {

@@ -8,9 +8,10 @@
 //! record names the last step. The version the original text had, and the text itself for the
 //! store's backup, are in [`Migrated`].
 
-use super::model::{Metadata, Migration, RelayComponent, StateDocument};
-use super::older::{v1_0_32, v1_1_0};
-use super::version::{CURRENT, SchemaVersion, V1_0_32, V1_1_0, V2_0_0};
+use super::consensus::{ConsensusNode, FIRST_NODE_ACCOUNT};
+use super::model::{ClusterRef, Metadata, Migration, RelayComponent, StateDocument};
+use super::older::{v1_0_32, v1_1_0, v2_0_0};
+use super::version::{CURRENT, SchemaVersion, V1_0_32, V1_1_0, V2_0_0, V2_1_0};
 use jiff::Timestamp;
 
 /// Who migrates and when; passed in because the core reads no clock and knows no user.
@@ -29,6 +30,8 @@ pub enum VersionedDocument {
     V1_0_32(v1_0_32::Document),
     /// Schema 1.1.0.
     V1_1_0(v1_1_0::Document),
+    /// Schema 2.0.0.
+    V2_0_0(v2_0_0::Document),
     /// The current schema.
     Current(StateDocument),
 }
@@ -39,6 +42,7 @@ impl VersionedDocument {
         match self {
             VersionedDocument::V1_0_32(_) => V1_0_32,
             VersionedDocument::V1_1_0(_) => V1_1_0,
+            VersionedDocument::V2_0_0(_) => V2_0_0,
             VersionedDocument::Current(_) => CURRENT,
         }
     }
@@ -48,6 +52,7 @@ impl VersionedDocument {
         match self {
             VersionedDocument::V1_0_32(d) => &d.metadata,
             VersionedDocument::V1_1_0(d) => &d.metadata,
+            VersionedDocument::V2_0_0(d) => &d.metadata,
             VersionedDocument::Current(d) => &d.metadata,
         }
     }
@@ -73,7 +78,8 @@ pub struct Migrated {
 pub fn step(doc: VersionedDocument, stamp: &MigrationStamp) -> VersionedDocument {
     match doc {
         VersionedDocument::V1_0_32(d) => VersionedDocument::V1_1_0(v1_0_32_to_v1_1_0(d, stamp)),
-        VersionedDocument::V1_1_0(d) => VersionedDocument::Current(v1_1_0_to_v2_0_0(d, stamp)),
+        VersionedDocument::V1_1_0(d) => VersionedDocument::V2_0_0(v1_1_0_to_v2_0_0(d, stamp)),
+        VersionedDocument::V2_0_0(d) => VersionedDocument::Current(v2_0_0_to_v2_1_0(d, stamp)),
         current @ VersionedDocument::Current(_) => current,
     }
 }
@@ -127,15 +133,15 @@ fn v1_0_32_to_v1_1_0(d: v1_0_32::Document, stamp: &MigrationStamp) -> v1_1_0::Do
 }
 
 /// 1.1.0 → 2.0.0: a relay's list moves from `consensusNode` to `consensusNodes`.
-fn v1_1_0_to_v2_0_0(d: v1_1_0::Document, stamp: &MigrationStamp) -> StateDocument {
+fn v1_1_0_to_v2_0_0(d: v1_1_0::Document, stamp: &MigrationStamp) -> v2_0_0::Document {
     let mut metadata = d.metadata;
     record(&mut metadata, V1_1_0, stamp);
     let c = d.components;
-    StateDocument {
+    v2_0_0::Document {
         version: V2_0_0,
         metadata,
         clusters: d.clusters,
-        components: super::model::Components {
+        components: v2_0_0::Components {
             consensus: c.consensus,
             haproxy: c.haproxy,
             envoy_proxy: c.envoy_proxy,
@@ -151,6 +157,41 @@ fn v1_1_0_to_v2_0_0(d: v1_1_0::Document, stamp: &MigrationStamp) -> StateDocumen
                     consensus_nodes: r.consensus_node,
                 })
                 .collect(),
+        },
+        cli: d.cli,
+    }
+}
+
+/// 2.0.0 → 2.1.0: clusters get Solo's DNS defaults and automatic reachability; consensus nodes
+/// get node ids from 0 and accounts from `0.0.3` in list order (the order they were added),
+/// and Solo's default ports.
+fn v2_0_0_to_v2_1_0(d: v2_0_0::Document, stamp: &MigrationStamp) -> StateDocument {
+    let mut metadata = d.metadata;
+    record(&mut metadata, V2_0_0, stamp);
+    let c = d.components;
+    StateDocument {
+        version: V2_1_0,
+        metadata,
+        clusters: d
+            .clusters
+            .into_iter()
+            .map(|r| ClusterRef::new(r.name, r.namespace))
+            .collect(),
+        components: super::model::Components {
+            consensus: c
+                .consensus
+                .into_iter()
+                .zip(0u64..)
+                .map(|(n, id)| {
+                    let account = format!("0.0.{}", FIRST_NODE_ACCOUNT + id);
+                    ConsensusNode::new(n.name, n.cluster, n.namespace, id, account)
+                })
+                .collect(),
+            haproxy: c.haproxy,
+            envoy_proxy: c.envoy_proxy,
+            mirror: c.mirror,
+            mirror_node_explorer: c.mirror_node_explorer,
+            relay: c.relay,
         },
         cli: d.cli,
     }

@@ -21,6 +21,7 @@
 
 mod block_yaml;
 mod canonical;
+pub mod consensus;
 mod error;
 mod legacy;
 pub mod migrate;
@@ -35,6 +36,11 @@ mod validate;
 mod version;
 
 pub use canonical::{to_canonical_yaml, to_json, versioned_to_yaml};
+pub use consensus::{
+    ConsensusNode, DEFAULT_DNS_BASE_DOMAIN, DEFAULT_DNS_CONSENSUS_NODE_PATTERN,
+    DEFAULT_GOSSIP_PORT, DEFAULT_GRPC_PORT, DEFAULT_GRPC_TLS_PORT, Endpoint, EndpointSource,
+    Reachability, RecordedEndpoints, parse_account_id,
+};
 pub use error::StateError;
 pub use legacy::{DEFAULT_CLUSTER_REF, LEGACY_FROM_PREFIX, LegacyImport, import_legacy};
 pub use migrate::{Migrated, MigrationStamp, VersionedDocument, migrate_to_current};
@@ -53,6 +59,6 @@ pub use stored::{
 pub use sync::{CopyInfo, CopyRow, SyncStatus, classify, divergence_table};
 pub use validate::{Problem, validate};
 pub use version::{
-    CURRENT, KNOWN_VERSIONS, KnownVersion, SchemaVersion, V1_0_32, V1_1_0, V2_0_0,
+    CURRENT, KNOWN_VERSIONS, KnownVersion, SchemaVersion, V1_0_32, V1_1_0, V2_0_0, V2_1_0,
     known_versions_list,
 };

@@ -5,6 +5,9 @@
 //! empty may also be left out when reading; they are always written, so that adding the first
 //! entry is a one-line diff under an existing key.
 
+use super::consensus::{
+    ConsensusNode, Reachability, default_dns_base_domain, default_dns_consensus_node_pattern,
+};
 use super::version::{CURRENT, SchemaVersion};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -64,15 +67,39 @@ pub struct ClusterRef {
     pub name: String,
     /// The network's namespace in that cluster.
     pub namespace: String,
+    /// The DNS base domain of the cluster (`cluster.local`), as in Solo.
+    #[serde(default = "default_dns_base_domain")]
+    pub dns_base_domain: String,
+    /// The name of a consensus node before the base domain, with placeholders `{nodeAlias}`,
+    /// `{nodeId}`, `{namespace}` and `{cluster}` (Solo's `${...}` form is read too).
+    #[serde(default = "default_dns_consensus_node_pattern")]
+    pub dns_consensus_node_pattern: String,
+    /// How the other clusters reach the nodes of this one; left out, `loadBalancer` when the
+    /// network spans more than one cluster and `flat` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reachability: Option<Reachability>,
+}
+
+impl ClusterRef {
+    /// A cluster ref with Solo's DNS defaults and automatic reachability.
+    pub fn new(name: impl Into<String>, namespace: impl Into<String>) -> Self {
+        ClusterRef {
+            name: name.into(),
+            namespace: namespace.into(),
+            dns_base_domain: default_dns_base_domain(),
+            dns_consensus_node_pattern: default_dns_consensus_node_pattern(),
+            reachability: None,
+        }
+    }
 }
 
 /// The components of the network, one list per kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Components {
-    /// Consensus nodes.
+    /// Consensus nodes, with their ids, accounts and ports.
     #[serde(default)]
-    pub consensus: Vec<Component>,
+    pub consensus: Vec<ConsensusNode>,
     /// HAProxy in front of one consensus node each.
     #[serde(default)]
     pub haproxy: Vec<ProxyComponent>,
@@ -90,7 +117,7 @@ pub struct Components {
     pub relay: Vec<RelayComponent>,
 }
 
-/// A component that only needs a place: consensus node, mirror node, explorer.
+/// A component that only needs a place: mirror node, explorer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Component {
@@ -277,4 +304,4 @@ macro_rules! placed {
         }
     )*};
 }
-placed!(Component, ProxyComponent, RelayComponent);
+placed!(Component, ConsensusNode, ProxyComponent, RelayComponent);

@@ -3,9 +3,10 @@
 //! Only what changed is redefined here; the rest is shared with [`super::model`]. These types
 //! exist to be read and migrated, never written by this solo.
 
-use super::model::{Cli, ClusterRef, Component, Metadata, ProxyComponent};
+use super::model::{Cli, Component, Metadata, ProxyComponent};
 use super::version::SchemaVersion;
 use serde::{Deserialize, Serialize};
+use v2_0_0::ClusterRef;
 
 /// Schema 1.0.32, the draft's document (section 5 of the reference design).
 pub mod v1_0_32 {
@@ -180,5 +181,64 @@ pub mod v1_1_0 {
         pub namespace: String,
         /// The nodes it serves, under the draft's singular key.
         pub consensus_node: Vec<String>,
+    }
+}
+
+/// Schema 2.0.0: clusters without DNS facts, consensus nodes without ids, accounts or ports.
+pub mod v2_0_0 {
+    use super::*;
+    use crate::state::model::RelayComponent;
+
+    /// A whole 2.0.0 document.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Document {
+        /// Always 2.0.0.
+        pub version: SchemaVersion,
+        /// As in the current schema.
+        pub metadata: Metadata,
+        /// Clusters: a name and a namespace each.
+        #[serde(default)]
+        pub clusters: Vec<ClusterRef>,
+        /// The components; consensus nodes differ.
+        #[serde(default)]
+        pub components: Components,
+        /// As in the current schema.
+        #[serde(default)]
+        pub cli: Cli,
+    }
+
+    /// A cluster of a document before 2.1.0: a name and a namespace.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    pub struct ClusterRef {
+        /// The cluster ref.
+        pub name: String,
+        /// The network's namespace in that cluster.
+        pub namespace: String,
+    }
+
+    /// The components of a 2.0.0 document.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Components {
+        /// Consensus nodes: a place each.
+        #[serde(default)]
+        pub consensus: Vec<Component>,
+        /// HAProxies.
+        #[serde(default)]
+        pub haproxy: Vec<ProxyComponent>,
+        /// Envoy proxies.
+        #[serde(default, rename = "envoyProxy")]
+        pub envoy_proxy: Vec<ProxyComponent>,
+        /// Mirror nodes.
+        #[serde(default)]
+        pub mirror: Vec<Component>,
+        /// Explorers.
+        #[serde(default, rename = "mirror-node-explorer")]
+        pub mirror_node_explorer: Vec<Component>,
+        /// Relays, with `consensusNodes`.
+        #[serde(default)]
+        pub relay: Vec<RelayComponent>,
     }
 }

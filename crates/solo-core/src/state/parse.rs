@@ -20,9 +20,9 @@ use super::block_yaml;
 use super::error::StateError;
 use super::migrate::{Migrated, MigrationStamp, VersionedDocument, migrate_to_current};
 use super::model::StateDocument;
-use super::older::{v1_0_32, v1_1_0};
+use super::older::{v1_0_32, v1_1_0, v2_0_0};
 use super::validate::validate;
-use super::version::{CURRENT, SchemaVersion, V1_0_32, V1_1_0, known_versions_list};
+use super::version::{CURRENT, SchemaVersion, V1_0_32, V1_1_0, V2_0_0, known_versions_list};
 use serde::de::DeserializeOwned;
 use serde_saphyr::MessageFormatter as _;
 
@@ -131,6 +131,7 @@ pub fn parse(text: &[u8]) -> Result<Parsed, StateError> {
 fn parse_as(version: SchemaVersion, text: &str) -> Result<VersionedDocument, StateError> {
     Ok(match version {
         v if v == CURRENT => VersionedDocument::Current(from_yaml(text)?),
+        v if v == V2_0_0 => VersionedDocument::V2_0_0(from_yaml::<v2_0_0::Document>(text)?),
         v if v == V1_1_0 => VersionedDocument::V1_1_0(from_yaml::<v1_1_0::Document>(text)?),
         v if v == V1_0_32 => VersionedDocument::V1_0_32(from_yaml::<v1_0_32::Document>(text)?),
         v if v > CURRENT => {
@@ -174,6 +175,7 @@ fn typed_from_value(value: serde_json::Value) -> Option<VersionedDocument> {
     let version: SchemaVersion = value.get("version")?.as_str()?.parse().ok()?;
     Some(match version {
         v if v == CURRENT => VersionedDocument::Current(from_value(value).ok()?),
+        v if v == V2_0_0 => VersionedDocument::V2_0_0(from_value(value).ok()?),
         v if v == V1_1_0 => VersionedDocument::V1_1_0(from_value(value).ok()?),
         v if v == V1_0_32 => VersionedDocument::V1_0_32(from_value(value).ok()?),
         _ => return None,

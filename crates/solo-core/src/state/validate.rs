@@ -13,9 +13,12 @@
 //! - names are unique per kind;
 //! - a proxy's `consensusNode` and every entry of a relay's `consensusNodes` name a consensus node
 //!   of this deployment; a relay serves at least one node, each listed once;
-//! - `cli.history` names are unique.
+//! - `cli.history` names are unique;
+//! - the network rules of [`network`]: DNS facts, node ids, accounts, ports, endpoints.
 //!
 //! Unknown fields and wrong types are refused earlier, when the YAML is read.
+
+mod network;
 
 use super::model::{ComponentKind, StateDocument};
 use super::names::{identity_problem, label_problem, show, subdomain_problem};
@@ -55,6 +58,7 @@ pub fn validate(doc: &StateDocument) -> Result<(), Vec<Problem>> {
     v.metadata(doc);
     v.clusters(doc);
     v.components(doc);
+    v.network(doc);
     v.cli(doc);
     if v.problems.is_empty() {
         Ok(())

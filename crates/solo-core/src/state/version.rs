@@ -41,11 +41,13 @@ impl SchemaVersion {
 pub const V1_0_32: SchemaVersion = SchemaVersion::new(1, 0, 32);
 /// Relays always list their consensus nodes.
 pub const V1_1_0: SchemaVersion = SchemaVersion::new(1, 1, 0);
-/// The current version: relays name their list `consensusNodes`.
+/// Relays name their list `consensusNodes`.
 pub const V2_0_0: SchemaVersion = SchemaVersion::new(2, 0, 0);
+/// The current version: clusters carry DNS facts, consensus nodes ids, accounts and ports (R13).
+pub const V2_1_0: SchemaVersion = SchemaVersion::new(2, 1, 0);
 
 /// The version this solo writes; every document read is migrated to it.
-pub const CURRENT: SchemaVersion = V2_0_0;
+pub const CURRENT: SchemaVersion = V2_1_0;
 
 /// One row of the version table, so that errors and docs can say what each version was.
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +71,10 @@ pub const KNOWN_VERSIONS: &[KnownVersion] = &[
     KnownVersion {
         version: V2_0_0,
         summary: "a relay's list is named `consensusNodes`; the proxies keep `consensusNode` (one name)",
+    },
+    KnownVersion {
+        version: V2_1_0,
+        summary: "clusters have `dnsBaseDomain`, `dnsConsensusNodePattern` and `reachability`; consensus nodes have `nodeId`, `accountId`, ports and recorded `endpoints`",
     },
 ];
 
@@ -149,7 +155,7 @@ mod tests {
         let v: SchemaVersion = "1.0.32".parse().unwrap_or(CURRENT);
         assert_eq!(v, V1_0_32);
         assert_eq!(v.to_string(), "1.0.32");
-        assert!(V1_0_32 < V1_1_0 && V1_1_0 < V2_0_0);
+        assert!(V1_0_32 < V1_1_0 && V1_1_0 < V2_0_0 && V2_0_0 < V2_1_0);
         assert!(SchemaVersion::new(1, 0, 100) > V1_0_32);
         for bad in [
             "",

@@ -4,7 +4,8 @@
 use jiff::Timestamp;
 use proptest::prelude::*;
 use solo_core::state::{
-    ClusterRef, Component, Migration, MigrationStamp, ProxyComponent, RelayComponent, StateDocument,
+    ClusterRef, Component, ConsensusNode, Migration, MigrationStamp, ProxyComponent,
+    RelayComponent, StateDocument,
 };
 
 /// Labels that YAML would read as something else unless quoted: the printer must cope.
@@ -98,15 +99,13 @@ pub fn valid_document() -> impl Strategy<Value = StateDocument> {
     let kinds = (seeds(7), seeds(5), seeds(5), seeds(3), seeds(3), seeds(4));
     let relay_nodes = prop::collection::vec(prop::collection::vec(any::<usize>(), 1..4), 4);
     let history = prop::collection::vec((label(), 1u32..100), 0..4);
-    (head, clusters, kinds, relay_nodes, history).prop_map(
-        |((name, by, at, migration), clusters, kinds, relay_nodes, history)| {
+    let numbering = (0u64..1_000, 1u64..4, 3u64..5_000);
+    (head, clusters, kinds, relay_nodes, history, numbering).prop_map(
+        |((name, by, at, migration), clusters, kinds, relay_nodes, history, numbering)| {
             let mut doc = StateDocument::new(name.clone(), by, at);
             doc.metadata.migration = migration;
             for (n, ns) in clusters {
-                let c = ClusterRef {
-                    name: n,
-                    namespace: ns,
-                };
+                let c = ClusterRef::new(n, ns);
                 if !doc.clusters.contains(&c) {
                     doc.clusters.push(c);
                 }
@@ -130,7 +129,16 @@ pub fn valid_document() -> impl Strategy<Value = StateDocument> {
                     })
                     .collect()
             };
-            doc.components.consensus = plain(consensus);
+            let (first_id, id_step, first_account) = numbering;
+            doc.components.consensus = plain(consensus)
+                .into_iter()
+                .zip(0u64..)
+                .map(|(c, i)| {
+                    let id = first_id + i * id_step;
+                    let account = format!("0.0.{}", first_account + i);
+                    ConsensusNode::new(c.name, c.cluster, c.namespace, id, account)
+                })
+                .collect();
             doc.components.mirror = plain(mirror);
             doc.components.mirror_node_explorer = plain(explorer);
             let nodes: Vec<String> = doc

@@ -9,7 +9,9 @@ use jiff::Timestamp;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ObjectMeta, PostParams};
-use solo_core::state::{ClusterRef, Component, ProxyComponent, RelayComponent, StateDocument};
+use solo_core::state::{
+    ClusterRef, Component, ConsensusNode, ProxyComponent, RelayComponent, StateDocument,
+};
 use solo_kube::Clusters;
 use solo_kube::history::{
     ENTRIES_PER_ARCHIVE, HISTORY_EPOCH_ANNOTATION, HISTORY_KEY, HISTORY_LABEL, HistoryEntry,
@@ -28,21 +30,19 @@ pub fn big_state(name: &str, ns: &str, refs: &[String], components: usize) -> St
     let mut d = StateDocument::new(name, "alice@example.com", Timestamp::now());
     d.clusters = refs
         .iter()
-        .map(|r| ClusterRef {
-            name: r.clone(),
-            namespace: ns.to_owned(),
-        })
+        .map(|r| ClusterRef::new(r.clone(), ns.to_owned()))
         .collect();
     let place = |i: usize| (refs[i % refs.len()].clone(), ns.to_owned());
     let nodes = components * 2 / 5;
     let c = &mut d.components;
     for i in 0..nodes {
         let (cluster, namespace) = place(i);
-        c.consensus.push(Component {
-            name: format!("node{i}"),
+        c.consensus.push(ConsensusNode::next_after(
+            &c.consensus,
+            format!("node{i}"),
             cluster,
             namespace,
-        });
+        ));
     }
     for i in 0..components / 5 {
         let (cluster, namespace) = place(i);

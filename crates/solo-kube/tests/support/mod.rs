@@ -12,7 +12,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use solo_core::lock::{Epoch, HolderField, Identity, LeaseKey, LockConfig, LockSet, WaitPolicy};
-use solo_core::state::{ClusterRef, Component, MigrationStamp, StateDocument};
+use solo_core::state::{ClusterRef, ConsensusNode, MigrationStamp, StateDocument};
 use solo_kube::fence::FenceTarget;
 use solo_kube::fence_targets;
 use solo_kube::guard::{GuardError, lock};
@@ -364,10 +364,7 @@ pub fn empty_state(setup: &Setup) -> StateDocument {
     doc.clusters = setup
         .refs()
         .into_iter()
-        .map(|name| ClusterRef {
-            name,
-            namespace: setup.namespace.clone(),
-        })
+        .map(|name| ClusterRef::new(name, setup.namespace.clone()))
         .collect();
     doc
 }
@@ -401,11 +398,12 @@ pub async fn with_node(
         .expect("a readable copy loads")
         .into_document();
     let cluster = setup.refs()[doc.components.consensus.len() % setup.clusters].clone();
-    doc.components.consensus.push(Component {
-        name: name.to_owned(),
+    doc.components.consensus.push(ConsensusNode::next_after(
+        &doc.components.consensus,
+        name.to_owned(),
         cluster,
-        namespace: setup.namespace.clone(),
-    });
+        setup.namespace.clone(),
+    ));
     doc.metadata.last_updated_at = stamp.at;
     Ok(doc)
 }

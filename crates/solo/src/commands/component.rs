@@ -10,7 +10,8 @@ use crate::cli::{
 use crate::render::{Failure, Out};
 use serde_json::json;
 use solo_core::state::{
-    Component, ComponentKind, Components, ProxyComponent, RelayComponent, StateDocument,
+    Component, ComponentKind, Components, ConsensusNode, ProxyComponent, RelayComponent,
+    StateDocument,
 };
 
 /// Run a `solo component` command.
@@ -118,7 +119,12 @@ fn added(doc: &StateDocument, args: &ComponentAddArgs) -> Result<Decision, Failu
         consensus_node: args.consensus_nodes.first().cloned().unwrap_or_default(),
     };
     match args.kind {
-        Kind::Consensus => c.consensus.push(place),
+        Kind::Consensus => c.consensus.push(ConsensusNode::next_after(
+            &c.consensus,
+            args.name.clone(),
+            cluster.clone(),
+            namespace.clone(),
+        )),
         Kind::Haproxy => c.haproxy.push(proxy()),
         Kind::EnvoyProxy => c.envoy_proxy.push(proxy()),
         Kind::Mirror => c.mirror.push(place),

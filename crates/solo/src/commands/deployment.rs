@@ -72,10 +72,7 @@ async fn create(args: &CreateArgs, global: &Global, out: &Out) -> Result<(), Fai
     let mut doc = StateDocument::new(&args.name, &identity.user, session_now());
     doc.clusters = refs
         .iter()
-        .map(|r| ClusterRef {
-            name: r.clone(),
-            namespace: args.namespace.clone(),
-        })
+        .map(|r| ClusterRef::new(r.clone(), args.namespace.clone()))
         .collect();
     let target = Target {
         name: args.name.clone(),
