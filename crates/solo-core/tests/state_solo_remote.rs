@@ -23,7 +23,7 @@ fn stamp() -> MigrationStamp {
 fn schema_8_with_two_clusters_becomes_a_state_of_every_kind_we_know() {
     let config = parse_solo_remote(V8).expect("parses");
     assert_eq!(config.schema_version, 8);
-    let import = import_solo_remote(&config, "solo-deployment", &stamp()).expect("imports");
+    let import = import_solo_remote(&config, "solo-deployment", (0, 0), &stamp()).expect("imports");
     let doc = &import.document;
     let clusters: Vec<_> = doc
         .clusters
@@ -43,6 +43,20 @@ fn schema_8_with_two_clusters_becomes_a_state_of_every_kind_we_know() {
         "node1,node2,node3"
     );
     assert_eq!(doc.components.consensus[2].cluster, "cluster-b");
+    // R13: Solo's numbering, accounts and DNS facts.
+    let ids: Vec<_> = doc
+        .components
+        .consensus
+        .iter()
+        .map(|c| (c.node_id, c.account_id.as_str()))
+        .collect();
+    assert_eq!(ids, [(0, "0.0.3"), (1, "0.0.4"), (2, "0.0.5")]);
+    assert_eq!(doc.components.consensus[0].gossip_port, 50111);
+    assert_eq!(doc.clusters[1].dns_base_domain, "cluster.local");
+    assert_eq!(
+        doc.clusters[1].dns_consensus_node_pattern,
+        "network-{nodeAlias}-svc.{namespace}.svc"
+    );
     assert_eq!(doc.components.haproxy[2].name, "haproxy-node3");
     assert_eq!(doc.components.haproxy[2].consensus_node, "node3");
     assert_eq!(doc.components.envoy_proxy[0].consensus_node, "node1");
@@ -64,8 +78,18 @@ fn schema_8_with_two_clusters_becomes_a_state_of_every_kind_we_know() {
 
 #[test]
 fn schema_2_counts_ids_from_zero_and_names_relay_nodes_by_alias() {
-    let config = parse_solo_remote(V2).expect("parses");
-    let import = import_solo_remote(&config, "solo-deployment", &stamp()).expect("imports");
+    let config = parse_solo_remote(&V2.replace(
+        "dnsBaseDomain: cluster.local",
+        "dnsBaseDomain: east.example.com",
+    ))
+    .expect("parses");
+    let import = import_solo_remote(&config, "solo-deployment", (1, 2), &stamp()).expect("imports");
+    assert_eq!(
+        import.document.clusters[0].dns_base_domain,
+        "east.example.com"
+    );
+    assert_eq!(import.document.components.consensus[1].node_id, 1);
+    assert_eq!(import.document.components.consensus[1].account_id, "1.2.4");
     let doc = &import.document;
     assert_eq!(doc.components.consensus[0].name, "node1");
     assert_eq!(doc.components.consensus[1].name, "node2");
@@ -87,7 +111,7 @@ fn an_unknown_schema_version_is_refused_by_its_number() {
 #[test]
 fn another_deployment_is_refused() {
     let config = parse_solo_remote(V8).expect("parses");
-    let e = import_solo_remote(&config, "other", &stamp()).expect_err("other");
+    let e = import_solo_remote(&config, "other", (0, 0), &stamp()).expect_err("other");
     assert!(e.to_string().contains("solo-deployment"), "{e}");
 }
 
@@ -190,11 +214,11 @@ proptest! {
     ) {
         let text = solo_yaml(clusters, nodes, mirrors, relays, version);
         let config = parse_solo_remote(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
-        let first = import_solo_remote(&config, "net", &stamp()).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        let first = import_solo_remote(&config, "net", (0, 0), &stamp()).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         let shown = to_canonical_yaml(&first.document).expect("shows");
         let read_back = load(shown.as_bytes(), &stamp()).expect("reads back");
         prop_assert_eq!(read_back.document(), &first.document);
-        let again = import_solo_remote(&parse_solo_remote(&text).expect("parses"), "net", &stamp()).expect("imports");
+        let again = import_solo_remote(&parse_solo_remote(&text).expect("parses"), "net", (0, 0), &stamp()).expect("imports");
         prop_assert_eq!(&again, &first);
         prop_assert_eq!(first.document.components.consensus.len(), nodes);
         prop_assert_eq!(first.document.components.relay.len(), relays);
@@ -205,7 +229,7 @@ proptest! {
 #[test]
 fn the_timestamp_of_the_import_is_the_stamp() {
     let config = parse_solo_remote(V8).expect("parses");
-    let import = import_solo_remote(&config, "solo-deployment", &stamp()).expect("imports");
+    let import = import_solo_remote(&config, "solo-deployment", (0, 0), &stamp()).expect("imports");
     let at: Timestamp = "2026-12-01T10:00:00Z".parse().expect("time");
     assert_eq!(import.document.metadata.last_updated_at, at);
     assert_eq!(

@@ -59,7 +59,7 @@ fn unreachable_setup(dir: &Path) -> (PathBuf, PathBuf) {
     let home = dir.join("home");
     std::fs::create_dir_all(&home).expect("home");
     std::fs::write(
-        home.join("local-config.yaml"),
+        home.join("solo-state-config.yaml"),
         "version: 1\nuserEmail: bench@example.com\nclusterRefs:\n  cluster-1: unreachable\ndeployments:\n  bench-net:\n    clusterRefs: [cluster-1]\n    namespace: bench-net\n    stateNamespace: solo-system\n",
     )
     .expect("config");

@@ -45,6 +45,10 @@ pub struct SoloLocalDeployment {
     pub namespace: String,
     /// Its cluster refs.
     pub clusters: Vec<String>,
+    /// Its realm (schema 2; 0 before).
+    pub realm: u64,
+    /// Its shard (schema 2; 0 before).
+    pub shard: u64,
 }
 
 impl SoloLocalConfig {
@@ -150,6 +154,8 @@ pub fn parse(text: &str) -> Result<Found, String> {
             name: name.to_owned(),
             namespace: text_of(d.get("namespace")).unwrap_or_default(),
             clusters,
+            realm: d.get("realm").and_then(Value::as_u64).unwrap_or(0),
+            shard: d.get("shard").and_then(Value::as_u64).unwrap_or(0),
         })
     };
     match root.get("deployments") {

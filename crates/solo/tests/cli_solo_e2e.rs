@@ -140,6 +140,16 @@ fn a_network_solo_deployed_in_two_clusters_is_imported_then_changed_under_our_lo
         state["components"]["relay"][0]["consensusNodes"][0], "node3",
         "{state}"
     );
+    // R13: Solo's numbering and DNS facts came along.
+    assert_eq!(state["components"]["consensus"][2]["nodeId"], 2, "{state}");
+    assert_eq!(
+        state["components"]["consensus"][2]["accountId"], "0.0.5",
+        "{state}"
+    );
+    assert_eq!(
+        state["clusters"][1]["dnsBaseDomain"], "cluster.local",
+        "{state}"
+    );
     let history = json(&alice.ok(&["history", "imp-net", "-o", "json"]).stdout);
     let entries = history["entries"].as_array().expect("entries");
     assert_eq!(entries.len(), 10, "{history}");

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::ConfigError;
 
-/// One Lease of the lock: the lease named after the deployment in this (cluster, namespace).
+/// One Lease of the lock: the lease of [`LockSet::lease_name`] in this (cluster, namespace).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LeaseKey {
     /// The cluster ref of the state (`cluster-1`), not a kube context.

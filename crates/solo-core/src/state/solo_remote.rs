@@ -27,6 +27,7 @@
 //! - `metadata.migration.fromVersion` is `solo-remote-config/<schemaVersion>`.
 
 use super::StateError;
+use super::consensus::ConsensusNode;
 use super::migrate::MigrationStamp;
 use super::model::{
     ClusterRef, Component, Migration, ProxyComponent, RelayComponent, StateDocument,
@@ -291,10 +292,14 @@ pub fn parse_solo_remote(text: &str) -> Result<SoloRemoteConfig, SoloRemoteError
     Ok(config)
 }
 
-/// Makes this tool's state of `deployment` from Solo's remote config.
+/// Makes this tool's state of `deployment` from Solo's remote config. Consensus nodes get
+/// Solo's numbering: node id = component id - 1, account `shard.realm.(3 + node id)` with the
+/// deployment's `(shard, realm)` from Solo's local config (`(0, 0)` when unknown), and Solo's
+/// ports; clusters keep Solo's DNS base domain and node name pattern (R13).
 pub fn import_solo_remote(
     config: &SoloRemoteConfig,
     deployment: &str,
+    shard_realm: (u64, u64),
     stamp: &MigrationStamp,
 ) -> Result<SoloImport, SoloRemoteError> {
     if let Some(found) = config.deployment()
@@ -314,9 +319,11 @@ pub fn import_solo_remote(
     let mut clusters: Vec<ClusterRef> = config
         .clusters
         .iter()
-        .map(|c| ClusterRef {
-            name: c.name.clone(),
-            namespace: c.namespace.clone(),
+        .map(|c| {
+            let mut cluster = ClusterRef::new(&c.name, &c.namespace);
+            cluster.dns_base_domain = c.dns_base_domain.clone();
+            cluster.dns_consensus_node_pattern = c.dns_consensus_node_pattern.clone();
+            cluster
         })
         .collect();
     clusters.sort();
@@ -331,7 +338,23 @@ pub fn import_solo_remote(
     };
     let mut consensus: Vec<&SoloComponent> = config.consensus.iter().collect();
     consensus.sort_by_key(|c| c.id);
-    doc.components.consensus = consensus.iter().map(|c| place(c, node(c.id))).collect();
+    let (shard, realm) = shard_realm;
+    doc.components.consensus = consensus
+        .iter()
+        .map(|c| {
+            let node_id = c.id.saturating_sub(1);
+            ConsensusNode::new(
+                node(c.id),
+                &c.cluster,
+                &c.namespace,
+                node_id,
+                format!(
+                    "{shard}.{realm}.{}",
+                    super::consensus::FIRST_NODE_ACCOUNT + node_id
+                ),
+            )
+        })
+        .collect();
     // The node a proxy serves: the node of its id, else the one at its place in its cluster.
     let served = |proxies: &[SoloComponent], p: &SoloComponent| -> Option<String> {
         if consensus.iter().any(|c| c.id == p.id) {

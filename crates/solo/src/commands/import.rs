@@ -109,7 +109,8 @@ pub async fn import_solo(args: &ImportSoloArgs, global: &Global, out: &Out) -> R
         by: identity.user.clone(),
         at: now(),
     };
-    let import = import_solo_remote(chosen, name, &stamp).map_err(|e| {
+    let shard_realm = known.as_ref().map_or((0, 0), |d| (d.shard, d.realm));
+    let import = import_solo_remote(chosen, name, shard_realm, &stamp).map_err(|e| {
         Failure::new(
             format!("Solo's remote config of {name} cannot be imported: {e}"),
             "check it with `kubectl get configmap solo-remote-config -o yaml` in the network's namespace",
