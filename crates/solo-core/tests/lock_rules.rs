@@ -72,6 +72,7 @@ fn an_unreachable_cluster_is_waited_out_with_backoff_keeping_the_queue_place() {
     // Bob cannot reach cluster 3 while he waits behind Alice.
     h.partition(1, 2, 2, 12);
     let order = shared(Vec::new());
+    let told = shared(Vec::new());
     let clock = h.clock(0);
     h.spawn(0, async move {
         let held = alice.acquire(WaitPolicy::NoWait, |_| {}).await;
@@ -82,10 +83,17 @@ fn an_unreachable_cluster_is_waited_out_with_backoff_keeping_the_queue_place() {
     });
     for (client, mut contender, start) in [(1, bob, 1.0), (2, carol, 3.0)] {
         let clock = h.clock(0);
-        let order = Rc::clone(&order);
+        let (order, told) = (Rc::clone(&order), Rc::clone(&told));
         h.spawn(client, async move {
             sleep_secs(&clock, start).await;
-            let held = contender.acquire(WaitPolicy::Forever, |_| {}).await;
+            let progress = |p: &solo_core::lock::Progress| {
+                let failing = p
+                    .failing
+                    .iter()
+                    .map(|(key, _)| (client, key.cluster.clone()));
+                told.borrow_mut().extend(failing);
+            };
+            let held = contender.acquire(WaitPolicy::Forever, progress).await;
             let held = held.unwrap_or_else(|e| panic!("c{client} gave up: {e}"));
             order.borrow_mut().push(client);
             sleep_secs(&clock, 1.0).await;
@@ -94,6 +102,11 @@ fn an_unreachable_cluster_is_waited_out_with_backoff_keeping_the_queue_place() {
     }
     h.run();
     assert_eq!(*order.borrow(), vec![1, 2], "bob kept his place");
+    assert!(
+        told.borrow().contains(&(1, "cluster-3".to_owned())),
+        "bob's progress names the failing cluster: {:?}",
+        told.borrow()
+    );
 }
 
 // ---- A Lease without leaseDurationSeconds is a foreign holder, waited out ----
@@ -278,8 +291,7 @@ fn renewal_against_a_stopped_apiserver(sabotage: Sabotage) -> (f64, f64) {
         let _ = held.release().await;
     });
     h.run();
-    let r = *result.borrow();
-    r
+    *result.borrow()
 }
 
 #[test]

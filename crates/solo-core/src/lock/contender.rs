@@ -40,6 +40,8 @@ pub struct Progress {
     pub total: usize,
     /// How long we have been waiting.
     pub waited: Duration,
+    /// Clusters failing transiently right now (retried with backoff, our place kept).
+    pub failing: Vec<(LeaseKey, StoreError)>,
 }
 
 /// Who blocks us in one lease.
@@ -299,11 +301,9 @@ where
             if deadline.is_some_and(|d| now >= d) {
                 let blockers = self.blockers(now);
                 // A cluster that kept failing is what stood in the way: name it.
-                let failing = self.slots.iter().find_map(|s| {
-                    let e = s.last_error.clone().filter(|_| s.failures > 0)?;
-                    Some(LockError::store(&s.key, e))
-                });
-                if let Some(error) = failing {
+                let failing = self.failing().into_iter().next();
+                if let Some((key, e)) = failing {
+                    let error = LockError::store(&key, e);
                     return Err(self.bail(error).await);
                 }
                 let _ = self.cleanup(true).await;
@@ -329,6 +329,7 @@ where
                     claimed,
                     total: self.slots.len(),
                     waited: now.saturating_sub(started),
+                    failing: self.failing(),
                 });
             }
             // 4. Wait by watching, then go back to 1.
@@ -396,6 +397,9 @@ where
         };
         for (i, slot) in self.slots.iter().enumerate() {
             mix(&i.to_le_bytes());
+            if slot.failures > 0 {
+                mix(b"failing");
+            }
             match self.blocking(slot, now) {
                 None => mix(b"-"),
                 Some(Blocking::Holder(HolderField::Known(h), _)) => mix(h.request_id.as_bytes()),
@@ -407,6 +411,15 @@ where
             }
         }
         hash
+    }
+
+    /// The leases whose cluster is failing transiently, with the last error.
+    fn failing(&self) -> Vec<(LeaseKey, StoreError)> {
+        self.slots
+            .iter()
+            .filter(|s| s.failures > 0)
+            .filter_map(|s| Some((s.key.clone(), s.last_error.clone()?)))
+            .collect()
     }
 
     /// Who blocks us, for the user: one [`Blocker`] per lease we lack.
