@@ -479,3 +479,71 @@ fn a_single_cluster_network_uses_the_cluster_ip_and_bad_input_writes_nothing() {
         export.stderr
     );
 }
+
+#[test]
+fn a_pending_load_balancer_is_waited_for_by_watch() {
+    let (user, ns) = three_cluster_network("net13wait");
+    service(
+        "cluster-1",
+        &ns,
+        "node1",
+        Some(serde_json::json!({"ip": "203.0.113.1"})),
+    );
+    service(
+        "cluster-2",
+        &ns,
+        "node2",
+        Some(serde_json::json!({"ip": "203.0.113.2"})),
+    );
+    // node3's LoadBalancer has no address yet.
+    block_on(async {
+        let api: Api<Service> = Api::namespaced(TestEnv::shared().client("cluster-3").await, &ns);
+        let svc: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "network-node3-svc"},
+            "spec": {"type": "LoadBalancer", "ports": [{"name": "gossip", "port": 50111}]},
+        }))
+        .expect("service");
+        api.create(&PostParams::default(), &svc)
+            .await
+            .expect("create");
+    });
+    let pending = user.solo(&["network", "endpoints", "net"]);
+    assert_eq!(pending.code, Some(1), "{}", pending.stderr);
+    assert!(
+        pending
+            .stderr
+            .contains("the LoadBalancer of Service network-node3-svc has no address yet"),
+        "{}",
+        pending.stderr
+    );
+
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_solo"));
+    user.env(&mut cmd);
+    let waiting = cmd
+        .args(["network", "endpoints", "net", "--wait=60s", "-o", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("solo runs");
+    block_on(async {
+        let api: Api<Service> = Api::namespaced(TestEnv::shared().client("cluster-3").await, &ns);
+        set_ingress(
+            &api,
+            "network-node3-svc",
+            serde_json::json!({"ip": "203.0.113.3"}),
+        )
+        .await;
+    });
+    let out = waiting.wait_with_output().expect("solo ends");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let live = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        live["nodes"][2]["endpoints"]["gossip"][0]["address"],
+        "203.0.113.3"
+    );
+}
