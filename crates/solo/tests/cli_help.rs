@@ -69,6 +69,10 @@ const COMMANDS: &[&str] = &[
     "lease break",
     "exec",
     "history",
+    "network endpoints",
+    "network genesis",
+    "network address-book",
+    "network export",
     "completions",
     "man",
 ];
