@@ -230,8 +230,9 @@ fn an_unreachable_cluster_is_named_and_the_other_claims_are_released() {
     let error = shared(String::new());
     let out = Rc::clone(&error);
     h.spawn(0, async move {
+        // A transient failure is waited out (with backoff) as long as the policy allows.
         let e = alice
-            .acquire(WaitPolicy::Forever, |_| {})
+            .acquire(WaitPolicy::Until(Duration::from_secs(60)), |_| {})
             .await
             .err()
             .expect("cluster-2 is unreachable");

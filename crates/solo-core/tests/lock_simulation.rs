@@ -163,6 +163,62 @@ fn without_a_visible_queue_the_checker_finds_a_fifo_violation() {
     assert!(found.message.starts_with("FIFO"), "{found}");
 }
 
+/// Take away the per-request deadline of renewals and a stopped apiserver holds the renewal
+/// loop past the lease while the work goes on: this shows the stop-in-time check is real.
+#[test]
+fn without_request_deadlines_the_checker_finds_work_past_the_lease() {
+    let sabotage = Sabotage {
+        core: solo_core::lock::Sabotage {
+            no_request_timeout: true,
+            ..Default::default()
+        },
+        ..Sabotage::default()
+    };
+    let (failures, _, _) = run_many(0, 3_000, sabotage, 1, 1);
+    let found = failures
+        .first()
+        .expect("renewals without deadlines broke nothing the checker can see");
+    eprintln!("caught as expected: {found}");
+    assert!(found.message.starts_with("stop in time"), "{found}");
+}
+
+/// Take away the safety margin and a holder whose renewals fail works until the very moment
+/// others may take over: the stop-in-time check catches that too.
+#[test]
+fn without_a_safety_margin_the_checker_finds_work_at_expiry() {
+    let sabotage = Sabotage {
+        core: solo_core::lock::Sabotage {
+            no_safety_margin: true,
+            ..Default::default()
+        },
+        ..Sabotage::default()
+    };
+    let (failures, _, _) = run_many(0, 3_000, sabotage, 1, 1);
+    let found = failures
+        .first()
+        .expect("no safety margin broke nothing the checker can see");
+    eprintln!("caught as expected: {found}");
+    assert!(found.message.starts_with("stop in time"), "{found}");
+}
+
+/// Claims made while waiting with the long hold of a kept lock: the claim check catches it.
+#[test]
+fn with_long_claims_the_checker_finds_them() {
+    let sabotage = Sabotage {
+        core: solo_core::lock::Sabotage {
+            long_claims: true,
+            ..Default::default()
+        },
+        ..Sabotage::default()
+    };
+    let (failures, _, _) = run_many(0, 3_000, sabotage, 1, 1);
+    let found = failures
+        .first()
+        .expect("long claims broke nothing the checker can see");
+    eprintln!("caught as expected: {found}");
+    assert!(found.message.starts_with("short claims"), "{found}");
+}
+
 /// Take away fencing (the register accepts any epoch) and a paused holder's late write gets in:
 /// this shows the fencing check is real.
 #[test]

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ObjectMeta, PostParams};
+use solo_core::lock::fencing::{admits, next_epoch};
 use solo_core::lock::{Epoch, Fence, FenceError, LockSet, StoreError};
 
 use crate::clusters::Clusters;
@@ -100,12 +101,11 @@ impl StateFence {
             .get(&target.name)
             .await
             .map_err(|e| store(store_error(e)))?;
-        let current = epoch_of(&secret);
-        if current != epoch {
+        if admits(epoch_of(&secret), epoch).is_err() {
             return Err(FencedWriteError::Fenced {
                 cluster,
                 ours: epoch,
-                current,
+                current: epoch_of(&secret),
             });
         }
         change(&mut secret);
@@ -208,18 +208,18 @@ fn stamp_error(target: &FenceTarget, e: StoreError) -> FenceError {
 }
 
 impl Fence for StateFence {
-    async fn advance_epoch(&self, _lock_set: &LockSet) -> Result<Epoch, FenceError> {
+    async fn advance_epoch(&self, _lock_set: &LockSet, floor: Epoch) -> Result<Epoch, FenceError> {
         // The new epoch is above every copy's. A copy found at it or above while stamping (a holder
         // paused between claiming and stamping, see solo_core::lock) raises it again. Uncontended,
         // that is one read and one write per copy, in parallel.
         let mut copies = self.read_copies().await?;
-        let newest = copies
-            .iter()
-            .flatten()
-            .map(epoch_of)
-            .max()
-            .unwrap_or(Epoch(0));
-        let mut epoch = Epoch(newest.0 + 1);
+        let mut epoch = next_epoch(
+            copies
+                .iter()
+                .flatten()
+                .map(epoch_of)
+                .chain(std::iter::once(floor)),
+        );
         loop {
             let results = join_all(
                 self.targets

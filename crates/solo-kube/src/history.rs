@@ -29,6 +29,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use serde::{Deserialize, Serialize};
+use solo_core::lock::fencing::{FenceRefusal, admits, admits_append};
 use solo_core::lock::{Epoch, StoreError};
 use solo_core::state::{MigrationStamp, StateDocument};
 
@@ -291,21 +292,20 @@ impl HistoryStore {
         let copies = self.states.read_all(deployment, clusters).await;
         let mut team = None;
         for (cluster, copy) in &copies {
-            match copy {
-                Ok(c) if c.fencing_epoch == epoch => {}
-                Ok(c) => {
-                    return Err(HistoryError::State(if c.fencing_epoch > epoch {
-                        StateStoreError::LockLost {
-                            cluster: cluster.clone(),
-                            ours: epoch,
-                            current: c.fencing_epoch,
-                        }
-                    } else {
-                        StateStoreError::NotStamped {
-                            cluster: cluster.clone(),
-                            ours: epoch,
-                            current: c.fencing_epoch,
-                        }
+            match copy.as_ref().map(|c| admits(c.fencing_epoch, epoch)) {
+                Ok(Ok(())) => {}
+                Ok(Err(FenceRefusal::Superseded { stored, ours })) => {
+                    return Err(HistoryError::State(StateStoreError::LockLost {
+                        cluster: cluster.clone(),
+                        ours,
+                        current: stored,
+                    }));
+                }
+                Ok(Err(FenceRefusal::NotStamped { stored, ours })) => {
+                    return Err(HistoryError::State(StateStoreError::NotStamped {
+                        cluster: cluster.clone(),
+                        ours,
+                        current: stored,
                     }));
                 }
                 Err(CopyError::Store(e)) => return Err(Self::store_err(cluster, e.clone())),
@@ -470,7 +470,7 @@ impl HistoryStore {
         match &raw.secret {
             Some(existing) => {
                 let current = archive_epoch(existing);
-                if current > epoch {
+                if admits_append(current, epoch).is_err() {
                     return Err(HistoryError::LockLost {
                         cluster: cluster.to_owned(),
                         name: name.to_owned(),

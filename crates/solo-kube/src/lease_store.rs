@@ -15,8 +15,8 @@ use kube::api::{
     WatchParams,
 };
 use solo_core::lock::{
-    HolderField, LeaseKey, LeaseRecord, LeaseStore, StoreError, Versioned, WAITERS_ANNOTATION,
-    decode_waiters, encode_waiters,
+    EPOCH_MARK_ANNOTATION, Epoch, HolderField, LeaseKey, LeaseRecord, LeaseStore, StoreError,
+    Versioned, WAITERS_ANNOTATION, decode_waiters, encode_waiters,
 };
 
 use crate::clusters::Clusters;
@@ -116,7 +116,12 @@ pub fn to_lease(name: &str, record: &LeaseRecord) -> Lease {
             encode_waiters(&record.waiters),
         );
     }
-    let seconds = record.lease_duration.as_secs_f64().ceil().max(1.0) as i32;
+    if let Some(mark) = record.epoch_mark {
+        annotations.insert(EPOCH_MARK_ANNOTATION.to_owned(), mark.0.to_string());
+    }
+    // A missing duration (a foreign holder's) stays missing: see `UNKNOWN_LEASE_DURATION`.
+    let seconds = (!record.lease_duration.is_zero())
+        .then(|| record.lease_duration.as_secs_f64().ceil().max(1.0) as i32);
     Lease {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
@@ -126,7 +131,7 @@ pub fn to_lease(name: &str, record: &LeaseRecord) -> Lease {
         },
         spec: Some(LeaseSpec {
             holder_identity: record.holder.as_ref().map(HolderField::identity),
-            lease_duration_seconds: Some(seconds),
+            lease_duration_seconds: seconds,
             acquire_time: record.acquire_time.map(MicroTime),
             renew_time: record.renew_time.map(MicroTime),
             lease_transitions: Some(record.transitions as i32),
@@ -161,6 +166,13 @@ pub fn from_lease(lease: &Lease) -> Versioned<LeaseRecord> {
         renew_time: spec.renew_time.map(|t| t.0),
         transitions: spec.lease_transitions.unwrap_or(0).max(0) as u32,
         waiters,
+        epoch_mark: lease
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(EPOCH_MARK_ANNOTATION))
+            .and_then(|v| v.parse().ok())
+            .map(Epoch),
     };
     Versioned {
         value: record,
@@ -179,11 +191,17 @@ pub fn replace_patch(lease: &Lease, resource_version: &str) -> serde_json::Value
         .as_ref()
         .and_then(|a| a.get(WAITERS_ANNOTATION))
         .cloned();
+    let mark = lease
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(EPOCH_MARK_ANNOTATION))
+        .cloned();
     serde_json::json!({
         "metadata": {
             "resourceVersion": resource_version,
             "labels": lease.metadata.labels,
-            "annotations": { WAITERS_ANNOTATION: waiters },
+            "annotations": { WAITERS_ANNOTATION: waiters, EPOCH_MARK_ANNOTATION: mark },
         },
         "spec": {
             "holderIdentity": spec.holder_identity,

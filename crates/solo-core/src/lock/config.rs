@@ -17,6 +17,36 @@ pub struct LockConfig {
     pub retry_backoff: Duration,
     /// Seeds the backoff jitter; `None` derives it from the request id.
     pub jitter_seed: Option<u64>,
+    /// How long a held lock's leases last (`--for` of a kept lock); claims made while waiting
+    /// last only `lease_duration`, so a crashed waiter blocks nobody for long.
+    pub hold_duration: Duration,
+    /// The deadline of one renewal request: the adapter also sets it as its request timeout,
+    /// and the core gives up on a request that has not answered by then, so one hanging
+    /// apiserver cannot hold up the renewal of the other leases.
+    pub request_timeout: Duration,
+    /// How long before its own expiry a held lock stops being valid for work: the work stops
+    /// first, then someone else may take over.
+    pub safety_margin: Duration,
+    /// Deliberate breakage of one rule, only for the simulation to prove its checkers.
+    #[doc(hidden)]
+    pub sabotage: Sabotage,
+}
+
+/// Rules the simulation breaks on purpose to show that its checkers notice; all off by default
+/// and never set outside tests.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sabotage {
+    /// Wait for a renewal request however long it hangs (no per-request deadline).
+    pub no_request_timeout: bool,
+    /// Treat the lock as valid until its very expiry (no safety margin).
+    pub no_safety_margin: bool,
+    /// Ignore the epoch high-water marks of the leases (epochs restart after a re-create).
+    pub ignore_epoch_marks: bool,
+    /// Claim while waiting with the long hold duration.
+    pub long_claims: bool,
+    /// Do not check that the newest state names the lock set held.
+    pub skip_lock_set_check: bool,
 }
 
 impl Default for LockConfig {
@@ -42,6 +72,24 @@ pub enum ConfigError {
     /// Heartbeats every third of the TTL must be possible.
     #[error("the waiter TTL must be at least 1s (got {0:?})")]
     WaiterTtl(Duration),
+    /// A held lease cannot be shorter than a claim.
+    #[error(
+        "the hold duration ({hold_duration:?}) must be whole seconds and at least the lease duration ({lease_duration:?})"
+    )]
+    HoldDuration {
+        hold_duration: Duration,
+        lease_duration: Duration,
+    },
+    /// A renewal must be able to time out and still stop the work before the lease expires.
+    #[error(
+        "the renew interval ({renew_interval:?}) plus the request timeout ({request_timeout:?}) plus the safety margin ({safety_margin:?}) must be below the lease duration ({lease_duration:?}), and the last two positive"
+    )]
+    RenewDeadline {
+        renew_interval: Duration,
+        request_timeout: Duration,
+        safety_margin: Duration,
+        lease_duration: Duration,
+    },
     /// Backoff must stay well inside a renewal period.
     #[error(
         "the retry backoff ({retry_backoff:?}) must be positive and below a quarter of the renew interval ({renew_interval:?})"
@@ -50,6 +98,9 @@ pub enum ConfigError {
         retry_backoff: Duration,
         renew_interval: Duration,
     },
+    /// Two lock sets of different deployments cannot be united.
+    #[error("cannot unite the lock sets of {left} and {right}")]
+    DifferentDeployments { left: String, right: String },
     /// A lock needs a name.
     #[error("the deployment name is empty")]
     EmptyDeploymentName,
@@ -59,7 +110,8 @@ pub enum ConfigError {
 }
 
 impl LockConfig {
-    /// The defaults scaled to `lease_duration`: renew at a third, waiters live one lease.
+    /// The defaults scaled to `lease_duration`: renew at a third, a request times out after a
+    /// sixth, the work stops a tenth before expiry, waiters live one lease, held = claimed.
     pub fn with_lease_duration(lease_duration: Duration) -> Self {
         LockConfig {
             lease_duration,
@@ -67,19 +119,50 @@ impl LockConfig {
             waiter_ttl: lease_duration,
             retry_backoff: Duration::from_millis(50),
             jitter_seed: None,
+            hold_duration: lease_duration,
+            request_timeout: lease_duration / 6,
+            safety_margin: lease_duration / 10,
+            sabotage: Sabotage::default(),
         }
     }
 
-    /// Checks the invariants: whole-second lease, `0 < 2 * renew_interval <= lease_duration`,
-    /// `waiter_ttl >= 1s`, `0 < 4 * retry_backoff < renew_interval`.
+    /// These defaults, but a held lock keeps its leases for `hold` (a kept lock's `--for`),
+    /// while claims made waiting stay as short as `lease_duration`.
+    pub fn holding_for(mut self, hold: Duration) -> Self {
+        self.hold_duration = hold;
+        self
+    }
+
+    /// Checks the invariants, as client-go checks LeaseDuration > RenewDeadline > RetryPeriod:
+    /// whole-second lease and hold, `hold >= lease`, `0 < 2 * renew_interval <= lease_duration`,
+    /// `renew_interval + request_timeout + safety_margin < lease_duration` (a renewal can time
+    /// out and the work still stop before expiry), `waiter_ttl >= 1s`,
+    /// `0 < 4 * retry_backoff < renew_interval`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let lease = self.lease_duration;
         if lease < Duration::from_secs(1) || lease.subsec_nanos() != 0 {
             return Err(ConfigError::LeaseDuration(lease));
         }
+        if self.hold_duration < lease || self.hold_duration.subsec_nanos() != 0 {
+            return Err(ConfigError::HoldDuration {
+                hold_duration: self.hold_duration,
+                lease_duration: lease,
+            });
+        }
         if self.renew_interval.is_zero() || self.renew_interval * 2 > lease {
             return Err(ConfigError::RenewInterval {
                 renew_interval: self.renew_interval,
+                lease_duration: lease,
+            });
+        }
+        if self.request_timeout.is_zero()
+            || self.safety_margin.is_zero()
+            || self.renew_interval + self.request_timeout + self.safety_margin >= lease
+        {
+            return Err(ConfigError::RenewDeadline {
+                renew_interval: self.renew_interval,
+                request_timeout: self.request_timeout,
+                safety_margin: self.safety_margin,
                 lease_duration: lease,
             });
         }
@@ -93,6 +176,24 @@ impl LockConfig {
             });
         }
         Ok(())
+    }
+
+    /// The margin a held lock stops its work before expiry (none when sabotaged).
+    pub fn effective_margin(&self) -> Duration {
+        if self.sabotage.no_safety_margin {
+            Duration::ZERO
+        } else {
+            self.safety_margin
+        }
+    }
+
+    /// The lease duration written by a claim made while waiting.
+    pub fn claim_duration(&self) -> Duration {
+        if self.sabotage.long_claims {
+            self.hold_duration
+        } else {
+            self.lease_duration
+        }
     }
 
     /// How often a waiter rewrites its heartbeat.

@@ -14,7 +14,8 @@ use super::error::{Blocker, LockError};
 use super::held::HeldLock;
 use super::store::{Clock, Fence, LeaseStore, StoreError};
 use super::types::{
-    Holder, HolderField, Identity, LeaseKey, LeaseRecord, LockSet, Phase, Stamp, Versioned, Waiter,
+    Epoch, Holder, HolderField, Identity, LeaseKey, LeaseRecord, LockSet, Phase, Stamp, Versioned,
+    Waiter,
 };
 
 /// How long [`Contender::acquire`] may wait for others.
@@ -87,6 +88,11 @@ struct Slot {
     unsettled: bool,
     /// `seen` was read or written in the current round (not just delivered by a watch).
     touched: bool,
+    /// Transient failures in a row on this lease (unreachable, busy, timed out): while above
+    /// zero, `seen` may be stale, so it is read again, after a jittered backoff.
+    failures: u32,
+    /// The last of those failures, to name it if the wait ends before the cluster answers.
+    last_error: Option<StoreError>,
 }
 
 /// How many compare-and-swap races one round may lose on one lease before moving on.
@@ -186,6 +192,8 @@ where
                 watch: None,
                 unsettled: false,
                 touched: false,
+                failures: 0,
+                last_error: None,
             })
             .collect();
         let jitter = Jitter::new(config.jitter_seed, &me.request_id);
@@ -290,6 +298,14 @@ where
             }
             if deadline.is_some_and(|d| now >= d) {
                 let blockers = self.blockers(now);
+                // A cluster that kept failing is what stood in the way: name it.
+                let failing = self.slots.iter().find_map(|s| {
+                    let e = s.last_error.clone().filter(|_| s.failures > 0)?;
+                    Some(LockError::store(&s.key, e))
+                });
+                if let Some(error) = failing {
+                    return Err(self.bail(error).await);
+                }
                 let _ = self.cleanup(true).await;
                 return Err(LockError::Timeout {
                     waited: now.saturating_sub(started),
@@ -408,14 +424,14 @@ where
                     since: rec.acquire_time,
                     expires_at: rec
                         .renew_time
-                        .and_then(|t| t.checked_add(rec.lease_duration).ok()),
+                        .and_then(|t| t.checked_add(rec.holder_duration()).ok()),
                     retry_after: slot
                         .observer
                         .holder_deadline(rec)
                         .map(|d| d.saturating_sub(now)),
                     overdue: rec
                         .renew_time
-                        .and_then(|t| t.checked_add(rec.lease_duration).ok())
+                        .and_then(|t| t.checked_add(rec.holder_duration()).ok())
                         .is_some_and(|expiry| expiry < self.clock.wall_now()),
                 },
                 Some(Blocking::Waiter(w)) => Blocker {
@@ -467,6 +483,11 @@ where
                     slot.seen = match store.get(&slot.key, name).await {
                         Ok(Some(v)) => Seen::Present(v),
                         Ok(None) => Seen::Absent,
+                        Err(e) if e.is_transient() => {
+                            slot.failures += 1;
+                            slot.last_error = Some(e);
+                            return Ok(());
+                        }
                         Err(e) => return Err(LockError::store(&slot.key, e)),
                     };
                     slot.touched = true;
@@ -516,7 +537,17 @@ where
     /// Step 2: every lease is ours. Stamp a new fencing epoch, then mark every lease `Held`.
     /// `None` when a lease turned out not to be ours any more (our claim expired meanwhile).
     async fn take_hold(&mut self) -> Result<Option<HeldLock<S, C>>, LockError> {
-        let epoch = self.fence.advance_epoch(&self.lock_set).await?;
+        // Epochs never go back: above the marks a deleted deployment left on the leases too.
+        let marks = self
+            .slots
+            .iter()
+            .filter_map(|s| s.seen.record().and_then(|r| r.epoch_mark));
+        let floor = if self.config.sabotage.ignore_epoch_marks {
+            Epoch(0)
+        } else {
+            marks.max().unwrap_or(Epoch(0))
+        };
+        let epoch = self.fence.advance_epoch(&self.lock_set, floor).await?;
         let held_me = Holder {
             phase: Phase::Held,
             ..self.me.clone()
@@ -561,6 +592,17 @@ where
             if slot.unsettled {
                 let cap = self.config.renew_interval / 4;
                 earliest(now + self.jitter.backoff(self.config.retry_backoff, 1, cap));
+            }
+            if slot.failures > 0 {
+                // Its cluster failed us: back off with jitter, keeping our place everywhere.
+                slot.watch = None;
+                let cap = self.config.renew_interval;
+                earliest(
+                    now + self
+                        .jitter
+                        .backoff(self.config.retry_backoff, slot.failures, cap),
+                );
+                continue;
             }
             let Some(rec) = slot.seen.record() else {
                 // A lease we lack that does not exist: nothing to wait for, claim it.
@@ -614,6 +656,11 @@ where
             let next = match result {
                 Ok(Some(v)) => Seen::Present(v),
                 Ok(None) => Seen::Absent,
+                Err(e) if e.is_transient() => {
+                    slot.failures += 1;
+                    slot.last_error = Some(e);
+                    return Ok(());
+                }
                 Err(e) => return Err(LockError::store(&slot.key, e)),
             };
             let decides_alike = match (&slot.seen, &next) {
@@ -727,6 +774,16 @@ async fn settle<S: LeaseStore, C: Clock>(
     let mut conflicts = 0;
     slot.unsettled = false;
     slot.touched = false;
+    if slot.failures > 0 {
+        // Our last request here failed (and may have landed): read before deciding.
+        match read(ctx, &slot.key).await {
+            Ok(seen) => {
+                slot.seen = seen;
+                slot.failures = 0;
+            }
+            Err(e) => return transient(slot, e, intent),
+        }
+    }
     loop {
         let now = ctx.clock.mono_now();
         slot.observer.observe(slot.seen.record(), now);
@@ -756,7 +813,7 @@ async fn settle<S: LeaseStore, C: Clock>(
                     .is_none_or(|s| now >= s + ctx.config.heartbeat_interval()),
                 intent,
                 wall_now: ctx.clock.wall_now(),
-                lease_duration: ctx.config.lease_duration,
+                lease_duration: ctx.config.claim_duration(),
             })
         };
         let Some(next) = next else { return Ok(()) };
@@ -765,6 +822,7 @@ async fn settle<S: LeaseStore, C: Clock>(
             next.queues(&ctx.me.request_id),
         );
         // Uncontended, a lease that does not exist is claimed in one round trip: create it.
+        let creates = !matches!(slot.seen, Seen::Present(_));
         let result = match &slot.seen {
             Seen::Present(v) => {
                 ctx.store
@@ -787,16 +845,49 @@ async fn settle<S: LeaseStore, C: Clock>(
                 if conflicts >= RACES_PER_ROUND {
                     // Others keep writing this lease: leave it to the next round rather than
                     // hold up the heartbeats and claims of the other leases.
-                    slot.seen = read(ctx, &slot.key).await?;
                     slot.unsettled = true;
-                    return Ok(());
+                    return match read(ctx, &slot.key).await {
+                        Ok(seen) => {
+                            slot.seen = seen;
+                            Ok(())
+                        }
+                        Err(e) => transient(slot, e, intent),
+                    };
                 }
                 back_off(ctx, conflicts).await;
-                slot.seen = read(ctx, &slot.key).await?;
+                match read(ctx, &slot.key).await {
+                    Ok(seen) => slot.seen = seen,
+                    Err(e) => return transient(slot, e, intent),
+                }
+            }
+            // A create answered 404: the namespace is missing, and retrying cannot fix that.
+            Err(StoreError::NotFound) if creates => {
+                return Err(LockError::store(
+                    &slot.key,
+                    StoreError::NamespaceMissing {
+                        namespace: slot.key.namespace.clone(),
+                    },
+                ));
             }
             Err(StoreError::NotFound) => slot.seen = Seen::Absent,
-            Err(e) => return Err(LockError::store(&slot.key, e)),
+            Err(e) => {
+                return transient(slot, LockError::store(&slot.key, e), intent);
+            }
         }
+    }
+}
+
+/// A failed request of a claim round: a transient one (unreachable, busy, timed out) is noted
+/// on the lease, which is then read again after a backoff, keeping our place in every queue;
+/// any other ends the wait at once (a `NoWait` request gives up on either).
+fn transient(slot: &mut Slot, error: LockError, intent: Intent) -> Result<(), LockError> {
+    match &error {
+        LockError::Store { source, .. } if source.is_transient() && intent != Intent::Peek => {
+            slot.failures += 1;
+            slot.last_error = Some(source.clone());
+            Ok(())
+        }
+        _ => Err(error),
     }
 }
 
@@ -817,6 +908,8 @@ async fn hold<S: LeaseStore, C: Clock>(
         let mut next = seen.value.clone();
         next.holder = Some(HolderField::Known(held_me.clone()));
         next.renew_time = Some(ctx.clock.wall_now());
+        // Only a held lock gets the long hold; claims made while waiting stay short.
+        next.lease_duration = ctx.config.hold_duration;
         let sent = ctx.clock.mono_now();
         match ctx
             .store
@@ -866,17 +959,18 @@ async fn withdraw<S: LeaseStore, C: Clock>(
             next.acquire_time = None;
             next.renew_time = None;
         }
-        let result = if next.holder.is_none() && next.waiters.is_empty() {
-            ctx.store
-                .delete(&slot.key, ctx.name, &seen.resource_version)
-                .await
-                .map(|()| Seen::Absent)
-        } else {
-            ctx.store
-                .replace(&slot.key, ctx.name, next, &seen.resource_version)
-                .await
-                .map(Seen::Present)
-        };
+        let result =
+            if next.holder.is_none() && next.waiters.is_empty() && next.epoch_mark.is_none() {
+                ctx.store
+                    .delete(&slot.key, ctx.name, &seen.resource_version)
+                    .await
+                    .map(|()| Seen::Absent)
+            } else {
+                ctx.store
+                    .replace(&slot.key, ctx.name, next, &seen.resource_version)
+                    .await
+                    .map(Seen::Present)
+            };
         slot.seen = match result {
             Ok(seen) => seen,
             Err(StoreError::Conflict) => read(ctx, &slot.key).await?,

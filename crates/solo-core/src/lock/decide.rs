@@ -93,7 +93,8 @@ impl Observer {
     /// When the holder of `record` expires on our clock, if it is the holder we last observed.
     pub fn holder_deadline(&self, record: &LeaseRecord) -> Option<Duration> {
         let (mark, since) = self.holder.as_ref()?;
-        mark.matches(record).then(|| *since + record.lease_duration)
+        mark.matches(record)
+            .then(|| *since + record.holder_duration())
     }
 
     /// Whether the holder of `record` is live: unexpired, or never observed (then assume fresh).
@@ -211,7 +212,9 @@ pub(crate) struct PlanInput<'a> {
     pub intent: Intent,
     /// For the timestamps we write.
     pub wall_now: Timestamp,
-    /// The lease duration we write.
+    /// The lease duration a claim writes (short: see [`LockConfig::claim_duration`]).
+    ///
+    /// [`LockConfig::claim_duration`]: super::LockConfig::claim_duration
     pub lease_duration: Duration,
 }
 
@@ -260,6 +263,7 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Option<LeaseRecord> {
             (false, Some(_)) => rec.transitions.saturating_add(1),
         },
         waiters: queue(false),
+        epoch_mark: rec.epoch_mark,
     };
     let with_queue = |holder_cleared: bool| {
         let mut next = rec.clone();

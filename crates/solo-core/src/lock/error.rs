@@ -137,12 +137,26 @@ pub enum LockError {
     /// The lock is no longer ours: stop, never continue without it.
     #[error("lost the lock: lease in {key}: {reason}")]
     Lost { key: LeaseKey, reason: String },
+    /// A release left leases held: their clusters failed; they expire after the hold duration.
+    #[error("released {} lease(s), but {} still held until they expire: {}", .released.len(), .still_held.len(), still_held_text(.still_held))]
+    Release {
+        released: Vec<LeaseKey>,
+        still_held: Vec<(LeaseKey, StoreError)>,
+    },
     /// The fencing epoch could not be stamped; claims were released.
     #[error(transparent)]
     Fence(#[from] FenceError),
     /// The configuration breaks an invariant.
     #[error(transparent)]
     Config(#[from] ConfigError),
+}
+
+fn still_held_text(still_held: &[(LeaseKey, StoreError)]) -> String {
+    let parts: Vec<String> = still_held
+        .iter()
+        .map(|(key, e)| format!("{key}: {e}"))
+        .collect();
+    parts.join("; ")
 }
 
 impl LockError {

@@ -1,12 +1,17 @@
-//! The lock once held: renew it, know until when it is valid, release it.
+//! The lock once held: renew it, know until when it is valid for work, keep it across
+//! processes, release or retire it.
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use futures::future::join_all;
+use futures::future::{Either, join_all, select};
+use serde::{Deserialize, Serialize};
 
 use super::config::{Jitter, LockConfig};
 use super::error::LockError;
+use super::lock_set::{LockSetMismatch, check_lock_set};
 use super::store::{Clock, LeaseStore, StoreError};
 use super::types::{Epoch, Holder, HolderField, LeaseKey, LeaseRecord, LockSet, Versioned};
 
@@ -20,21 +25,28 @@ struct HeldLease {
 
 struct HeldState {
     leases: Vec<HeldLease>,
-    lease_duration: Duration,
+    hold_duration: Duration,
+    margin: Duration,
     /// Why the lock was lost; once lost it is never valid again.
     lost: Option<(LeaseKey, String)>,
     released: bool,
+    /// Renewals write our epoch as the leases' high-water mark (see `mark_epoch`).
+    marking: bool,
 }
 
 impl HeldState {
-    fn valid_until(&self) -> Option<Duration> {
+    fn expires_at(&self) -> Option<Duration> {
         if self.lost.is_some() || self.released {
             return None;
         }
         self.leases
             .iter()
-            .map(|l| l.sent_at + self.lease_duration)
+            .map(|l| l.sent_at + self.hold_duration)
             .min()
+    }
+
+    fn valid_until(&self) -> Option<Duration> {
+        self.expires_at().map(|e| e.saturating_sub(self.margin))
     }
 }
 
@@ -48,18 +60,44 @@ fn locked(state: &Mutex<HeldState>) -> MutexGuard<'_, HeldState> {
 pub struct Validity(Arc<Mutex<HeldState>>);
 
 impl Validity {
-    /// The monotonic time at which the first of our leases could be taken by someone else:
-    /// when we *sent* its last successful renewal plus the lease duration (others time it from
-    /// when they see that renewal, which is later). `None` once lost or released.
+    /// The monotonic time until which the lock is valid for work: the [`safety
+    /// margin`](LockConfig::safety_margin) before [`expires_at`](Self::expires_at). `None`
+    /// once lost or released.
     pub fn valid_until(&self) -> Option<Duration> {
         locked(&self.0).valid_until()
     }
 
-    /// Whether the lock is still ours at monotonic time `now`.
+    /// The monotonic time at which the first of our leases could be taken by someone else:
+    /// when we *sent* its last successful renewal plus the hold duration (others time it from
+    /// when they see that renewal, which is later). `None` once lost or released.
+    pub fn expires_at(&self) -> Option<Duration> {
+        locked(&self.0).expires_at()
+    }
+
+    /// Whether the lock is still ours, for work, at monotonic time `now`.
     pub fn is_valid(&self, now: Duration) -> bool {
         self.valid_until().is_some_and(|until| now < until)
     }
 }
+
+/// What a kept lock (`solo lease acquire`) leaves behind so that a later process can
+/// [`resume`](HeldLock::resume) it: the lock set, our holder record (the request's identity and
+/// stamp) and the fencing epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptLock {
+    /// The deployment (the lock's name).
+    pub deployment: String,
+    /// Every lease of the lock set.
+    pub keys: Vec<LeaseKey>,
+    /// Our holder record, as written in every lease.
+    pub holder: Holder,
+    /// The fencing epoch stamped when the lock was taken.
+    pub epoch: Epoch,
+}
+
+/// How many times a release tries a lease whose cluster fails, before it reports it held.
+const RELEASE_ATTEMPTS: u32 = 4;
 
 /// The lock, held: every lease of the set is ours with phase `Held`, and `epoch` is stamped.
 pub struct HeldLock<S, C> {
@@ -92,9 +130,11 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
                     sent_at,
                 })
                 .collect(),
-            lease_duration: config.lease_duration,
+            hold_duration: config.hold_duration,
+            margin: config.effective_margin(),
             lost: None,
             released: false,
+            marking: false,
         };
         let jitter = Jitter::new(config.jitter_seed, &holder.request_id);
         HeldLock {
@@ -107,6 +147,92 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
             jitter,
             state: Arc::new(Mutex::new(state)),
         }
+    }
+
+    /// What to keep so that a later process can [`resume`](Self::resume) this lock.
+    pub fn kept(&self) -> KeptLock {
+        KeptLock {
+            deployment: self.lock_set.deployment().to_owned(),
+            keys: self.lock_set.keys().to_vec(),
+            holder: self.holder.clone(),
+            epoch: self.epoch,
+        }
+    }
+
+    /// Takes up a kept lock in this process: reads every lease, which must still be held by
+    /// the kept request and not within the safety margin of expiry, then renews them all for
+    /// `config.hold_duration` through the one renewal path ([`renew_once`](Self::renew_once)).
+    ///
+    /// When the last renewal was sent is judged from the lease's `renewTime`, written by the
+    /// kept request's own (server-corrected) wall clock: the monotonic clock of the process
+    /// that wrote it is gone. If any lease is not ours any more, the others are released
+    /// before it returns [`LockError::Lost`] ([`LockError::Release`] names those that could
+    /// not be), so no lease stays held without the holder knowing.
+    pub async fn resume(
+        kept: KeptLock,
+        config: LockConfig,
+        store: Arc<S>,
+        clock: Arc<C>,
+    ) -> Result<Self, LockError> {
+        config.validate()?;
+        let lock_set = LockSet::new(kept.deployment, kept.keys)?;
+        let name = lock_set.deployment().to_owned();
+        let reads = join_all(lock_set.keys().iter().map(|key| {
+            let (store, clock, name) = (&store, &clock, &name);
+            let limit = config.request_timeout;
+            async move { timed(&**clock, limit, false, store.get(key, name)).await }
+        }))
+        .await;
+        let (mono, wall) = (clock.mono_now(), clock.wall_now());
+        let margin = config.effective_margin();
+        let mut leases = Vec::new();
+        let mut failure = None;
+        for (key, read) in lock_set.keys().iter().zip(reads) {
+            let reason = match read {
+                Ok(Some(current)) if current.value.held_by(&kept.holder.request_id) => {
+                    let duration = current.value.holder_duration();
+                    let since_renewal = current
+                        .value
+                        .renew_time
+                        .or(current.value.acquire_time)
+                        .and_then(|t| Duration::try_from(wall.duration_since(t)).ok())
+                        .unwrap_or(duration);
+                    let sent_at = mono.saturating_sub(since_renewal);
+                    let ours = (key.clone(), current, sent_at);
+                    if since_renewal + margin < duration {
+                        leases.push(ours);
+                        continue;
+                    }
+                    leases.push(ours);
+                    "expired".to_owned()
+                }
+                Ok(Some(current)) => taken_by(&current.value),
+                Ok(None) => "the lease was deleted (broken with --force?)".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            failure.get_or_insert((key.clone(), reason));
+        }
+        let held = HeldLock::new(
+            lock_set,
+            kept.holder,
+            kept.epoch,
+            config,
+            store,
+            clock,
+            leases,
+        );
+        if let Some((key, reason)) = failure {
+            locked(&held.state).lost = Some((key.clone(), reason.clone()));
+            return Err(match held.release().await {
+                Err(partial @ LockError::Release { .. }) => partial,
+                _ => LockError::lost(&key, reason),
+            });
+        }
+        if let Err(e) = held.renew_once().await {
+            let _ = held.release().await;
+            return Err(e);
+        }
+        Ok(held)
     }
 
     /// The fencing epoch every state write of this holder must carry.
@@ -124,6 +250,16 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
         &self.holder
     }
 
+    /// Checks that the lock held is exactly `required`: the set the newest copy of the state
+    /// (re-read under this lock) names, or [`LockSet::for_change`] of it during a change of
+    /// `clusters`. On a mismatch, stamp and write nothing: release and lock `required`.
+    pub fn confirm_lock_set(&self, required: &LockSet) -> Result<(), LockSetMismatch> {
+        if self.config.sabotage.skip_lock_set_check {
+            return Ok(());
+        }
+        check_lock_set(&self.lock_set, required)
+    }
+
     /// See [`Validity::valid_until`].
     pub fn valid_until(&self) -> Option<Duration> {
         locked(&self.state).valid_until()
@@ -134,12 +270,15 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
         Validity(Arc::clone(&self.state))
     }
 
-    /// Renews every lease in parallel. Lost races are re-read and retried while the lease is
-    /// still ours; unreachable clusters are retried with backoff until the lease would expire.
-    /// [`LockError::Lost`] if a lease is someone else's, was deleted, or could not be renewed in
-    /// time; after that the lock is never valid again.
+    /// Renews every lease, each on its own: a lease renewed is recorded at once, whatever the
+    /// others do. Each request has its deadline ([`LockConfig::request_timeout`], and never past
+    /// the lock's validity), so a hanging apiserver holds up only its own lease. Lost races are
+    /// re-read and retried while the lease is still ours; failing clusters are retried with
+    /// backoff until the lock's validity ends. [`LockError::Lost`] if a lease is someone else's,
+    /// was deleted, or could not be renewed in time; after that the lock is never valid again
+    /// (and [`release`](Self::release) frees the leases that are still ours).
     pub async fn renew_once(&self) -> Result<(), LockError> {
-        let (leases, deadline) = {
+        let (leases, deadline, marking) = {
             let state = locked(&self.state);
             if let Some((key, reason)) = &state.lost {
                 return Err(LockError::lost(key, reason.clone()));
@@ -155,92 +294,100 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
                 .iter()
                 .map(|l| (l.key.clone(), l.current.clone()))
                 .collect();
-            (leases, deadline)
+            (leases, deadline, state.marking)
         };
         let results = join_all(
             leases
                 .into_iter()
-                .map(|(key, current)| self.renew_lease(key, current, deadline)),
+                .map(|(key, current)| self.renew_lease(key, current, deadline, marking)),
         )
         .await;
-        let finished = self.clock.mono_now();
-        let mut state = locked(&self.state);
-        let mut failure = None;
-        for result in results {
-            match result {
-                Ok((key, current, sent_at)) => {
-                    if let Some(lease) = state.leases.iter_mut().find(|l| l.key == key) {
-                        lease.current = current;
-                        lease.sent_at = sent_at;
-                    }
-                }
-                Err(LockError::Lost { key, reason }) => {
-                    failure.get_or_insert((key, reason));
-                }
-                Err(other) => {
-                    failure.get_or_insert((self.lock_set.keys()[0].clone(), other.to_string()));
-                }
-            }
-        }
-        if failure.is_none() && finished >= deadline {
-            // A renewal that lands after the lease could have expired does not make up for the
-            // gap: someone may have judged it expired meanwhile.
-            failure = Some((
-                self.lock_set.keys()[0].clone(),
-                "renewed only after the lease had expired".to_owned(),
-            ));
-        }
+        let failure = results.into_iter().find_map(|r| match r {
+            Ok(()) => None,
+            Err(LockError::Lost { key, reason }) => Some((key, reason)),
+            Err(other) => Some((self.lock_set.keys()[0].clone(), other.to_string())),
+        });
         match failure {
             Some((key, reason)) => {
-                state.lost = Some((key.clone(), reason.clone()));
+                locked(&self.state).lost = Some((key.clone(), reason.clone()));
                 Err(LockError::Lost { key, reason })
             }
             None => Ok(()),
         }
     }
 
+    /// Renews one lease before `deadline` (the lock's validity), recording it when it lands.
     async fn renew_lease(
         &self,
         key: LeaseKey,
         mut current: Versioned<LeaseRecord>,
         deadline: Duration,
-    ) -> Result<(LeaseKey, Versioned<LeaseRecord>, Duration), LockError> {
+        marking: bool,
+    ) -> Result<(), LockError> {
         let name = self.lock_set.deployment();
+        let no_timeout = self.config.sabotage.no_request_timeout;
         let mut failures = 0;
         loop {
             let now = self.clock.mono_now();
             if now >= deadline {
                 return Err(LockError::lost(
                     &key,
-                    "could not renew the lease before it expired",
+                    "could not renew the lease before its safety margin",
                 ));
             }
             if !current.value.held_by(&self.holder.request_id) {
                 return Err(LockError::lost(&key, taken_by(&current.value)));
             }
+            let limit = self.config.request_timeout.min(deadline - now);
             let mut next = current.value.clone();
             next.holder = Some(HolderField::Known(self.holder.clone()));
             next.renew_time = Some(self.clock.wall_now());
-            let outcome = match self
+            next.lease_duration = self.config.hold_duration;
+            if marking {
+                let mark = self.epoch;
+                next.epoch_mark = Some(next.epoch_mark.map_or(mark, |m| m.max(mark)));
+            }
+            let write = self
                 .store
-                .replace(&key, name, next, &current.resource_version)
-                .await
-            {
-                Ok(renewed) => return Ok((key, renewed, now)),
-                // Someone queued or left the queue: re-read, and renew if it is still ours.
-                Err(StoreError::Conflict) => match self.store.get(&key, name).await {
-                    Ok(Some(read)) => {
-                        current = read;
-                        continue;
-                    }
-                    Ok(None) => {
+                .replace(&key, name, next, &current.resource_version);
+            let outcome = match timed(&*self.clock, limit, no_timeout, write).await {
+                Ok(renewed) => {
+                    if self.clock.mono_now() >= deadline {
+                        // Landed, but the work had to stop meanwhile: the gap is not undone.
                         return Err(LockError::lost(
                             &key,
-                            "the lease was deleted (broken with --force?)",
+                            "renewed only after the lock's validity had ended",
                         ));
                     }
-                    Err(e) => e,
-                },
+                    let mut state = locked(&self.state);
+                    if let Some(lease) = state.leases.iter_mut().find(|l| l.key == key) {
+                        lease.current = renewed;
+                        lease.sent_at = now;
+                    }
+                    return Ok(());
+                }
+                // Someone queued or left the queue, or our timed-out write landed: re-read,
+                // and renew if it is still ours.
+                Err(StoreError::Conflict) => {
+                    let limit = self
+                        .config
+                        .request_timeout
+                        .min(deadline.saturating_sub(self.clock.mono_now()));
+                    match timed(&*self.clock, limit, no_timeout, self.store.get(&key, name)).await {
+                        Ok(Some(read)) => {
+                            self.remember(&key, &read);
+                            current = read;
+                            continue;
+                        }
+                        Ok(None) => {
+                            return Err(LockError::lost(
+                                &key,
+                                "the lease was deleted (broken with --force?)",
+                            ));
+                        }
+                        Err(e) => e,
+                    }
+                }
                 Err(StoreError::NotFound) => {
                     return Err(LockError::lost(
                         &key,
@@ -249,27 +396,39 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
                 }
                 Err(e) => e,
             };
-            if let StoreError::Forbidden { message } = outcome {
-                return Err(LockError::lost(
-                    &key,
-                    format!("renewal forbidden: {message}"),
-                ));
+            if matches!(
+                outcome,
+                StoreError::Forbidden { .. }
+                    | StoreError::NamespaceMissing { .. }
+                    | StoreError::Invalid { .. }
+            ) {
+                return Err(LockError::lost(&key, format!("renewal failed: {outcome}")));
             }
-            // Unreachable or failing: retry until the deadline.
+            // Unreachable, busy or timed out: retry until the deadline.
             failures += 1;
             let pause = self.jitter.backoff(
                 self.config.retry_backoff,
                 failures,
                 self.config.renew_interval / 4,
             );
+            let now = self.clock.mono_now();
             self.clock
                 .sleep(pause.min(deadline.saturating_sub(now)))
                 .await;
         }
     }
 
-    /// Renews at the renew interval until the lock is lost; resolves with the reason. Run it
-    /// beside the work and abort the work when it resolves (`select`); drop it before
+    /// Keeps what we read of a lease (its resourceVersion) without changing when it was renewed.
+    fn remember(&self, key: &LeaseKey, read: &Versioned<LeaseRecord>) {
+        let mut state = locked(&self.state);
+        if let Some(lease) = state.leases.iter_mut().find(|l| l.key == *key) {
+            lease.current = read.clone();
+        }
+    }
+
+    /// Renews at the renew interval until the lock is lost; resolves with the reason, at the
+    /// latest when the lock's validity ends (its safety margin before expiry). Run it beside
+    /// the work and stop the work when it resolves (`select`); drop it before
     /// [`release`](Self::release).
     pub async fn renew_loop(&self) -> LockError {
         loop {
@@ -294,9 +453,26 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
     }
 
     /// Releases every lease at once, in parallel, with no sleep: deletes a lease nobody waits
-    /// for, and clears the holder of one with waiters so that their queue entries stay.
-    /// [`LockError::Lost`] if a lease had already become someone else's.
+    /// for, and clears the holder of one with waiters or an epoch mark, so that they stay. A failing cluster is tried a few times; [`LockError::Release`] names the leases
+    /// still held then (they expire after the hold duration), [`LockError::Lost`] a lease that
+    /// had already become someone else's.
     pub async fn release(self) -> Result<(), LockError> {
+        self.give_back().await
+    }
+
+    /// Before deleting the deployment's state: renews every lease with our epoch as its
+    /// high-water mark ([`LeaseRecord::epoch_mark`]). Marked leases are cleared on release,
+    /// never deleted, so a deployment re-created under the same name stamps epochs above ours
+    /// ([`fencing::next_epoch`]) and a holder paused since the old one is refused. Delete the
+    /// state only once this succeeded.
+    ///
+    /// [`fencing::next_epoch`]: super::fencing::next_epoch
+    pub async fn mark_epoch(&self) -> Result<(), LockError> {
+        locked(&self.state).marking = true;
+        self.renew_once().await
+    }
+
+    async fn give_back(self) -> Result<(), LockError> {
         let leases: Vec<_> = {
             let mut state = locked(&self.state);
             state.released = true;
@@ -312,54 +488,126 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
                 .map(|(key, current)| self.release_lease(key, current)),
         )
         .await;
-        results.into_iter().collect()
+        let mut released = Vec::new();
+        let mut still_held = Vec::new();
+        let mut not_ours = None;
+        for result in results {
+            match result {
+                Released::Done(key) => released.push(key),
+                Released::Held(key, error) => still_held.push((key, error)),
+                Released::NotOurs(key, reason) => {
+                    not_ours.get_or_insert((key, reason));
+                }
+            }
+        }
+        if !still_held.is_empty() {
+            return Err(LockError::Release {
+                released,
+                still_held,
+            });
+        }
+        match not_ours {
+            Some((key, reason)) => Err(LockError::Lost { key, reason }),
+            None => Ok(()),
+        }
     }
 
-    async fn release_lease(
-        &self,
-        key: LeaseKey,
-        mut current: Versioned<LeaseRecord>,
-    ) -> Result<(), LockError> {
+    async fn release_lease(&self, key: LeaseKey, mut current: Versioned<LeaseRecord>) -> Released {
         let name = self.lock_set.deployment();
+        let limit = self.config.request_timeout;
+        let no_timeout = self.config.sabotage.no_request_timeout;
+        let mut failures = 0;
+        let mut reread = false;
         loop {
-            if !current.value.held_by(&self.holder.request_id) {
-                return Err(LockError::lost(&key, taken_by(&current.value)));
+            if reread {
+                match timed(&*self.clock, limit, no_timeout, self.store.get(&key, name)).await {
+                    Ok(Some(read)) => current = read,
+                    Ok(None) => {
+                        return Released::NotOurs(
+                            key,
+                            "the lease was deleted (broken with --force?)".to_owned(),
+                        );
+                    }
+                    Err(e) => match self.failed(&mut failures, e).await {
+                        Some(e) => return Released::Held(key, e),
+                        None => continue,
+                    },
+                }
             }
-            let result = if current.value.waiters.is_empty() {
-                self.store
-                    .delete(&key, name, &current.resource_version)
-                    .await
+            if !current.value.held_by(&self.holder.request_id) {
+                return Released::NotOurs(key, taken_by(&current.value));
+            }
+            let mut next = current.value.clone();
+            next.holder = None;
+            next.acquire_time = None;
+            next.renew_time = None;
+            let result = if next.waiters.is_empty() && next.epoch_mark.is_none() {
+                let delete = self.store.delete(&key, name, &current.resource_version);
+                timed(&*self.clock, limit, no_timeout, delete).await
             } else {
-                let mut next = current.value.clone();
-                next.holder = None;
-                next.acquire_time = None;
-                next.renew_time = None;
-                self.store
-                    .replace(&key, name, next, &current.resource_version)
+                let replace = self
+                    .store
+                    .replace(&key, name, next, &current.resource_version);
+                timed(&*self.clock, limit, no_timeout, replace)
                     .await
                     .map(|_| ())
             };
             match result {
-                Ok(()) => return Ok(()),
-                Err(StoreError::Conflict) => match self.store.get(&key, name).await {
-                    Ok(Some(read)) => current = read,
-                    Ok(None) => {
-                        return Err(LockError::lost(
-                            &key,
-                            "the lease was deleted (broken with --force?)",
-                        ));
-                    }
-                    Err(e) => return Err(LockError::store(&key, e)),
-                },
+                Ok(()) => return Released::Done(key),
+                Err(StoreError::Conflict) => reread = true,
                 Err(StoreError::NotFound) => {
-                    return Err(LockError::lost(
-                        &key,
-                        "the lease was deleted (broken with --force?)",
-                    ));
+                    return Released::NotOurs(
+                        key,
+                        "the lease was deleted (broken with --force?)".to_owned(),
+                    );
                 }
-                Err(e) => return Err(LockError::store(&key, e)),
+                Err(e) => match self.failed(&mut failures, e).await {
+                    Some(e) => return Released::Held(key, e),
+                    // A timed-out write may have landed: read before writing again.
+                    None => reread = true,
+                },
             }
         }
+    }
+
+    /// After a failed release request: backs off and says to retry (`None`), or gives up.
+    async fn failed(&self, failures: &mut u32, error: StoreError) -> Option<StoreError> {
+        *failures += 1;
+        if !error.is_transient() || *failures >= RELEASE_ATTEMPTS {
+            return Some(error);
+        }
+        let pause = self.jitter.backoff(
+            self.config.retry_backoff,
+            *failures,
+            self.config.renew_interval / 4,
+        );
+        self.clock.sleep(pause).await;
+        None
+    }
+}
+
+/// How releasing one lease ended.
+enum Released {
+    Done(LeaseKey),
+    /// Still ours: the cluster failed every attempt.
+    Held(LeaseKey, StoreError),
+    NotOurs(LeaseKey, String),
+}
+
+/// Runs a store request with a deadline on `clock` (none when sabotaged): a request that has
+/// not answered by then is given up as [`StoreError::Timeout`] (it may still land).
+pub(crate) async fn timed<T, C: Clock>(
+    clock: &C,
+    limit: Duration,
+    no_timeout: bool,
+    request: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    if no_timeout {
+        return request.await;
+    }
+    match select(pin!(request), pin!(clock.sleep(limit))).await {
+        Either::Left((result, _)) => result,
+        Either::Right(((), _)) => Err(StoreError::Timeout { after: limit }),
     }
 }
 

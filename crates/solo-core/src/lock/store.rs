@@ -25,9 +25,34 @@ pub enum StoreError {
     /// The cluster could not be reached.
     #[error("cluster unreachable: {message}")]
     Unavailable { message: String },
-    /// Anything else the API server said.
+    /// The namespace of the lease does not exist (a create answered 404): retrying cannot fix it.
+    #[error("the namespace {namespace} does not exist")]
+    NamespaceMissing { namespace: String },
+    /// 400 or 422: the API server will never accept this request as it is.
+    #[error("invalid request: {message}")]
+    Invalid { message: String },
+    /// No answer within the request deadline ([`LockConfig::request_timeout`]); the request
+    /// may still land, so the protocol reads again before it writes.
+    ///
+    /// [`LockConfig::request_timeout`]: super::LockConfig::request_timeout
+    #[error("no answer within {after:?}")]
+    Timeout { after: Duration },
+    /// Anything else the API server said (treated as permanent: map 429 and 5xx to
+    /// [`StoreError::Unavailable`]).
     #[error("{message}")]
     Other { message: String },
+}
+
+impl StoreError {
+    /// Whether trying again later can help: unreachable, busy (429, 5xx) or timed out. A
+    /// waiting contender backs off and keeps its place on these, and gives up at once with
+    /// the cluster and namespace named on all others (never spins on them).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable { .. } | StoreError::Timeout { .. }
+        )
+    }
 }
 
 /// Compare-and-swap access to the Lease named `name` in each (cluster, namespace).
@@ -108,10 +133,13 @@ pub enum FenceError {
 
 /// The fenced resource: state writes are accepted only with the newest epoch (DESIGN.md, step 7).
 pub trait Fence: Send + Sync {
-    /// Stamps a new epoch, strictly greater than any before, into the fenced resource; called
-    /// once every lease of `lock_set` is claimed.
+    /// Stamps a new epoch into the fenced resource, strictly greater than any before it and
+    /// than `floor` (the highest epoch mark found on the leases, which outlive a deleted
+    /// state: see [`next_epoch`](super::fencing::next_epoch)); called once every lease of
+    /// `lock_set` is claimed.
     fn advance_epoch(
         &self,
         lock_set: &LockSet,
+        floor: Epoch,
     ) -> impl Future<Output = Result<Epoch, FenceError>> + Send;
 }

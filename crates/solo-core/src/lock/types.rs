@@ -236,7 +236,7 @@ pub fn decode_waiters(annotation: &str) -> Result<Vec<Waiter>, serde_json::Error
 pub struct LeaseRecord {
     /// `spec.holderIdentity`; `None` when free.
     pub holder: Option<HolderField>,
-    /// `spec.leaseDurationSeconds` (the adapter uses the configured duration when it is missing).
+    /// `spec.leaseDurationSeconds`; zero when missing (see [`LeaseRecord::holder_duration`]).
     pub lease_duration: Duration,
     /// `spec.acquireTime`: when the current holder claimed it.
     pub acquire_time: Option<Timestamp>,
@@ -246,7 +246,18 @@ pub struct LeaseRecord {
     pub transitions: u32,
     /// The visible queue of requests waiting for this lease.
     pub waiters: Vec<Waiter>,
+    /// The epoch high-water mark ([`EPOCH_MARK_ANNOTATION`]) that the deletion of a deployment
+    /// leaves here, so that a re-created deployment's epochs start above it.
+    pub epoch_mark: Option<Epoch>,
 }
+
+/// The annotation the Kubernetes adapter keeps [`LeaseRecord::epoch_mark`] in (decimal).
+pub const EPOCH_MARK_ANNOTATION: &str = "solo.hiero.org/epoch-high-water";
+
+/// How long a holder whose Lease has no `leaseDurationSeconds` (written by hand or by another
+/// tool) is taken to hold it: timed from when we first saw its record, as any holder. Reading
+/// a missing duration as zero would make it expired at once; this waits it out instead.
+pub const UNKNOWN_LEASE_DURATION: Duration = Duration::from_secs(300);
 
 impl LeaseRecord {
     /// A lease with no holder and no waiters.
@@ -258,6 +269,17 @@ impl LeaseRecord {
             renew_time: None,
             transitions: 0,
             waiters: Vec::new(),
+            epoch_mark: None,
+        }
+    }
+
+    /// How long its holder holds it unless renewed: `leaseDurationSeconds`, or
+    /// [`UNKNOWN_LEASE_DURATION`] when that is missing (zero).
+    pub fn holder_duration(&self) -> Duration {
+        if self.lease_duration.is_zero() {
+            UNKNOWN_LEASE_DURATION
+        } else {
+            self.lease_duration
         }
     }
 

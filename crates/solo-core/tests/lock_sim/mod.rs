@@ -23,10 +23,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::{Either, select};
-use solo_core::lock::{Contender, Identity, LeaseKey, LockConfig, LockError, LockSet, WaitPolicy};
+use solo_core::lock::{
+    Contender, HeldLock, Identity, LeaseKey, LockConfig, LockError, LockSet, WaitPolicy,
+};
 
 use exec::{Core, Executor, Rng, RunEnd, lock};
-use net::{SimClock, SimFence, SimStore, fenced_write};
+use net::{SimClock, SimFence, SimStore, fenced_delete, fenced_write};
 pub use world::{Sabotage, Stats};
 use world::{World, with_world};
 
@@ -80,7 +82,8 @@ pub fn run_schedule(seed: u64, sabotage: Sabotage, trace: bool) -> Result<Outcom
         message: e.to_string(),
     })?;
     let lease_secs = [10, 15, 30][rng.below(3)];
-    let config = LockConfig::with_lease_duration(Duration::from_secs(lease_secs));
+    let mut config = LockConfig::with_lease_duration(Duration::from_secs(lease_secs));
+    config.sabotage = sabotage.core;
     let lease = lease_secs * SECOND;
     let contenders = match rng.range(0, 100) {
         0..55 => 5,
@@ -95,6 +98,7 @@ pub fn run_schedule(seed: u64, sabotage: Sabotage, trace: bool) -> Result<Outcom
         config.waiter_ttl.as_micros() as u64,
     );
     world.trace = trace;
+    world.claim_limit = Some(lease);
     let scripts: Vec<Script> = (0..contenders)
         .map(|_| Script {
             start: rng.range(0, 8 * SECOND),
@@ -146,8 +150,19 @@ pub fn run_schedule(seed: u64, sabotage: Sabotage, trace: bool) -> Result<Outcom
             ));
         }
     }
+    // An apiserver stopped (SIGSTOP) for about a lease: renewals to it hang.
+    if rng.chance(30) {
+        let (from, length) = (rng.range(0, 90 * SECOND), rng.range(lease / 2, 2 * lease));
+        world.hangs.push((rng.below(3), from, from + length));
+    }
     for &(client, _, from, to) in &world.partitions {
         world.contenders[client].disruptions.push((from, to));
+    }
+    // A stopped apiserver stalls everyone's requests to it: a disruption for all.
+    for &(_, from, to) in &world.hangs.clone() {
+        for con in &mut world.contenders {
+            con.disruptions.push((from, to));
+        }
     }
 
     let core = Core::new(rng.fork(), world);
@@ -258,6 +273,7 @@ impl Fault {
                 }
                 con.paused_until = now + length;
                 con.disruptions.push((now, now + length));
+                con.pauses.push((now, now + length));
                 core.world
                     .log(now, || format!("c{c} PAUSED for {}s", length / SECOND));
                 core.at(now + length, move |core| {
@@ -293,6 +309,66 @@ impl Actor {
         solo_core::lock::Clock::sleep(&*self.clock, Duration::from_micros(micros))
     }
 
+    /// The work under the lock: a few fenced state writes, spread over up to two leases,
+    /// stopped when the renewal loop says the lock is lost. True if it was lost.
+    async fn work<S, C>(&mut self, held: &HeldLock<S, C>, epoch: u64) -> bool
+    where
+        S: solo_core::lock::LeaseStore,
+        C: solo_core::lock::Clock,
+    {
+        let id = self.id;
+        // Mostly short work; a quarter of it long enough to need renewals.
+        let steps = self.rng.range(1, 5);
+        let longest = if self.rng.chance(25) {
+            self.lease / 2
+        } else {
+            3 * SECOND / 2
+        };
+        let spacing: Vec<u64> = (0..steps)
+            .map(|_| self.rng.range(SECOND / 20, longest))
+            .collect();
+        let careful = self.rng.chance(50);
+        // Sometimes the process is paused for longer than a lease right before a write (a
+        // laptop lid closed): the write goes out when it wakes, and fencing must refuse it.
+        let mut pause_before_write = self
+            .rng
+            .chance(10)
+            .then(|| self.rng.range(self.lease + SECOND, 2 * self.lease));
+        let validity = held.validity();
+        let work = {
+            let (core, clock) = (Arc::clone(&self.core), Arc::clone(&self.clock));
+            async move {
+                for gap in spacing {
+                    solo_core::lock::Clock::sleep(&*clock, Duration::from_micros(gap)).await;
+                    // A careful process checks before it writes; a pause can still come between.
+                    if careful && !validity.is_valid(solo_core::lock::Clock::mono_now(&*clock)) {
+                        return true;
+                    }
+                    if let Some(length) = pause_before_write.take() {
+                        Fault::Pause(id, length).apply(&mut lock(&core));
+                    }
+                    solo_core::lock::Clock::sleep(&*clock, Duration::from_millis(5)).await;
+                    if !fenced_write(&core, id, epoch).await {
+                        return true;
+                    }
+                }
+                false
+            }
+        };
+        let renew = held.renew_loop();
+        if self.rng.chance(50) {
+            match select(pin!(renew), pin!(work)).await {
+                Either::Left(_) => true,
+                Either::Right((lost, _)) => lost,
+            }
+        } else {
+            match select(pin!(work), pin!(renew)).await {
+                Either::Left((lost, _)) => lost,
+                Either::Right(_) => true,
+            }
+        }
+    }
+
     async fn run(mut self, script: Script) {
         let id = self.id;
         self.sleep(script.start).await;
@@ -303,11 +379,22 @@ impl Actor {
                 pid: 4000 + id as u32,
             };
             let request_id = format!("c{id}.{k}");
+            // Some requests keep the lock beyond their process (`solo lease acquire`), some
+            // delete the deployment (which is then re-created by the next holder).
+            let kept = self.rng.chance(10);
+            let deletes = !kept && self.rng.chance(8);
+            let config = if kept {
+                self.config
+                    .clone()
+                    .holding_for(Duration::from_micros(2 * self.lease))
+            } else {
+                self.config.clone()
+            };
             let contender = Contender::with_request_id(
                 self.lock_set.clone(),
                 identity,
                 request_id.clone(),
-                self.config.clone(),
+                config.clone(),
                 Arc::clone(&self.store),
                 Arc::clone(&self.clock),
                 Arc::clone(&self.fence),
@@ -365,50 +452,50 @@ impl Actor {
             with_world(&self.core, |w, now| {
                 w.enter_cs(id, held.validity(), epoch, now)
             });
-
-            // The work: a few fenced state writes, spread over up to two leases.
-            // Mostly short work; a quarter of it long enough to need renewals.
-            let steps = self.rng.range(1, 5);
-            let longest = if self.rng.chance(25) {
-                self.lease / 2
-            } else {
-                3 * SECOND / 2
-            };
-            let spacing: Vec<u64> = (0..steps)
-                .map(|_| self.rng.range(SECOND / 20, longest))
-                .collect();
-            let careful = self.rng.chance(50);
-            let validity = held.validity();
-            let work = {
-                let (core, clock) = (Arc::clone(&self.core), Arc::clone(&self.clock));
-                async move {
-                    for gap in spacing {
-                        solo_core::lock::Clock::sleep(&*clock, Duration::from_micros(gap)).await;
-                        // A careful process checks before it writes; a pause can still come between.
-                        if careful && !validity.is_valid(solo_core::lock::Clock::mono_now(&*clock))
-                        {
-                            return true;
-                        }
-                        solo_core::lock::Clock::sleep(&*clock, Duration::from_millis(5)).await;
-                        if !fenced_write(&core, id, epoch).await {
-                            return true;
-                        }
+            let mut lost = self.work(&held, epoch).await;
+            let mut held = held;
+            if kept && !lost {
+                // The process ends and keeps the lock; a later process resumes it.
+                let record = held.kept();
+                drop(held);
+                with_world(&self.core, |w, now| {
+                    w.contenders[id].in_cs = false;
+                    w.log(now, || format!("c{id} exits, keeping the lock"));
+                });
+                let gap = self.rng.range(0, self.lease);
+                self.sleep(gap).await;
+                let resumed = HeldLock::resume(
+                    record,
+                    config.clone(),
+                    Arc::clone(&self.store),
+                    Arc::clone(&self.clock),
+                )
+                .await;
+                match resumed {
+                    Ok(resumed) => {
+                        with_world(&self.core, |w, now| {
+                            w.log(now, || format!("c{id} resumes its kept lock"));
+                            w.enter_cs(id, resumed.validity(), epoch, now)
+                        });
+                        lost = self.work(&resumed, epoch).await;
+                        held = resumed;
                     }
-                    false
+                    Err(e) => {
+                        with_world(&self.core, |w, now| {
+                            w.log(now, || format!("c{id} could not resume: {e}"));
+                            w.contenders[id].acquisitions += 1;
+                            w.stats.lost_locks += 1;
+                        });
+                        continue;
+                    }
                 }
-            };
-            let renew = held.renew_loop();
-            let lost = if self.rng.chance(50) {
-                match select(pin!(renew), pin!(work)).await {
-                    Either::Left(_) => true,
-                    Either::Right((lost, _)) => lost,
+            }
+            if deletes && !lost {
+                // Deleting the deployment: leave the epoch mark first, then delete, fenced.
+                if held.mark_epoch().await.is_ok() {
+                    lost = !fenced_delete(&self.core, id, epoch).await;
                 }
-            } else {
-                match select(pin!(work), pin!(renew)).await {
-                    Either::Left((lost, _)) => lost,
-                    Either::Right(_) => true,
-                }
-            };
+            }
             with_world(&self.core, |w, now| w.exit_cs(id, lost, now));
             let _ = held.release().await;
             let think = self.rng.range(0, 5 * SECOND);
@@ -433,6 +520,11 @@ impl Harness {
     /// `clients` processes over 3 clusters (one namespace each), leases of `lease_secs`.
     pub fn new(seed: u64, clients: usize, lease_secs: u64) -> Self {
         let keys = ["cluster-1", "cluster-2", "cluster-3"].map(|c| LeaseKey::new(c, "net"));
+        Self::with_keys(seed, clients, lease_secs, keys.to_vec())
+    }
+
+    /// `clients` processes over the leases `keys` (the default lock set is all of them).
+    pub fn with_keys(seed: u64, clients: usize, lease_secs: u64, keys: Vec<LeaseKey>) -> Self {
         let lock_set = LockSet::new("my-network", keys).unwrap_or_else(|e| panic!("{e}"));
         let config = LockConfig::with_lease_duration(Duration::from_secs(lease_secs));
         let mut rng = Rng::new(seed);
@@ -442,6 +534,8 @@ impl Harness {
             Sabotage::default(),
             config.waiter_ttl.as_micros() as u64,
         );
+        let mut world = world;
+        world.claim_limit = Some(config.lease_duration.as_micros() as u64);
         let executor = Executor::new(Core::new(rng.fork(), world), rng.fork());
         let core = Arc::clone(&executor.core);
         Harness {
@@ -475,6 +569,24 @@ impl Harness {
 
     /// A request of `client` as `user`, with its clock skewed by `skew_secs`.
     pub fn contender(&self, client: usize, user: &str, skew_secs: i64) -> SimContender {
+        self.contender_with(
+            client,
+            user,
+            skew_secs,
+            self.lock_set.clone(),
+            self.config.clone(),
+        )
+    }
+
+    /// A request of `client` for `lock_set` with `config`.
+    pub fn contender_with(
+        &self,
+        client: usize,
+        user: &str,
+        skew_secs: i64,
+        lock_set: LockSet,
+        config: LockConfig,
+    ) -> SimContender {
         let identity = Identity {
             user: user.to_owned(),
             host: format!("host-{client}"),
@@ -483,10 +595,10 @@ impl Harness {
         let request_id = format!("c{client}");
         lock(&self.core).world.contenders[client].request_id = request_id.clone();
         Contender::with_request_id(
-            self.lock_set.clone(),
+            lock_set,
             identity,
             request_id,
-            self.config.clone(),
+            config,
             self.store(client),
             self.clock(skew_secs),
             self.fence(client),
@@ -510,6 +622,24 @@ impl Harness {
             RunEnd::Finished => {}
             other => panic!("the scenario did not finish: {other:?}"),
         }
+    }
+
+    /// Runs every story to its end, or to the first broken invariant.
+    pub fn try_run(&mut self) -> RunEnd {
+        self.executor.run(3_600 * SECOND, 5_000_000)
+    }
+
+    /// Process `client` crashes at `secs` of simulated time (its tasks are dropped).
+    pub fn crash_at(&self, client: usize, secs: f64) {
+        let at = (secs * SECOND as f64) as u64;
+        lock(&self.core).at(at, move |core| Fault::Crash(client).apply(core));
+    }
+
+    /// The apiserver of cluster `cluster` is stopped from `from_secs` for `for_secs`.
+    pub fn hang(&self, cluster: usize, from_secs: f64, for_secs: f64) {
+        let from = (from_secs * SECOND as f64) as u64;
+        let to = from + (for_secs * SECOND as f64) as u64;
+        lock(&self.core).world.hangs.push((cluster, from, to));
     }
 
     /// Simulated real time, in seconds.

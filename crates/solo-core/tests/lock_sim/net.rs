@@ -88,22 +88,40 @@ fn request<T: Send + 'static>(
     Call::new(core, move |core, reply| {
         let there = core.net_delay();
         core.after(there, move |core| {
-            let now = core.now;
-            core.world.log(now, || {
-                format!("c{client} request to lease {lease} arrives")
-            });
-            let result = if core.world.partitioned(client, lease, now) {
-                if core.rng.chance(50) {
-                    let _ = apply(core, lease);
-                }
-                Err(partitioned(core, lease))
-            } else {
-                apply(core, lease)
-            };
-            let back = core.net_delay();
-            core.after(back, move |_| deliver(&reply, result));
+            land(core, client, lease, Box::new(apply), reply)
         });
     })
+}
+
+type Apply<T> = Box<dyn FnOnce(&mut Core, usize) -> Result<T, StoreError> + Send>;
+
+/// A request arrives at its cluster: applied and answered, or, while its apiserver is stopped,
+/// held until it resumes.
+fn land<T: Send + 'static>(
+    core: &mut Core,
+    client: usize,
+    lease: usize,
+    apply: Apply<T>,
+    reply: Arc<Mutex<Reply<Result<T, StoreError>>>>,
+) {
+    let now = core.now;
+    if let Some(until) = core.world.hung_until(lease, now) {
+        core.at(until, move |core| land(core, client, lease, apply, reply));
+        return;
+    }
+    core.world.log(now, || {
+        format!("c{client} request to lease {lease} arrives")
+    });
+    let result = if core.world.partitioned(client, lease, now) {
+        if core.rng.chance(50) {
+            let _ = apply(core, lease);
+        }
+        Err(partitioned(core, lease))
+    } else {
+        apply(core, lease)
+    };
+    let back = core.net_delay();
+    core.after(back, move |_| deliver(&reply, result));
 }
 
 fn partitioned(core: &Core, lease: usize) -> StoreError {
@@ -265,12 +283,13 @@ impl Fence for SimFence {
     fn advance_epoch(
         &self,
         _lock_set: &LockSet,
+        floor: Epoch,
     ) -> impl Future<Output = Result<Epoch, FenceError>> + Send {
         let client = self.client;
         Call::new(&self.core, move |core, reply| {
             let there = core.net_delay();
             core.after(there, move |core| {
-                core.world.epoch += 1;
+                core.world.epoch = core.world.epoch.max(floor.0) + 1;
                 let epoch = core.world.epoch;
                 let now = core.now;
                 core.world
@@ -280,6 +299,19 @@ impl Fence for SimFence {
             });
         })
     }
+}
+
+/// A deletion of the state carrying `epoch`: true if the register accepted it.
+pub fn fenced_delete(core: &Arc<Mutex<Core>>, client: usize, epoch: u64) -> Call<bool> {
+    Call::new(core, move |core, reply| {
+        let there = core.net_delay();
+        core.after(there, move |core| {
+            let now = core.now;
+            let accepted = core.world.fenced_delete(client, epoch, now);
+            let back = core.net_delay();
+            core.after(back, move |_| deliver(&reply, accepted));
+        });
+    })
 }
 
 /// A state write carrying `epoch`: true if the register accepted it.

@@ -18,6 +18,8 @@ pub struct Sabotage {
     pub hide_waiters: bool,
     /// The fenced register accepts writes of any epoch: no fencing.
     pub accept_stale_writes: bool,
+    /// Rules broken inside the core itself (set in every contender's `LockConfig`).
+    pub core: solo_core::lock::Sabotage,
 }
 
 type WatchReply = Arc<Mutex<Reply<Result<Option<Versioned<LeaseRecord>>, StoreError>>>>;
@@ -49,6 +51,8 @@ pub struct Contender {
     pub disruptions: Vec<(u64, u64)>,
     pub in_cs: bool,
     pub validity: Option<Validity>,
+    /// Pauses only (a paused process cannot stop its work; fencing covers it).
+    pub pauses: Vec<(u64, u64)>,
     pub epoch: u64,
     pub crashed: bool,
     pub paused_until: u64,
@@ -77,6 +81,15 @@ pub struct World {
     pub epoch: u64,
     /// (client, cluster, from, to): requests of `client` to `cluster` fail meanwhile.
     pub partitions: Vec<(usize, usize, u64, u64)>,
+    /// (cluster, from, to): the apiserver is stopped (SIGSTOP): requests that arrive meanwhile
+    /// are applied and answered only when it resumes.
+    pub hangs: Vec<(usize, u64, u64)>,
+    /// The lock set the newest state names (for stories that move the `clusters` list).
+    pub named: Option<solo_core::lock::LockSet>,
+    /// Leases whose namespace does not exist: creates answer 404.
+    pub missing_namespaces: Vec<usize>,
+    /// The longest lease duration a claim made while acquiring may write (microseconds).
+    pub claim_limit: Option<u64>,
     pub waiter_ttl: u64,
     pub trace: bool,
     pub stats: Stats,
@@ -112,6 +125,10 @@ impl World {
             sabotage,
             epoch: 0,
             partitions: Vec::new(),
+            hangs: Vec::new(),
+            named: None,
+            missing_namespaces: Vec::new(),
+            claim_limit: None,
             waiter_ttl,
             trace: false,
             stats: Stats::default(),
@@ -148,6 +165,16 @@ impl World {
         self.partitions
             .iter()
             .any(|&(c, k, from, to)| c == client && k == cluster && from <= now && now < to)
+    }
+
+    /// When the apiserver of the cluster of `lease` resumes, if it is stopped at `now`.
+    pub fn hung_until(&self, lease: usize, now: u64) -> Option<u64> {
+        let cluster = self.leases[lease].cluster;
+        self.hangs
+            .iter()
+            .filter(|&&(k, from, to)| k == cluster && from <= now && now < to)
+            .map(|&(_, _, to)| to)
+            .max()
     }
 
     pub fn all_done(&self) -> bool {
@@ -233,6 +260,32 @@ impl World {
                 ));
             }
         }
+        if self.violation.is_none() {
+            // A lost lock stops the work first: a process that was not paused is out of its
+            // critical section by the time its leases could expire (others may take over then).
+            let late = self.contenders.iter().enumerate().find(|(_, c)| {
+                c.in_cs
+                    && !c.crashed
+                    && c.validity
+                        .as_ref()
+                        .and_then(|v| {
+                            let micros = |d: Duration| d.as_micros() as u64;
+                            Some((micros(v.expires_at()?), micros(v.valid_until()?)))
+                        })
+                        .is_some_and(|(expires, valid)| {
+                            now >= expires
+                                && !c
+                                    .pauses
+                                    .iter()
+                                    .any(|&(from, to)| from <= now && to >= valid)
+                        })
+            });
+            if let Some((i, _)) = late {
+                self.violation = Some(format!(
+                    "stop in time: contender {i} still works at {now}us, when its leases may already have expired"
+                ));
+            }
+        }
         self.violation.clone()
     }
 
@@ -313,6 +366,19 @@ impl World {
         });
     }
 
+    /// The state is deleted, fenced like any write: accepted only with the current epoch, and
+    /// then the register is gone (a re-create starts it from the next epoch stamped).
+    pub fn fenced_delete(&mut self, c: usize, epoch: u64, now: u64) -> bool {
+        if !self.fenced_write(c, epoch, now) {
+            return false;
+        }
+        self.epoch = 0;
+        self.log(now, || {
+            format!("c{c} DELETES the deployment at epoch {epoch}")
+        });
+        true
+    }
+
     /// A fenced write arrives at the register: accepted only with the current epoch. An
     /// accepted write must come from the contender that entered last (the current holder).
     pub fn fenced_write(&mut self, c: usize, epoch: u64, now: u64) -> bool {
@@ -374,6 +440,21 @@ impl Core {
     ) -> Option<Versioned<LeaseRecord>> {
         let world = &mut self.world;
         world.stats.lease_writes += 1;
+        // Only a held lock gets the long hold: a claim made while waiting stays short, or a
+        // crashed waiter blocks everyone for the whole hold.
+        if let (Some(limit), Some(r)) = (world.claim_limit, record.as_ref()) {
+            let claiming = r
+                .holder
+                .as_ref()
+                .and_then(HolderField::known)
+                .is_some_and(|h| h.phase == solo_core::lock::Phase::Acquiring);
+            if claiming && r.lease_duration.as_micros() as u64 > limit {
+                world.fail(format!(
+                    "short claims: a claim made while acquiring lease {lease} lasts {:?}",
+                    r.lease_duration
+                ));
+            }
+        }
         let record = if world.sabotage.hide_waiters {
             // The writer's own entry goes into the hidden queue (or leaves it); others' stay.
             if let Some(request) = writer.map(|c| &world.contenders[c].request_id) {
@@ -437,6 +518,9 @@ impl Core {
         client: usize,
         record: LeaseRecord,
     ) -> Result<Versioned<LeaseRecord>, StoreError> {
+        if self.world.missing_namespaces.contains(&lease) {
+            return Err(StoreError::NotFound);
+        }
         if self.world.leases[lease].record.is_some() {
             return Err(StoreError::Conflict);
         }

@@ -144,19 +144,18 @@ pub enum StateStoreError {
 }
 
 /// The refusal of a copy stamped with another epoch than the lock's.
-pub(crate) fn fenced(cluster: &str, ours: Epoch, current: Epoch) -> StateStoreError {
+pub(crate) fn fenced(cluster: &str, refusal: FenceRefusal) -> StateStoreError {
     let cluster = cluster.to_owned();
-    if current > ours {
-        StateStoreError::LockLost {
+    match refusal {
+        FenceRefusal::Superseded { stored, ours } => StateStoreError::LockLost {
             cluster,
             ours,
-            current,
-        }
-    } else {
-        StateStoreError::NotStamped {
+            current: stored,
+        },
+        FenceRefusal::NotStamped { stored, ours } => StateStoreError::NotStamped {
             cluster,
             ours,
-            current,
-        }
+            current: stored,
+        },
     }
 }

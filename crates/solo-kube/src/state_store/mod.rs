@@ -26,6 +26,7 @@ use jiff::Timestamp;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams, Preconditions};
+use solo_core::lock::fencing::{FenceRefusal, admits};
 use solo_core::lock::{Epoch, StoreError};
 use solo_core::state::{
     CURRENT, CopyInfo, Loaded, MAX_DOCUMENT_BYTES, MigrationStamp, Parsed, SERIAL_ANNOTATION,
@@ -395,12 +396,13 @@ mod tests {
             refuse_unless_writable("net", &behind, None).expect("writable"),
             ["cluster-3"]
         );
-        let lost = fenced("cluster-2", Epoch(3), Epoch(4)).to_string();
+        let lost = fenced("cluster-2", admits(Epoch(4), Epoch(3)).expect_err("newer")).to_string();
         assert!(
             lost.contains("cluster cluster-2") && lost.contains("the lock was lost"),
             "{lost}"
         );
-        let recreated = fenced("cluster-2", Epoch(3), Epoch(0)).to_string();
+        let recreated =
+            fenced("cluster-2", admits(Epoch(0), Epoch(3)).expect_err("older")).to_string();
         assert!(recreated.contains("recreated"), "{recreated}");
         let missing = StateStoreError::Missing {
             cluster: "cluster-3".into(),

@@ -302,8 +302,8 @@ impl StateStore {
                 StoreError::Conflict => {
                     // Lost the compare-and-swap: a new holder's stamp, or a write without the lock.
                     let now = api.get_opt(&name).await.ok().flatten();
-                    match now.as_ref().map(fencing_epoch) {
-                        Some(current) if current != epoch => Err(fenced(cluster, epoch, current)),
+                    match now.as_ref().map(|s| admits(fencing_epoch(s), epoch)) {
+                        Some(Err(refusal)) => Err(fenced(cluster, refusal)),
                         _ => Err(StateStoreError::Conflict {
                             cluster: cluster.to_owned(),
                         }),
@@ -330,9 +330,8 @@ fn check_fence(
     for raw in raws {
         match &raw.secret {
             Some(secret) => {
-                let current = fencing_epoch(secret);
-                if current != epoch {
-                    return Err(fenced(&raw.cluster, epoch, current));
+                if let Err(refusal) = admits(fencing_epoch(secret), epoch) {
+                    return Err(fenced(&raw.cluster, refusal));
                 }
             }
             None => {
