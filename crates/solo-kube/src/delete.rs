@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
+use solo_core::lock::fencing::admits;
 use solo_core::lock::{Epoch, StoreError};
 
 use crate::clusters::Clusters;
@@ -101,7 +102,7 @@ async fn retire(
             deployment: deployment.to_owned(),
         });
     };
-    if let Err(refusal) = solo_core::lock::fencing::admits(epoch_of(&secret), epoch) {
+    if let Err(refusal) = admits(epoch_of(&secret), epoch) {
         return Err(fenced(cluster, refusal));
     }
     let held_state = secret.data.as_ref().is_some_and(|d| !d.is_empty())

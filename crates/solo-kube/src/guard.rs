@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clock::ServerClock;
-use crate::lease_store::KubeLeaseStore;
+use crate::lease_store::{KubeLeaseStore, Pending};
 
 /// What to lock, as whom, and how long to wait.
 #[derive(Debug, Clone)]
@@ -58,6 +58,7 @@ pub async fn lock<F: Fence + 'static>(
     let request_id = uuid::Uuid::new_v4().to_string();
     let margin = safety_margin(request.config.lease_duration);
     let store = store.recording_authenticated(&request_id);
+    let pending = store.pending();
     let mut contender = Contender::with_request_id(
         request.lock_set,
         request.identity,
@@ -75,7 +76,7 @@ pub async fn lock<F: Fence + 'static>(
         }
     };
     match outcome {
-        Some(result) => Ok(LockGuard::start(result?, clock, margin)),
+        Some(result) => Ok(LockGuard::start(result?, clock, margin, pending)),
         None => {
             let _ = contender.abandon().await;
             Err(GuardError::Interrupted)
@@ -91,7 +92,12 @@ pub fn safety_margin(lease: Duration) -> Duration {
 
 /// Resolves, with the reason, once the lock is within `margin` of its expiry without a renewal.
 /// Judged on the monotonic clock that counts time spent suspended.
-async fn expiry_watch(validity: Validity, clock: ServerClock, margin: Duration) -> String {
+async fn expiry_watch(
+    validity: Validity,
+    clock: ServerClock,
+    margin: Duration,
+    pending: Pending,
+) -> String {
     loop {
         let Some(until) = validity.valid_until() else {
             return "the lock is no longer valid".to_owned();
@@ -99,8 +105,12 @@ async fn expiry_watch(validity: Validity, clock: ServerClock, margin: Duration) 
         let now = clock.mono_now();
         let stop_at = until.saturating_sub(margin);
         if now >= stop_at {
+            let which = pending
+                .describe()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default();
             return format!(
-                "no renewal landed in time: the lock would expire within {} ms, so the work stops now",
+                "no renewal landed in time{which}: the lock would expire within {} ms, so the work stops now",
                 margin.as_millis()
             );
         }
@@ -132,6 +142,7 @@ impl LockGuard {
         held: HeldLock<KubeLeaseStore, ServerClock>,
         clock: ServerClock,
         margin: Duration,
+        pending: Pending,
     ) -> Self {
         let epoch = held.epoch();
         let validity = held.validity();
@@ -144,7 +155,7 @@ impl LockGuard {
             // before anyone else may take the lock.
             let reason = tokio::select! {
                 reason = renewing.renew_loop() => reason.to_string(),
-                reason = expiry_watch(validity, clock, margin) => reason,
+                reason = expiry_watch(validity, clock, margin, pending) => reason,
             };
             let _ = tx.send(Some(reason));
         });

@@ -4,6 +4,7 @@
 //! [`WAITERS_ANNOTATION`] annotation. Every write is a compare-and-swap on `resourceVersion`.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
@@ -31,6 +32,33 @@ pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "sol
 pub struct KubeLeaseStore {
     clusters: Clusters,
     audit: Option<(Authenticated, String)>,
+    pending: Pending,
+}
+
+/// The updates of leases that have not succeeded (still in flight, or failed), by lease: what a
+/// holder names when its lock is lost for want of a renewal.
+#[derive(Clone, Default)]
+pub struct Pending(Arc<Mutex<BTreeMap<LeaseKey, String>>>);
+
+impl Pending {
+    fn set(&self, key: &LeaseKey, what: Option<String>) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match what {
+            Some(what) => map.insert(key.clone(), what),
+            None => map.remove(key),
+        };
+    }
+
+    /// `cluster/namespace: what` for every lease whose last update has not succeeded.
+    pub fn describe(&self) -> Option<String> {
+        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        (!map.is_empty()).then(|| {
+            map.iter()
+                .map(|(k, what)| format!("{k}: {what}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
 }
 
 impl KubeLeaseStore {
@@ -39,7 +67,13 @@ impl KubeLeaseStore {
         KubeLeaseStore {
             clusters,
             audit: None,
+            pending: Pending::default(),
         }
+    }
+
+    /// The lease updates of this store that have not succeeded (shared with its clones).
+    pub fn pending(&self) -> Pending {
+        self.pending.clone()
     }
 
     /// The same store, writing into the holder record of request `request_id` the user each
@@ -233,10 +267,13 @@ impl LeaseStore for KubeLeaseStore {
         let record = self.audited(key, record).await;
         let patch = replace_patch(&to_lease(name, &record), resource_version);
         let (params, merge) = (PatchParams::default(), Patch::Merge(&patch));
+        self.pending.set(key, Some("no answer yet".to_owned()));
         let replaced = retry::call(|| api.patch(name, &params, &merge))
             .await
-            .map_err(CallError::into_store)?;
-        Ok(from_lease(&replaced))
+            .map_err(CallError::into_store);
+        self.pending
+            .set(key, replaced.as_ref().err().map(ToString::to_string));
+        Ok(from_lease(&replaced?))
     }
 
     async fn delete(

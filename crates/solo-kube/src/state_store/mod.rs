@@ -26,6 +26,7 @@ use jiff::Timestamp;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams, Preconditions};
+use solo_core::lock::fencing::{FenceRefusal, admits};
 use solo_core::lock::{Epoch, StoreError};
 use solo_core::state::{
     CURRENT, CopyInfo, Loaded, MAX_DOCUMENT_BYTES, MigrationStamp, Parsed, SERIAL_ANNOTATION,
