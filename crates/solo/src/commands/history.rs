@@ -41,17 +41,18 @@ async fn history(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<()
                 out.say(&format!("no command was recorded for {} yet", target.name));
                 return Ok(());
             }
-            let mut text = String::from("EXECUTED AT\tBY\tRESULT\tDURATION\tCOMMAND\n");
-            for e in &history.entries {
-                text.push_str(&format!(
-                    "{}\t{}\t{}\t{}ms\t{}\n",
-                    e.executed_at,
-                    e.executed_by,
-                    e.result,
-                    e.duration_ms,
-                    crate::render::clean(&e.command.join(" "))
-                ));
-            }
+            let text = crate::render::table(
+                &["EXECUTED AT", "BY", "RESULT", "DURATION", "COMMAND"],
+                history.entries.iter().map(|e| {
+                    vec![
+                        crate::render::when(e.executed_at),
+                        e.executed_by.clone(),
+                        e.result.clone(),
+                        crate::render::millis(e.duration_ms),
+                        e.command.join(" "),
+                    ]
+                }),
+            );
             out.result(&text);
         }
         format => {
