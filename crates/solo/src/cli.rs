@@ -114,8 +114,9 @@ Ctrl-C and SIGTERM are passed to the command. Exits with the command's exit code
     #[command(after_help = "\
 Examples:
   solo history my-network
-  solo history my-network -o json")]
-    History(DeploymentArgs),
+  solo history my-network -o json
+  solo history export my-network --script > replay.sh")]
+    History(HistoryArgs),
     /// Team access control: the RBAC objects that give a team its deployments (docs/teams.md).
     #[command(subcommand)]
     Team(TeamCommand),
@@ -358,6 +359,46 @@ pub struct ListArgs {
     /// Look only in this state namespace (default: solo-system and those of known deployments).
     #[arg(long, value_name = "NS")]
     pub state_namespace: Option<String>,
+}
+
+/// `solo history <deployment>`, or `solo history export ...`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct HistoryArgs {
+    /// What to do with the history (default: list it).
+    #[command(subcommand)]
+    pub command: Option<HistoryCommand>,
+    /// The deployment.
+    #[arg(value_name = "DEPLOYMENT", required = true)]
+    pub deployment: Option<String>,
+    /// Where its state is kept, when your local config does not know the deployment yet.
+    #[arg(long, value_name = "NS")]
+    pub state_namespace: Option<String>,
+}
+
+/// `solo history ...`
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Print the recorded commands, oldest first, as a shell script to run against another deployment.
+    #[command(after_help = "\
+Example:
+  solo history export my-network --script > replay.sh
+  DEPLOYMENT=other-network sh replay.sh
+
+Each command is preceded by a comment saying who ran it, when, how it ended and how long it
+took. The deployment's name is replaced by $DEPLOYMENT, and `solo` by $SOLO (default solo).")]
+    Export(ExportArgs),
+}
+
+/// `solo history export`
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The deployment whose history to export.
+    #[command(flatten)]
+    pub target: DeploymentArgs,
+    /// Export as a shell script (the one format for now).
+    #[arg(long, required = true)]
+    pub script: bool,
 }
 
 /// A command on one deployment.

@@ -69,6 +69,7 @@ const COMMANDS: &[&str] = &[
     "lease break",
     "exec",
     "history",
+    "history export",
     "completions",
     "man",
 ];
