@@ -531,6 +531,16 @@ path of the field at fault), 2 on a wrong command line. A document of an older s
 checked as migrated to the current one; nothing is written.")]
     Validate(ValidateArgs),
 
+    /// Print the JSON Schema of the state document, for editors and other tools (works offline).
+    #[command(after_help = "\
+Example:
+  solo state schema > ~/.config/solo/state.schema.json
+
+Then put this first line in a state file you edit, and an editor that uses yaml-language-server
+(VS Code's YAML extension, Neovim, Helix...) checks and completes its fields:
+  # yaml-language-server: $schema=/home/me/.config/solo/state.schema.json")]
+    Schema,
+
     /// Turn the legacy single-user ~/.solo/solo.config into a state document.
     #[command(after_help = "\
 Examples:
