@@ -564,19 +564,7 @@ fn two_users_exec_runs_are_listed_in_history_in_order_with_their_results() {
             && script.contains("by bob@example.com: exit 7"),
         "{script}"
     );
-    alice.ok(&[
-        "deployment",
-        "create",
-        "hist-copy",
-        "--namespace",
-        &ns,
-        "--cluster-ref",
-        "cluster-1",
-        "--cluster-ref",
-        "cluster-2",
-        "--state-namespace",
-        &state_ns,
-    ]);
+    support::create_over_two_clusters(&alice, "hist-copy", &ns, &state_ns);
     let mut sh = StdCommand::new("sh");
     alice.env(&mut sh);
     sh.arg("-c")
