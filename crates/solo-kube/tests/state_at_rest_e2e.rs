@@ -19,8 +19,8 @@ use solo_core::lock::{
     HolderField, Identity, LeaseKey, LockConfig, LockSet, StoreError, WaitPolicy,
 };
 use solo_core::state::{
-    CURRENT, ClusterRef, Component, ConsensusNode, HASH_ANNOTATION, MigrationStamp, StateDocument,
-    StoredMeta, SyncStatus, V1_0_32, content_hash, to_at_rest, to_canonical_yaml,
+    CURRENT, ClusterRef, ConsensusNode, HASH_ANNOTATION, MigrationStamp, StateDocument, StoredMeta,
+    SyncStatus, V1_0_32, content_hash, to_at_rest, to_canonical_yaml,
 };
 use solo_kube::guard::lock;
 use solo_kube::history::HistoryEntry;
@@ -115,6 +115,39 @@ fn old_text(name: &str, ns: &str) -> String {
     )
 }
 
+/// A state object of `deployment` (team-a) holding `text` in every cluster, written by hand as
+/// an older solo stored it.
+async fn put_by_hand(
+    clusters: &Clusters,
+    ns: &str,
+    deployment: &str,
+    meta: &StoredMeta,
+    text: &str,
+) {
+    for r in refs() {
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(deployment.into()),
+                labels: Some(BTreeMap::from([
+                    (DEPLOYMENT_LABEL.to_owned(), deployment.to_owned()),
+                    (TEAM_LABEL.to_owned(), "team-a".to_owned()),
+                ])),
+                annotations: Some(meta.to_annotations().into_iter().collect()),
+                ..Default::default()
+            },
+            data: Some(BTreeMap::from([(
+                STATE_KEY.to_owned(),
+                ByteString(text.as_bytes().to_vec()),
+            )])),
+            ..Default::default()
+        };
+        secrets(clusters, &r, ns)
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("a state written by hand");
+    }
+}
+
 #[tokio::test]
 async fn an_older_schema_is_stored_migrated_by_the_first_locked_write_and_kept_as_a_backup() {
     let env = TestEnv::shared();
@@ -123,28 +156,7 @@ async fn an_older_schema_is_stored_migrated_by_the_first_locked_write_and_kept_a
     let store = StateStore::new(clusters.clone(), &ns);
     let text = old_text("old-net", &ns);
     let meta = StoredMeta::first(uuid::Uuid::new_v4(), 0, V1_0_32, &text);
-    for r in refs() {
-        let secret = Secret {
-            metadata: ObjectMeta {
-                name: Some("old-net".into()),
-                labels: Some(BTreeMap::from([
-                    (DEPLOYMENT_LABEL.to_owned(), "old-net".to_owned()),
-                    (TEAM_LABEL.to_owned(), "team-a".to_owned()),
-                ])),
-                annotations: Some(meta.to_annotations().into_iter().collect()),
-                ..Default::default()
-            },
-            data: Some(BTreeMap::from([(
-                STATE_KEY.to_owned(),
-                ByteString(text.clone().into_bytes()),
-            )])),
-            ..Default::default()
-        };
-        secrets(&clusters, &r, &ns)
-            .create(&PostParams::default(), &secret)
-            .await
-            .expect("an old state written by hand");
-    }
+    put_by_hand(&clusters, &ns, "old-net", &meta, &text).await;
 
     // Reads migrate in memory, and write nothing.
     let (copy, status) = store.read("old-net", &refs()).await.expect("read");
@@ -235,28 +247,7 @@ async fn a_copy_stored_as_yaml_by_an_older_solo_reads_and_the_next_locked_write_
     // Today's schema, stored as the canonical YAML that solo wrote before it stored JSON.
     let yaml = to_canonical_yaml(&before).expect("yaml");
     let meta = StoredMeta::first(uuid::Uuid::new_v4(), 0, CURRENT, &yaml);
-    for r in refs() {
-        let secret = Secret {
-            metadata: ObjectMeta {
-                name: Some("yaml-net".into()),
-                labels: Some(BTreeMap::from([
-                    (DEPLOYMENT_LABEL.to_owned(), "yaml-net".to_owned()),
-                    (TEAM_LABEL.to_owned(), "team-a".to_owned()),
-                ])),
-                annotations: Some(meta.to_annotations().into_iter().collect()),
-                ..Default::default()
-            },
-            data: Some(BTreeMap::from([(
-                STATE_KEY.to_owned(),
-                ByteString(yaml.clone().into_bytes()),
-            )])),
-            ..Default::default()
-        };
-        secrets(&clusters, &r, &ns)
-            .create(&PostParams::default(), &secret)
-            .await
-            .expect("a YAML copy written as an older solo did");
-    }
+    put_by_hand(&clusters, &ns, "yaml-net", &meta, &yaml).await;
 
     // Read as it is: in sync, the same document, nothing migrated, nothing written.
     let (copy, status) = store.read("yaml-net", &refs()).await.expect("read");

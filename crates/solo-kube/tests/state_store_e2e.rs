@@ -11,7 +11,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use solo_core::state::{
-    ClusterRef, Component, ConsensusNode, HASH_ANNOTATION, LINEAGE_ANNOTATION, MigrationStamp,
+    ClusterRef, ConsensusNode, HASH_ANNOTATION, LINEAGE_ANNOTATION, MigrationStamp,
     SERIAL_ANNOTATION, StateDocument, StoredMeta, SyncStatus, content_hash, to_at_rest,
 };
 use solo_kube::state_store::{STATE_GZ_KEY, STATE_KEY, TEAM_LABEL, classify_copies};

@@ -114,8 +114,9 @@ Ctrl-C and SIGTERM are passed to the command. Exits with the command's exit code
     #[command(after_help = "\
 Examples:
   solo history my-network
-  solo history my-network -o json")]
-    History(DeploymentArgs),
+  solo history my-network -o json
+  solo history export my-network --script > replay.sh")]
+    History(HistoryArgs),
     /// Team access control: the RBAC objects that give a team its deployments (docs/teams.md).
     #[command(subcommand)]
     Team(TeamCommand),
@@ -363,6 +364,46 @@ pub struct ListArgs {
     pub state_namespace: Option<String>,
 }
 
+/// `solo history <deployment>`, or `solo history export ...`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct HistoryArgs {
+    /// What to do with the history (default: list it).
+    #[command(subcommand)]
+    pub command: Option<HistoryCommand>,
+    /// The deployment.
+    #[arg(value_name = "DEPLOYMENT", required = true)]
+    pub deployment: Option<String>,
+    /// Where its state is kept, when your local config does not know the deployment yet.
+    #[arg(long, value_name = "NS")]
+    pub state_namespace: Option<String>,
+}
+
+/// `solo history ...`
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Print the recorded commands, oldest first, as a shell script to run against another deployment.
+    #[command(after_help = "\
+Example:
+  solo history export my-network --script > replay.sh
+  DEPLOYMENT=other-network sh replay.sh
+
+Each command is preceded by a comment saying who ran it, when, how it ended and how long it
+took. The deployment's name is replaced by $DEPLOYMENT, and `solo` by $SOLO (default solo).")]
+    Export(ExportArgs),
+}
+
+/// `solo history export`
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The deployment whose history to export.
+    #[command(flatten)]
+    pub target: DeploymentArgs,
+    /// Export as a shell script (the one format for now).
+    #[arg(long, required = true)]
+    pub script: bool,
+}
+
 /// A command on one deployment.
 #[derive(Debug, Args)]
 pub struct DeploymentArgs {
@@ -492,6 +533,16 @@ Exits 0 when the document is valid, 1 when it is not (the problems are listed, e
 path of the field at fault), 2 on a wrong command line. A document of an older schema version is
 checked as migrated to the current one; nothing is written.")]
     Validate(ValidateArgs),
+
+    /// Print the JSON Schema of the state document, for editors and other tools (works offline).
+    #[command(after_help = "\
+Example:
+  solo state schema > ~/.config/solo/state.schema.json
+
+Then put this first line in a state file you edit, and an editor that uses yaml-language-server
+(VS Code's YAML extension, Neovim, Helix...) checks and completes its fields:
+  # yaml-language-server: $schema=/home/me/.config/solo/state.schema.json")]
+    Schema,
 
     /// Turn the legacy single-user ~/.solo/solo.config into a state document.
     #[command(after_help = "\

@@ -1,8 +1,10 @@
 //! How outcomes reach people: results on stdout, everything else on stderr, in one style:
 //! `error: <sentence>`, the details each on its own line, then `help: <what to do>`.
 
+mod progress;
 mod table;
 
+pub use progress::Progress;
 pub use table::table;
 
 use crate::cli::{Global, Output};
@@ -172,9 +174,37 @@ pub fn holder_text(holder: &solo_core::lock::HolderField) -> String {
     }
 }
 
+/// A time for people: to the second, in UTC (`2026-01-02 03:04:05Z`).
+pub fn when(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// A duration in milliseconds for people, in jiff's friendly format (`1s 234ms`, `2m 3s`).
+pub fn millis(ms: u64) -> String {
+    let d = jiff::SignedDuration::from_millis(i64::try_from(ms).unwrap_or(i64::MAX));
+    if ms >= 60_000 {
+        // Past a minute the milliseconds are noise.
+        format!("{:#}", jiff::SignedDuration::from_secs(d.as_secs()))
+    } else {
+        format!("{d:#}")
+    }
+}
+
 /// Make text safe for a terminal: no control characters besides what we print ourselves.
 pub fn clean(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_and_durations_read_as_people_write_them() {
+        let t: jiff::Timestamp = "2026-01-02T03:04:05.123456789Z".parse().expect("time");
+        assert_eq!(super::when(t), "2026-01-02 03:04:05Z");
+        assert_eq!(super::millis(1234), "1s 234ms");
+        assert_eq!(super::millis(0), "0s");
+        assert_eq!(super::millis(123_456), "2m 3s");
+    }
 }

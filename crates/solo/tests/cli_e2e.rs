@@ -510,7 +510,7 @@ fn lease_break_needs_force_then_clears_the_lock_and_says_whose_claim_it_removed(
 /// ran them and their results.
 #[test]
 fn two_users_exec_runs_are_listed_in_history_in_order_with_their_results() {
-    let (alice, _, state_ns) = alice_with_a_deployment("history", "hist-net");
+    let (alice, ns, state_ns) = alice_with_a_deployment("history", "hist-net");
     let empty = json(&alice.ok(&["history", "hist-net", "-o", "json"]).stdout);
     assert_eq!(empty["entries"], serde_json::json!([]), "{empty}");
 
@@ -558,5 +558,57 @@ fn two_users_exec_runs_are_listed_in_history_in_order_with_their_results() {
     assert!(
         table.contains("alice@example.com") && table.contains("exit 7"),
         "{table}"
+    );
+
+    // Exported as a script, oldest first, and run against another deployment: the same commands
+    // run there, under its lock, and end the same way.
+    let script = alice
+        .ok(&["history", "export", "hist-net", "--script"])
+        .stdout;
+    let commands: Vec<&str> = script
+        .lines()
+        .filter(|l| l.starts_with("\"$SOLO\""))
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "\"$SOLO\" exec \"$DEPLOYMENT\" -- echo hello",
+            "\"$SOLO\" exec \"$DEPLOYMENT\" -- sh -c 'exit 7'",
+        ],
+        "{script}"
+    );
+    assert!(
+        script.contains("by alice@example.com: exit 0")
+            && script.contains("by bob@example.com: exit 7"),
+        "{script}"
+    );
+    support::create_over_two_clusters(&alice, "hist-copy", &ns, &state_ns);
+    let mut sh = StdCommand::new("sh");
+    alice.env(&mut sh);
+    sh.arg("-c")
+        .arg(&script)
+        .env("DEPLOYMENT", "hist-copy")
+        .env("SOLO", env!("CARGO_BIN_EXE_solo"));
+    let replay = sh.output().expect("sh runs");
+    assert_eq!(replay.status.code(), Some(7), "{replay:?}");
+    let copied = json(&alice.ok(&["history", "hist-copy", "-o", "json"]).stdout);
+    let copied: Vec<_> = copied["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| (e["command"].clone(), e["result"].clone()))
+        .collect();
+    assert_eq!(
+        copied,
+        [
+            (
+                serde_json::json!(["echo", "hello"]),
+                serde_json::json!("exit 0")
+            ),
+            (
+                serde_json::json!(["sh", "-c", "exit 7"]),
+                serde_json::json!("exit 7")
+            ),
+        ]
     );
 }

@@ -58,6 +58,7 @@ const COMMANDS: &[&str] = &[
     "state edit",
     "state sync",
     "state validate",
+    "state schema",
     "state import-legacy",
     "component add",
     "component remove",
@@ -73,6 +74,7 @@ const COMMANDS: &[&str] = &[
     "network genesis",
     "network address-book",
     "network export",
+    "history export",
     "completions",
     "man",
 ];
@@ -277,4 +279,14 @@ fn the_man_page_documents_every_command() {
             std::fs::read_to_string(pages.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
         assert!(text.contains(".TH"), "{page} is not a man page");
     }
+}
+
+#[test]
+fn state_schema_prints_the_json_schema_of_the_state_document() {
+    let dir = home("schema");
+    let run = solo_in(&dir, &["state", "schema"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let schema: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(schema["title"], "StateDocument", "{schema}");
+    insta::assert_snapshot!("state-schema", run.stdout);
 }

@@ -841,10 +841,19 @@ async fn settle<S: LeaseStore, C: Clock>(
         let result = match &slot.seen {
             Seen::Present(v) => {
                 ctx.store
-                    .replace(&slot.key, ctx.lock_set.lease_name(&slot.key), next, &v.resource_version)
+                    .replace(
+                        &slot.key,
+                        ctx.lock_set.lease_name(&slot.key),
+                        next,
+                        &v.resource_version,
+                    )
                     .await
             }
-            Seen::Unknown | Seen::Absent => ctx.store.create(&slot.key, ctx.lock_set.lease_name(&slot.key), next).await,
+            Seen::Unknown | Seen::Absent => {
+                ctx.store
+                    .create(&slot.key, ctx.lock_set.lease_name(&slot.key), next)
+                    .await
+            }
         };
         slot.touched = true;
         match result {
@@ -928,7 +937,12 @@ async fn hold<S: LeaseStore, C: Clock>(
         let sent = ctx.clock.mono_now();
         match ctx
             .store
-            .replace(&slot.key, ctx.lock_set.lease_name(&slot.key), next, &seen.resource_version)
+            .replace(
+                &slot.key,
+                ctx.lock_set.lease_name(&slot.key),
+                next,
+                &seen.resource_version,
+            )
             .await
         {
             Ok(v) => {
@@ -977,12 +991,21 @@ async fn withdraw<S: LeaseStore, C: Clock>(
         let result =
             if next.holder.is_none() && next.waiters.is_empty() && next.epoch_mark.is_none() {
                 ctx.store
-                    .delete(&slot.key, ctx.lock_set.lease_name(&slot.key), &seen.resource_version)
+                    .delete(
+                        &slot.key,
+                        ctx.lock_set.lease_name(&slot.key),
+                        &seen.resource_version,
+                    )
                     .await
                     .map(|()| Seen::Absent)
             } else {
                 ctx.store
-                    .replace(&slot.key, ctx.lock_set.lease_name(&slot.key), next, &seen.resource_version)
+                    .replace(
+                        &slot.key,
+                        ctx.lock_set.lease_name(&slot.key),
+                        next,
+                        &seen.resource_version,
+                    )
                     .await
                     .map(Seen::Present)
             };

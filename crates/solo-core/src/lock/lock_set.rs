@@ -26,11 +26,13 @@ impl LockSet {
             self.deployment(),
             self.keys().iter().chain(other.keys()).cloned(),
         )?;
-        Ok(if self.is_named_after_namespaces() || other.is_named_after_namespaces() {
-            union.named_after_namespaces()
-        } else {
-            union
-        })
+        Ok(
+            if self.is_named_after_namespaces() || other.is_named_after_namespaces() {
+                union.named_after_namespaces()
+            } else {
+                union
+            },
+        )
     }
 
     /// The set a change locks: the set the newest state names, united with the set it will

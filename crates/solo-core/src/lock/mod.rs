@@ -98,8 +98,8 @@ mod decide;
 mod error;
 pub mod fencing;
 mod held;
-mod solo_tool;
 mod lock_set;
+mod solo_tool;
 mod store;
 mod types;
 
@@ -108,9 +108,9 @@ pub use config::{ConfigError, LockConfig, Sabotage};
 pub use contender::{Contender, Progress, WaitPolicy};
 pub use decide::{Decision, LeaseView, Observer, decide, may_claim};
 pub use error::{Blocker, LockError, blocker_sentence, human_duration};
-pub use solo_tool::{SOLO_LEASE_SECONDS, SoloToolHolder, solo_sees_held};
 pub use held::{HeldLock, KeptLock, Validity};
 pub use lock_set::{LockSetMismatch, check_lock_set};
+pub use solo_tool::{SOLO_LEASE_SECONDS, SoloToolHolder, solo_sees_held};
 pub use store::{Clock, Fence, FenceError, LeaseStore, StoreError};
 pub use types::{
     EPOCH_MARK_ANNOTATION, Epoch, Holder, HolderField, Identity, LeaseKey, LeaseRecord, LockSet,

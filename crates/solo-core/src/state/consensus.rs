@@ -43,7 +43,19 @@ fn default_grpc_tls_port() -> u32 {
 }
 
 /// How the nodes of a cluster are reached from the other clusters of the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Reachability {
     /// Through a routable LoadBalancer address of the node's Service (Solo's way).
@@ -66,7 +78,7 @@ impl Reachability {
 }
 
 /// A consensus node: where it runs, and who it is on the network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConsensusNode {
     /// Its name, the node alias (`node1`); unique among consensus nodes.
@@ -94,7 +106,7 @@ pub struct ConsensusNode {
 }
 
 /// A node's endpoints as resolved from its Service, and how they were found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RecordedEndpoints {
     /// Where the address came from.
@@ -106,7 +118,19 @@ pub struct RecordedEndpoints {
 }
 
 /// Where a resolved address came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum EndpointSource {
     /// The LoadBalancer ingress IP or hostname of the Service.
@@ -132,7 +156,9 @@ impl EndpointSource {
 }
 
 /// One endpoint: an IPv4 address or a DNS name, and a port.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Endpoint {
     /// An IPv4 address (`10.0.0.7`) or a DNS name.

@@ -30,6 +30,7 @@ mod model;
 pub mod names;
 pub mod older;
 mod parse;
+mod schema;
 pub mod solo_remote;
 mod stored;
 pub mod sync;
@@ -51,6 +52,7 @@ pub use model::{
     ProxyComponent, RelayComponent, StateDocument,
 };
 pub use parse::{Loaded, MAX_DOCUMENT_BYTES, MAX_NESTING_DEPTH, Parsed, load, parse, read_yaml};
+pub use schema::json_schema;
 pub use stored::{
     EPOCH_ANNOTATION, HASH_ANNOTATION, LINEAGE_ANNOTATION, SCHEMA_ANNOTATION, SERIAL_ANNOTATION,
     StoredMeta, content_hash,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 /// One deployment's state: where every component of the network lives, so leases can cover it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StateDocument {
     /// Schema version of the document (not of the tool); always [`CURRENT`] once read.
@@ -33,7 +33,7 @@ pub struct StateDocument {
 }
 
 /// Who the document is and who touched it last, for audit (R1) and migrations (R3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Metadata {
     /// The deployment's name, also the lock's name; never changes once set.
@@ -48,7 +48,7 @@ pub struct Metadata {
 }
 
 /// The record a migration leaves in the document, so a reader can see where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Migration {
     /// When the migration ran.
@@ -60,7 +60,9 @@ pub struct Migration {
 }
 
 /// A cluster of the deployment, by the name its users map to a kube context (R11).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClusterRef {
     /// The cluster ref: a name inside the state, never a kube context name.
@@ -94,7 +96,7 @@ impl ClusterRef {
 }
 
 /// The components of the network, one list per kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Components {
     /// Consensus nodes, with their ids, accounts and ports.
@@ -118,7 +120,7 @@ pub struct Components {
 }
 
 /// A component that only needs a place: mirror node, explorer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Component {
     /// Its name, unique among the components of its kind.
@@ -130,7 +132,7 @@ pub struct Component {
 }
 
 /// A proxy (HAProxy or Envoy) placed in front of one consensus node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProxyComponent {
     /// Its name, unique among the components of its kind.
@@ -144,7 +146,7 @@ pub struct ProxyComponent {
 }
 
 /// A JSON-RPC relay serving one or more consensus nodes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RelayComponent {
     /// Its name, unique among the relays.
@@ -158,7 +160,7 @@ pub struct RelayComponent {
 }
 
 /// What the command line keeps in the state: only pointers to history archives (R10).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cli {
     /// Names of the history archive objects, newest first (`<deployment>-history-NN`).

@@ -131,6 +131,21 @@ impl FromStr for SchemaVersion {
     }
 }
 
+/// In JSON Schema, a version is a `major.minor.patch` string.
+impl schemars::JsonSchema for SchemaVersion {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SchemaVersion".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]+\\.[0-9]+\\.[0-9]+$",
+            "description": "The schema version of the document (major.minor.patch)."
+        })
+    }
+}
+
 impl Serialize for SchemaVersion {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)

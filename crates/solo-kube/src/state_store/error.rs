@@ -1,7 +1,7 @@
 //! Why a state operation failed, typed, each naming the cluster.
 
-use solo_core::lock::fencing::FenceRefusal;
 use super::*;
+use solo_core::lock::fencing::FenceRefusal;
 
 /// Why one copy cannot be read or trusted.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -26,7 +26,6 @@ use jiff::Timestamp;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams, Preconditions};
-use solo_core::lock::fencing::{FenceRefusal, admits};
 use solo_core::lock::{Epoch, StoreError};
 use solo_core::state::{
     CURRENT, CopyInfo, Loaded, MAX_DOCUMENT_BYTES, MigrationStamp, Parsed, SERIAL_ANNOTATION,
@@ -324,8 +323,8 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::read::refuse_unless_writable;
-    use solo_core::lock::fencing::admits;
     use super::*;
+    use solo_core::lock::fencing::admits;
     use std::io::Write;
 
     #[test]

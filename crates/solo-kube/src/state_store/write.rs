@@ -1,9 +1,9 @@
 //! Writes under the lock: every copy by compare-and-swap against the read it was built from,
 //! with the lock's epoch checked in the same step.
 
-use solo_core::lock::fencing::admits;
 use super::read::refuse_unless_writable;
 use super::*;
+use solo_core::lock::fencing::admits;
 
 impl StateStore {
     /// Writes `doc` over whatever copy is newest now, under the lock of `epoch`: for a caller

@@ -240,28 +240,27 @@ async fn list(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(), F
                 ));
                 return Ok(());
             }
-            let mut text = format!(
-                "{:<22} {:<20} {:<16} {:<24} SERVES\n",
-                "KIND", "NAME", "CLUSTER", "NAMESPACE"
+            let text = crate::render::table(
+                &["KIND", "NAME", "CLUSTER", "NAMESPACE", "SERVES"],
+                rows.iter().map(|r| {
+                    let serves: Vec<&str> = r["consensusNodes"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                        .unwrap_or_default();
+                    let cell = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+                    vec![
+                        cell("kind"),
+                        cell("name"),
+                        cell("cluster"),
+                        cell("namespace"),
+                        if serves.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            serves.join(",")
+                        },
+                    ]
+                }),
             );
-            for r in &rows {
-                let serves: Vec<&str> = r["consensusNodes"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-                    .unwrap_or_default();
-                text.push_str(&format!(
-                    "{:<22} {:<20} {:<16} {:<24} {}\n",
-                    r["kind"].as_str().unwrap_or_default(),
-                    r["name"].as_str().unwrap_or_default(),
-                    r["cluster"].as_str().unwrap_or_default(),
-                    r["namespace"].as_str().unwrap_or_default(),
-                    if serves.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        serves.join(",")
-                    }
-                ));
-            }
             out.result(&text);
         }
         format => out.result(&super::structured(

@@ -361,18 +361,17 @@ async fn list(args: &ListArgs, global: &Global, out: &Out) -> Result<(), Failure
                 ));
                 return Ok(());
             }
-            let mut text = format!(
-                "{:<24} {:<12} {:<20} CLUSTERS\n",
-                "NAME", "TEAM", "STATE NAMESPACE"
+            let text = crate::render::table(
+                &["NAME", "TEAM", "STATE NAMESPACE", "CLUSTERS"],
+                found.iter().map(|(name, f)| {
+                    vec![
+                        name.clone(),
+                        join(&f.team),
+                        join(&f.state_namespace),
+                        join(&f.clusters),
+                    ]
+                }),
             );
-            for (name, f) in &found {
-                text.push_str(&format!(
-                    "{name:<24} {:<12} {:<20} {}\n",
-                    join(&f.team),
-                    join(&f.state_namespace),
-                    join(&f.clusters)
-                ));
-            }
             out.result(&text);
         }
         format => {

@@ -1,22 +1,41 @@
-//! `solo history <deployment>`: every command run under the deployment's lock (R10), oldest first.
+//! `solo history <deployment>`: every command run under the deployment's lock (R10), oldest first;
+//! `solo history export <deployment> --script`: the same as a shell script (`history_script`).
 
 use super::session;
-use crate::cli::{DeploymentArgs, Global, Output};
+use crate::cli::{ExportArgs, Global, HistoryArgs, HistoryCommand, Output};
 use crate::render::{Failure, Out};
 use serde_json::json;
-use solo_kube::HistoryStore;
+use solo_kube::{History, HistoryStore};
 
-/// Run `solo history`.
-pub fn run(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(), Failure> {
-    session::block_on(history(args, global, out))
+/// Run `solo history` or `solo history export`.
+pub fn run(args: &HistoryArgs, global: &Global, out: &Out) -> Result<(), Failure> {
+    match (&args.command, &args.deployment) {
+        (Some(HistoryCommand::Export(e)), _) => session::block_on(export(e, global, out)),
+        (None, Some(deployment)) => session::block_on(history(
+            deployment,
+            args.state_namespace.as_deref(),
+            global,
+            out,
+        )),
+        (None, None) => Err(Failure::new(
+            "which deployment's history?",
+            "run `solo history <deployment>`",
+        )
+        .code(2)),
+    }
 }
 
-async fn history(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(), Failure> {
+/// The history of a deployment, read from its clusters: its name and its entries.
+async fn read(
+    deployment: &str,
+    state_namespace: Option<&str>,
+    global: &Global,
+) -> Result<(String, History), Failure> {
     let session::Opened {
         config: _,
         target,
         clusters,
-    } = session::open(&args.deployment, args.state_namespace.as_deref(), global).await?;
+    } = session::open(deployment, state_namespace, global).await?;
     let store = HistoryStore::new(clusters, &target.known.state_namespace);
     let history = store
         .read_all(&target.name, &target.known.cluster_refs)
@@ -30,6 +49,27 @@ async fn history(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<()
                 "check the clusters are reachable and you may read Secrets in the state namespace",
             ),
         })?;
+    Ok((target.name, history))
+}
+
+async fn export(args: &ExportArgs, global: &Global, out: &Out) -> Result<(), Failure> {
+    let (name, history) = read(
+        &args.target.deployment,
+        args.target.state_namespace.as_deref(),
+        global,
+    )
+    .await?;
+    out.result(&super::history_script::script(&name, &history.entries));
+    Ok(())
+}
+
+async fn history(
+    deployment: &str,
+    state_namespace: Option<&str>,
+    global: &Global,
+    out: &Out,
+) -> Result<(), Failure> {
+    let (name, history) = read(deployment, state_namespace, global).await?;
     out.detail(&format!(
         "read from cluster {} (archives: {})",
         history.cluster,
@@ -38,25 +78,26 @@ async fn history(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<()
     match out.format {
         Output::Table => {
             if history.entries.is_empty() {
-                out.say(&format!("no command was recorded for {} yet", target.name));
+                out.say(&format!("no command was recorded for {} yet", name));
                 return Ok(());
             }
-            let mut text = String::from("EXECUTED AT\tBY\tRESULT\tDURATION\tCOMMAND\n");
-            for e in &history.entries {
-                text.push_str(&format!(
-                    "{}\t{}\t{}\t{}ms\t{}\n",
-                    e.executed_at,
-                    e.executed_by,
-                    e.result,
-                    e.duration_ms,
-                    crate::render::clean(&e.command.join(" "))
-                ));
-            }
+            let text = crate::render::table(
+                &["EXECUTED AT", "BY", "RESULT", "DURATION", "COMMAND"],
+                history.entries.iter().map(|e| {
+                    vec![
+                        crate::render::when(e.executed_at),
+                        e.executed_by.clone(),
+                        e.result.clone(),
+                        crate::render::millis(e.duration_ms),
+                        e.command.join(" "),
+                    ]
+                }),
+            );
             out.result(&text);
         }
         format => {
             let value = json!({
-                "deployment": target.name,
+                "deployment": name,
                 "readFrom": history.cluster,
                 "archives": history.archives,
                 "entries": history.entries,

@@ -90,7 +90,7 @@ pub async fn acquire(args: &AcquireArgs, global: &Global, out: &Out) -> Result<(
         Arc::new(fence),
     )
     .map_err(|e| session::lock_failure(&e, &target.known.state_namespace))?;
-    let mut progress = super::write::Progress::new();
+    let mut progress = crate::render::Progress::new();
     let outcome = tokio::select! {
         r = contender.acquire(wait, |p| progress.show(p)) => Some(r),
         _ = solo_kube::guard::interrupted() => None,

@@ -137,10 +137,7 @@ async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(),
     }
     match out.format {
         Output::Table => {
-            let mut text = format!(
-                "{:<16} {:<24} {:<8} {:<40} {:<21} {:<21} WAITERS\n",
-                "CLUSTER", "NAMESPACE", "STATE", "HOLDER", "SINCE", "EXPIRES"
-            );
+            let mut table = Vec::new();
             for (row, (key, lease)) in rows.iter().zip(&leases) {
                 let holder = lease
                     .as_ref()
@@ -160,18 +157,28 @@ async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(),
                         })
                         .unwrap_or_else(|| "-".to_owned())
                 };
-                text.push_str(&format!(
-                    "{:<16} {:<24} {:<8} {:<40} {:<21} {:<21} {}\n",
-                    key.cluster,
-                    key.namespace,
-                    row["state"].as_str().unwrap_or("?"),
+                table.push(vec![
+                    key.cluster.clone(),
+                    key.namespace.clone(),
+                    row["state"].as_str().unwrap_or("?").to_owned(),
                     holder,
                     time("since"),
                     time("expires"),
-                    row["waiters"]
-                ));
+                    row["waiters"].to_string(),
+                ]);
             }
-            out.result(&text);
+            out.result(&crate::render::table(
+                &[
+                    "CLUSTER",
+                    "NAMESPACE",
+                    "STATE",
+                    "HOLDER",
+                    "SINCE",
+                    "EXPIRES",
+                    "WAITERS",
+                ],
+                table,
+            ));
         }
         format => out.result(&super::structured(
             format,

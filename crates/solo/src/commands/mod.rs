@@ -7,6 +7,7 @@ pub mod deployment;
 pub mod docs;
 pub mod exec;
 pub mod history;
+pub mod history_script;
 pub mod import;
 pub mod init;
 pub mod kept;

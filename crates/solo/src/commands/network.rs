@@ -134,6 +134,7 @@ async fn endpoints_cmd(
             deployment: &args.deployment,
             state_namespace: args.state_namespace.as_deref(),
             wait: None,
+            on_changed: write::OnChanged::Rebuild,
         };
         let name = args.deployment.clone();
         write::change_state(at, global, out, |current, _| {

@@ -20,6 +20,10 @@ use std::path::Path;
 pub fn run(cmd: &StateCommand, global: &Global, out: &Out) -> Result<(), Failure> {
     match cmd {
         StateCommand::Validate(args) => validate(args, out),
+        StateCommand::Schema => {
+            out.result(&state::json_schema());
+            Ok(())
+        }
         StateCommand::ImportLegacy(args) => import_legacy(args, global, out),
         StateCommand::ImportSolo(args) => {
             session::block_on(super::import::import_solo(args, global, out))

@@ -12,7 +12,6 @@ use crate::config;
 use crate::render::{Failure, Out};
 use solo_core::state::{self, MigrationStamp, StateDocument};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// The file's document, as it would replace `current`: solo's own fields taken from `current`.
@@ -174,22 +173,21 @@ pub fn edit(args: &StateEditArgs, global: &Global, out: &Out) -> Result<(), Fail
 
 fn edit_locked(current: &StateDocument, user: &str, out: &Out) -> Result<Decision, Failure> {
     let name = current.metadata.name.clone();
-    let path = std::env::temp_dir().join(format!("solo-edit-{name}-{}.yaml", std::process::id()));
     let original = yaml(current)?;
-    // A new file of our own (never one someone placed there), readable by us only.
-    let _ = std::fs::remove_file(&path);
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .and_then(|mut f| f.write_all(original.as_bytes()));
-    written.map_err(|e| {
+    // A new file of our own with an unpredictable name, readable by us only (tempfile makes it
+    // 0600), removed when it goes out of scope, whatever happens.
+    let file = tempfile::Builder::new()
+        .prefix(&format!("solo-edit-{name}-"))
+        .suffix(".yaml")
+        .tempfile()
+        .and_then(|mut f| f.write_all(original.as_bytes()).map(|()| f));
+    let file = file.map_err(|e| {
         Failure::new(
-            format!("cannot write {}: {e}", path.display()),
+            format!("cannot write a temporary file for the edit: {e}"),
             "set TMPDIR to a directory you may write to",
         )
     })?;
+    let path = file.path().to_owned();
     let result = loop {
         if let Err(e) = run_editor(&path) {
             break Err(e);
@@ -231,7 +229,7 @@ fn edit_locked(current: &StateDocument, user: &str, out: &Out) -> Result<Decisio
             Err(failure) => break Err(failure),
         }
     };
-    let _ = std::fs::remove_file(&path);
+    drop(file);
     result
 }
 

@@ -4,8 +4,8 @@
 
 use super::session;
 use crate::cli::{
-    Cli, Command, DeploymentArgs, Global, LeaseCommand, Output, StateCommand, TeamCommand,
-    TeamSetupArgs,
+    Cli, Command, DeploymentArgs, Global, HistoryCommand, LeaseCommand, Output, StateCommand,
+    TeamCommand, TeamSetupArgs,
 };
 use crate::config::LocalConfig;
 use crate::render::{EXIT_FORBIDDEN, Failure, Out};
@@ -102,7 +102,12 @@ fn pair(d: &DeploymentArgs) -> (&str, Option<&str>) {
 /// The deployment a command works on, and the state namespace it was given.
 fn deployment_of(command: &Command) -> Option<(&str, Option<&str>)> {
     match command {
-        Command::State(StateCommand::Show(d)) | Command::History(d) => Some(pair(d)),
+        Command::State(StateCommand::Show(d)) => Some(pair(d)),
+        Command::History(h) => match (&h.command, &h.deployment) {
+            (Some(HistoryCommand::Export(e)), _) => Some(pair(&e.target)),
+            (None, Some(d)) => Some((d.as_str(), h.state_namespace.as_deref())),
+            (None, None) => None,
+        },
         Command::State(StateCommand::Migrate(d)) => Some(pair(&d.target)),
         Command::State(StateCommand::Sync(s)) => {
             Some((s.deployment.as_str(), s.state_namespace.as_deref()))

@@ -9,66 +9,15 @@ use super::kept;
 use super::session::{self, Target};
 use crate::cli::Global;
 use crate::config::{KeptLease, LocalConfig};
-use crate::render::{Failure, Out};
-use solo_core::lock::{Epoch, blocker_sentence, human_duration};
+use crate::render::{Failure, Out, Progress};
+use solo_core::lock::Epoch;
 use solo_core::state::{self, MigrationStamp, StateDocument};
 use solo_kube::{
     Base, Clusters, HistoryEntry, HistoryStore, LockGuard, StateStore, StateStoreError,
 };
-use std::io::IsTerminal;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-/// The waiting line on a terminal: who holds the lock, how long we waited. Quiet elsewhere.
-pub struct Progress {
-    tty: bool,
-    shown: bool,
-}
-
-impl Progress {
-    /// Shows progress only when stderr is a terminal.
-    pub fn new() -> Self {
-        Progress {
-            tty: std::io::stderr().is_terminal(),
-            shown: false,
-        }
-    }
-
-    /// Redraws the line.
-    pub fn show(&mut self, progress: &solo_core::lock::Progress) {
-        if !self.tty {
-            return;
-        }
-        let who = progress
-            .blockers
-            .first()
-            .map(blocker_sentence)
-            .unwrap_or_else(|| "the lock is busy".to_owned());
-        let line = format!(
-            "waiting {} ({}/{} leases): {who}",
-            human_duration(progress.waited),
-            progress.claimed,
-            progress.total
-        );
-        eprint!("\r\x1b[2K{}", crate::render::clean(&line));
-        self.shown = true;
-    }
-
-    /// Ends the line, if one was drawn.
-    pub fn done(&mut self) {
-        if self.shown {
-            eprintln!();
-            self.shown = false;
-        }
-    }
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 enum Hold {
     Taken(LockGuard),

@@ -143,18 +143,23 @@ pub fn alice_with_a_deployment(test: &str, deployment: &str) -> (User, String, S
         "--context",
         "cluster-2",
     ]);
-    alice.ok(&[
+    create_over_two_clusters(&alice, deployment, &ns, &state_ns);
+    (alice, ns, state_ns)
+}
+
+/// `user` creates `deployment` over cluster-1 and cluster-2.
+pub fn create_over_two_clusters(user: &User, deployment: &str, ns: &str, state_ns: &str) {
+    user.ok(&[
         "deployment",
         "create",
         deployment,
         "--namespace",
-        &ns,
+        ns,
         "--cluster-ref",
         "cluster-1",
         "--cluster-ref",
         "cluster-2",
         "--state-namespace",
-        &state_ns,
+        state_ns,
     ]);
-    (alice, ns, state_ns)
 }
