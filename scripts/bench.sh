@@ -5,6 +5,7 @@
 # table read from the apiservers' own metrics (scripts/contention.sh), and the machine and date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/ensure-tools.sh
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 launcher=$(bash testenv/testenv.sh --print-path)

@@ -4,6 +4,7 @@
 # prints each command before it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/ensure-tools.sh
 
 bold=$'\e[1m'; dim=$'\e[2m'; reset=$'\e[0m'
 if [ -n "${NO_COLOR:-}" ] || [ ! -t 1 ]; then bold=; dim=; reset=; fi

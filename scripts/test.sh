@@ -5,6 +5,7 @@
 # skipped when docs/model/ is unchanged since its last green check on this machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/ensure-tools.sh
 
 launcher=$(bash testenv/testenv.sh --print-path)
 export SOLO_TESTENV_BIN=$launcher
