@@ -238,7 +238,10 @@ async fn a_cluster_stopped_or_restarted_never_costs_a_committed_write() {
     let waiter = {
         let (setup, bobs) = (setup.clone(), setup.connect().await);
         tokio::spawn(async move {
-            state_lock(&setup, &bobs, "bob@example.com", WaitPolicy::Forever).await
+            // A stopped cluster is a transient failure: a waiter keeps its place and backs off
+            // (no silent give-up), and names the cluster when its own deadline ends the wait.
+            let patience = WaitPolicy::Until(Duration::from_secs(15));
+            state_lock(&setup, &bobs, "bob@example.com", patience).await
         })
     };
     let deadline = std::time::Instant::now() + PATIENCE;
