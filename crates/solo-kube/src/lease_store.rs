@@ -241,11 +241,8 @@ impl LeaseStore for KubeLeaseStore {
             .map_err(|e| match e.into_store() {
                 // A create is never "not found" for its own object: the namespace is missing, and
                 // retrying cannot fix that (the protocol would read "absent" and create again).
-                StoreError::NotFound => StoreError::Other {
-                    message: format!(
-                        "the namespace {} does not exist in cluster {}",
-                        key.namespace, key.cluster
-                    ),
+                StoreError::NotFound => StoreError::NamespaceMissing {
+                    namespace: key.namespace.clone(),
                 },
                 other => other,
             })?;

@@ -501,6 +501,12 @@ pub fn store_failure(cluster: &str, namespace: &str, resource: &str, e: &StoreEr
             ),
             format!("create the namespace {namespace} in cluster {cluster} first"),
         ),
+        StoreError::NamespaceMissing { namespace } => Failure::new(
+            format!("cluster {cluster}: the namespace {namespace} does not exist"),
+            format!(
+                "create the namespace {namespace} in cluster {cluster} (`kubectl create namespace {namespace}`), or fix the deployment's clusters with `solo state edit`"
+            ),
+        ),
         StoreError::Unavailable { message } => Failure::new(
             format!("cluster {cluster} cannot be reached: {message}"),
             "check the cluster is up and your kube context is right (`solo cluster-ref list`)",
