@@ -625,7 +625,7 @@ async fn deployment_delete_needs_yes_then_removes_state_history_and_leases() {
     })
     .await
     .expect("after");
-    failed(&shown.0, 1, "not in your local config");
+    failed(&shown.0, 1, "is not known here");
     failed(&shown.1, 1, "del-net");
 }
 

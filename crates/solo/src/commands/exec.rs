@@ -59,15 +59,27 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
     };
     let started_at = jiff::Timestamp::now();
     let started = std::time::Instant::now();
-    let child = tokio::process::Command::new(program)
+    let foreground = in_foreground();
+    let mut command = tokio::process::Command::new(program);
+    command
         .args(rest)
         .env("SOLO_DEPLOYMENT", &target.name)
         .env("SOLO_LOCK_EPOCH", guard.epoch().to_string())
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
-        .process_group(0)
-        .spawn();
+        .process_group(0);
+    if foreground {
+        // SAFETY: between fork and exec the child only makes async-signal-safe calls on its own
+        // process group and the terminal on fd 0 (as a shell's job control does).
+        unsafe {
+            command.pre_exec(|| {
+                take_terminal(libc::getpgrp());
+                Ok(())
+            });
+        }
+    }
+    let child = command.spawn();
     let mut child = match child {
         Ok(child) => child,
         Err(e) => {
@@ -85,6 +97,7 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
     };
     // The child leads its own group: its pid is the group's id.
     let group = child.id().and_then(|p| libc::pid_t::try_from(p).ok());
+    let terminal = group.filter(|_| foreground).map(Terminal::hand_to);
     let forward = |sig: libc::c_int| signal_group(group, sig);
     let mut sigint = signal(SignalKind::interrupt()).map_err(signal_failure)?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(signal_failure)?;
@@ -102,6 +115,7 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
         }
     };
     end_group(group).await;
+    drop(terminal);
     use std::os::unix::process::ExitStatusExt;
     let result = match (&lost, &status) {
         (Some(_), _) => "lock lost".to_owned(),
@@ -168,6 +182,47 @@ async fn record(
                 ),
             )
         })
+}
+
+/// Whether solo runs in the foreground of a terminal on its standard input: then the command's
+/// own process group must get the terminal, or an interactive command stops on its first read.
+fn in_foreground() -> bool {
+    // SAFETY: isatty, tcgetpgrp and getpgrp only read the state of fd 0 and of this process.
+    unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
+}
+
+/// Makes `group` the terminal's foreground group, as a shell does for a job it starts.
+///
+/// SAFETY (callers): async-signal-safe calls only, so it may run between fork and exec.
+unsafe fn take_terminal(group: libc::pid_t) {
+    // SAFETY: SIGTTOU is ignored around tcsetpgrp, which a background group may then call.
+    unsafe {
+        let before = libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+        libc::tcsetpgrp(0, group);
+        libc::signal(libc::SIGTTOU, before);
+    }
+}
+
+/// The terminal, handed to the command's group while it runs and given back to solo's when
+/// dropped (so solo's own messages and prompts after the command reach the terminal).
+struct Terminal {
+    ours: libc::pid_t,
+}
+
+impl Terminal {
+    fn hand_to(group: libc::pid_t) -> Self {
+        // SAFETY: getpgrp reads this process's group; take_terminal is safe in any context.
+        let ours = unsafe { libc::getpgrp() };
+        unsafe { take_terminal(group) };
+        Terminal { ours }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        // SAFETY: gives the terminal back to solo's own process group.
+        unsafe { take_terminal(self.ours) };
+    }
 }
 
 /// Sends `sig` to every process of the command's group.

@@ -324,7 +324,7 @@ pub async fn extend(
         .to_vec();
     let renewals = join_all(keys.iter().map(|key| async move {
         for _ in 0..5 {
-            let lease = match store.get(key, &target.name).await {
+            let lease = match store.get(key, target.lease_name(key)).await {
                 Ok(Some(lease)) if lease.value.held_by(&kept.request_id) => lease,
                 Ok(Some(lease)) => {
                     return Err(NotExtended::Gone(lost(
