@@ -587,7 +587,9 @@ fn two_users_exec_runs_are_listed_in_history_in_order_with_their_results() {
             && script.contains("by bob@example.com: exit 7"),
         "{script}"
     );
-    support::create_over_two_clusters(&alice, "hist-copy", &ns, &state_ns);
+    // Another network: one deployment per (cluster, namespace).
+    let (copy_ns, _) = support::namespaces("history-copy");
+    support::create_over_two_clusters(&alice, "hist-copy", &copy_ns, &state_ns);
     let mut sh = StdCommand::new("sh");
     alice.env(&mut sh);
     sh.arg("-c")

@@ -210,7 +210,7 @@ fn a_lost_lock_ends_what_the_command_started_in_the_background_too() {
         let leases: Api<Lease> = Api::namespaced(TestEnv::shared().client("cluster-1").await, &ns);
         let patch = serde_json::json!({"spec": {"holderIdentity": "mallory"}});
         leases
-            .patch("bglost-net", &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(&ns, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .expect("take the lease");
     });
@@ -328,8 +328,8 @@ fn a_missing_network_namespace_ends_exec_at_once_naming_the_cluster_and_the_name
     );
 }
 
-/// Someone else's hand on the lease in cluster-1 of `deployment` (in `ns`).
-fn take_lease_in_cluster_1(ns: &str, deployment: &str) {
+/// Someone else's hand on the deployment's lease in cluster-1 (in `ns`, named after it).
+fn take_lease_in_cluster_1(ns: &str) {
     use k8s_openapi::api::coordination::v1::Lease;
     use kube::api::{Api, Patch, PatchParams};
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -337,7 +337,7 @@ fn take_lease_in_cluster_1(ns: &str, deployment: &str) {
         let leases: Api<Lease> = Api::namespaced(TestEnv::shared().client("cluster-1").await, ns);
         let patch = serde_json::json!({"spec": {"holderIdentity": "mallory"}});
         leases
-            .patch(deployment, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(ns, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .expect("take the lease");
     });
@@ -347,7 +347,7 @@ fn take_lease_in_cluster_1(ns: &str, deployment: &str) {
 fn a_renew_that_finds_one_lease_gone_frees_the_others_instead_of_keeping_them_for_the_whole_hold() {
     let (alice, ns, _) = alice_with_a_deployment("renewgone", "renewgone-net");
     alice.ok(&["lease", "acquire", "renewgone-net", "--for", "1h"]);
-    take_lease_in_cluster_1(&ns, "renewgone-net");
+    take_lease_in_cluster_1(&ns);
     let renew = alice.solo(&["lease", "renew", "renewgone-net"]);
     assert_eq!(renew.code, Some(1), "{}", renew.stderr);
     assert!(renew.stderr.contains("mallory"), "{}", renew.stderr);
@@ -379,7 +379,7 @@ fn a_waiting_lease_acquire_claims_for_a_short_time_not_for_its_whole_hold() {
     runtime.block_on(async {
         let leases: Api<Lease> = Api::namespaced(TestEnv::shared().client("cluster-2").await, &ns);
         leases
-            .delete("shortclaim-net", &Default::default())
+            .delete(&ns, &Default::default())
             .await
             .expect("free cluster-2");
     });
@@ -404,7 +404,7 @@ fn a_waiting_lease_acquire_claims_for_a_short_time_not_for_its_whole_hold() {
         let leases: Api<Lease> = Api::namespaced(TestEnv::shared().client("cluster-2").await, &ns);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let seen = leases.get_opt("shortclaim-net").await.expect("get");
+            let seen = leases.get_opt(&ns).await.expect("get");
             // Bob's claim, or the lease bob created to queue in: what he wrote while waiting.
             if let Some(lease) = seen.clone() {
                 let queued = lease
