@@ -29,7 +29,10 @@ impl ServerClock {
             Err(_) => return ServerClock::local(),
         };
         let sent = Timestamp::now();
-        let Ok(response) = client.send(request).await else {
+        // The correction is an improvement, not a need: a server that does not answer in time
+        // leaves the local clock (a stamp off by the skew changes a queue place, not safety).
+        let answer = tokio::time::timeout(crate::retry::REQUEST_TIMEOUT, client.send(request));
+        let Ok(Ok(response)) = answer.await else {
             return ServerClock::local();
         };
         let received = Timestamp::now();

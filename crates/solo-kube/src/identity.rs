@@ -95,10 +95,16 @@ impl Authenticated {
         };
         let client = self.clusters.client(cluster).ok()?.clone();
         cell.get_or_init(|| async move {
-            match who_am_i(&client).await {
-                Ok(user) => user,
-                Err(e) => {
+            // Best effort, and never longer than one request may take: an API server that stops
+            // answering must not hold up the lock that this record only annotates.
+            match tokio::time::timeout(crate::retry::REQUEST_TIMEOUT, who_am_i(&client)).await {
+                Ok(Ok(user)) => user,
+                Ok(Err(e)) => {
                     tracing::warn!(cluster, error = %e, "no SelfSubjectReview");
+                    None
+                }
+                Err(_) => {
+                    tracing::warn!(cluster, "no answer to the SelfSubjectReview in time");
                     None
                 }
             }

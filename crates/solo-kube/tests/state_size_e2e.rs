@@ -110,7 +110,7 @@ async fn a_state_too_large_for_an_object_is_refused_by_solo_not_by_the_api_serve
     let small = size::big_state("huge-net", &ns, &refs(), 10);
     store.create(&small, "team-a").await.expect("create");
     let mut huge = small.clone();
-    for _ in 0..28_000 {
+    for _ in 0..34_000 {
         huge.components.consensus.push(ConsensusNode::next_after(
             &huge.components.consensus,
             random_name(),
@@ -135,16 +135,17 @@ async fn a_state_too_large_for_an_object_is_refused_by_solo_not_by_the_api_serve
     guard.release().await.expect("release");
 }
 
-/// A 62-character name of random letters and digits: text that gzip cannot shrink much.
+/// A 50-character name of random letters and digits: text that gzip cannot shrink much, and
+/// short enough that its node's Service name is a valid DNS label (63 at most).
 fn random_name() -> String {
     let mut name = String::from("n");
-    while name.len() < 62 {
+    while name.len() < 50 {
         let mut x = uuid::Uuid::new_v4().as_u128();
         for _ in 0..20 {
             name.extend(char::from_digit((x % 36) as u32, 36));
             x /= 36;
         }
     }
-    name.truncate(62);
+    name.truncate(50);
     name
 }
