@@ -34,9 +34,9 @@ use solo_core::lock::{Epoch, StoreError};
 use solo_core::state::{MigrationStamp, StateDocument};
 
 use crate::clusters::Clusters;
-use crate::error::store_error;
 use crate::identity::Authenticated;
 use crate::lease_store::MANAGED_BY_LABEL;
+use crate::retry::IntoStore as _;
 use crate::state_store::{
     CopyError, DEPLOYMENT_LABEL, StateStore, StateStoreError, TEAM_LABEL, state_object_name,
 };
@@ -249,7 +249,7 @@ impl HistoryStore {
         let list = api
             .list_metadata(&params)
             .await
-            .map_err(|e| Self::store_err(cluster, store_error(e)))?;
+            .map_err(|e| Self::store_err(cluster, e.into_store()))?;
         Ok(list
             .items
             .into_iter()
@@ -263,7 +263,7 @@ impl HistoryStore {
         let secret = api
             .get_opt(name)
             .await
-            .map_err(|e| Self::store_err(cluster, store_error(e)))?;
+            .map_err(|e| Self::store_err(cluster, e.into_store()))?;
         let entries = match &secret {
             None => Vec::new(),
             Some(s) => decode(s).map_err(|reason| HistoryError::Corrupt {
@@ -487,9 +487,13 @@ impl HistoryStore {
                     .annotations
                     .get_or_insert_with(BTreeMap::new)
                     .insert(HISTORY_EPOCH_ANNOTATION.to_owned(), epoch.0.to_string());
-                match api.replace(name, &PostParams::default(), &next).await {
+                match crate::retry::call(|| async {
+                    api.replace(name, &PostParams::default(), &next).await
+                })
+                .await
+                {
                     Ok(_) => Ok(()),
-                    Err(e) => match store_error(e) {
+                    Err(e) => match e.into_store() {
                         StoreError::Conflict => Err(conflict()),
                         other => Err(Self::store_err(cluster, other)),
                     },
@@ -520,9 +524,13 @@ impl HistoryStore {
                     )])),
                     ..Default::default()
                 };
-                match api.create(&PostParams::default(), &secret).await {
+                match crate::retry::call(|| async {
+                    api.create(&PostParams::default(), &secret).await
+                })
+                .await
+                {
                     Ok(_) => Ok(()),
-                    Err(e) => match store_error(e) {
+                    Err(e) => match e.into_store() {
                         StoreError::Conflict => Err(conflict()),
                         other => Err(Self::store_err(cluster, other)),
                     },
@@ -627,7 +635,7 @@ impl HistoryStore {
             let page = api
                 .list(&params)
                 .await
-                .map_err(|e| Self::store_err(cluster, store_error(e)))?;
+                .map_err(|e| Self::store_err(cluster, e.into_store()))?;
             for secret in &page.items {
                 let name = secret.metadata.name.clone().unwrap_or_default();
                 let Some(n) = archive_number(deployment, &name) else {

@@ -41,6 +41,24 @@ impl CallError {
     }
 }
 
+/// Either error of a call as the lock's store error: kube's own, or the policy's [`CallError`].
+pub trait IntoStore {
+    /// The store error it means.
+    fn into_store(self) -> solo_core::lock::StoreError;
+}
+
+impl IntoStore for kube::Error {
+    fn into_store(self) -> solo_core::lock::StoreError {
+        crate::error::store_error(self)
+    }
+}
+
+impl IntoStore for CallError {
+    fn into_store(self) -> solo_core::lock::StoreError {
+        CallError::into_store(self)
+    }
+}
+
 /// Runs `call` under the policy: each attempt within [`REQUEST_TIMEOUT`], busy answers retried.
 pub async fn call<T, F, Fut>(mut call: F) -> Result<T, CallError>
 where

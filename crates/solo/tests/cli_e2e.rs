@@ -515,7 +515,7 @@ fn lease_break_needs_force_then_clears_the_lock_and_says_whose_claim_it_removed(
 /// ran them and their results.
 #[test]
 fn two_users_exec_runs_are_listed_in_history_in_order_with_their_results() {
-    let (alice, ns, state_ns) = alice_with_a_deployment("history", "hist-net");
+    let (alice, _, state_ns) = alice_with_a_deployment("history", "hist-net");
     let empty = json(&alice.ok(&["history", "hist-net", "-o", "json"]).stdout);
     assert_eq!(empty["entries"], serde_json::json!([]), "{empty}");
 

@@ -6,7 +6,9 @@ impl StateStore {
     pub(super) async fn read_raw(&self, deployment: &str, cluster: &str) -> Raw {
         let name = state_object_name(deployment);
         let read = match self.api(cluster) {
-            Ok(api) => api.get_opt(&name).await.map_err(store_error),
+            Ok(api) => crate::retry::call(|| async { api.get_opt(&name).await })
+                .await
+                .map_err(crate::retry::CallError::into_store),
             Err(e) => Err(StoreError::Other {
                 message: e.to_string(),
             }),

@@ -226,10 +226,16 @@ impl StateStore {
             let backup = &backup;
             async move {
                 let api = self.api(cluster)?;
-                match api.create(&PostParams::default(), backup).await {
+                match crate::retry::call(|| async {
+                    api.create(&PostParams::default(), backup).await
+                })
+                .await
+                {
                     Ok(_) => Ok(()),
-                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-                    Err(e) => Err(Self::store_err(cluster, store_error(e))),
+                    Err(crate::retry::CallError::Kube(kube::Error::Api(s))) if s.code == 409 => {
+                        Ok(())
+                    }
+                    Err(e) => Err(Self::store_err(cluster, e.into_store())),
                 }
             }
         }))
@@ -297,12 +303,19 @@ impl StateStore {
         let api = self.api(cluster)?;
         let mut next = secret.clone();
         fill(&mut next, key, bytes, meta);
-        match api.replace(&name, &PostParams::default(), &next).await {
+        match crate::retry::call(|| async {
+            api.replace(&name, &PostParams::default(), &next).await
+        })
+        .await
+        {
             Ok(_) => Ok(()),
-            Err(e) => match store_error(e) {
+            Err(e) => match e.into_store() {
                 StoreError::Conflict => {
                     // Lost the compare-and-swap: a new holder's stamp, or a write without the lock.
-                    let now = api.get_opt(&name).await.ok().flatten();
+                    let now = crate::retry::call(|| async { api.get_opt(&name).await })
+                        .await
+                        .ok()
+                        .flatten();
                     match now.as_ref().map(|s| admits(fencing_epoch(s), epoch)) {
                         Some(Err(refusal)) => Err(fenced(cluster, refusal)),
                         _ => Err(StateStoreError::Conflict {
