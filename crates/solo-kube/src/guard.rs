@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use solo_core::lock::{
-    Clock, Contender, Epoch, Fence, HeldLock, Identity, LockConfig, LockError, LockSet, Progress,
-    Validity, WaitPolicy,
+    Clock, Contender, Epoch, Fence, HeldLock, Identity, KeptLock, LockConfig, LockError, LockSet,
+    Progress, Validity, WaitPolicy,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -56,7 +56,7 @@ pub async fn lock<F: Fence + 'static>(
     on_progress: impl FnMut(&Progress),
 ) -> Result<LockGuard, GuardError> {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let margin = safety_margin(request.config.lease_duration);
+    let margin = request.config.effective_margin();
     let store = store.recording_authenticated(&request_id);
     let pending = store.pending();
     let mut contender = Contender::with_request_id(
@@ -84,14 +84,26 @@ pub async fn lock<F: Fence + 'static>(
     }
 }
 
-/// How long before its own expiry a holder stops: a sixth of the lease, between 500 ms and 10 s
-/// (time for the work to be told and to stop before another holder may start).
-pub fn safety_margin(lease: Duration) -> Duration {
-    (lease / 6).clamp(Duration::from_millis(500), Duration::from_secs(10))
+/// Takes up, in this process, a lock kept by an earlier one (`solo lease acquire`): the core's
+/// [`HeldLock::resume`] (every lease must still be this request's, the others are released if
+/// one is not), renewed in the background for `config.hold_duration` like any held lock.
+pub async fn resume(
+    kept: KeptLock,
+    config: LockConfig,
+    store: KubeLeaseStore,
+    clock: ServerClock,
+) -> Result<LockGuard, LockError> {
+    let margin = config.effective_margin();
+    let store = store.recording_authenticated(&kept.holder.request_id);
+    let pending = store.pending();
+    let held = HeldLock::resume(kept, config, Arc::new(store), Arc::new(clock)).await?;
+    Ok(LockGuard::start(held, clock, margin, pending))
 }
 
-/// Resolves, with the reason, once the lock is within `margin` of its expiry without a renewal.
-/// Judged on the monotonic clock that counts time spent suspended.
+/// Resolves, with the reason, once the lock's validity (already a safety margin of `margin`
+/// before its expiry) has ended with no renewal landed: the renewal loop's own sleeps may
+/// oversleep a suspend, so this checks every second on the monotonic clock that counts time
+/// spent suspended.
 async fn expiry_watch(
     validity: Validity,
     clock: ServerClock,
@@ -103,8 +115,7 @@ async fn expiry_watch(
             return "the lock is no longer valid".to_owned();
         };
         let now = clock.mono_now();
-        let stop_at = until.saturating_sub(margin);
-        if now >= stop_at {
+        if now >= until {
             let which = pending
                 .describe()
                 .map(|p| format!(" ({p})"))
@@ -114,10 +125,7 @@ async fn expiry_watch(
                 margin.as_millis()
             );
         }
-        // Wake at least every second: a suspended laptop's sleep may last longer than asked.
-        clock
-            .sleep((stop_at - now).min(Duration::from_secs(1)))
-            .await;
+        clock.sleep((until - now).min(Duration::from_secs(1))).await;
     }
 }
 
@@ -194,6 +202,20 @@ impl LockGuard {
             // The renewal task ended without a reason: only on runtime shutdown.
             Err(_) => "the renewal task stopped".to_owned(),
         }
+    }
+
+    /// Stops renewing and leaves every lease held (a kept lock goes on after this process);
+    /// what a later process needs to [`resume`] it.
+    pub async fn keep(mut self) -> KeptLock {
+        if let Some(task) = self.renewal.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        let held = self
+            .held
+            .take()
+            .expect("a guard holds its lock until released or kept");
+        held.kept()
     }
 
     /// Stops renewing and releases every lease at once.

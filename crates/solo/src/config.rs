@@ -11,6 +11,7 @@
 use crate::render::Failure;
 use crate::solo_local::{self, SoloLocalConfig};
 use serde::{Deserialize, Serialize};
+use solo_core::lock::{Epoch, Holder, KeptLock, Phase};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -44,21 +45,93 @@ pub struct LocalConfig {
     pub solo: Option<SoloLocalConfig>,
 }
 
-/// A lock taken by `solo lease acquire` and kept after solo exited: what proves it is ours
-/// (the request id written in every lease) and the fencing epoch its writes carry.
+/// A lock taken by `solo lease acquire` and kept after solo exited: the core's record of it
+/// (its leases, the holder record in each with the request id that proves it is ours, and the
+/// fencing epoch its writes carry), and how long each renewal holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "StoredKeptLease")]
 pub struct KeptLease {
-    /// The request id in every lease's holder.
-    pub request_id: String,
-    /// Who holds it.
-    pub user: String,
-    /// The fencing epoch stamped when it was taken.
-    pub epoch: u64,
+    /// What a later process resumes the lock from.
+    pub lock: KeptLock,
     /// How long each renewal holds it, in seconds.
     pub lease_seconds: u64,
     /// When it expires unless renewed, as of the last acquire or renew.
     pub expires_at: jiff::Timestamp,
+}
+
+impl KeptLease {
+    /// Who holds it.
+    pub fn user(&self) -> &str {
+        &self.lock.holder.user
+    }
+
+    /// How long each renewal holds it.
+    pub fn hold(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lease_seconds)
+    }
+}
+
+/// A kept lock as this file stores it now, or as versions before the core kept it recorded
+/// it (request id, user and epoch only: the holder record is then taken from the leases when
+/// the lock is resumed, and the leases from the deployment's).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredKeptLease {
+    #[serde(rename_all = "camelCase")]
+    Now {
+        lock: KeptLock,
+        lease_seconds: u64,
+        expires_at: jiff::Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    Before {
+        request_id: String,
+        user: String,
+        epoch: u64,
+        lease_seconds: u64,
+        expires_at: jiff::Timestamp,
+    },
+}
+
+impl From<StoredKeptLease> for KeptLease {
+    fn from(stored: StoredKeptLease) -> Self {
+        match stored {
+            StoredKeptLease::Now {
+                lock,
+                lease_seconds,
+                expires_at,
+            } => KeptLease {
+                lock,
+                lease_seconds,
+                expires_at,
+            },
+            StoredKeptLease::Before {
+                request_id,
+                user,
+                epoch,
+                lease_seconds,
+                expires_at,
+            } => KeptLease {
+                lock: KeptLock {
+                    deployment: String::new(),
+                    keys: Vec::new(),
+                    holder: Holder {
+                        user,
+                        host: String::new(),
+                        pid: 0,
+                        request_id,
+                        requested_at: expires_at,
+                        phase: Phase::Held,
+                        authenticated_as: None,
+                    },
+                    epoch: Epoch(epoch),
+                    named_after_namespaces: true,
+                },
+                lease_seconds,
+                expires_at,
+            },
+        }
+    }
 }
 
 /// What the user's solo remembers of one deployment, to find its state and its leases.

@@ -437,3 +437,58 @@ fn a_waiting_lease_acquire_claims_for_a_short_time_not_for_its_whole_hold() {
     );
     alice.ok(&["lease", "release", "shortclaim-net"]);
 }
+
+#[test]
+fn a_kept_lock_recorded_by_an_older_version_is_renewed_and_released_through_the_core() {
+    let (alice, _, _) = alice_with_a_deployment("keptold", "keptold-net");
+    alice.ok(&["lease", "acquire", "keptold-net", "--for", "5m"]);
+    // Rewrite the record as versions before the core kept it wrote it: request id, user and
+    // epoch only (no leases, no holder record).
+    let path = alice.home.join("solo-state-config.yaml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let mut config: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml");
+    let record = config["leases"]["keptold-net"].clone();
+    let lock = &record["lock"];
+    let old = serde_json::json!({
+        "requestId": lock["holder"]["requestId"].as_str().expect("request id"),
+        "user": lock["holder"]["user"].as_str().expect("user"),
+        "epoch": lock["epoch"].as_u64().expect("epoch"),
+        "leaseSeconds": record["leaseSeconds"].as_u64().expect("seconds"),
+        "expiresAt": record["expiresAt"].as_str().expect("expiry"),
+    });
+    config["leases"]["keptold-net"] = old;
+    std::fs::write(&path, serde_saphyr::to_string(&config).expect("yaml")).expect("write");
+
+    alice.ok(&["lease", "renew", "keptold-net", "--for", "10m"]);
+    let status = json(
+        &alice
+            .ok(&["lease", "status", "keptold-net", "-o", "json"])
+            .stdout,
+    );
+    for lease in status["leases"].as_array().expect("leases") {
+        assert_eq!(lease["state"], "held", "{status}");
+        assert_eq!(
+            lease["holder"]["pid"].as_u64().map(|p| p > 0),
+            Some(true),
+            "the renewal kept the holder record of the leases: {status}"
+        );
+    }
+    alice.ok(&[
+        "component",
+        "add",
+        "keptold-net",
+        "consensus",
+        "node9",
+        "--cluster-ref",
+        "cluster-1",
+    ]);
+    alice.ok(&["lease", "release", "keptold-net"]);
+    let status = json(
+        &alice
+            .ok(&["lease", "status", "keptold-net", "-o", "json"])
+            .stdout,
+    );
+    for lease in status["leases"].as_array().expect("leases") {
+        assert_eq!(lease["state"], "free", "{status}");
+    }
+}

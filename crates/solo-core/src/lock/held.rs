@@ -171,7 +171,9 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
     /// kept request's own (server-corrected) wall clock: the monotonic clock of the process
     /// that wrote it is gone. If any lease is not ours any more, the others are released
     /// before it returns [`LockError::Lost`] ([`LockError::Release`] names those that could
-    /// not be), so no lease stays held without the holder knowing.
+    /// not be, or not be read), so no lease stays held without the holder knowing. A lease
+    /// that cannot be read while every other is ours is [`LockError::Store`], and nothing is
+    /// released: the lock may still be whole, so keep its record and try again.
     pub async fn resume(
         kept: KeptLock,
         config: LockConfig,
@@ -196,6 +198,7 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
         let margin = config.effective_margin();
         let mut leases = Vec::new();
         let mut failure = None;
+        let mut unread = Vec::new();
         for (key, read) in lock_set.keys().iter().zip(reads) {
             let reason = match read {
                 Ok(Some(current)) if current.value.held_by(&kept.holder.request_id) => {
@@ -217,23 +220,48 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
                 }
                 Ok(Some(current)) => taken_by(&current.value),
                 Ok(None) => "the lease was deleted (broken with --force?)".to_owned(),
-                Err(e) => e.to_string(),
+                Err(e) => {
+                    unread.push((key.clone(), e));
+                    continue;
+                }
             };
             failure.get_or_insert((key.clone(), reason));
         }
-        let held = HeldLock::new(
-            lock_set,
-            kept.holder,
-            kept.epoch,
-            config,
-            store,
-            clock,
-            leases,
-        );
+        if failure.is_none()
+            && let Some((key, source)) = unread.pop()
+        {
+            return Err(LockError::Store { key, source });
+        }
+        // Renewals rewrite the holder record: keep it as the leases have it (a record kept by
+        // an older client may lack fields that the leases still carry).
+        let holder = leases
+            .iter()
+            .find_map(|(_, current, _)| match &current.value.holder {
+                Some(HolderField::Known(h)) => Some(h.clone()),
+                _ => None,
+            })
+            .unwrap_or(kept.holder);
+        let ours: Vec<LeaseKey> = leases.iter().map(|(key, _, _)| key.clone()).collect();
+        let held = HeldLock::new(lock_set, holder, kept.epoch, config, store, clock, leases);
         if let Some((key, reason)) = failure {
             locked(&held.state).lost = Some((key.clone(), reason.clone()));
-            return Err(match held.release().await {
-                Err(partial @ LockError::Release { .. }) => partial,
+            let released = held.release().await;
+            return Err(match released {
+                Err(LockError::Release {
+                    released,
+                    mut still_held,
+                }) => {
+                    still_held.extend(unread);
+                    LockError::Release {
+                        released,
+                        still_held,
+                    }
+                }
+                // Released every lease we could read (or found one already taken).
+                _ if !unread.is_empty() => LockError::Release {
+                    released: ours,
+                    still_held: unread,
+                },
                 _ => LockError::lost(&key, reason),
             });
         }

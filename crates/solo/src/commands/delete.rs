@@ -8,7 +8,7 @@
 //! short is finished by running it again.
 
 use super::session::{self, Target};
-use super::{kept, write};
+use super::write;
 use crate::cli::{DeploymentArgs, Global};
 use crate::config;
 use crate::render::{Failure, Out};
@@ -46,18 +46,13 @@ pub async fn delete(args: &DeploymentArgs, global: &Global, out: &Out) -> Result
             return Err(Failure::bare(format!("nothing was deleted from {name}")));
         }
     }
-    let kept_lease = config.leases.get(&name).cloned();
     let lock = write::lock(&mut target, &clusters, &mut config, global, out, None).await?;
     let removed = remove_objects(&clusters, &target, lock.epoch(), out).await;
-    let released = match (&kept_lease, removed.is_ok()) {
-        // The kept lock ends with the deployment.
-        (Some(kept), true) => {
-            lock.release().await?;
-            kept::release_leases(&clusters, &target, kept)
-                .await
-                .map(|_| ())
-        }
-        _ => lock.release().await,
+    // A kept lock ends with the deployment.
+    let released = if removed.is_ok() {
+        lock.release_all().await
+    } else {
+        lock.release().await
     };
     let count = removed?;
     released?;

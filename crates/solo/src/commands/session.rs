@@ -353,7 +353,7 @@ pub async fn require_namespace(
 
 /// The lock's settings: the defaults, or leases of `SOLO_LOCK_LEASE_SECONDS` seconds (for
 /// benchmarks and tests of short leases, e.g. `scripts/contention.sh`'s lease storm).
-fn lock_config() -> Result<LockConfig, Failure> {
+pub fn lock_config() -> Result<LockConfig, Failure> {
     let Some(value) = std::env::var_os("SOLO_LOCK_LEASE_SECONDS").filter(|v| !v.is_empty()) else {
         return Ok(LockConfig::default());
     };

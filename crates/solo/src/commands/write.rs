@@ -8,23 +8,19 @@
 use super::kept;
 use super::session::{self, Target};
 use crate::cli::Global;
-use crate::config::{KeptLease, LocalConfig};
+use crate::config::LocalConfig;
 use crate::render::{Failure, Out, Progress};
-use solo_core::lock::Epoch;
+use solo_core::lock::{Epoch, LockError};
 use solo_core::state::{self, MigrationStamp, StateDocument};
 use solo_kube::{
     Base, Clusters, HistoryEntry, HistoryStore, LockGuard, StateStore, StateStoreError,
 };
-use std::time::Duration;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 enum Hold {
+    /// Taken for this write, released after it.
     Taken(LockGuard),
-    Kept {
-        renewal: JoinHandle<()>,
-        lost: watch::Receiver<Option<String>>,
-    },
+    /// Kept by `solo lease acquire`, resumed for this write and left held after it.
+    Kept(LockGuard),
 }
 
 /// The lock a write holds: taken for it, or kept by `solo lease acquire`.
@@ -45,26 +41,32 @@ impl WriteLock {
         &self.user
     }
 
+    fn guard(&self) -> &LockGuard {
+        match &self.hold {
+            Hold::Taken(guard) | Hold::Kept(guard) => guard,
+        }
+    }
+
     /// Resolves with the reason when the lock is lost.
     pub async fn lost(&self) -> String {
-        let mut rx = match &self.hold {
-            Hold::Taken(guard) => return guard.lost().await,
-            Hold::Kept { lost, .. } => lost.clone(),
-        };
-        match rx.wait_for(|v| v.is_some()).await {
-            Ok(v) => v.clone().unwrap_or_default(),
-            Err(_) => "the renewal task stopped".to_owned(),
-        }
+        self.guard().lost().await
     }
 
     /// Releases a lock taken for this write; a kept lock stays held.
     pub async fn release(self) -> Result<(), Failure> {
         match self.hold {
             Hold::Taken(guard) => session::release(guard).await,
-            Hold::Kept { renewal, .. } => {
-                renewal.abort();
+            Hold::Kept(guard) => {
+                guard.keep().await;
                 Ok(())
             }
+        }
+    }
+
+    /// Releases the lock, kept or not (the deployment it locks is gone).
+    pub async fn release_all(self) -> Result<(), Failure> {
+        match self.hold {
+            Hold::Taken(guard) | Hold::Kept(guard) => session::release(guard).await,
         }
     }
 
@@ -75,7 +77,9 @@ impl WriteLock {
             Hold::Taken(guard) => {
                 let _ = guard.release().await;
             }
-            Hold::Kept { renewal, .. } => renewal.abort(),
+            Hold::Kept(guard) => {
+                guard.keep().await;
+            }
         }
     }
 }
@@ -106,7 +110,7 @@ pub async fn lock(
         if named.is_empty() || named.is_subset(&target.leases) {
             return Ok(lock);
         }
-        let kept = matches!(lock.hold, Hold::Kept { .. });
+        let kept = matches!(lock.hold, Hold::Kept(_));
         let held = keys_text(&target.leases);
         lock.release().await?;
         if kept {
@@ -160,36 +164,31 @@ async fn lock_once(
     if let Some(kept) = config
         .leases
         .get(&target.name)
-        .filter(|k| k.user == user)
+        .filter(|k| k.user() == user)
         .cloned()
     {
-        let hold = Duration::from_secs(kept.lease_seconds);
-        let until = kept::extend(clusters, target, &kept, hold).await?;
-        let mut renewed = kept.clone();
-        renewed.expires_at = until;
-        config.leases.insert(target.name.clone(), renewed);
-        // The record's expiry is informative; failing to note it must not fail the write.
-        let _ = config.save();
-        for key in target.lock_set()?.keys() {
+        let lock_config = session::lock_config()?;
+        let guard = match kept::resume(clusters, target, &kept, lock_config, kept.hold()).await {
+            Ok(guard) => guard,
+            Err(e) => {
+                if matches!(e, LockError::Lost { .. }) {
+                    config.leases.remove(&target.name);
+                    let _ = config.save();
+                }
+                return Err(kept::not_resumed(&target.name, &e, target));
+            }
+        };
+        for key in guard.held().lock_set().keys() {
             out.detail(&format!(
-                "holding lease {} in {key}, epoch {} (kept by `solo lease acquire`, until {})",
+                "holding lease {} in {key}, epoch {} (kept by `solo lease acquire`)",
                 target.name,
-                kept.epoch,
-                until.round(jiff::Unit::Second).unwrap_or(until)
+                guard.epoch()
             ));
         }
-        let (tx, lost) = watch::channel(None);
-        let renewal = tokio::spawn(keep_renewed(
-            clusters.clone(),
-            target.clone(),
-            kept.clone(),
-            until,
-            tx,
-        ));
         return Ok(WriteLock {
-            epoch: Epoch(kept.epoch),
+            epoch: guard.epoch(),
             user,
-            hold: Hold::Kept { renewal, lost },
+            hold: Hold::Kept(guard),
         });
     }
     let mut progress = Progress::new();
@@ -208,50 +207,6 @@ async fn lock_once(
         user,
         hold: Hold::Taken(guard),
     })
-}
-
-/// Renews a kept lock every third of its duration while a write runs under it, and declares it
-/// lost a safety margin before it could expire with no renewal landed (a renewal that hangs).
-/// Judged on the wall clock, which counts time spent suspended, and checked every second.
-async fn keep_renewed(
-    clusters: Clusters,
-    target: Target,
-    kept: KeptLease,
-    until: jiff::Timestamp,
-    lost: watch::Sender<Option<String>>,
-) {
-    let hold = Duration::from_secs(kept.lease_seconds);
-    let margin = solo_kube::guard::safety_margin(hold);
-    let stop_at = |until: jiff::Timestamp| until - margin;
-    let (tx, mut renewed) = watch::channel(stop_at(until));
-    let renewing = async {
-        loop {
-            tokio::time::sleep(hold / 3).await;
-            match kept::extend(&clusters, &target, &kept, hold).await {
-                Ok(until) => {
-                    let _ = tx.send(stop_at(until));
-                }
-                Err(e) => return Failure::from(e).message,
-            }
-        }
-    };
-    let expiry = async {
-        loop {
-            let deadline = *renewed.borrow_and_update();
-            if jiff::Timestamp::now() >= deadline {
-                return format!(
-                    "no renewal of the kept lock landed in time: it would expire within {} s, so the work stops now",
-                    margin.as_secs()
-                );
-            }
-            let _ = tokio::time::timeout(Duration::from_secs(1), renewed.changed()).await;
-        }
-    };
-    let reason = tokio::select! {
-        reason = renewing => reason,
-        reason = expiry => reason,
-    };
-    let _ = lost.send(Some(reason));
 }
 
 /// The current time to the second.
