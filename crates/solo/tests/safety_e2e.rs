@@ -492,3 +492,43 @@ fn a_kept_lock_recorded_by_an_older_version_is_renewed_and_released_through_the_
         assert_eq!(lease["state"], "free", "{status}");
     }
 }
+
+/// A Lease in cluster-1 held by a tool that writes no `leaseDurationSeconds` (nor renew time).
+fn foreign_lease_without_duration_in_cluster_1(ns: &str) {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::api::{Api, DeleteParams, PostParams};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let leases: Api<Lease> = Api::namespaced(TestEnv::shared().client("cluster-1").await, ns);
+        let _ = leases.delete(ns, &DeleteParams::default()).await;
+        let lease: Lease = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": ns},
+            "spec": {"holderIdentity": "backup-operator"},
+        }))
+        .expect("lease");
+        leases
+            .create(&PostParams::default(), &lease)
+            .await
+            .expect("create the foreign lease");
+    });
+}
+
+#[test]
+fn a_foreign_lease_without_a_duration_is_held_not_expired() {
+    let (alice, ns, _) = alice_with_a_deployment("nodur", "nodur-net");
+    foreign_lease_without_duration_in_cluster_1(&ns);
+    // Read as expired at once, a waiting request would take it over within its wait.
+    let run = alice.solo(&["exec", "nodur-net", "--wait=3s", "--", "true"]);
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    assert!(run.stderr.contains("backup-operator"), "{}", run.stderr);
+    let leases = json(
+        &alice
+            .ok(&["lease", "status", "nodur-net", "-o", "json"])
+            .stdout,
+    );
+    assert_eq!(
+        leases["leases"][0]["holder"]["identity"], "backup-operator",
+        "{leases}"
+    );
+    assert_eq!(leases["leases"][1]["state"], "free", "{leases}");
+}
