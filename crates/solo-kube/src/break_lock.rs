@@ -22,12 +22,7 @@ pub async fn break_lock_audited(
     let removed = solo_core::lock::break_lock(&store, lock_set).await?;
     let now = Time(jiff::Timestamp::now());
     for (key, holder) in &removed {
-        let was = match holder {
-            HolderField::Known(h) => {
-                format!("{} ({}, pid {})", h.user, h.host, h.pid)
-            }
-            HolderField::Opaque(identity) => identity.clone(),
-        };
+        let was = holder.describe();
         let event = Event {
             metadata: ObjectMeta {
                 generate_name: Some(format!("{}-lease-broken-", lock_set.deployment())),

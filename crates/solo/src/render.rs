@@ -157,20 +157,11 @@ impl Out {
 
 /// A lock holder in a few words: `user (host, pid N, held|acquiring)`, or a foreign identity.
 pub fn holder_text(holder: &solo_core::lock::HolderField) -> String {
-    use solo_core::lock::{HolderField, Phase};
-    match holder {
-        HolderField::Known(h) => format!(
-            "{} ({}, pid {}, {})",
-            h.user,
-            h.host,
-            h.pid,
-            if h.phase == Phase::Held {
-                "held"
-            } else {
-                "acquiring"
-            }
-        ),
-        HolderField::Opaque(_) => holder.describe(),
+    use solo_core::lock::Phase;
+    match holder.known().map(|h| h.phase) {
+        Some(Phase::Held) => format!("{}, held", holder.describe()),
+        Some(Phase::Acquiring) => format!("{}, acquiring", holder.describe()),
+        None => holder.describe(),
     }
 }
 

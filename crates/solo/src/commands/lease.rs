@@ -46,10 +46,7 @@ async fn break_lock(args: &BreakArgs, global: &Global, out: &Out) -> Result<(), 
             json!({
                 "cluster": key.cluster,
                 "namespace": key.namespace,
-                "removed": match holder {
-                    HolderField::Known(h) => format!("{} ({}, pid {})", h.user, h.host, h.pid),
-                    HolderField::Opaque(identity) => identity.clone(),
-                },
+                "removed": holder.describe(),
             })
         })
         .collect();
