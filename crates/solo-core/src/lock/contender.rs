@@ -621,6 +621,7 @@ where
             self.config.heartbeat_interval(),
         );
         let lock_set = &self.lock_set;
+        let late = self.config.sabotage.late_watch;
         let mut wake_at = deadline;
         let mut earliest = |t: Duration| wake_at = Some(wake_at.map_or(t, |w| w.min(t)));
         for slot in &mut self.slots {
@@ -651,7 +652,7 @@ where
             // Wake on *any* change of a lease we lack (the model's first trap), watching from
             // what we saw (its second).
             let name = lock_set.lease_name(&slot.key).to_owned();
-            arm_watch(&self.store, slot, &name);
+            arm_watch(&self.store, slot, &name, late);
             let Some(rec) = slot.seen.record() else {
                 continue;
             };
@@ -714,7 +715,7 @@ where
             slot.observer
                 .observe(slot.seen.record(), self.clock.mono_now());
             let name = lock_set.lease_name(&slot.key).to_owned();
-            arm_watch(&self.store, slot, &name);
+            arm_watch(&self.store, slot, &name, late);
         }
     }
 
@@ -732,8 +733,9 @@ where
     }
 }
 
-/// Makes sure `slot` is watched from the version we last saw of it.
-fn arm_watch<S: LeaseStore + 'static>(store: &Arc<S>, slot: &mut Slot, name: &str) {
+/// Makes sure `slot` is watched from the version we last saw of it (`late`: the sabotage that
+/// watches from a later read instead).
+fn arm_watch<S: LeaseStore + 'static>(store: &Arc<S>, slot: &mut Slot, name: &str, late: bool) {
     let Seen::Present(seen) = &slot.seen else {
         return;
     };
@@ -751,7 +753,17 @@ fn arm_watch<S: LeaseStore + 'static>(store: &Arc<S>, slot: &mut Slot, name: &st
         seen.resource_version.clone(),
     );
     let rv = since.clone();
-    let watch: WatchFuture = Box::pin(async move { store.watch_change(&key, &name, &since).await });
+    let watch: WatchFuture = if late {
+        Box::pin(async move {
+            let since = match store.get(&key, &name).await? {
+                Some(later) => later.resource_version,
+                None => since,
+            };
+            store.watch_change(&key, &name, &since).await
+        })
+    } else {
+        Box::pin(async move { store.watch_change(&key, &name, &since).await })
+    };
     slot.watch = Some((rv, watch));
 }
 
