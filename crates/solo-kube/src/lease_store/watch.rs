@@ -111,13 +111,6 @@ impl Drop for Lent<'_> {
     }
 }
 
-/// How the next event of a watch went.
-enum Next {
-    Event(WatchEvent<Lease>),
-    /// The server ended the watch (its timeout): resume from the position.
-    Ended,
-}
-
 impl Watches {
     fn lend(&self, key: &LeaseKey, name: &str) -> Lent<'_> {
         let lease = (key.clone(), name.to_owned());
@@ -187,16 +180,9 @@ impl Watches {
                     latest: None,
                 }),
             };
-            let next = match watch.stream.next().await {
-                Some(Ok(event)) => Next::Event(event),
-                Some(Err(e)) => {
-                    lent.watch = None;
-                    return Err(store_error(e));
-                }
-                None => Next::Ended,
-            };
+            let next = watch.stream.next().await;
             match next {
-                Next::Event(event) => match watch.apply(event) {
+                Some(Ok(event)) => match watch.apply(event) {
                     Ok(Step::Noted) => {}
                     Ok(Step::Gone) => {
                         lent.watch = None;
@@ -207,16 +193,19 @@ impl Watches {
                         return Err(e);
                     }
                 },
-                Next::Ended => {
-                    // Resume from the last version delivered: nothing in between is lost.
-                    match open(api, name, watch.position).await {
-                        Ok(stream) => watch.stream = stream,
-                        Err(e) => {
-                            lent.watch = None;
-                            return Err(e);
-                        }
-                    }
+                Some(Err(e)) => {
+                    lent.watch = None;
+                    return Err(store_error(e));
                 }
+                // The server ended the watch (its timeout): resume from the last version
+                // delivered, so that nothing in between is lost.
+                None => match open(api, name, watch.position).await {
+                    Ok(stream) => watch.stream = stream,
+                    Err(e) => {
+                        lent.watch = None;
+                        return Err(e);
+                    }
+                },
             }
             if let Some(change) = watch.change_after(since) {
                 // Events that already arrived behind it: answer with the newest, so that a
