@@ -532,3 +532,74 @@ fn the_new_timing_rules_are_checked_up_front() {
         Ok(())
     );
 }
+
+// ---- Wake-up: a waiter watches from the version its decision was based on ----
+
+/// Alice holds one lease and releases it as soon as she sees Bob queued (while Bob's decision
+/// and its watch are still on their way); how long after her release Bob enters, in seconds.
+fn handoff_after_release(seed: u64, sabotage: Sabotage) -> f64 {
+    let keys = vec![LeaseKey::new("cluster-1", "net")];
+    let mut h = Harness::with_keys(seed, 2, 60, keys);
+    h.config.sabotage = sabotage;
+    let mut alice = h.contender(0, "alice@example.com", 0);
+    let mut bob = h.contender(1, "bob@example.com", 0);
+    let (released, entered) = (shared(None), shared(None));
+    let (out, now, core, clock) = (
+        Rc::clone(&released),
+        now_secs(&h),
+        Arc::clone(&h.core),
+        h.clock(0),
+    );
+    h.spawn(0, async move {
+        let held = alice.acquire(WaitPolicy::Forever, |_| {}).await;
+        let held = held.unwrap_or_else(|e| panic!("{e}"));
+        let bob_queued = || {
+            lock(&core).world.leases[0]
+                .record
+                .as_ref()
+                .is_some_and(|r| r.queues("c1"))
+        };
+        while !bob_queued() {
+            sleep_secs(&clock, 0.001).await;
+        }
+        held.release().await.unwrap_or_else(|e| panic!("{e}"));
+        *out.borrow_mut() = Some(now());
+    });
+    let (out, now, clock) = (Rc::clone(&entered), now_secs(&h), h.clock(0));
+    h.spawn(1, async move {
+        sleep_secs(&clock, 0.5).await;
+        let held = bob.acquire(WaitPolicy::Forever, |_| {}).await;
+        let held = held.unwrap_or_else(|e| panic!("{e}"));
+        *out.borrow_mut() = Some(now());
+        let _ = held.release().await;
+    });
+    h.run();
+    let (released, entered) = (*released.borrow(), *entered.borrow());
+    entered.expect("bob entered") - released.expect("alice released")
+}
+
+#[test]
+fn a_release_between_a_waiters_decision_and_its_watch_still_wakes_it() {
+    for seed in 0..12 {
+        let delay = handoff_after_release(seed, Sabotage::default());
+        assert!(
+            delay < 8.0,
+            "seed {seed}: bob entered {delay:.1} s after the release"
+        );
+    }
+}
+
+#[test]
+fn sabotaged_to_watch_from_a_later_read_a_waiter_sleeps_through_the_release() {
+    let sabotage = Sabotage {
+        late_watch: true,
+        ..Sabotage::default()
+    };
+    let delays: Vec<f64> = (0..12)
+        .map(|seed| handoff_after_release(seed, sabotage))
+        .collect();
+    assert!(
+        delays.iter().any(|d| *d >= 8.0),
+        "no lost wake-up noticed: {delays:?}"
+    );
+}

@@ -2,6 +2,7 @@
 //!
 //! The holder is JSON in `spec.holderIdentity`; the visible waiter queue is JSON in the
 //! [`WAITERS_ANNOTATION`] annotation. Every write is a compare-and-swap on `resourceVersion`.
+//! Watches are kept open across wake-ups, one per Lease (`watch`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,6 +25,8 @@ use crate::error::store_error;
 use crate::identity::Authenticated;
 use crate::retry::{self, CallError};
 
+mod watch;
+
 /// Label on every Lease solo writes, so that they can be listed.
 pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "solo");
 
@@ -33,6 +36,7 @@ pub struct KubeLeaseStore {
     clusters: Clusters,
     audit: Option<(Authenticated, String)>,
     pending: Pending,
+    watches: watch::Watches,
 }
 
 /// The updates of leases that have not succeeded (still in flight, or failed), by lease: what a
@@ -68,6 +72,7 @@ impl KubeLeaseStore {
             clusters,
             audit: None,
             pending: Pending::default(),
+            watches: watch::Watches::default(),
         }
     }
 
@@ -300,6 +305,14 @@ impl LeaseStore for KubeLeaseStore {
         since_resource_version: &str,
     ) -> Result<Option<Versioned<LeaseRecord>>, StoreError> {
         let api = self.api(key)?;
+        if let Ok(since) = since_resource_version.parse::<u64>() {
+            // Through the watch kept open for this Lease; `410 Gone`: read it again (a fresh
+            // read is a change as far as the protocol cares: it decides again).
+            return match self.watches.change_after(&api, key, name, since).await? {
+                Some(change) => Ok(change),
+                None => self.get(key, name).await,
+            };
+        }
         let params = WatchParams::default()
             .fields(&format!("metadata.name={name}"))
             .timeout(290);

@@ -373,3 +373,75 @@ async fn a_lease_deleted_while_held_is_lost_and_never_resurrected() {
         "release re-created the lease"
     );
 }
+
+/// Watches are kept open across wake-ups (issue 13), and that must lose nothing: a change made
+/// while nobody waits wakes the next wait from what was seen, a wait from an old version answers
+/// at once with the newest, a wait from the newest waits for the next change, and a deletion
+/// wakes it too.
+#[tokio::test]
+async fn a_watch_kept_open_across_waits_misses_no_change() {
+    use solo_core::lock::{LeaseKey, LeaseRecord, LeaseStore};
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace("lock-watch").await;
+    let setup = Setup::new(env, &ns, "my-network", 1);
+    let store = solo_kube::KubeLeaseStore::new(setup.connect().await);
+    let key = LeaseKey::new("cluster-1", &ns);
+    let name = "watched";
+    let free = LeaseRecord::free(Duration::from_secs(3));
+    let version = |n: u32| LeaseRecord {
+        transitions: n,
+        ..free.clone()
+    };
+    let v0 = store.create(&key, name, version(0)).await.expect("create");
+
+    // Woken by a change, whether the watch opens before or after it lands.
+    let (woke, v1) = tokio::join!(
+        within(store.watch_change(&key, name, &v0.resource_version)),
+        store.replace(&key, name, version(1), &v0.resource_version)
+    );
+    let v1 = v1.expect("replace");
+    assert_eq!(woke.expect("present").value.transitions, 1);
+
+    // A change while nobody waits: the next wait from what was seen answers with it at once.
+    let v2 = store
+        .replace(&key, name, version(2), &v1.resource_version)
+        .await
+        .expect("replace");
+    let woke = within(store.watch_change(&key, name, &v1.resource_version)).await;
+    assert_eq!(woke.expect("present"), v2);
+    // From an older version still: the newest.
+    let woke = within(store.watch_change(&key, name, &v0.resource_version)).await;
+    assert_eq!(woke.expect("present").value.transitions, 2);
+
+    // From the newest version: nothing to answer until the next change.
+    let early = tokio::time::timeout(
+        Duration::from_millis(300),
+        store.watch_change(&key, name, &v2.resource_version),
+    )
+    .await;
+    assert!(early.is_err(), "woke without a change: {early:?}");
+    let (woke, v3) = tokio::join!(
+        within(store.watch_change(&key, name, &v2.resource_version)),
+        store.replace(&key, name, version(3), &v2.resource_version)
+    );
+    let v3 = v3.expect("replace");
+    assert_eq!(woke.expect("present"), v3);
+
+    // A deletion wakes it with nothing.
+    store
+        .delete(&key, name, &v3.resource_version)
+        .await
+        .expect("delete");
+    let woke = within(store.watch_change(&key, name, &v3.resource_version)).await;
+    assert!(woke.is_none(), "deleted, yet {woke:?}");
+}
+
+/// The answer of a watch, which must come within 10 s.
+async fn within<T>(
+    what: impl std::future::Future<Output = Result<T, solo_core::lock::StoreError>>,
+) -> T {
+    tokio::time::timeout(Duration::from_secs(10), what)
+        .await
+        .expect("the watch answers within 10 s")
+        .expect("the watch answers")
+}

@@ -47,6 +47,9 @@ pub struct Sabotage {
     pub long_claims: bool,
     /// Do not check that the newest state names the lock set held.
     pub skip_lock_set_check: bool,
+    /// Watch from a later read than the one the decision was based on (a change in between,
+    /// such as the release we wait for, wakes nobody).
+    pub late_watch: bool,
 }
 
 impl Default for LockConfig {

@@ -270,9 +270,17 @@ where
                     Err(e) => return Err(self.bail(e).await),
                 },
                 Decision::Lose if intent == Intent::Claim => {
-                    // Yielding costs everyone a round: first make sure that what we yield to is
-                    // still there (a view from a watch event or an old round may be stale).
-                    match self.refresh_blockers().await {
+                    // Yielding a claim costs everyone a round: first make sure that what we
+                    // yield to is still there (a view from a watch event or an old round may be
+                    // stale). A yield that writes nothing (no claim of ours, our queue entries
+                    // fresh) costs nobody anything: no re-read, so that a handoff costs the
+                    // waiters behind the next one no requests.
+                    let refresh = if self.yield_writes() {
+                        self.refresh_blockers().await
+                    } else {
+                        Ok(false)
+                    };
+                    match refresh {
                         Ok(true) => {
                             let now = self.clock.mono_now();
                             let views: Vec<LeaseView<'_>> =
@@ -474,6 +482,20 @@ where
         blockers
     }
 
+    /// Whether yielding now would write into any lease (release a claim, queue, or beat).
+    fn yield_writes(&mut self) -> bool {
+        let (ctx, slots) = self.round();
+        let now = ctx.clock.mono_now();
+        slots.iter_mut().any(|slot| {
+            if slot.failures > 0 {
+                // What we saw there may be stale: a yield reads it again and may write.
+                return true;
+            }
+            slot.observer.observe(slot.seen.record(), now);
+            plan_slot(&ctx, slot, Intent::Yield, now).is_some()
+        })
+    }
+
     /// Re-reads, in parallel, every lease held by a live other holder that this round did not
     /// read or write itself. True if any was re-read.
     async fn refresh_blockers(&mut self) -> Result<bool, LockError> {
@@ -599,6 +621,7 @@ where
             self.config.heartbeat_interval(),
         );
         let lock_set = &self.lock_set;
+        let late = self.config.sabotage.late_watch;
         let mut wake_at = deadline;
         let mut earliest = |t: Duration| wake_at = Some(wake_at.map_or(t, |w| w.min(t)));
         for slot in &mut self.slots {
@@ -629,7 +652,7 @@ where
             // Wake on *any* change of a lease we lack (the model's first trap), watching from
             // what we saw (its second).
             let name = lock_set.lease_name(&slot.key).to_owned();
-            arm_watch(&self.store, slot, &name);
+            arm_watch(&self.store, slot, &name, late);
             let Some(rec) = slot.seen.record() else {
                 continue;
             };
@@ -692,7 +715,7 @@ where
             slot.observer
                 .observe(slot.seen.record(), self.clock.mono_now());
             let name = lock_set.lease_name(&slot.key).to_owned();
-            arm_watch(&self.store, slot, &name);
+            arm_watch(&self.store, slot, &name, late);
         }
     }
 
@@ -710,8 +733,9 @@ where
     }
 }
 
-/// Makes sure `slot` is watched from the version we last saw of it.
-fn arm_watch<S: LeaseStore + 'static>(store: &Arc<S>, slot: &mut Slot, name: &str) {
+/// Makes sure `slot` is watched from the version we last saw of it (`late`: the sabotage that
+/// watches from a later read instead).
+fn arm_watch<S: LeaseStore + 'static>(store: &Arc<S>, slot: &mut Slot, name: &str, late: bool) {
     let Seen::Present(seen) = &slot.seen else {
         return;
     };
@@ -729,7 +753,17 @@ fn arm_watch<S: LeaseStore + 'static>(store: &Arc<S>, slot: &mut Slot, name: &st
         seen.resource_version.clone(),
     );
     let rv = since.clone();
-    let watch: WatchFuture = Box::pin(async move { store.watch_change(&key, &name, &since).await });
+    let watch: WatchFuture = if late {
+        Box::pin(async move {
+            let since = match store.get(&key, &name).await? {
+                Some(later) => later.resource_version,
+                None => since,
+            };
+            store.watch_change(&key, &name, &since).await
+        })
+    } else {
+        Box::pin(async move { store.watch_change(&key, &name, &since).await })
+    };
     slot.watch = Some((rv, watch));
 }
 
@@ -802,36 +836,9 @@ async fn settle<S: LeaseStore, C: Clock>(
     loop {
         let now = ctx.clock.mono_now();
         slot.observer.observe(slot.seen.record(), now);
-        let next = {
-            let record = slot.seen.record();
-            let (holder_live, waiters_live) = match record {
-                Some(r) => (
-                    slot.observer.holder_live(r, now),
-                    r.waiters
-                        .iter()
-                        .map(|w| slot.observer.waiter_live(w, ctx.config.waiter_ttl, now))
-                        .collect(),
-                ),
-                None => (true, Vec::new()),
-            };
-            plan(&PlanInput {
-                me: ctx.me,
-                waiter: ctx.waiter,
-                record,
-                holder_live,
-                waiters_live: &waiters_live,
-                claim_due: slot
-                    .claim_sent
-                    .is_none_or(|s| now >= s + ctx.config.renew_interval),
-                heartbeat_due: slot
-                    .heartbeat_sent
-                    .is_none_or(|s| now >= s + ctx.config.heartbeat_interval()),
-                intent,
-                wall_now: ctx.clock.wall_now(),
-                lease_duration: ctx.config.claim_duration(),
-            })
+        let Some(next) = plan_slot(ctx, slot, intent, now) else {
+            return Ok(());
         };
-        let Some(next) = next else { return Ok(()) };
         let (claims, beats) = (
             next.held_by(&ctx.me.request_id),
             next.queues(&ctx.me.request_id),
@@ -899,6 +906,42 @@ async fn settle<S: LeaseStore, C: Clock>(
             }
         }
     }
+}
+
+/// What [`plan`] says to write into one lease for `intent`, from what we last saw of it.
+fn plan_slot<S, C: Clock>(
+    ctx: &Ctx<'_, S, C>,
+    slot: &Slot,
+    intent: Intent,
+    now: Duration,
+) -> Option<LeaseRecord> {
+    let record = slot.seen.record();
+    let (holder_live, waiters_live) = match record {
+        Some(r) => (
+            slot.observer.holder_live(r, now),
+            r.waiters
+                .iter()
+                .map(|w| slot.observer.waiter_live(w, ctx.config.waiter_ttl, now))
+                .collect(),
+        ),
+        None => (true, Vec::new()),
+    };
+    plan(&PlanInput {
+        me: ctx.me,
+        waiter: ctx.waiter,
+        record,
+        holder_live,
+        waiters_live: &waiters_live,
+        claim_due: slot
+            .claim_sent
+            .is_none_or(|s| now >= s + ctx.config.renew_interval),
+        heartbeat_due: slot
+            .heartbeat_sent
+            .is_none_or(|s| now >= s + ctx.config.heartbeat_interval()),
+        intent,
+        wall_now: ctx.clock.wall_now(),
+        lease_duration: ctx.config.claim_duration(),
+    })
 }
 
 /// A failed request of a claim round: a transient one (unreachable, busy, timed out) is noted

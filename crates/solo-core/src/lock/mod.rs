@@ -17,6 +17,10 @@
 //!    resourceVersion its decision was based on, or when a blocker expires on its own clock,
 //!    and goes back to 1. (A change that cannot alter any decision, such as a heartbeat or a
 //!    waiter queued behind us, is noted and the watch resumes from it without a new round.)
+//!    A loser with nothing to yield (no claim of ours, our queue entries fresh) decides on what
+//!    its watches delivered, without reading again, and an adapter keeps each watch open across
+//!    wake-ups ([`LeaseStore::watch_change`]): so a change still wakes every waiter, but costs
+//!    the waiters that cannot go next no request.
 //!
 //! While waiting it renews its own claims and queue heartbeats. Claims made while waiting last
 //! only [`LockConfig::lease_duration`]; only the held lock gets [`LockConfig::hold_duration`]

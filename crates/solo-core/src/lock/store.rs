@@ -95,7 +95,9 @@ pub trait LeaseStore: Send + Sync {
     /// Start the watch from what you saw: the protocol passes the resourceVersion its decision
     /// was based on, and a change between that read and this call must still wake it. Resolving
     /// early with the current record is harmless (the protocol decides again), so an adapter that
-    /// gets `410 Gone` may answer with a fresh read. Dropping the future cancels the watch.
+    /// gets `410 Gone` may answer with a fresh read. Dropping the future cancels the wait; an
+    /// adapter may keep the watch itself open for the next call on the same lease, as long as
+    /// that call still sees every change after the version it passes.
     fn watch_change(
         &self,
         key: &LeaseKey,
