@@ -203,7 +203,7 @@ impl StateFence {
 fn stamp_error(target: &FenceTarget, e: StoreError) -> FenceError {
     FenceError::Stamp {
         cluster: target.cluster.clone(),
-        message: e.to_string(),
+        source: e,
     }
 }
 

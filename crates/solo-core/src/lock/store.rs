@@ -125,9 +125,9 @@ pub trait Clock: Send + Sync {
 /// Why the fencing epoch could not be stamped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FenceError {
-    /// A copy of the fenced state could not be stamped.
-    #[error("could not stamp the fencing epoch in cluster {cluster}: {message}")]
-    Stamp { cluster: String, message: String },
+    /// A copy of the fenced state could not be stamped: its cluster's refusal or failure.
+    #[error("could not stamp the fencing epoch in cluster {cluster}: {source}")]
+    Stamp { cluster: String, source: StoreError },
     /// Anything else.
     #[error("could not stamp the fencing epoch: {message}")]
     Other { message: String },

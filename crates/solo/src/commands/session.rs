@@ -473,11 +473,10 @@ pub fn lock_failure(e: &LockError, state_namespace: &str) -> Failure {
         LockError::Store { key, source } => {
             store_failure(&key.cluster, &key.namespace, "leases", source)
         }
-        LockError::Fence(solo_core::lock::FenceError::Stamp { cluster, message })
-            if message.starts_with("forbidden") =>
-        {
-            forbidden(cluster, state_namespace, "secrets", message)
-        }
+        LockError::Fence(solo_core::lock::FenceError::Stamp {
+            cluster,
+            source: StoreError::Forbidden { message },
+        }) => forbidden(cluster, state_namespace, "secrets", message),
         LockError::Fence(_) => Failure::new(
             e.to_string(),
             format!(
