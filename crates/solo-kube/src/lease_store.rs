@@ -23,7 +23,7 @@ use solo_core::lock::{
 use crate::clusters::Clusters;
 use crate::error::store_error;
 use crate::identity::Authenticated;
-use crate::retry::{self, CallError};
+use crate::retry::{self, IntoStore};
 
 mod watch;
 
@@ -227,7 +227,7 @@ impl LeaseStore for KubeLeaseStore {
         let api = self.api(key)?;
         let lease = retry::call(|| api.get_opt(name))
             .await
-            .map_err(CallError::into_store)?;
+            .map_err(IntoStore::into_store)?;
         Ok(lease.as_ref().map(from_lease))
     }
 
@@ -272,7 +272,7 @@ impl LeaseStore for KubeLeaseStore {
         self.pending.set(key, Some("no answer yet".to_owned()));
         let replaced = retry::call(|| api.patch(name, &params, &merge))
             .await
-            .map_err(CallError::into_store);
+            .map_err(IntoStore::into_store);
         self.pending
             .set(key, replaced.as_ref().err().map(ToString::to_string));
         Ok(from_lease(&replaced?))
@@ -294,7 +294,7 @@ impl LeaseStore for KubeLeaseStore {
         };
         retry::call(|| api.delete(name, &params))
             .await
-            .map_err(CallError::into_store)?;
+            .map_err(IntoStore::into_store)?;
         Ok(())
     }
 
@@ -319,7 +319,7 @@ impl LeaseStore for KubeLeaseStore {
         loop {
             let stream = retry::call(|| api.watch(&params, since_resource_version))
                 .await
-                .map_err(CallError::into_store)?;
+                .map_err(IntoStore::into_store)?;
             let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
                 let mut latest = match event.map_err(store_error)? {

@@ -29,18 +29,6 @@ pub enum CallError {
     TimedOut,
 }
 
-impl CallError {
-    /// As the lock's store error: a timeout is an unreachable server.
-    pub fn into_store(self) -> solo_core::lock::StoreError {
-        match self {
-            CallError::Kube(e) => crate::error::store_error(e),
-            CallError::TimedOut => solo_core::lock::StoreError::Unavailable {
-                message: self.to_string(),
-            },
-        }
-    }
-}
-
 /// Either error of a call as the lock's store error: kube's own, or the policy's [`CallError`].
 pub trait IntoStore {
     /// The store error it means.
@@ -53,9 +41,15 @@ impl IntoStore for kube::Error {
     }
 }
 
+/// A timeout is an unreachable server.
 impl IntoStore for CallError {
     fn into_store(self) -> solo_core::lock::StoreError {
-        CallError::into_store(self)
+        match self {
+            CallError::Kube(e) => crate::error::store_error(e),
+            CallError::TimedOut => solo_core::lock::StoreError::Unavailable {
+                message: self.to_string(),
+            },
+        }
     }
 }
 

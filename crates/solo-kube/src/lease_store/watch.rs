@@ -17,7 +17,7 @@ use solo_core::lock::{LeaseKey, LeaseRecord, StoreError, Versioned};
 
 use super::from_lease;
 use crate::error::store_error;
-use crate::retry::{self, CallError};
+use crate::retry::{self, IntoStore};
 
 /// The open watches of one store (shared by its clones), one per Lease.
 #[derive(Clone, Default)]
@@ -234,6 +234,6 @@ async fn open(
     let from = from.to_string();
     let stream = retry::call(|| api.watch(&params, &from))
         .await
-        .map_err(CallError::into_store)?;
+        .map_err(IntoStore::into_store)?;
     Ok(stream.boxed())
 }

@@ -8,7 +8,7 @@ impl StateStore {
         let read = match self.api(cluster) {
             Ok(api) => crate::retry::call(|| async { api.get_opt(&name).await })
                 .await
-                .map_err(crate::retry::CallError::into_store),
+                .map_err(crate::retry::IntoStore::into_store),
             Err(e) => Err(StoreError::Other {
                 message: e.to_string(),
             }),

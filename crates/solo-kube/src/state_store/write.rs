@@ -3,6 +3,7 @@
 
 use super::read::refuse_unless_writable;
 use super::*;
+use crate::retry::IntoStore as _;
 use solo_core::lock::fencing::admits;
 
 impl StateStore {
