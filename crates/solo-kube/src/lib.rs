@@ -45,7 +45,7 @@ pub use history::{AppendOutcome, History, HistoryEntry, HistoryError, HistorySto
 pub use identity::{Authenticated, AuthenticatedUser};
 pub use index::IndexEntry;
 pub use lease_store::KubeLeaseStore;
-pub use namespaces::{Ensured, ensure_namespace};
+pub use namespaces::{Ensured, ensure_namespace, namespace_exists};
 pub use state_store::{
     Base, CopyError, DEFAULT_STATE_NAMESPACE, StateCopy, StateStore, StateStoreError, WriteOutcome,
     fence_targets, state_object_name,

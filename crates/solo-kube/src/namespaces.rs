@@ -50,3 +50,19 @@ pub async fn ensure_namespace(client: &Client, namespace: &str) -> Result<Ensure
         Err(e) => Err(e),
     }
 }
+
+/// Whether `namespace` exists: `None` when the user may not read namespaces (then only the
+/// requests made in it can tell).
+pub async fn namespace_exists(
+    client: &Client,
+    namespace: &str,
+) -> Result<Option<bool>, StoreError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    match crate::retry::call(|| async { api.get_opt(namespace).await }).await {
+        Ok(found) => Ok(Some(found.is_some())),
+        Err(e) => match crate::retry::IntoStore::into_store(e) {
+            StoreError::Forbidden { .. } => Ok(None),
+            other => Err(other),
+        },
+    }
+}

@@ -42,12 +42,14 @@ use crate::lease_store::MANAGED_BY_LABEL;
 
 mod create;
 mod error;
+mod list;
 mod payload;
 mod read;
 mod write;
 
 pub(crate) use error::fenced;
 pub use error::{CopyError, StateStoreError};
+pub use list::{ListedDeployment, list_deployments};
 pub use payload::{decode_payload, encode_payload};
 pub use read::classify_copies;
 

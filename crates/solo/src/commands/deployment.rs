@@ -5,12 +5,9 @@ use super::session::{self, Target};
 use crate::cli::{CreateArgs, DeploymentArgs, DeploymentCommand, Global, ListArgs, Output};
 use crate::config::{KnownDeployment, LocalConfig};
 use crate::render::{Failure, Out};
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams};
 use serde_json::json;
 use solo_core::lock::{StoreError, WaitPolicy, read_lock};
 use solo_core::state::{ClusterRef, StateDocument, SyncStatus, names};
-use solo_kube::state_store::{DEPLOYMENT_LABEL, TEAM_LABEL};
 use solo_kube::{KubeLeaseStore, StateStore, StateStoreError};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -294,11 +291,7 @@ async fn list(args: &ListArgs, global: &Global, out: &Out) -> Result<(), Failure
             let clusters = clusters.clone();
             async move {
                 let client = clusters.client(&r).ok()?.clone();
-                let api: Api<Secret> = Api::namespaced(client, &ns);
-                // Metadata only: the list never reads the state itself.
-                let listed = api
-                    .list_metadata(&ListParams::default().labels(DEPLOYMENT_LABEL))
-                    .await;
+                let listed = solo_kube::state_store::list_deployments(&client, &ns).await;
                 // The public index: other teams' deployments, whose states we may not list.
                 let index_client = clusters.client(&r).ok()?.clone();
                 let index = solo_kube::index::list(&index_client, &ns)
@@ -322,28 +315,19 @@ async fn list(args: &ListArgs, global: &Global, out: &Out) -> Result<(), Failure
         }
         match listed {
             Ok(list) => {
-                for item in list.items {
-                    let labels = item.metadata.labels.unwrap_or_default();
-                    let Some(name) = labels.get(DEPLOYMENT_LABEL) else {
-                        continue;
-                    };
-                    let entry = found.entry(name.clone()).or_default();
+                for listed in list {
+                    let entry = found.entry(listed.deployment).or_default();
                     entry.clusters.insert(r.clone());
                     entry.state_namespace.insert(ns.clone());
-                    if let Some(team) = labels.get(TEAM_LABEL) {
-                        entry.team.insert(team.clone());
-                    }
+                    entry.team.extend(listed.team);
                 }
             }
-            Err(e) => match solo_kube::store_error(e) {
-                // A state namespace that does not exist in this cluster holds no deployment.
-                StoreError::NotFound => {}
-                StoreError::Forbidden { .. } if indexed => {}
-                StoreError::Forbidden { .. } => out.say(&format!(
-                    "warning: cluster {r}: you may not list secrets in namespace {ns}; its deployments are not shown"
-                )),
-                other => out.say(&format!("warning: cluster {r}, namespace {ns}: {other}")),
-            },
+            // A state namespace that does not exist in this cluster holds no deployment.
+            Err(StoreError::Forbidden { .. }) if indexed => {}
+            Err(StoreError::Forbidden { .. }) => out.say(&format!(
+                "warning: cluster {r}: you may not list secrets in namespace {ns}; its deployments are not shown"
+            )),
+            Err(other) => out.say(&format!("warning: cluster {r}, namespace {ns}: {other}")),
         }
     }
     let join = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(",");

@@ -5,8 +5,6 @@
 use crate::cli::Global;
 use crate::config::{self, KnownDeployment, LocalConfig};
 use crate::render::{EXIT_FORBIDDEN, EXIT_LOCKED, EXIT_OUT_OF_SYNC, Failure};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::Api;
 use solo_core::lock::{Identity, LeaseKey, LockConfig, LockError, LockSet, StoreError};
 use solo_core::state::{Loaded, MigrationStamp, StateDocument};
 use solo_kube::clusters::ClustersError;
@@ -322,10 +320,10 @@ pub async fn require_namespace(
     let client = clusters
         .client(cluster_ref)
         .map_err(|e| clusters_failure(&e))?;
-    let api: Api<Namespace> = Api::all(client.clone());
-    match api.get_opt(namespace).await {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => {
+    match solo_kube::namespace_exists(client, namespace).await {
+        // Not readable: the requests made in it will tell.
+        Ok(Some(true) | None) => Ok(()),
+        Ok(Some(false)) => {
             let context = config
                 .cluster_refs
                 .get(cluster_ref)
@@ -340,14 +338,7 @@ pub async fn require_namespace(
                 ),
             ))
         }
-        Err(kube::Error::Api(s)) if s.code == 403 || s.code == 401 => Ok(()),
-        Err(e) => Err(Failure::new(
-            format!(
-                "cluster {cluster_ref} cannot be reached: {}",
-                solo_kube::error::error_chain(&e)
-            ),
-            "check the cluster is up and your kube context is right (`solo cluster-ref list`)",
-        )),
+        Err(e) => Err(store_failure(cluster_ref, namespace, "namespaces", &e)),
     }
 }
 
