@@ -547,3 +547,313 @@ fn a_pending_load_balancer_is_waited_for_by_watch() {
         "203.0.113.3"
     );
 }
+
+/// A self-signed certificate made here, with its PEM text and its public key (SPKI, DER).
+struct Cert {
+    pem: String,
+    der: Vec<u8>,
+    spki: Vec<u8>,
+    key_pem: String,
+}
+
+fn self_signed(common_name: &str) -> Cert {
+    use rcgen::PublicKeyData;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).expect("a key pair");
+    let cert = rcgen::CertificateParams::new(vec![common_name.to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("a self-signed certificate");
+    Cert {
+        pem: cert.pem(),
+        der: cert.der().to_vec(),
+        spki: key.subject_public_key_info(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// Creates an Opaque Secret `name` with `data` in `ns` of `cluster`, as the admin.
+fn secret(cluster: &str, ns: &str, name: &str, data: &[(String, &str)]) {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    block_on(async {
+        let api: Api<Secret> = Api::namespaced(TestEnv::shared().client(cluster).await, ns);
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.to_owned()),
+                ..Default::default()
+            },
+            type_: Some("Opaque".to_owned()),
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.clone(), ByteString(v.as_bytes().to_vec())))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        api.create(&PostParams::default(), &secret)
+            .await
+            .expect("create secret");
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn certificates_in_solos_secrets_fill_the_address_books_key_and_hash() {
+    let (ns, state_ns) = namespaces("net13certs");
+    let user = User::new("net13certs", "alice@example.com");
+    user.ok(&[
+        "cluster-ref",
+        "connect",
+        "cluster-1",
+        "--context",
+        "cluster-1",
+    ]);
+    user.ok(&[
+        "deployment",
+        "create",
+        "certs",
+        "--namespace",
+        &ns,
+        "--cluster-ref",
+        "cluster-1",
+        "--state-namespace",
+        &state_ns,
+    ]);
+    user.ok(&["component", "add", "certs", "consensus", "node1"]);
+    user.ok(&["component", "add", "certs", "consensus", "node2"]);
+    service("cluster-1", &ns, "node1", None);
+    service("cluster-1", &ns, "node2", None);
+    user.ok(&["network", "endpoints", "certs", "--record"]);
+
+    // node1's keys where Solo puts them: its gossip Secret, and the namespace's TLS Secret.
+    let gossip = self_signed("s-node1");
+    let tls = self_signed("node1");
+    secret(
+        "cluster-1",
+        &ns,
+        "network-node1-keys-secrets",
+        &[
+            ("s-private-node1.pem".to_owned(), gossip.key_pem.as_str()),
+            ("s-public-node1.pem".to_owned(), gossip.pem.as_str()),
+        ],
+    );
+    secret(
+        "cluster-1",
+        &ns,
+        "network-node-hapi-app-secrets",
+        &[
+            ("hedera-node1.key".to_owned(), tls.key_pem.as_str()),
+            ("hedera-node1.crt".to_owned(), tls.pem.as_str()),
+        ],
+    );
+
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_solo"));
+    user.env(&mut cmd);
+    let proto = cmd
+        .args(["network", "address-book", "certs", "--format", "proto"])
+        .output()
+        .expect("solo runs");
+    let stderr = String::from_utf8_lossy(&proto.stderr);
+    assert_eq!(proto.status.code(), Some(0), "{stderr}");
+    let book = NodeAddressBook::decode(proto.stdout.as_slice()).expect("a NodeAddressBook");
+    let (one, two) = (&book.node_address[0], &book.node_address[1]);
+    assert_eq!(one.description, "node1");
+    assert_eq!(
+        one.rsa_pub_key,
+        hex(&gossip.spki),
+        "RSA_PubKey: the gossip public key, DER, hex"
+    );
+    let hash = hex(&<sha2::Sha384 as sha2::Digest>::digest(tls.pem.as_bytes()));
+    assert_eq!(
+        String::from_utf8_lossy(&one.node_cert_hash),
+        hash,
+        "nodeCertHash: SHA-384 of the TLS certificate's PEM, hex"
+    );
+    // node2 has no Secrets: its fields stay empty and the output says so.
+    assert_eq!(
+        (two.rsa_pub_key.as_str(), two.node_cert_hash.len()),
+        ("", 0)
+    );
+    assert!(
+        stderr.contains(&format!(
+            "note: node node2: no gossip certificate and no TLS certificate found (Secret in namespace {ns}"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("node node1"), "{stderr}");
+
+    // genesis-network.json carries the gossip certificate itself (DER, base64).
+    let genesis = json(&user.ok(&["network", "genesis", "certs"]).stdout);
+    let ca = genesis["nodeMetadata"][0]["rosterEntry"]["gossipCaCertificate"]
+        .as_str()
+        .expect("gossipCaCertificate");
+    assert_eq!(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, ca).expect("base64"),
+        gossip.der
+    );
+
+    // A file given with a flag stands in for a Secret.
+    let gossip2 = self_signed("s-node2");
+    let path = user.home.join("s-public-node2.pem");
+    std::fs::write(&path, &gossip2.pem).expect("write");
+    let flagged = format!("node2={}", path.display());
+    let book = json(
+        &user
+            .ok(&[
+                "network",
+                "address-book",
+                "certs",
+                "--format",
+                "json",
+                "--gossip-cert",
+                &flagged,
+            ])
+            .stdout,
+    );
+    assert_eq!(
+        book["nodeAddress"][1]["RSA_PubKey"],
+        hex(&gossip2.spki).as_str(),
+        "{book}"
+    );
+}
+
+#[test]
+fn a_namespace_forbidden_in_one_cluster_is_named_and_nothing_is_written() {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let (ns, state_ns) = namespaces("net13rbac");
+    let suffix = format!("{:x}", std::process::id());
+    let team = format!("net-{suffix}");
+    let admin = User::new("net13rbac", "admin@example.com");
+    let alice = User::new("net13rbac", "alice@example.com");
+    for c in ["cluster-1", "cluster-2"] {
+        admin.ok(&["cluster-ref", "connect", c, "--context", c]);
+        alice.ok(&[
+            "cluster-ref",
+            "connect",
+            c,
+            "--context",
+            &format!("alice@{c}"),
+        ]);
+    }
+    admin.ok(&[
+        "team",
+        "setup",
+        &team,
+        "--group",
+        "team-a",
+        "--state-namespace",
+        &state_ns,
+        "--namespace",
+        &ns,
+        "--cluster-ref",
+        "cluster-1",
+        "--cluster-ref",
+        "cluster-2",
+    ]);
+    alice.ok(&[
+        "deployment",
+        "create",
+        "rbac",
+        "--namespace",
+        &ns,
+        "--cluster-ref",
+        "cluster-1",
+        "--cluster-ref",
+        "cluster-2",
+        "--team",
+        &team,
+        "--state-namespace",
+        &state_ns,
+    ]);
+    alice.ok(&[
+        "component",
+        "add",
+        "rbac",
+        "consensus",
+        "node1",
+        "--cluster-ref",
+        "cluster-1",
+    ]);
+    alice.ok(&[
+        "component",
+        "add",
+        "rbac",
+        "consensus",
+        "node2",
+        "--cluster-ref",
+        "cluster-2",
+    ]);
+    for (node, c, ip) in [
+        ("node1", "cluster-1", "203.0.113.21"),
+        ("node2", "cluster-2", "203.0.113.22"),
+    ] {
+        service(c, &ns, node, Some(serde_json::json!({ "ip": ip })));
+    }
+    // team-a may read Services in the network's namespace of cluster-1 only.
+    block_on(async {
+        let client = TestEnv::shared().client("cluster-1").await;
+        let role: Role = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "read-services"},
+            "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch"]}],
+        }))
+        .expect("role");
+        let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "read-services"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-services"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "team-a"}],
+        }))
+        .expect("binding");
+        Api::<Role>::namespaced(client.clone(), &ns)
+            .create(&PostParams::default(), &role)
+            .await
+            .expect("role");
+        Api::<RoleBinding>::namespaced(client, &ns)
+            .create(&PostParams::default(), &binding)
+            .await
+            .expect("binding");
+    });
+
+    let before = alice.ok(&["state", "show", "rbac", "-o", "json"]).stdout;
+    for args in [
+        vec!["network", "endpoints", "rbac", "--record"],
+        vec!["network", "endpoints", "rbac", "--check"],
+    ] {
+        let refused = alice.solo(&args);
+        assert_eq!(refused.code, Some(5), "solo {args:?}: {}", refused.stderr);
+        let mut lines = refused.stderr.lines();
+        assert_eq!(
+            lines.next(),
+            Some(
+                format!(
+                    "error: cluster cluster-2 refused to let you read Service network-node2-svc in namespace {ns}"
+                )
+                .as_str()
+            ),
+            "solo {args:?}: {}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.contains(&format!(
+                "ask the cluster's administrator for a Role in namespace {ns} that lets you get and watch services"
+            )),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert_eq!(
+        alice.ok(&["state", "show", "rbac", "-o", "json"]).stdout,
+        before,
+        "nothing written"
+    );
+    // The admin, allowed everywhere, resolves both.
+    admin.ok(&[
+        "network",
+        "endpoints",
+        "rbac",
+        "--state-namespace",
+        &state_ns,
+    ]);
+}
