@@ -112,20 +112,8 @@ fn a_deployment_over_two_clusters_is_listed_shown_free_and_runs_commands_under_i
 
     // Bob, who never created it, finds it from its state namespace.
     let bob = User::new("share", "bob@example.com");
-    bob.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-1",
-        "--context",
-        "cluster-1",
-    ]);
-    bob.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-2",
-        "--context",
-        "cluster-2",
-    ]);
+    bob.connect(&["cluster-1"], str::to_owned);
+    bob.connect(&["cluster-2"], str::to_owned);
     let state = json(
         &bob.ok(&[
             "state",
@@ -189,13 +177,7 @@ fn exec_while_another_exec_holds_the_lock_exits_3_naming_the_holder_and_wait_get
 #[test]
 fn an_unmapped_ref_or_an_unknown_context_is_a_clear_error() {
     let alice = User::new("unmapped", "alice@example.com");
-    alice.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-1",
-        "--context",
-        "cluster-1",
-    ]);
+    alice.connect(&["cluster-1"], str::to_owned);
     let run = alice.solo(&[
         "deployment",
         "create",
@@ -276,13 +258,7 @@ fn a_damaged_local_config_names_its_path() {
 fn a_user_without_access_to_leases_gets_exit_5_naming_the_namespace() {
     let (ns, state_ns) = namespaces("forbidden");
     let bob = User::new("forbidden", "bob@example.com");
-    bob.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-1",
-        "--context",
-        "bob@cluster-1",
-    ]);
+    bob.connect(&["cluster-1"], |c| format!("bob@{c}"));
     let run = bob.solo(&[
         "deployment",
         "create",

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use prost::Message;
 use solo_testenv::TestEnv;
-use support::{User, json, namespaces};
+use support::{User, grant, json, namespaces, team_setup};
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Runtime::new().expect("runtime").block_on(f)
@@ -66,39 +66,49 @@ fn cluster_ip(cluster: &str, ns: &str, node: &str) -> String {
 fn three_cluster_network(test: &str) -> (User, String) {
     let (ns, state_ns) = namespaces(test);
     let user = User::new(test, "alice@example.com");
-    for c in ["cluster-1", "cluster-2", "cluster-3"] {
-        user.ok(&["cluster-ref", "connect", c, "--context", c]);
-    }
-    user.ok(&[
-        "deployment",
-        "create",
+    let refs = ["cluster-1", "cluster-2", "cluster-3"];
+    user.connect(&refs, str::to_owned);
+    user.create("net", &ns, &refs, &["--state-namespace", &state_ns]);
+    add_nodes(
+        &user,
         "net",
-        "--namespace",
-        &ns,
-        "--cluster-ref",
-        "cluster-1",
-        "--cluster-ref",
-        "cluster-2",
-        "--cluster-ref",
-        "cluster-3",
-        "--state-namespace",
-        &state_ns,
-    ]);
-    for (node, c) in [
-        ("node1", "cluster-1"),
-        ("node2", "cluster-2"),
-        ("node3", "cluster-3"),
-    ] {
+        &[
+            ("node1", "cluster-1"),
+            ("node2", "cluster-2"),
+            ("node3", "cluster-3"),
+        ],
+    );
+    (user, ns)
+}
+
+/// Adds each (node, cluster ref) of `nodes` to `deployment` as a consensus node.
+fn add_nodes(user: &User, deployment: &str, nodes: &[(&str, &str)]) {
+    for (node, c) in nodes {
         user.ok(&[
             "component",
             "add",
-            "net",
+            deployment,
             "consensus",
             node,
             "--cluster-ref",
             c,
         ]);
     }
+}
+
+/// A user with cluster-1 connected and `deployment` over it alone, its nodes in cluster-1.
+fn one_cluster_network(test: &str, deployment: &str, nodes: &[&str]) -> (User, String) {
+    let (ns, state_ns) = namespaces(test);
+    let user = User::new(test, "alice@example.com");
+    user.connect(&["cluster-1"], str::to_owned);
+    user.create(
+        deployment,
+        &ns,
+        &["cluster-1"],
+        &["--state-namespace", &state_ns],
+    );
+    let nodes: Vec<_> = nodes.iter().map(|n| (*n, "cluster-1")).collect();
+    add_nodes(&user, deployment, &nodes);
     (user, ns)
 }
 
@@ -359,27 +369,7 @@ fn endpoints_of_a_network_over_three_clusters_become_its_address_book() {
 
 #[test]
 fn a_single_cluster_network_uses_the_cluster_ip_and_bad_input_writes_nothing() {
-    let (ns, state_ns) = namespaces("net13one");
-    let user = User::new("net13one", "alice@example.com");
-    user.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-1",
-        "--context",
-        "cluster-1",
-    ]);
-    user.ok(&[
-        "deployment",
-        "create",
-        "one",
-        "--namespace",
-        &ns,
-        "--cluster-ref",
-        "cluster-1",
-        "--state-namespace",
-        &state_ns,
-    ]);
-    user.ok(&["component", "add", "one", "consensus", "node1"]);
+    let (user, ns) = one_cluster_network("net13one", "one", &["node1"]);
 
     // No Service yet: one sentence, exit 1, nothing written.
     let before = user.ok(&["state", "show", "one", "-o", "yaml"]).stdout;
@@ -602,28 +592,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[test]
 fn certificates_in_solos_secrets_fill_the_address_books_key_and_hash() {
-    let (ns, state_ns) = namespaces("net13certs");
-    let user = User::new("net13certs", "alice@example.com");
-    user.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-1",
-        "--context",
-        "cluster-1",
-    ]);
-    user.ok(&[
-        "deployment",
-        "create",
-        "certs",
-        "--namespace",
-        &ns,
-        "--cluster-ref",
-        "cluster-1",
-        "--state-namespace",
-        &state_ns,
-    ]);
-    user.ok(&["component", "add", "certs", "consensus", "node1"]);
-    user.ok(&["component", "add", "certs", "consensus", "node2"]);
+    let (user, ns) = one_cluster_network("net13certs", "certs", &["node1", "node2"]);
     service("cluster-1", &ns, "node1", None);
     service("cluster-1", &ns, "node2", None);
     user.ok(&["network", "endpoints", "certs", "--record"]);
@@ -722,70 +691,26 @@ fn certificates_in_solos_secrets_fill_the_address_books_key_and_hash() {
 
 #[test]
 fn a_namespace_forbidden_in_one_cluster_is_named_and_nothing_is_written() {
-    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
     let (ns, state_ns) = namespaces("net13rbac");
     let suffix = format!("{:x}", std::process::id());
     let team = format!("net-{suffix}");
     let admin = User::new("net13rbac", "admin@example.com");
     let alice = User::new("net13rbac", "alice@example.com");
-    for c in ["cluster-1", "cluster-2"] {
-        admin.ok(&["cluster-ref", "connect", c, "--context", c]);
-        alice.ok(&[
-            "cluster-ref",
-            "connect",
-            c,
-            "--context",
-            &format!("alice@{c}"),
-        ]);
-    }
-    admin.ok(&[
-        "team",
-        "setup",
-        &team,
-        "--group",
-        "team-a",
-        "--state-namespace",
-        &state_ns,
-        "--namespace",
+    let refs = ["cluster-1", "cluster-2"];
+    admin.connect(&refs, str::to_owned);
+    alice.connect(&refs, |c| format!("alice@{c}"));
+    team_setup(&admin, &team, "team-a", &state_ns, &ns);
+    alice.create(
+        "rbac",
         &ns,
-        "--cluster-ref",
-        "cluster-1",
-        "--cluster-ref",
-        "cluster-2",
-    ]);
-    alice.ok(&[
-        "deployment",
-        "create",
+        &refs,
+        &["--team", &team, "--state-namespace", &state_ns],
+    );
+    add_nodes(
+        &alice,
         "rbac",
-        "--namespace",
-        &ns,
-        "--cluster-ref",
-        "cluster-1",
-        "--cluster-ref",
-        "cluster-2",
-        "--team",
-        &team,
-        "--state-namespace",
-        &state_ns,
-    ]);
-    alice.ok(&[
-        "component",
-        "add",
-        "rbac",
-        "consensus",
-        "node1",
-        "--cluster-ref",
-        "cluster-1",
-    ]);
-    alice.ok(&[
-        "component",
-        "add",
-        "rbac",
-        "consensus",
-        "node2",
-        "--cluster-ref",
-        "cluster-2",
-    ]);
+        &[("node1", "cluster-1"), ("node2", "cluster-2")],
+    );
     for (node, c, ip) in [
         ("node1", "cluster-1", "203.0.113.21"),
         ("node2", "cluster-2", "203.0.113.22"),
@@ -793,28 +718,14 @@ fn a_namespace_forbidden_in_one_cluster_is_named_and_nothing_is_written() {
         service(c, &ns, node, Some(serde_json::json!({ "ip": ip })));
     }
     // team-a may read Services in the network's namespace of cluster-1 only.
-    block_on(async {
-        let client = TestEnv::shared().client("cluster-1").await;
-        let role: Role = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "read-services"},
-            "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch"]}],
-        }))
-        .expect("role");
-        let binding: RoleBinding = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "read-services"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-services"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "team-a"}],
-        }))
-        .expect("binding");
-        Api::<Role>::namespaced(client.clone(), &ns)
-            .create(&PostParams::default(), &role)
-            .await
-            .expect("role");
-        Api::<RoleBinding>::namespaced(client, &ns)
-            .create(&PostParams::default(), &binding)
-            .await
-            .expect("binding");
-    });
+    grant(
+        "cluster-1",
+        &ns,
+        "read-services",
+        "team-a",
+        &["services"],
+        &["get", "list", "watch"],
+    );
 
     let before = alice.ok(&["state", "show", "rbac", "-o", "json"]).stdout;
     for args in [

@@ -70,6 +70,23 @@ impl User {
         }
     }
 
+    /// Maps each cluster ref of `refs` to the kube context `context_of(ref)`.
+    pub fn connect(&self, refs: &[&str], context_of: impl Fn(&str) -> String) {
+        for r in refs {
+            self.ok(&["cluster-ref", "connect", r, "--context", &context_of(r)]);
+        }
+    }
+
+    /// `solo deployment create <deployment> --namespace <ns> --cluster-ref <ref>... <extra>...`.
+    pub fn create(&self, deployment: &str, ns: &str, refs: &[&str], extra: &[&str]) -> Run {
+        let mut args = vec!["deployment", "create", deployment, "--namespace", ns];
+        for r in refs {
+            args.extend(["--cluster-ref", r]);
+        }
+        args.extend_from_slice(extra);
+        self.ok(&args)
+    }
+
     pub fn ok(&self, args: &[&str]) -> Run {
         let run = self.solo(args);
         assert_eq!(
@@ -129,37 +146,67 @@ pub fn wait_until_held(user: &User, deployment: &str) -> serde_json::Value {
 pub fn alice_with_a_deployment(test: &str, deployment: &str) -> (User, String, String) {
     let (ns, state_ns) = namespaces(test);
     let alice = User::new(test, "alice@example.com");
-    alice.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-1",
-        "--context",
-        "cluster-1",
-    ]);
-    alice.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-2",
-        "--context",
-        "cluster-2",
-    ]);
+    alice.connect(&["cluster-1", "cluster-2"], str::to_owned);
     create_over_two_clusters(&alice, deployment, &ns, &state_ns);
     (alice, ns, state_ns)
 }
 
 /// `user` creates `deployment` over cluster-1 and cluster-2.
 pub fn create_over_two_clusters(user: &User, deployment: &str, ns: &str, state_ns: &str) {
-    user.ok(&[
-        "deployment",
-        "create",
+    user.create(
         deployment,
+        ns,
+        &["cluster-1", "cluster-2"],
+        &["--state-namespace", state_ns],
+    );
+}
+
+/// The admin runs `solo team setup` for `team` (group `group`) over cluster-1 and cluster-2:
+/// its state namespace and one network namespace.
+pub fn team_setup(admin: &User, team: &str, group: &str, state_ns: &str, ns: &str) -> Run {
+    admin.ok(&[
+        "team",
+        "setup",
+        team,
+        "--group",
+        group,
+        "--state-namespace",
+        state_ns,
         "--namespace",
         ns,
         "--cluster-ref",
         "cluster-1",
         "--cluster-ref",
         "cluster-2",
-        "--state-namespace",
-        state_ns,
-    ]);
+    ])
+}
+
+/// As the admin of `cluster`: a Role `name` in `ns` allowing `verbs` on core `resources`,
+/// bound to `group`.
+pub fn grant(cluster: &str, ns: &str, name: &str, group: &str, resources: &[&str], verbs: &[&str]) {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use kube::api::{Api, PostParams};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = TestEnv::shared().client(cluster).await;
+        let role: Role = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "rules": [{"apiGroups": [""], "resources": resources, "verbs": verbs}],
+        }))
+        .expect("role");
+        let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}],
+        }))
+        .expect("binding");
+        Api::<Role>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &role)
+            .await
+            .expect("role");
+        Api::<RoleBinding>::namespaced(client, ns)
+            .create(&PostParams::default(), &binding)
+            .await
+            .expect("binding");
+    })
 }
