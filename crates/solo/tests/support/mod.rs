@@ -2,7 +2,7 @@
 //! clusters' kubeconfig), fresh namespaces, and a deployment over two clusters.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
@@ -97,6 +97,38 @@ impl User {
             run.stderr
         );
         run
+    }
+}
+
+/// A fresh scratch directory `<suite>/<test>` under the tests' temporary directory.
+pub fn scratch(suite: &str, test: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(suite)
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Runs solo offline in `dir` (also its HOME) with `solo_home`: no identity anywhere (no git
+/// config either), a kubeconfig that does not exist, and a 100-column terminal.
+pub fn offline(dir: &Path, solo_home: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_solo"))
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("SOLO_HOME", solo_home)
+        .env("KUBECONFIG", dir.join("no-kubeconfig"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("COLUMNS", "100")
+        .args(args)
+        .output()
+        .expect("solo runs");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
