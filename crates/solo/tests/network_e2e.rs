@@ -47,11 +47,26 @@ fn service(cluster: &str, ns: &str, node: &str, ingress: Option<serde_json::Valu
     })
 }
 
+/// Gives node's LoadBalancer Service in `cluster` the address `ingress`, as its controller would.
+fn give_address(cluster: &str, ns: &str, node: &str, ingress: serde_json::Value) {
+    block_on(async {
+        let api: Api<Service> = Api::namespaced(TestEnv::shared().client(cluster).await, ns);
+        set_ingress(&api, &format!("network-{node}-svc"), ingress).await;
+    })
+}
+
 async fn set_ingress(api: &Api<Service>, name: &str, ingress: serde_json::Value) {
     let status = serde_json::json!({"status": {"loadBalancer": {"ingress": [ingress]}}});
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
         .await
         .expect("set the LoadBalancer ingress through the status subresource");
+}
+
+/// Runs solo as `user`, its stdout as bytes (the protobuf address book is not text).
+fn bytes_of(user: &User, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_solo"));
+    user.env(&mut cmd);
+    cmd.args(args).output().expect("solo runs")
 }
 
 fn cluster_ip(cluster: &str, ns: &str, node: &str) -> String {
@@ -240,13 +255,10 @@ fn endpoints_of_a_network_over_three_clusters_become_its_address_book() {
     user.ok(&["network", "endpoints", "net", "--check"]);
 
     // The address book, decoded again with the crate's own type, field by field.
-    let proto = std::process::Command::new(env!("CARGO_BIN_EXE_solo"))
-        .env("SOLO_HOME", &user.home)
-        .env("SOLO_USER_EMAIL", &user.email)
-        .env("KUBECONFIG", TestEnv::shared().kubeconfig())
-        .args(["network", "address-book", "net", "--format", "proto"])
-        .output()
-        .expect("solo runs");
+    let proto = bytes_of(
+        &user,
+        &["network", "address-book", "net", "--format", "proto"],
+    );
     assert_eq!(
         proto.status.code(),
         Some(0),
@@ -340,15 +352,12 @@ fn endpoints_of_a_network_over_three_clusters_become_its_address_book() {
     );
 
     // A Service whose address changed: --check exits 4 with a per-node table.
-    block_on(async {
-        let api: Api<Service> = Api::namespaced(TestEnv::shared().client("cluster-1").await, &ns);
-        set_ingress(
-            &api,
-            "network-node1-svc",
-            serde_json::json!({"ip": "203.0.113.99"}),
-        )
-        .await;
-    });
+    give_address(
+        "cluster-1",
+        &ns,
+        "node1",
+        serde_json::json!({"ip": "203.0.113.99"}),
+    );
     let drift = user.solo(&["network", "endpoints", "net", "--check"]);
     assert_eq!(drift.code, Some(4), "{}", drift.stderr);
     assert!(
@@ -515,15 +524,12 @@ fn a_pending_load_balancer_is_waited_for_by_watch() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("solo runs");
-    block_on(async {
-        let api: Api<Service> = Api::namespaced(TestEnv::shared().client("cluster-3").await, &ns);
-        set_ingress(
-            &api,
-            "network-node3-svc",
-            serde_json::json!({"ip": "203.0.113.3"}),
-        )
-        .await;
-    });
+    give_address(
+        "cluster-3",
+        &ns,
+        "node3",
+        serde_json::json!({"ip": "203.0.113.3"}),
+    );
     let out = waiting.wait_with_output().expect("solo ends");
     assert_eq!(
         out.status.code(),
@@ -619,12 +625,10 @@ fn certificates_in_solos_secrets_fill_the_address_books_key_and_hash() {
         ],
     );
 
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_solo"));
-    user.env(&mut cmd);
-    let proto = cmd
-        .args(["network", "address-book", "certs", "--format", "proto"])
-        .output()
-        .expect("solo runs");
+    let proto = bytes_of(
+        &user,
+        &["network", "address-book", "certs", "--format", "proto"],
+    );
     let stderr = String::from_utf8_lossy(&proto.stderr);
     assert_eq!(proto.status.code(), Some(0), "{stderr}");
     let book = NodeAddressBook::decode(proto.stdout.as_slice()).expect("a NodeAddressBook");
