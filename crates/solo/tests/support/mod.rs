@@ -25,6 +25,16 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Self {
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl User {
     pub fn new(test: &str, email: &str) -> Self {
         let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -63,11 +73,7 @@ impl User {
             .args(args);
         let out = cmd.output().expect("solo runs");
         self.assert_solo_config_untouched(&args.join(" "));
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(out)
     }
 
     /// Maps each cluster ref of `refs` to the kube context `context_of(ref)`.
@@ -125,11 +131,7 @@ pub fn offline(dir: &Path, solo_home: &Path, args: &[&str]) -> Run {
         .args(args)
         .output()
         .expect("solo runs");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from(out)
 }
 
 /// A network namespace and a state namespace, fresh in every cluster.
