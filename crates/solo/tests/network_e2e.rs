@@ -657,7 +657,7 @@ fn certificates_in_solos_secrets_fill_the_address_books_key_and_hash() {
     );
     assert!(
         stderr.contains(&format!(
-            "note: node node2: no gossip certificate and no TLS certificate found (Secret in namespace {ns}"
+            "note: node node2 in namespace {ns} of cluster cluster-1: no gossip certificate (Secret network-node2-keys-secrets, key s-public-node2.pem, or --gossip-cert) and no TLS certificate (Secret network-node-hapi-app-secrets, key hedera-node2.crt, or --tls-cert), so its certificate fields are empty"
         )),
         "{stderr}"
     );

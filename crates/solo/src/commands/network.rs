@@ -349,16 +349,31 @@ async fn certs(
     Ok(certs)
 }
 
+/// Says, per node, which certificate solo found neither in Solo's Secrets nor in a flag's file.
 fn note_missing_certs(out: &Out, doc: &StateDocument, certs: &BTreeMap<String, NodeCerts>) {
     let none = NodeCerts::default();
     for n in &doc.components.consensus {
-        let missing = certs.get(&n.name).unwrap_or(&none).missing();
+        let node = certs.get(&n.name).unwrap_or(&none);
+        let mut missing = Vec::new();
+        if node.gossip_cert_der.is_none() {
+            let (secret, key) = endpoints::gossip_secret(&n.name);
+            missing.push(format!(
+                "no gossip certificate (Secret {secret}, key {key}, or --gossip-cert)"
+            ));
+        }
+        if node.tls_cert_pem.is_none() {
+            let (secret, key) = endpoints::tls_secret(&n.name);
+            missing.push(format!(
+                "no TLS certificate (Secret {secret}, key {key}, or --tls-cert)"
+            ));
+        }
         if !missing.is_empty() {
             out.say(&format!(
-                "note: node {}: no {} found (Secret in namespace {} or --gossip-cert/--tls-cert), so its certificate fields are empty",
+                "note: node {} in namespace {} of cluster {}: {}, so its certificate fields are empty",
                 n.name,
-                missing.join(" and no "),
-                n.namespace
+                n.namespace,
+                n.cluster,
+                missing.join(" and ")
             ));
         }
     }
