@@ -271,8 +271,7 @@ async fn writes_append_and_release_fail(env: &TestEnv, alice: &Setup, fault: Fau
     let released = within(BOUND, &what, guard.release()).await;
     eprintln!("{what}: {released:?}");
     on_cluster_2(env, None);
-    let acknowledged = acknowledged.lock().expect("lock").clone();
-    acknowledged
+    acknowledged.lock().expect("lock").clone()
 }
 
 /// Phase: after the fault the copies are writable; bob takes the lock, finds every acknowledged

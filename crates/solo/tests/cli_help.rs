@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use support::{Run, offline, scratch};
 
 /// A scratch SOLO_HOME and working directory, with no identity anywhere (no git config either).
@@ -12,7 +12,7 @@ fn home(test: &str) -> PathBuf {
     scratch("cli_help", test)
 }
 
-fn solo_in(dir: &PathBuf, args: &[&str]) -> Run {
+fn solo_in(dir: &Path, args: &[&str]) -> Run {
     offline(dir, &dir.join("solo-home"), args)
 }
 
