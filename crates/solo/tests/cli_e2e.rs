@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use solo_testenv::TestEnv;
 
-use support::{User, alice_with_a_deployment, json, namespaces, wait_until_held};
+use support::{User, alice_with_a_deployment, assert_lock_free, json, namespaces, wait_until_held};
 
 #[test]
 fn a_deployment_over_two_clusters_is_listed_shown_free_and_runs_commands_under_its_lock() {
@@ -96,19 +96,7 @@ fn a_deployment_over_two_clusters_is_listed_shown_free_and_runs_commands_under_i
     assert_eq!(failed.code, Some(7), "{}", failed.stderr);
 
     // Released after each command: free again.
-    let leases = json(
-        &alice
-            .ok(&["lease", "status", "my-network", "-o", "json"])
-            .stdout,
-    );
-    assert!(
-        leases["leases"]
-            .as_array()
-            .expect("leases")
-            .iter()
-            .all(|l| l["state"] == "free"),
-        "{leases}"
-    );
+    assert_lock_free(&alice, "my-network");
 
     // Bob, who never created it, finds it from its state namespace.
     let bob = User::new("share", "bob@example.com");
@@ -364,19 +352,7 @@ fn sigterm_reaches_the_command_and_the_lock_is_released() {
     let out = exec.wait_with_output().expect("exec ends");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(128 + libc::SIGTERM));
-    let leases = json(
-        &alice
-            .ok(&["lease", "status", "term-net", "-o", "json"])
-            .stdout,
-    );
-    assert!(
-        leases["leases"]
-            .as_array()
-            .expect("leases")
-            .iter()
-            .all(|l| l["state"] == "free"),
-        "{leases}"
-    );
+    assert_lock_free(&alice, "term-net");
 }
 
 #[test]

@@ -150,6 +150,23 @@ pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
 }
 
+/// Checks that every lease of `deployment`'s lock is free, as `user` reads them.
+pub fn assert_lock_free(user: &User, deployment: &str) {
+    let leases = json(
+        &user
+            .ok(&["lease", "status", deployment, "-o", "json"])
+            .stdout,
+    );
+    assert!(
+        leases["leases"]
+            .as_array()
+            .expect("leases")
+            .iter()
+            .all(|l| l["state"] == "free"),
+        "{leases}"
+    );
+}
+
 /// Alice connects two cluster refs and creates a deployment over both.
 /// Waits until `deployment`'s lock is held: every lease's holder in phase Held. A lease's "held"
 /// state alone also shows while a request is still acquiring.
