@@ -441,19 +441,7 @@ fn lease_break_needs_force_then_clears_the_lock_and_says_whose_claim_it_removed(
             .unwrap_or_default()
             .starts_with("alice@example.com")
     );
-    let after = json(
-        &alice
-            .ok(&["lease", "status", "break-net", "-o", "json"])
-            .stdout,
-    );
-    assert!(
-        after["leases"]
-            .as_array()
-            .expect("leases")
-            .iter()
-            .all(|l| l["state"] == "free"),
-        "{after}"
-    );
+    assert_lock_free(&alice, "break-net");
 
     // The old holder finds out at its next renewal and stops its command.
     let status = holder.wait().expect("the holder ends");

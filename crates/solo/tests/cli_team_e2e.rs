@@ -9,7 +9,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use solo_testenv::TestEnv;
-use support::{User, json, team_setup};
+use support::{User, assert_lock_free, json, team_setup};
 
 /// A user with a fresh SOLO_HOME whose cluster refs 1 and 2 map to `context_of(ref)`.
 fn user(test: &str, email: &str, context_of: impl Fn(&str) -> String) -> User {
@@ -120,19 +120,7 @@ fn a_team_b_member_cannot_read_or_change_team_a_state_and_still_sees_it_listed()
         Some(1),
         "{after}"
     );
-    let leases = json(
-        &alice
-            .ok(&["lease", "status", &deployment, "-o", "json"])
-            .stdout,
-    );
-    assert!(
-        leases["leases"]
-            .as_array()
-            .expect("leases")
-            .iter()
-            .all(|l| l["holder"].is_null()),
-        "{leases}"
-    );
+    assert_lock_free(&alice, &deployment);
 
     // Deleted by its team, it leaves the public list too.
     alice.ok(&["deployment", "delete", &deployment, "--yes"]);
