@@ -20,7 +20,7 @@ run() {
 make --no-print-directory sandbox
 export KUBECONFIG=$PWD/.sandbox/kubeconfig
 cargo build -q -p solo
-solo=$PWD/target/debug/solo
+solo=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/solo
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -266,7 +266,8 @@ async fn wait_one(
     }
 }
 
-/// Solo's Secret with a node's gossip keys, and the key of its public certificate.
+/// Solo's Secret with a node's gossip keys, and the key of its public certificate (Solo's
+/// `Templates.renderGossipKeySecretName` and `renderGossipPemPublicKeyFile`).
 pub fn gossip_secret(alias: &str) -> (String, String) {
     (
         format!("network-{alias}-keys-secrets"),
@@ -274,11 +275,12 @@ pub fn gossip_secret(alias: &str) -> (String, String) {
     )
 }
 
-/// The Secret with a node's gRPC TLS certificate, and the key of the certificate.
+/// Solo's Secret with the gRPC TLS keys of every node of a namespace, and the key of this
+/// node's certificate (Solo's `PlatformInstaller.copyTLSKeys` and `renderTLSPemPublicKeyFile`).
 pub fn tls_secret(alias: &str) -> (String, String) {
     (
-        format!("network-{alias}-tls-keys-secrets"),
-        "hedera.crt".to_owned(),
+        "network-node-hapi-app-secrets".to_owned(),
+        format!("hedera-{alias}.crt"),
     )
 }
 

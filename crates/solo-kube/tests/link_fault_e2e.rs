@@ -19,7 +19,7 @@ use solo_core::lock::{LockError, WaitPolicy};
 use solo_core::state::SyncStatus;
 use solo_kube::guard::GuardError;
 use solo_kube::{HistoryEntry, HistoryStore, LockGuard, StateStore, StateStoreError};
-use solo_testenv::TestEnv;
+use solo_testenv::{Link, TestEnv};
 use support::*;
 
 /// The bound within which every fault must end in a clear error (a few lease durations).
@@ -180,60 +180,82 @@ async fn a_slow_link_within_the_lease_keeps_the_lock_and_every_write() {
 /// history append and a release: each fails at once naming the cluster; nobody else holds while
 /// alice may; the copies stay writable and the next holder's write brings them in sync, with
 /// every acknowledged write there.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn connections_reset_fail_each_step_at_once_and_lose_no_acknowledged_write() {
-    let env = TestEnv::private(2);
-    let (alice, bob, store) = deployment(&env, "link-reset", 3).await;
-    let clusters = alice.connect().await;
-    let alices = StateStore::new(clusters.clone(), &alice.namespace);
-    let history = HistoryStore::new(clusters.clone(), &alice.namespace);
+/// A fault on cluster-2's link as alice reaches it, and its name in the messages.
+#[derive(Clone, Copy)]
+struct Fault {
+    name: &'static str,
+    set: fn(&Link<'_>),
+}
 
-    // 1. Acquisition.
-    blocking(|| env.link("cluster-2").reset());
+const RESET: Fault = Fault {
+    name: "a resetting link",
+    set: |l| l.reset(),
+};
+const BLACKHOLE: Fault = Fault {
+    name: "a black hole",
+    set: |l| l.blackhole(),
+};
+
+/// Sets `fault` on cluster-2's link, or clears it.
+fn on_cluster_2(env: &TestEnv, fault: Option<Fault>) {
+    blocking(|| match fault {
+        Some(f) => (f.set)(&env.link("cluster-2")),
+        None => env.link("cluster-2").clear(),
+    })
+}
+
+/// Phase: alice's acquisition over `fault` ends within `BOUND` with an error naming cluster-2;
+/// once the link is clear, bob takes the lock (no two holders) and releases it.
+async fn acquisition_fails(env: &TestEnv, alice: &Setup, bob: &Setup, fault: Fault) {
+    let clusters = alice.connect().await;
+    on_cluster_2(env, Some(fault));
     let refused = within(
         BOUND,
-        "acquisition over a resetting link",
-        state_lock(&alice, &clusters, "alice@example.com", WaitPolicy::NoWait),
+        &format!("acquisition over {}", fault.name),
+        state_lock(alice, &clusters, "alice@example.com", WaitPolicy::NoWait),
     )
     .await;
     let Err(GuardError::Lock(LockError::Store { key, .. })) = &refused else {
         panic!("acquisition: {:?}", refused.map(|g| g.epoch()))
     };
     assert_eq!(key.cluster, "cluster-2");
-    blocking(|| env.link("cluster-2").clear());
-    bob_takes_over(&bob)
+    on_cluster_2(env, None);
+    bob_takes_over(bob)
         .await
         .release()
         .await
         .expect("bob releases");
+}
 
-    // 2. Writes.
+/// Phase: alice locks and writes until two writes are acknowledged, then `fault` cuts
+/// cluster-2: her next write and a history append end within `BOUND` naming cluster-2, and her
+/// release within `BOUND`. The link is clear again after. Returns the acknowledged writes.
+async fn writes_append_and_release_fail(env: &TestEnv, alice: &Setup, fault: Fault) -> Vec<String> {
+    let clusters = alice.connect().await;
+    let alices = StateStore::new(clusters.clone(), &alice.namespace);
+    let history = HistoryStore::new(clusters.clone(), &alice.namespace);
     let guard = Arc::new(
-        state_lock(&alice, &clusters, "alice@example.com", WaitPolicy::NoWait)
-            .await
-            .expect("alice's lock"),
+        within(
+            Duration::from_secs(alice.lease_seconds) + BOUND,
+            "alice locks",
+            state_lock(alice, &clusters, "alice@example.com", WaitPolicy::Forever),
+        )
+        .await
+        .expect("alice's lock"),
     );
     let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let writes = writer(
-        alices.clone(),
-        alice.clone(),
-        guard.clone(),
-        acknowledged.clone(),
-    );
+    let writes = writer(alices, alice.clone(), guard.clone(), acknowledged.clone());
     while acknowledged.lock().expect("lock").len() < 2 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    blocking(|| env.link("cluster-2").reset());
-    let err = within(BOUND, "a write over a resetting link", writes)
+    on_cluster_2(env, Some(fault));
+    let err = within(BOUND, &format!("a write over {}", fault.name), writes)
         .await
         .expect("the writer task");
-    let text = err.to_string();
-    assert!(text.contains("cluster-2"), "{text}");
-
-    // 3. A history append.
+    assert!(err.to_string().contains("cluster-2"), "{err}");
     let appended = within(
         BOUND,
-        "a history append over a resetting link",
+        &format!("a history append over {}", fault.name),
         history.append(
             guard.epoch(),
             &alice.deployment,
@@ -242,31 +264,46 @@ async fn connections_reset_fail_each_step_at_once_and_lose_no_acknowledged_write
         ),
     )
     .await;
-    let err = appended.expect_err("no append with a resetting link");
+    let err = appended.expect_err("no append over a faulty link");
     assert!(err.to_string().contains("cluster-2"), "{err}");
-
-    // 4. Release.
     let guard = Arc::into_inner(guard).expect("the writer ended");
-    let released = within(BOUND, "a release over a resetting link", guard.release()).await;
-    eprintln!("release over a resetting link: {released:?}");
-    blocking(|| env.link("cluster-2").clear());
+    let what = format!("a release over {}", fault.name);
+    let released = within(BOUND, &what, guard.release()).await;
+    eprintln!("{what}: {released:?}");
+    on_cluster_2(env, None);
+    acknowledged.lock().expect("lock").clone()
+}
 
+/// Phase: after the fault the copies are writable; bob takes the lock, finds every acknowledged
+/// write, and his next write brings every copy in sync. Returns bob's lock.
+async fn bob_repairs(
+    store: &StateStore,
+    bob: &Setup,
+    acknowledged: &[String],
+    what: &str,
+) -> LockGuard {
     let after = store.status(&bob.deployment, &bob.refs()).await.1;
-    assert!(after.is_writable(), "after the resets: {after}");
-    let next = bob_takes_over(&bob).await;
-    let acknowledged = acknowledged.lock().expect("lock").clone();
-    assert_subset(
-        &acknowledged,
-        &node_names(&store, &bob).await,
-        "after the resets",
-    );
-    let serial = append_node(&store, &bob, next.epoch(), "repair")
+    assert!(after.is_writable(), "{what}: {after}");
+    let next = bob_takes_over(bob).await;
+    assert_subset(acknowledged, &node_names(store, bob).await, what);
+    let serial = append_node(store, bob, next.epoch(), "repair")
         .await
         .expect("the next write repairs the copies");
     assert_eq!(
         store.status(&bob.deployment, &bob.refs()).await.1,
         SyncStatus::InSync { serial }
     );
+    next
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_reset_fail_each_step_at_once_and_lose_no_acknowledged_write() {
+    let env = TestEnv::private(2);
+    let (alice, bob, store) = deployment(&env, "link-reset", 3).await;
+    acquisition_fails(&env, &alice, &bob, RESET).await;
+    let acknowledged = writes_append_and_release_fail(&env, &alice, RESET).await;
+    let next = bob_repairs(&store, &bob, &acknowledged, "after the resets").await;
+
     let bobs_history = HistoryStore::new(bob.connect().await, &bob.namespace);
     bobs_history
         .append(next.epoch(), &bob.deployment, &bob.refs(), &entry("after"))
@@ -319,28 +356,9 @@ async fn lost_at(watcher: tokio::task::JoinHandle<(Instant, String)>) -> Option<
 async fn a_black_holed_cluster_fails_each_step_within_a_bound() {
     let env = TestEnv::private(2);
     let (alice, bob, store) = deployment(&env, "link-hole", 3).await;
+    acquisition_fails(&env, &alice, &bob, BLACKHOLE).await;
 
-    // 1. Acquisition.
-    let clusters = alice.connect().await;
-    blocking(|| env.link("cluster-2").blackhole());
-    let refused = within(
-        BOUND,
-        "acquisition over a black hole",
-        state_lock(&alice, &clusters, "alice@example.com", WaitPolicy::NoWait),
-    )
-    .await;
-    let Err(GuardError::Lock(LockError::Store { key, .. })) = &refused else {
-        panic!("acquisition: {:?}", refused.map(|g| g.epoch()))
-    };
-    assert_eq!(key.cluster, "cluster-2");
-    blocking(|| env.link("cluster-2").clear());
-    bob_takes_over(&bob)
-        .await
-        .release()
-        .await
-        .expect("bob releases");
-
-    // 2. Renewal: alice's lock is lost before bob holds it.
+    // Renewal: alice's lock is lost before bob holds it.
     let clusters = alice.connect().await;
     let guard = Arc::new(
         state_lock(&alice, &clusters, "alice@example.com", WaitPolicy::NoWait)
@@ -348,7 +366,7 @@ async fn a_black_holed_cluster_fails_each_step_within_a_bound() {
             .expect("alice's lock"),
     );
     let watcher = watch_lost(&guard);
-    blocking(|| env.link("cluster-2").blackhole());
+    on_cluster_2(&env, Some(BLACKHOLE));
     let next = bob_takes_over(&bob).await;
     let held_at = Instant::now();
     let lost = lost_at(watcher).await;
@@ -359,72 +377,15 @@ async fn a_black_holed_cluster_fails_each_step_within_a_bound() {
     let reason = lost.map(|l| l.1).unwrap_or_default();
     assert!(reason.contains("cluster-2"), "{reason}");
     next.release().await.expect("bob releases");
-    blocking(|| env.link("cluster-2").clear());
+    on_cluster_2(&env, None);
     drop(guard);
 
-    // 3. Writes, 4. a history append and 5. a release, each over a black hole.
-    let clusters = alice.connect().await;
-    let alices = StateStore::new(clusters.clone(), &alice.namespace);
-    let history = HistoryStore::new(clusters.clone(), &alice.namespace);
-    let guard = Arc::new(
-        within(
-            Duration::from_secs(alice.lease_seconds) + BOUND,
-            "alice locks again",
-            state_lock(&alice, &clusters, "alice@example.com", WaitPolicy::Forever),
-        )
+    let acknowledged = writes_append_and_release_fail(&env, &alice, BLACKHOLE).await;
+    bob_repairs(&store, &bob, &acknowledged, "after the black hole")
         .await
-        .expect("alice's lock"),
-    );
-    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let writes = writer(
-        alices.clone(),
-        alice.clone(),
-        guard.clone(),
-        acknowledged.clone(),
-    );
-    while acknowledged.lock().expect("lock").len() < 2 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    blocking(|| env.link("cluster-2").blackhole());
-    let err = within(BOUND, "a write over a black hole", writes)
+        .release()
         .await
-        .expect("the writer task");
-    assert!(err.to_string().contains("cluster-2"), "{err}");
-    let appended = within(
-        BOUND,
-        "a history append over a black hole",
-        history.append(
-            guard.epoch(),
-            &alice.deployment,
-            &alice.refs(),
-            &entry("cut"),
-        ),
-    )
-    .await;
-    let err = appended.expect_err("no append over a black hole");
-    assert!(err.to_string().contains("cluster-2"), "{err}");
-    let guard = Arc::into_inner(guard).expect("the writer ended");
-    let released = within(BOUND, "a release over a black hole", guard.release()).await;
-    eprintln!("release over a black hole: {released:?}");
-    blocking(|| env.link("cluster-2").clear());
-
-    let after = store.status(&bob.deployment, &bob.refs()).await.1;
-    assert!(after.is_writable(), "after the black hole: {after}");
-    let next = bob_takes_over(&bob).await;
-    let acknowledged = acknowledged.lock().expect("lock").clone();
-    assert_subset(
-        &acknowledged,
-        &node_names(&store, &bob).await,
-        "after the black hole",
-    );
-    let serial = append_node(&store, &bob, next.epoch(), "repair")
-        .await
-        .expect("the next write repairs the copies");
-    assert_eq!(
-        store.status(&bob.deployment, &bob.refs()).await.1,
-        SyncStatus::InSync { serial }
-    );
-    next.release().await.expect("bob releases");
+        .expect("bob releases");
 }
 
 /// A link that turns slow past the renewal deadline (round trips longer than the lease): alice's

@@ -25,7 +25,8 @@ use solo_core::state::{
 use solo_kube::guard::lock;
 use solo_kube::history::HistoryEntry;
 use solo_kube::state_store::{
-    BACKUP_FROM_ANNOTATION, BACKUP_LABEL, DEPLOYMENT_LABEL, STATE_KEY, TEAM_LABEL, decode_payload,
+    BACKUP_FROM_ANNOTATION, BACKUP_LABEL, DEPLOYMENT_LABEL, LEGACY_STATE_KEY, STATE_KEY,
+    TEAM_LABEL, decode_payload,
 };
 use solo_kube::{
     Clusters, CopyError, HistoryStore, KubeLeaseStore, LockGuard, LockRequest, ServerClock,
@@ -116,7 +117,7 @@ fn old_text(name: &str, ns: &str) -> String {
 }
 
 /// A state object of `deployment` (team-a) holding `text` in every cluster, written by hand as
-/// an older solo stored it.
+/// an older solo stored it: under the data key `state.yaml`.
 async fn put_by_hand(
     clusters: &Clusters,
     ns: &str,
@@ -136,7 +137,7 @@ async fn put_by_hand(
                 ..Default::default()
             },
             data: Some(BTreeMap::from([(
-                STATE_KEY.to_owned(),
+                LEGACY_STATE_KEY.to_owned(),
                 ByteString(text.as_bytes().to_vec()),
             )])),
             ..Default::default()
@@ -186,8 +187,9 @@ async fn an_older_schema_is_stored_migrated_by_the_first_locked_write_and_kept_a
             .await
             .expect("a backup in every cluster");
         assert_eq!(
-            backup.data.as_ref().expect("data")[STATE_KEY].0,
-            text.as_bytes()
+            backup.data.as_ref().expect("data")[LEGACY_STATE_KEY].0,
+            text.as_bytes(),
+            "the backup keeps the original as it was stored"
         );
         let labels = backup.metadata.labels.clone().unwrap_or_default();
         assert_eq!(labels.get(BACKUP_LABEL).map(String::as_str), Some("true"));
@@ -280,6 +282,15 @@ async fn a_copy_stored_as_yaml_by_an_older_solo_reads_and_the_next_locked_write_
     for (text, hash) in stored_texts(&clusters, &ns, "yaml-net").await {
         assert_eq!(text, json);
         assert_eq!(hash, content_hash(&json));
+    }
+    // Under today's key only: the old key went in the same write.
+    for r in refs() {
+        let secret = secrets(&clusters, &r, &ns)
+            .get("yaml-net")
+            .await
+            .expect("get");
+        let keys: Vec<String> = secret.data.unwrap_or_default().into_keys().collect();
+        assert_eq!(keys, [STATE_KEY], "{r}");
     }
     let (copy, status) = store.read("yaml-net", &refs()).await.expect("read");
     assert_eq!(status, SyncStatus::InSync { serial: 2 });

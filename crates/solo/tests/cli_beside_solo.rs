@@ -3,44 +3,21 @@
 //! Solo's name is moved, a conflict between the two files is named, and a damaged file is one
 //! sentence with its line and column.
 
-use assert_cmd::Command;
+mod support;
+
 use std::path::{Path, PathBuf};
+use support::{Run, offline, scratch};
 
 const SOLO_V2: &str = include_str!("fixtures/solo/local-config-v2.yaml");
 const SOLO_V1: &str = include_str!("fixtures/solo/local-config-v1.yaml");
 const SOLO_V0: &str = include_str!("fixtures/solo/local-config-v0.yaml");
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn home(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("cli_beside_solo")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("SOLO_HOME");
-    dir
+    scratch("cli_beside_solo", test)
 }
 
 fn solo(home: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_solo"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("SOLO_HOME", home)
-        .env("KUBECONFIG", home.join("no-kubeconfig"))
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .args(args)
-        .output()
-        .expect("solo runs");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    offline(home, home, args)
 }
 
 #[test]

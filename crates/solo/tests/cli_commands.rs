@@ -511,11 +511,7 @@ fn state_diff_apply_and_edit_change_the_state_only_when_valid() {
             .args(["state", "edit", "apply-net"])
             .output()
             .expect("solo runs");
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(out)
     };
     let edited = edit("sed -i s/node7/node8/");
     assert_eq!(edited.code, Some(0), "{}", edited.stderr);

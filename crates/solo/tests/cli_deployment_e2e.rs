@@ -28,9 +28,7 @@ fn namespace_exists(cluster: &str, name: &str) -> bool {
 
 fn user(test: &str, email: &str, context_of: impl Fn(&str) -> String) -> User {
     let user = User::new(test, email);
-    for r in ["cluster-1", "cluster-2"] {
-        user.ok(&["cluster-ref", "connect", r, "--context", &context_of(r)]);
-    }
+    user.connect(&["cluster-1", "cluster-2"], context_of);
     user
 }
 
@@ -150,13 +148,7 @@ fn a_user_who_may_read_but_not_create_namespaces_is_told_who_can_create_the_stat
             .expect("binding");
     });
     let carol = User::new("dep-nons", "carol@example.com");
-    carol.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-1",
-        "--context",
-        "carol@cluster-1",
-    ]);
+    carol.connect(&["cluster-1"], |c| format!("carol@{c}"));
     let run = carol.solo(&[
         "deployment",
         "create",

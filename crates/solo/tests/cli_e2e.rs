@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use solo_testenv::TestEnv;
 
-use support::{User, alice_with_a_deployment, json, namespaces, wait_until_held};
+use support::{User, alice_with_a_deployment, assert_lock_free, json, namespaces, wait_until_held};
 
 #[test]
 fn a_deployment_over_two_clusters_is_listed_shown_free_and_runs_commands_under_its_lock() {
@@ -96,36 +96,12 @@ fn a_deployment_over_two_clusters_is_listed_shown_free_and_runs_commands_under_i
     assert_eq!(failed.code, Some(7), "{}", failed.stderr);
 
     // Released after each command: free again.
-    let leases = json(
-        &alice
-            .ok(&["lease", "status", "my-network", "-o", "json"])
-            .stdout,
-    );
-    assert!(
-        leases["leases"]
-            .as_array()
-            .expect("leases")
-            .iter()
-            .all(|l| l["state"] == "free"),
-        "{leases}"
-    );
+    assert_lock_free(&alice, "my-network");
 
     // Bob, who never created it, finds it from its state namespace.
     let bob = User::new("share", "bob@example.com");
-    bob.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-1",
-        "--context",
-        "cluster-1",
-    ]);
-    bob.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-2",
-        "--context",
-        "cluster-2",
-    ]);
+    bob.connect(&["cluster-1"], str::to_owned);
+    bob.connect(&["cluster-2"], str::to_owned);
     let state = json(
         &bob.ok(&[
             "state",
@@ -189,13 +165,7 @@ fn exec_while_another_exec_holds_the_lock_exits_3_naming_the_holder_and_wait_get
 #[test]
 fn an_unmapped_ref_or_an_unknown_context_is_a_clear_error() {
     let alice = User::new("unmapped", "alice@example.com");
-    alice.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-1",
-        "--context",
-        "cluster-1",
-    ]);
+    alice.connect(&["cluster-1"], str::to_owned);
     let run = alice.solo(&[
         "deployment",
         "create",
@@ -276,13 +246,7 @@ fn a_damaged_local_config_names_its_path() {
 fn a_user_without_access_to_leases_gets_exit_5_naming_the_namespace() {
     let (ns, state_ns) = namespaces("forbidden");
     let bob = User::new("forbidden", "bob@example.com");
-    bob.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-1",
-        "--context",
-        "bob@cluster-1",
-    ]);
+    bob.connect(&["cluster-1"], |c| format!("bob@{c}"));
     let run = bob.solo(&[
         "deployment",
         "create",
@@ -388,19 +352,7 @@ fn sigterm_reaches_the_command_and_the_lock_is_released() {
     let out = exec.wait_with_output().expect("exec ends");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(128 + libc::SIGTERM));
-    let leases = json(
-        &alice
-            .ok(&["lease", "status", "term-net", "-o", "json"])
-            .stdout,
-    );
-    assert!(
-        leases["leases"]
-            .as_array()
-            .expect("leases")
-            .iter()
-            .all(|l| l["state"] == "free"),
-        "{leases}"
-    );
+    assert_lock_free(&alice, "term-net");
 }
 
 #[test]
@@ -489,19 +441,7 @@ fn lease_break_needs_force_then_clears_the_lock_and_says_whose_claim_it_removed(
             .unwrap_or_default()
             .starts_with("alice@example.com")
     );
-    let after = json(
-        &alice
-            .ok(&["lease", "status", "break-net", "-o", "json"])
-            .stdout,
-    );
-    assert!(
-        after["leases"]
-            .as_array()
-            .expect("leases")
-            .iter()
-            .all(|l| l["state"] == "free"),
-        "{after}"
-    );
+    assert_lock_free(&alice, "break-net");
 
     // The old holder finds out at its next renewal and stops its command.
     let status = holder.wait().expect("the holder ends");

@@ -2,43 +2,18 @@
 //! main error messages given before any cluster is reached, `solo init`, shell completions and
 //! the manual page. Texts are insta snapshots (tests/snapshots/), checked in.
 
-use assert_cmd::Command;
-use std::path::PathBuf;
+mod support;
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+use std::path::{Path, PathBuf};
+use support::{Run, offline, scratch};
 
 /// A scratch SOLO_HOME and working directory, with no identity anywhere (no git config either).
 fn home(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("cli_help")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    scratch("cli_help", test)
 }
 
-fn solo_in(dir: &PathBuf, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_solo"))
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("SOLO_HOME", dir.join("solo-home"))
-        .env("KUBECONFIG", dir.join("no-kubeconfig"))
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("COLUMNS", "100")
-        .args(args)
-        .output()
-        .expect("solo runs");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+fn solo_in(dir: &Path, args: &[&str]) -> Run {
+    offline(dir, &dir.join("solo-home"), args)
 }
 
 /// Every command path, for the help snapshots.

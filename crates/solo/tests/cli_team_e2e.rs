@@ -9,14 +9,12 @@ mod support;
 use std::collections::BTreeMap;
 
 use solo_testenv::TestEnv;
-use support::{User, json};
+use support::{User, assert_lock_free, json, team_setup};
 
 /// A user with a fresh SOLO_HOME whose cluster refs 1 and 2 map to `context_of(ref)`.
 fn user(test: &str, email: &str, context_of: impl Fn(&str) -> String) -> User {
     let user = User::new(&format!("team-{test}"), email);
-    for r in ["cluster-1", "cluster-2"] {
-        user.ok(&["cluster-ref", "connect", r, "--context", &context_of(r)]);
-    }
+    user.connect(&["cluster-1", "cluster-2"], context_of);
     user
 }
 
@@ -40,21 +38,7 @@ fn a_team_b_member_cannot_read_or_change_team_a_state_and_still_sees_it_listed()
     let team = format!("ta-{}", suffix());
     let deployment = format!("net-{}", suffix());
     let admin = user("team", "admin@example.com", |r| r.to_owned());
-    let setup = admin.ok(&[
-        "team",
-        "setup",
-        &team,
-        "--group",
-        "team-a",
-        "--state-namespace",
-        &state_ns,
-        "--namespace",
-        &ns,
-        "--cluster-ref",
-        "cluster-1",
-        "--cluster-ref",
-        "cluster-2",
-    ]);
+    let setup = team_setup(&admin, &team, "team-a", &state_ns, &ns);
     assert!(
         setup
             .stderr
@@ -64,21 +48,12 @@ fn a_team_b_member_cannot_read_or_change_team_a_state_and_still_sees_it_listed()
     );
 
     let alice = user("team", "alice@example.com", |r| format!("alice@{r}"));
-    alice.ok(&[
-        "deployment",
-        "create",
+    alice.create(
         &deployment,
-        "--namespace",
         &ns,
-        "--cluster-ref",
-        "cluster-1",
-        "--cluster-ref",
-        "cluster-2",
-        "--team",
-        &team,
-        "--state-namespace",
-        &state_ns,
-    ]);
+        &["cluster-1", "cluster-2"],
+        &["--team", &team, "--state-namespace", &state_ns],
+    );
     alice.ok(&["exec", &deployment, "--", "true"]);
     let history = json(&alice.ok(&["history", &deployment, "-o", "json"]).stdout);
     let first = &history["entries"][0];
@@ -145,19 +120,7 @@ fn a_team_b_member_cannot_read_or_change_team_a_state_and_still_sees_it_listed()
         Some(1),
         "{after}"
     );
-    let leases = json(
-        &alice
-            .ok(&["lease", "status", &deployment, "-o", "json"])
-            .stdout,
-    );
-    assert!(
-        leases["leases"]
-            .as_array()
-            .expect("leases")
-            .iter()
-            .all(|l| l["holder"].is_null()),
-        "{leases}"
-    );
+    assert_lock_free(&alice, &deployment);
 
     // Deleted by its team, it leaves the public list too.
     alice.ok(&["deployment", "delete", &deployment, "--yes"]);

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use prost::Message;
 use solo_testenv::TestEnv;
-use support::{User, json, namespaces};
+use support::{User, grant, json, namespaces, team_setup};
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Runtime::new().expect("runtime").block_on(f)
@@ -47,11 +47,26 @@ fn service(cluster: &str, ns: &str, node: &str, ingress: Option<serde_json::Valu
     })
 }
 
+/// Gives node's LoadBalancer Service in `cluster` the address `ingress`, as its controller would.
+fn give_address(cluster: &str, ns: &str, node: &str, ingress: serde_json::Value) {
+    block_on(async {
+        let api: Api<Service> = Api::namespaced(TestEnv::shared().client(cluster).await, ns);
+        set_ingress(&api, &format!("network-{node}-svc"), ingress).await;
+    })
+}
+
 async fn set_ingress(api: &Api<Service>, name: &str, ingress: serde_json::Value) {
     let status = serde_json::json!({"status": {"loadBalancer": {"ingress": [ingress]}}});
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
         .await
         .expect("set the LoadBalancer ingress through the status subresource");
+}
+
+/// Runs solo as `user`, its stdout as bytes (the protobuf address book is not text).
+fn bytes_of(user: &User, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_solo"));
+    user.env(&mut cmd);
+    cmd.args(args).output().expect("solo runs")
 }
 
 fn cluster_ip(cluster: &str, ns: &str, node: &str) -> String {
@@ -66,39 +81,49 @@ fn cluster_ip(cluster: &str, ns: &str, node: &str) -> String {
 fn three_cluster_network(test: &str) -> (User, String) {
     let (ns, state_ns) = namespaces(test);
     let user = User::new(test, "alice@example.com");
-    for c in ["cluster-1", "cluster-2", "cluster-3"] {
-        user.ok(&["cluster-ref", "connect", c, "--context", c]);
-    }
-    user.ok(&[
-        "deployment",
-        "create",
+    let refs = ["cluster-1", "cluster-2", "cluster-3"];
+    user.connect(&refs, str::to_owned);
+    user.create("net", &ns, &refs, &["--state-namespace", &state_ns]);
+    add_nodes(
+        &user,
         "net",
-        "--namespace",
-        &ns,
-        "--cluster-ref",
-        "cluster-1",
-        "--cluster-ref",
-        "cluster-2",
-        "--cluster-ref",
-        "cluster-3",
-        "--state-namespace",
-        &state_ns,
-    ]);
-    for (node, c) in [
-        ("node1", "cluster-1"),
-        ("node2", "cluster-2"),
-        ("node3", "cluster-3"),
-    ] {
+        &[
+            ("node1", "cluster-1"),
+            ("node2", "cluster-2"),
+            ("node3", "cluster-3"),
+        ],
+    );
+    (user, ns)
+}
+
+/// Adds each (node, cluster ref) of `nodes` to `deployment` as a consensus node.
+fn add_nodes(user: &User, deployment: &str, nodes: &[(&str, &str)]) {
+    for (node, c) in nodes {
         user.ok(&[
             "component",
             "add",
-            "net",
+            deployment,
             "consensus",
             node,
             "--cluster-ref",
             c,
         ]);
     }
+}
+
+/// A user with cluster-1 connected and `deployment` over it alone, its nodes in cluster-1.
+fn one_cluster_network(test: &str, deployment: &str, nodes: &[&str]) -> (User, String) {
+    let (ns, state_ns) = namespaces(test);
+    let user = User::new(test, "alice@example.com");
+    user.connect(&["cluster-1"], str::to_owned);
+    user.create(
+        deployment,
+        &ns,
+        &["cluster-1"],
+        &["--state-namespace", &state_ns],
+    );
+    let nodes: Vec<_> = nodes.iter().map(|n| (*n, "cluster-1")).collect();
+    add_nodes(&user, deployment, &nodes);
     (user, ns)
 }
 
@@ -230,13 +255,10 @@ fn endpoints_of_a_network_over_three_clusters_become_its_address_book() {
     user.ok(&["network", "endpoints", "net", "--check"]);
 
     // The address book, decoded again with the crate's own type, field by field.
-    let proto = std::process::Command::new(env!("CARGO_BIN_EXE_solo"))
-        .env("SOLO_HOME", &user.home)
-        .env("SOLO_USER_EMAIL", &user.email)
-        .env("KUBECONFIG", TestEnv::shared().kubeconfig())
-        .args(["network", "address-book", "net", "--format", "proto"])
-        .output()
-        .expect("solo runs");
+    let proto = bytes_of(
+        &user,
+        &["network", "address-book", "net", "--format", "proto"],
+    );
     assert_eq!(
         proto.status.code(),
         Some(0),
@@ -330,24 +352,26 @@ fn endpoints_of_a_network_over_three_clusters_become_its_address_book() {
     );
 
     // A Service whose address changed: --check exits 4 with a per-node table.
-    block_on(async {
-        let api: Api<Service> = Api::namespaced(TestEnv::shared().client("cluster-1").await, &ns);
-        set_ingress(
-            &api,
-            "network-node1-svc",
-            serde_json::json!({"ip": "203.0.113.99"}),
-        )
-        .await;
-    });
+    give_address(
+        "cluster-1",
+        &ns,
+        "node1",
+        serde_json::json!({"ip": "203.0.113.99"}),
+    );
     let drift = user.solo(&["network", "endpoints", "net", "--check"]);
     assert_eq!(drift.code, Some(4), "{}", drift.stderr);
-    assert!(
-        drift
-            .stdout
-            .starts_with("NODE\tCLUSTER\tRECORDED\tLIVE\nnode1\tcluster-1\t"),
+    let rows: Vec<Vec<&str>> = drift
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["NODE", "CLUSTER", "RECORDED", "LIVE"],
         "{}",
         drift.stdout
     );
+    assert_eq!(rows[1][..2], ["node1", "cluster-1"], "{}", drift.stdout);
     assert!(drift.stdout.contains("203.0.113.99"), "{}", drift.stdout);
     assert_eq!(
         drift.stdout.lines().count(),
@@ -359,27 +383,7 @@ fn endpoints_of_a_network_over_three_clusters_become_its_address_book() {
 
 #[test]
 fn a_single_cluster_network_uses_the_cluster_ip_and_bad_input_writes_nothing() {
-    let (ns, state_ns) = namespaces("net13one");
-    let user = User::new("net13one", "alice@example.com");
-    user.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-1",
-        "--context",
-        "cluster-1",
-    ]);
-    user.ok(&[
-        "deployment",
-        "create",
-        "one",
-        "--namespace",
-        &ns,
-        "--cluster-ref",
-        "cluster-1",
-        "--state-namespace",
-        &state_ns,
-    ]);
-    user.ok(&["component", "add", "one", "consensus", "node1"]);
+    let (user, ns) = one_cluster_network("net13one", "one", &["node1"]);
 
     // No Service yet: one sentence, exit 1, nothing written.
     let before = user.ok(&["state", "show", "one", "-o", "yaml"]).stdout;
@@ -525,15 +529,12 @@ fn a_pending_load_balancer_is_waited_for_by_watch() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("solo runs");
-    block_on(async {
-        let api: Api<Service> = Api::namespaced(TestEnv::shared().client("cluster-3").await, &ns);
-        set_ingress(
-            &api,
-            "network-node3-svc",
-            serde_json::json!({"ip": "203.0.113.3"}),
-        )
-        .await;
-    });
+    give_address(
+        "cluster-3",
+        &ns,
+        "node3",
+        serde_json::json!({"ip": "203.0.113.3"}),
+    );
     let out = waiting.wait_with_output().expect("solo ends");
     assert_eq!(
         out.status.code(),
@@ -546,4 +547,233 @@ fn a_pending_load_balancer_is_waited_for_by_watch() {
         live["nodes"][2]["endpoints"]["gossip"][0]["address"],
         "203.0.113.3"
     );
+}
+
+/// A self-signed certificate made here, with its PEM text and its public key (SPKI, DER).
+struct Cert {
+    pem: String,
+    der: Vec<u8>,
+    spki: Vec<u8>,
+    key_pem: String,
+}
+
+fn self_signed(common_name: &str) -> Cert {
+    use rcgen::PublicKeyData;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).expect("a key pair");
+    let cert = rcgen::CertificateParams::new(vec![common_name.to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("a self-signed certificate");
+    Cert {
+        pem: cert.pem(),
+        der: cert.der().to_vec(),
+        spki: key.subject_public_key_info(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// Creates an Opaque Secret `name` with `data` in `ns` of `cluster`, as the admin.
+fn secret(cluster: &str, ns: &str, name: &str, data: &[(String, &str)]) {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    block_on(async {
+        let api: Api<Secret> = Api::namespaced(TestEnv::shared().client(cluster).await, ns);
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.to_owned()),
+                ..Default::default()
+            },
+            type_: Some("Opaque".to_owned()),
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.clone(), ByteString(v.as_bytes().to_vec())))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        api.create(&PostParams::default(), &secret)
+            .await
+            .expect("create secret");
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn certificates_in_solos_secrets_fill_the_address_books_key_and_hash() {
+    let (user, ns) = one_cluster_network("net13certs", "certs", &["node1", "node2"]);
+    service("cluster-1", &ns, "node1", None);
+    service("cluster-1", &ns, "node2", None);
+    user.ok(&["network", "endpoints", "certs", "--record"]);
+
+    // node1's keys where Solo puts them: its gossip Secret, and the namespace's TLS Secret.
+    let gossip = self_signed("s-node1");
+    let tls = self_signed("node1");
+    secret(
+        "cluster-1",
+        &ns,
+        "network-node1-keys-secrets",
+        &[
+            ("s-private-node1.pem".to_owned(), gossip.key_pem.as_str()),
+            ("s-public-node1.pem".to_owned(), gossip.pem.as_str()),
+        ],
+    );
+    secret(
+        "cluster-1",
+        &ns,
+        "network-node-hapi-app-secrets",
+        &[
+            ("hedera-node1.key".to_owned(), tls.key_pem.as_str()),
+            ("hedera-node1.crt".to_owned(), tls.pem.as_str()),
+        ],
+    );
+
+    let proto = bytes_of(
+        &user,
+        &["network", "address-book", "certs", "--format", "proto"],
+    );
+    let stderr = String::from_utf8_lossy(&proto.stderr);
+    assert_eq!(proto.status.code(), Some(0), "{stderr}");
+    let book = NodeAddressBook::decode(proto.stdout.as_slice()).expect("a NodeAddressBook");
+    let (one, two) = (&book.node_address[0], &book.node_address[1]);
+    assert_eq!(one.description, "node1");
+    assert_eq!(
+        one.rsa_pub_key,
+        hex(&gossip.spki),
+        "RSA_PubKey: the gossip public key, DER, hex"
+    );
+    let hash = hex(&<sha2::Sha384 as sha2::Digest>::digest(tls.pem.as_bytes()));
+    assert_eq!(
+        String::from_utf8_lossy(&one.node_cert_hash),
+        hash,
+        "nodeCertHash: SHA-384 of the TLS certificate's PEM, hex"
+    );
+    // node2 has no Secrets: its fields stay empty and the output says so.
+    assert_eq!(
+        (two.rsa_pub_key.as_str(), two.node_cert_hash.len()),
+        ("", 0)
+    );
+    assert!(
+        stderr.contains(&format!(
+            "note: node node2 in namespace {ns} of cluster cluster-1: no gossip certificate (Secret network-node2-keys-secrets, key s-public-node2.pem, or --gossip-cert) and no TLS certificate (Secret network-node-hapi-app-secrets, key hedera-node2.crt, or --tls-cert), so its certificate fields are empty"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("node node1"), "{stderr}");
+
+    // genesis-network.json carries the gossip certificate itself (DER, base64).
+    let genesis = json(&user.ok(&["network", "genesis", "certs"]).stdout);
+    let ca = genesis["nodeMetadata"][0]["rosterEntry"]["gossipCaCertificate"]
+        .as_str()
+        .expect("gossipCaCertificate");
+    assert_eq!(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, ca).expect("base64"),
+        gossip.der
+    );
+
+    // A file given with a flag stands in for a Secret.
+    let gossip2 = self_signed("s-node2");
+    let path = user.home.join("s-public-node2.pem");
+    std::fs::write(&path, &gossip2.pem).expect("write");
+    let flagged = format!("node2={}", path.display());
+    let book = json(
+        &user
+            .ok(&[
+                "network",
+                "address-book",
+                "certs",
+                "--format",
+                "json",
+                "--gossip-cert",
+                &flagged,
+            ])
+            .stdout,
+    );
+    assert_eq!(
+        book["nodeAddress"][1]["RSA_PubKey"],
+        hex(&gossip2.spki).as_str(),
+        "{book}"
+    );
+}
+
+#[test]
+fn a_namespace_forbidden_in_one_cluster_is_named_and_nothing_is_written() {
+    let (ns, state_ns) = namespaces("net13rbac");
+    let suffix = format!("{:x}", std::process::id());
+    let team = format!("net-{suffix}");
+    let admin = User::new("net13rbac", "admin@example.com");
+    let alice = User::new("net13rbac", "alice@example.com");
+    let refs = ["cluster-1", "cluster-2"];
+    admin.connect(&refs, str::to_owned);
+    alice.connect(&refs, |c| format!("alice@{c}"));
+    team_setup(&admin, &team, "team-a", &state_ns, &ns);
+    alice.create(
+        "rbac",
+        &ns,
+        &refs,
+        &["--team", &team, "--state-namespace", &state_ns],
+    );
+    add_nodes(
+        &alice,
+        "rbac",
+        &[("node1", "cluster-1"), ("node2", "cluster-2")],
+    );
+    for (node, c, ip) in [
+        ("node1", "cluster-1", "203.0.113.21"),
+        ("node2", "cluster-2", "203.0.113.22"),
+    ] {
+        service(c, &ns, node, Some(serde_json::json!({ "ip": ip })));
+    }
+    // team-a may read Services in the network's namespace of cluster-1 only.
+    grant(
+        "cluster-1",
+        &ns,
+        "read-services",
+        "team-a",
+        &["services"],
+        &["get", "list", "watch"],
+    );
+
+    let before = alice.ok(&["state", "show", "rbac", "-o", "json"]).stdout;
+    for args in [
+        vec!["network", "endpoints", "rbac", "--record"],
+        vec!["network", "endpoints", "rbac", "--check"],
+    ] {
+        let refused = alice.solo(&args);
+        assert_eq!(refused.code, Some(5), "solo {args:?}: {}", refused.stderr);
+        let mut lines = refused.stderr.lines();
+        assert_eq!(
+            lines.next(),
+            Some(
+                format!(
+                    "error: cluster cluster-2 refused to let you read Service network-node2-svc in namespace {ns}"
+                )
+                .as_str()
+            ),
+            "solo {args:?}: {}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.contains(&format!(
+                "ask the cluster's administrator for a Role in namespace {ns} that lets you get and watch services"
+            )),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert_eq!(
+        alice.ok(&["state", "show", "rbac", "-o", "json"]).stdout,
+        before,
+        "nothing written"
+    );
+    // The admin, allowed everywhere, resolves both.
+    admin.ok(&[
+        "network",
+        "endpoints",
+        "rbac",
+        "--state-namespace",
+        &state_ns,
+    ]);
 }

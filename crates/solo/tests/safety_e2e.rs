@@ -141,9 +141,7 @@ fn after_the_namespace_moves_a_stale_local_config_and_a_fresh_one_lock_the_same_
     // Carol knows the deployment only from its state; alice's local config was written before
     // the move.
     let carol = User::new("move", "carol@example.com");
-    for r in ["cluster-1", "cluster-2"] {
-        carol.ok(&["cluster-ref", "connect", r, "--context", r]);
-    }
+    carol.connect(&["cluster-1", "cluster-2"], str::to_owned);
     carol.ok(&[
         "lease",
         "acquire",

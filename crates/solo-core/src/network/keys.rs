@@ -60,18 +60,6 @@ impl NodeCerts {
             .map(|pem| hex(&Sha384::digest(pem.as_bytes())))
             .unwrap_or_default()
     }
-
-    /// Which certificate-derived fields stay empty, for the note the commands print.
-    pub fn missing(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        if self.gossip_cert_der.is_none() {
-            out.push("gossip certificate");
-        }
-        if self.tls_cert_pem.is_none() {
-            out.push("TLS certificate");
-        }
-        out
-    }
 }
 
 /// The DER bytes of the first `CERTIFICATE` block of a PEM text.
@@ -152,10 +140,6 @@ mod tests {
                 none.node_cert_hash()
             ),
             (String::new(), String::new(), String::new())
-        );
-        assert_eq!(
-            none.missing(),
-            vec!["gossip certificate", "TLS certificate"]
         );
         let some = NodeCerts {
             gossip_cert_der: Some(vec![0x30, 0x03, 0x02, 0x01, 0x01]),

@@ -107,10 +107,7 @@ impl StateStore {
             .get(&name)
             .await
             .map_err(|e| Self::store_err(cluster, store_error(e)))?;
-        let has_state = original
-            .data
-            .as_ref()
-            .is_some_and(|d| d.contains_key(STATE_KEY) || d.contains_key(STATE_GZ_KEY))
+        let has_state = has_payload(&original)
             || original
                 .metadata
                 .annotations

@@ -4,8 +4,10 @@
 //! [`state_object_name`]: the *same* object the lock's [`StateFence`](crate::StateFence) stamps,
 //! so fencing and state are one object and one compare-and-swap ([`fence_targets`] builds the
 //! fence's targets from the same name). It holds:
-//! - the canonical JSON ([`to_at_rest`]; an older solo's copy holds YAML, read all the same)
-//!   under [`STATE_KEY`], or gzip-compressed under [`STATE_GZ_KEY`] when larger than [`GZIP_ABOVE`]; never more than [`MAX_STORED_BYTES`] (checked before writing);
+//! - the canonical JSON ([`to_at_rest`]) under [`STATE_KEY`], or gzip-compressed under
+//!   [`STATE_GZ_KEY`] when larger than [`GZIP_ABOVE`]; never more than [`MAX_STORED_BYTES`]
+//!   (checked before writing). An older solo's copy (YAML or JSON under [`LEGACY_STATE_KEY`] or
+//!   [`LEGACY_STATE_GZ_KEY`]) is read all the same and moved to the new key by the next write;
 //! - annotations: [`StoredMeta`] (serial, lineage, writer's epoch, content hash, schema version)
 //!   and the fence's epoch ([`crate::fence::EPOCH_ANNOTATION`]);
 //! - labels: managed-by, deployment and team, so a list finds states without reading them.
@@ -50,15 +52,21 @@ mod write;
 pub(crate) use error::fenced;
 pub use error::{CopyError, StateStoreError};
 pub use list::{ListedDeployment, list_deployments};
-pub use payload::{decode_payload, encode_payload};
+pub use payload::{PAYLOAD_KEYS, decode_payload, encode_payload, has_payload};
 pub use read::classify_copies;
 
 /// The state namespace when none is configured.
 pub const DEFAULT_STATE_NAMESPACE: &str = "solo-system";
-/// Data key of the stored text (canonical JSON, which is also YAML; the key predates JSON).
-pub const STATE_KEY: &str = "state.yaml";
+/// Data key of the stored text (canonical JSON).
+pub const STATE_KEY: &str = "state.json";
 /// Data key of the gzip-compressed stored text.
-pub const STATE_GZ_KEY: &str = "state.yaml.gz";
+pub const STATE_GZ_KEY: &str = "state.json.gz";
+/// Data key under which an older solo stored the text (YAML, later JSON): still read, and
+/// replaced by [`STATE_KEY`] at the next locked write.
+pub const LEGACY_STATE_KEY: &str = "state.yaml";
+/// Data key under which an older solo stored the gzip-compressed text: read like
+/// [`LEGACY_STATE_KEY`].
+pub const LEGACY_STATE_GZ_KEY: &str = "state.yaml.gz";
 /// Stored text larger than this is stored gzip-compressed.
 pub const GZIP_ABOVE: usize = 256 * 1024;
 /// The most a copy may hold after compression: well under Kubernetes' 1 MiB object limit.
@@ -239,8 +247,10 @@ fn cluster_names(doc: &StateDocument) -> Vec<String> {
 /// Puts the payload and the bookkeeping into a state object.
 fn fill(secret: &mut Secret, key: &str, bytes: &[u8], meta: &StoredMeta) {
     let data = secret.data.get_or_insert_with(BTreeMap::new);
-    data.remove(STATE_KEY);
-    data.remove(STATE_GZ_KEY);
+    // The older keys go in the same write that puts the new one: one compare-and-swap.
+    for old in PAYLOAD_KEYS {
+        data.remove(old);
+    }
     data.insert(key.to_owned(), ByteString(bytes.to_vec()));
     secret.string_data = None;
     secret
@@ -339,6 +349,36 @@ mod tests {
                 ..Default::default()
             };
             assert_eq!(decode_payload(&secret).expect("decodes"), Some(text));
+        }
+    }
+
+    #[test]
+    fn an_older_solos_keys_are_read_and_the_next_fill_leaves_only_todays() {
+        let text = "a: b\n".repeat(100_000);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).expect("write");
+        let gz = gz.finish().expect("gz");
+        for (key, bytes) in [
+            (LEGACY_STATE_KEY, text.as_bytes().to_vec()),
+            (LEGACY_STATE_GZ_KEY, gz),
+        ] {
+            let mut secret = Secret {
+                data: Some([(key.to_owned(), ByteString(bytes))].into()),
+                ..Default::default()
+            };
+            assert!(has_payload(&secret));
+            assert_eq!(
+                decode_payload(&secret).expect("decodes"),
+                Some(text.clone())
+            );
+            let meta = StoredMeta::first(Uuid::new_v4(), 0, CURRENT, "{}");
+            fill(&mut secret, STATE_KEY, b"{}", &meta);
+            let keys: Vec<&String> = secret.data.as_ref().expect("data").keys().collect();
+            assert_eq!(keys, [STATE_KEY], "{key} replaced in the same object");
+            assert_eq!(
+                decode_payload(&secret).expect("decodes").as_deref(),
+                Some("{}")
+            );
         }
     }
 

@@ -19,12 +19,36 @@ pub fn encode_payload(text: &str) -> Result<(&'static str, Vec<u8>), usize> {
     Ok((key, bytes))
 }
 
-/// Decodes a stored payload back to text (at most [`MAX_DOCUMENT_BYTES`] once decompressed).
+/// Every data key a payload may be stored under, today's first: reads take the first present,
+/// writes remove them all before putting today's.
+pub const PAYLOAD_KEYS: [&str; 4] = [
+    STATE_GZ_KEY,
+    STATE_KEY,
+    LEGACY_STATE_GZ_KEY,
+    LEGACY_STATE_KEY,
+];
+
+/// Whether a state object holds a payload under any of [`PAYLOAD_KEYS`].
+pub fn has_payload(secret: &Secret) -> bool {
+    secret
+        .data
+        .as_ref()
+        .is_some_and(|d| PAYLOAD_KEYS.iter().any(|k| d.contains_key(*k)))
+}
+
+/// Decodes a stored payload back to text (at most [`MAX_DOCUMENT_BYTES`] once decompressed),
+/// from today's key or an older solo's.
 pub fn decode_payload(secret: &Secret) -> Result<Option<String>, CopyError> {
     let data = secret.data.as_ref();
-    let bytes = if let Some(gz) = data.and_then(|d| d.get(STATE_GZ_KEY)) {
+    let Some((key, stored)) = PAYLOAD_KEYS
+        .iter()
+        .find_map(|k| data.and_then(|d| d.get(*k)).map(|v| (*k, v)))
+    else {
+        return Ok(None);
+    };
+    let bytes = if key.ends_with(".gz") {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&gz.0[..])
+        flate2::read::GzDecoder::new(&stored.0[..])
             .take(MAX_DOCUMENT_BYTES as u64 + 1)
             .read_to_end(&mut out)
             .map_err(|e| CopyError::Decode(format!("bad gzip data: {e}")))?;
@@ -34,10 +58,8 @@ pub fn decode_payload(secret: &Secret) -> Result<Option<String>, CopyError> {
             )));
         }
         out
-    } else if let Some(plain) = data.and_then(|d| d.get(STATE_KEY)) {
-        plain.0.clone()
     } else {
-        return Ok(None);
+        stored.0.clone()
     };
     String::from_utf8(bytes)
         .map(Some)

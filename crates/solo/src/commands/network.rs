@@ -101,16 +101,17 @@ async fn endpoints_cmd(
             return Ok(());
         }
         match out.format {
-            Output::Table => {
-                let mut text = String::from("NODE\tCLUSTER\tRECORDED\tLIVE\n");
-                for d in &drift {
-                    text.push_str(&format!(
-                        "{}\t{}\t{}\t{}\n",
-                        d.node, d.cluster, d.recorded, d.live
-                    ));
-                }
-                out.result(&text);
-            }
+            Output::Table => out.result(&crate::render::table(
+                &["NODE", "CLUSTER", "RECORDED", "LIVE"],
+                drift.iter().map(|d| {
+                    vec![
+                        d.node.clone(),
+                        d.cluster.clone(),
+                        d.recorded.clone(),
+                        d.live.clone(),
+                    ]
+                }),
+            )),
             format => out.result(&super::structured(format, &json!({ "drift": drift }))),
         }
         return Err(Failure::new(
@@ -193,21 +194,19 @@ fn print_resolved(out: &Out, resolved: &[Resolved]) {
             .join(",")
     };
     match out.format {
-        Output::Table => {
-            let mut text = String::from("NODE\tCLUSTER\tNAMESPACE\tSOURCE\tGOSSIP\tGRPC\n");
-            for r in resolved {
-                text.push_str(&format!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\n",
-                    r.node,
-                    r.cluster,
-                    r.namespace,
-                    r.endpoints.source.as_str(),
+        Output::Table => out.result(&crate::render::table(
+            &["NODE", "CLUSTER", "NAMESPACE", "SOURCE", "GOSSIP", "GRPC"],
+            resolved.iter().map(|r| {
+                vec![
+                    r.node.clone(),
+                    r.cluster.clone(),
+                    r.namespace.clone(),
+                    r.endpoints.source.as_str().to_owned(),
                     list(&r.endpoints.gossip),
-                    list(&r.endpoints.grpc)
-                ));
-            }
-            out.result(&text);
-        }
+                    list(&r.endpoints.grpc),
+                ]
+            }),
+        )),
         format => {
             let nodes: Vec<_> = resolved
                 .iter()
@@ -350,16 +349,31 @@ async fn certs(
     Ok(certs)
 }
 
+/// Says, per node, which certificate solo found neither in Solo's Secrets nor in a flag's file.
 fn note_missing_certs(out: &Out, doc: &StateDocument, certs: &BTreeMap<String, NodeCerts>) {
     let none = NodeCerts::default();
     for n in &doc.components.consensus {
-        let missing = certs.get(&n.name).unwrap_or(&none).missing();
+        let node = certs.get(&n.name).unwrap_or(&none);
+        let mut missing = Vec::new();
+        if node.gossip_cert_der.is_none() {
+            let (secret, key) = endpoints::gossip_secret(&n.name);
+            missing.push(format!(
+                "no gossip certificate (Secret {secret}, key {key}, or --gossip-cert)"
+            ));
+        }
+        if node.tls_cert_pem.is_none() {
+            let (secret, key) = endpoints::tls_secret(&n.name);
+            missing.push(format!(
+                "no TLS certificate (Secret {secret}, key {key}, or --tls-cert)"
+            ));
+        }
         if !missing.is_empty() {
             out.say(&format!(
-                "note: node {}: no {} found (Secret in namespace {} or --gossip-cert/--tls-cert), so its certificate fields are empty",
+                "note: node {} in namespace {} of cluster {}: {}, so its certificate fields are empty",
                 n.name,
-                missing.join(" and no "),
-                n.namespace
+                n.namespace,
+                n.cluster,
+                missing.join(" and ")
             ));
         }
     }

@@ -2,7 +2,7 @@
 //! clusters' kubeconfig), fresh namespaces, and a deployment over two clusters.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,16 @@ pub struct Run {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Self {
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
 }
 
 impl User {
@@ -63,11 +73,24 @@ impl User {
             .args(args);
         let out = cmd.output().expect("solo runs");
         self.assert_solo_config_untouched(&args.join(" "));
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        Run::from(out)
+    }
+
+    /// Maps each cluster ref of `refs` to the kube context `context_of(ref)`.
+    pub fn connect(&self, refs: &[&str], context_of: impl Fn(&str) -> String) {
+        for r in refs {
+            self.ok(&["cluster-ref", "connect", r, "--context", &context_of(r)]);
         }
+    }
+
+    /// `solo deployment create <deployment> --namespace <ns> --cluster-ref <ref>... <extra>...`.
+    pub fn create(&self, deployment: &str, ns: &str, refs: &[&str], extra: &[&str]) -> Run {
+        let mut args = vec!["deployment", "create", deployment, "--namespace", ns];
+        for r in refs {
+            args.extend(["--cluster-ref", r]);
+        }
+        args.extend_from_slice(extra);
+        self.ok(&args)
     }
 
     pub fn ok(&self, args: &[&str]) -> Run {
@@ -81,6 +104,34 @@ impl User {
         );
         run
     }
+}
+
+/// A fresh scratch directory `<suite>/<test>` under the tests' temporary directory.
+pub fn scratch(suite: &str, test: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(suite)
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Runs solo offline in `dir` (also its HOME) with `solo_home`: no identity anywhere (no git
+/// config either), a kubeconfig that does not exist, and a 100-column terminal.
+pub fn offline(dir: &Path, solo_home: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_solo"))
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("SOLO_HOME", solo_home)
+        .env("KUBECONFIG", dir.join("no-kubeconfig"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("COLUMNS", "100")
+        .args(args)
+        .output()
+        .expect("solo runs");
+    Run::from(out)
 }
 
 /// A network namespace and a state namespace, fresh in every cluster.
@@ -97,6 +148,23 @@ pub fn namespaces(prefix: &str) -> (String, String) {
 
 pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+/// Checks that every lease of `deployment`'s lock is free, as `user` reads them.
+pub fn assert_lock_free(user: &User, deployment: &str) {
+    let leases = json(
+        &user
+            .ok(&["lease", "status", deployment, "-o", "json"])
+            .stdout,
+    );
+    assert!(
+        leases["leases"]
+            .as_array()
+            .expect("leases")
+            .iter()
+            .all(|l| l["state"] == "free"),
+        "{leases}"
+    );
 }
 
 /// Alice connects two cluster refs and creates a deployment over both.
@@ -129,37 +197,67 @@ pub fn wait_until_held(user: &User, deployment: &str) -> serde_json::Value {
 pub fn alice_with_a_deployment(test: &str, deployment: &str) -> (User, String, String) {
     let (ns, state_ns) = namespaces(test);
     let alice = User::new(test, "alice@example.com");
-    alice.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-1",
-        "--context",
-        "cluster-1",
-    ]);
-    alice.ok(&[
-        "cluster-ref",
-        "connect",
-        "cluster-2",
-        "--context",
-        "cluster-2",
-    ]);
+    alice.connect(&["cluster-1", "cluster-2"], str::to_owned);
     create_over_two_clusters(&alice, deployment, &ns, &state_ns);
     (alice, ns, state_ns)
 }
 
 /// `user` creates `deployment` over cluster-1 and cluster-2.
 pub fn create_over_two_clusters(user: &User, deployment: &str, ns: &str, state_ns: &str) {
-    user.ok(&[
-        "deployment",
-        "create",
+    user.create(
         deployment,
+        ns,
+        &["cluster-1", "cluster-2"],
+        &["--state-namespace", state_ns],
+    );
+}
+
+/// The admin runs `solo team setup` for `team` (group `group`) over cluster-1 and cluster-2:
+/// its state namespace and one network namespace.
+pub fn team_setup(admin: &User, team: &str, group: &str, state_ns: &str, ns: &str) -> Run {
+    admin.ok(&[
+        "team",
+        "setup",
+        team,
+        "--group",
+        group,
+        "--state-namespace",
+        state_ns,
         "--namespace",
         ns,
         "--cluster-ref",
         "cluster-1",
         "--cluster-ref",
         "cluster-2",
-        "--state-namespace",
-        state_ns,
-    ]);
+    ])
+}
+
+/// As the admin of `cluster`: a Role `name` in `ns` allowing `verbs` on core `resources`,
+/// bound to `group`.
+pub fn grant(cluster: &str, ns: &str, name: &str, group: &str, resources: &[&str], verbs: &[&str]) {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use kube::api::{Api, PostParams};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = TestEnv::shared().client(cluster).await;
+        let role: Role = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "rules": [{"apiGroups": [""], "resources": resources, "verbs": verbs}],
+        }))
+        .expect("role");
+        let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}],
+        }))
+        .expect("binding");
+        Api::<Role>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &role)
+            .await
+            .expect("role");
+        Api::<RoleBinding>::namespaced(client, ns)
+            .create(&PostParams::default(), &binding)
+            .await
+            .expect("binding");
+    })
 }
