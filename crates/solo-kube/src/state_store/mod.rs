@@ -49,7 +49,7 @@ mod write;
 pub(crate) use error::fenced;
 pub use error::{CopyError, StateStoreError};
 pub use payload::{decode_payload, encode_payload};
-pub use read::classify_copies;
+pub use read::{WholeRead, classify_copies};
 
 /// The state namespace when none is configured.
 pub const DEFAULT_STATE_NAMESPACE: &str = "solo-system";
