@@ -249,8 +249,7 @@ impl HistoryStore {
         let params = ListParams::default().labels(&format!(
             "{DEPLOYMENT_LABEL}={deployment},{HISTORY_LABEL}=true"
         ));
-        let list = api
-            .list_metadata(&params)
+        let list = crate::retry::call(|| api.list_metadata(&params))
             .await
             .map_err(|e| Self::store_err(cluster, e.into_store()))?;
         Ok(list
@@ -263,8 +262,7 @@ impl HistoryStore {
 
     async fn read_archive(&self, cluster: &str, name: &str) -> Result<RawArchive, HistoryError> {
         let api = self.api(cluster)?;
-        let secret = api
-            .get_opt(name)
+        let secret = crate::retry::call(|| api.get_opt(name))
             .await
             .map_err(|e| Self::store_err(cluster, e.into_store()))?;
         let entries = match &secret {
