@@ -1,7 +1,7 @@
 //! Round trips of a locked write and of `exec` (issue 15): what they ask each cluster, counted
 //! in the log of every request (`SOLO_LOG_REQUESTS`). Across regions each sequential request
 //! costs a round trip of up to 150 ms, so a question asked twice, or one read made three times,
-//! is seen here before it is felt there.
+//! is seen here before it is felt there. `state show` reads each copy once.
 
 mod support;
 
@@ -121,4 +121,17 @@ fn exec_reads_each_copy_once_under_the_lock_and_asks_each_cluster_once_who_we_ar
     alice.ok(&["exec", "rtexec-net", "--", "true"]);
     let requests = requests(&alice, &["exec", "rtexec-net", "--", "true"]);
     assert_asked_once(&requests, &state_ns, "rtexec-net", 4);
+}
+
+#[test]
+fn state_show_reads_each_copy_once() {
+    let (alice, _, state_ns) = alice_with_a_deployment("rtshow", "rtshow-net");
+    let requests = requests(&alice, &["state", "show", "rtshow-net"]);
+    let state = format!("/api/v1/namespaces/{state_ns}/secrets/rtshow-net");
+    let reads = per_cluster(&requests, |r| r.method == "GET" && r.path == state);
+    assert_eq!(reads.len(), 2, "two clusters read: {requests:#?}");
+    assert!(
+        reads.values().all(|n| *n == 1),
+        "the read that finds the clusters is the one shown: {reads:?}"
+    );
 }

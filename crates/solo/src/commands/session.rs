@@ -11,6 +11,7 @@ use solo_core::lock::{Identity, LeaseKey, LockConfig, LockError, LockSet, StoreE
 use solo_core::state::{Loaded, MigrationStamp, StateDocument};
 use solo_kube::clusters::ClustersError;
 use solo_kube::guard::GuardError;
+use solo_kube::state_store::WholeRead;
 use solo_kube::{
     Clusters, KubeLeaseStore, LockGuard, LockRequest, ServerClock, StateFence, StateStore,
     StateStoreError, fence_targets,
@@ -218,7 +219,30 @@ pub async fn open(
     state_namespace: Option<&str>,
     global: &Global,
 ) -> Result<Opened, Failure> {
-    open_with(name, state_namespace, global, false).await
+    Ok(open_with(name, state_namespace, global, false).await?.0)
+}
+
+/// Like [`open`], for a command that only reads the state: the read of every copy that found
+/// the deployment's clusters is handed on, not made twice (read again only when the state named
+/// other clusters than the local config did).
+pub async fn open_and_read(
+    name: &str,
+    state_namespace: Option<&str>,
+    global: &Global,
+) -> Result<(Opened, WholeRead), Failure> {
+    let (opened, read) = open_with(name, state_namespace, global, false).await?;
+    let read = match read {
+        Some(read) => read,
+        None => {
+            StateStore::new(
+                opened.clusters.clone(),
+                &opened.target.known.state_namespace,
+            )
+            .read_whole(&opened.target.name, &opened.target.known.cluster_refs)
+            .await
+        }
+    };
+    Ok((opened, read))
 }
 
 /// Like [`open`], for a command that takes the lock next: what the lock asks the clusters
@@ -229,7 +253,7 @@ pub async fn open_to_lock(
     state_namespace: Option<&str>,
     global: &Global,
 ) -> Result<Opened, Failure> {
-    open_with(name, state_namespace, global, true).await
+    Ok(open_with(name, state_namespace, global, true).await?.0)
 }
 
 async fn open_with(
@@ -237,7 +261,7 @@ async fn open_with(
     state_namespace: Option<&str>,
     global: &Global,
     to_lock: bool,
-) -> Result<Opened, Failure> {
+) -> Result<(Opened, Option<WholeRead>), Failure> {
     let mut config = LocalConfig::load()?;
     let mut target = resolve(name, state_namespace, global, &mut config).await?;
     let mut clusters = connect_target(global, &mut config, &target).await?;
@@ -245,11 +269,16 @@ async fn open_with(
     if to_lock && !config.leases.contains_key(name) {
         ask_early(&target, &clusters);
     }
-    if let Some(doc) = newest_state(&target, &clusters).await {
+    let read = StateStore::new(clusters.clone(), &target.known.state_namespace)
+        .read_whole(&target.name, &target.known.cluster_refs)
+        .await;
+    let mut read = Some(read);
+    if let Some(doc) = read.as_ref().and_then(newest_document) {
         let before = target.known.cluster_refs.clone();
         target.follow(&doc);
         if target.known.cluster_refs != before {
             clusters = connect_target(global, &mut config, &target).await?;
+            read = None;
         }
         if config.deployments.get(name) != Some(&target.known)
             && config.deployments.contains_key(name)
@@ -261,11 +290,12 @@ async fn open_with(
             let _ = config.save();
         }
     }
-    Ok(Opened {
+    let opened = Opened {
         config,
         target,
         clusters,
-    })
+    };
+    Ok((opened, read))
 }
 
 /// Starts, in the background, the questions the lock asks of `target`'s clusters whatever its
@@ -291,18 +321,8 @@ fn ask_early(target: &Target, clusters: &Clusters) {
 /// Connections opened early to each cluster, beside the state's read and the SelfSubjectReview.
 const EARLY_CONNECTIONS: usize = 2;
 
-/// The newest readable copy of the state (highest serial), if any copy can be read: what names
-/// the lock set. Unreadable or diverged copies are left to the command to report.
-pub async fn newest_state(target: &Target, clusters: &Clusters) -> Option<StateDocument> {
-    let store = StateStore::new(clusters.clone(), &target.known.state_namespace);
-    let read = store
-        .read_whole(&target.name, &target.known.cluster_refs)
-        .await;
-    newest_document(&read)
-}
-
 /// The document of the newest readable copy of `read`, if any: what names the lock set.
-pub fn newest_document(read: &solo_kube::state_store::WholeRead) -> Option<StateDocument> {
+pub fn newest_document(read: &WholeRead) -> Option<StateDocument> {
     let stamp = MigrationStamp {
         by: "solo".to_owned(),
         at: jiff::Timestamp::UNIX_EPOCH,
