@@ -312,8 +312,8 @@ fn ask_early(target: &Target, clusters: &Clusters) {
         let clusters = clusters.clone();
         tokio::spawn(async move { ServerClock::of(&clusters, &first).await });
     }
-    for cluster in target.known.cluster_refs.iter().cloned() {
-        let clusters = clusters.clone();
+    for cluster in &target.known.cluster_refs {
+        let (clusters, cluster) = (clusters.clone(), cluster.clone());
         tokio::spawn(async move { clusters.open_connections(&cluster, EARLY_CONNECTIONS).await });
     }
 }
