@@ -1,11 +1,14 @@
 //! Time for the lock: wall time corrected against the API server, monotonic time that counts
 //! while the machine is suspended.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use kube::Client;
 use solo_core::lock::Clock;
+
+use crate::clusters::Clusters;
 
 /// The lock's clock: `wall_now` is the local clock plus the offset measured against an API
 /// server's `Date` header (so a skewed laptop neither jumps the queue nor loses its place by more
@@ -36,6 +39,10 @@ impl ServerClock {
             return ServerClock::local();
         };
         let received = Timestamp::now();
+        // Read to its end, so that the connection is kept for the requests that follow.
+        let (parts, body) = response.into_parts();
+        let _ = tokio::time::timeout(crate::retry::REQUEST_TIMEOUT, body.collect_bytes()).await;
+        let response = http::Response::from_parts(parts, ());
         let server = response
             .headers()
             .get(http::header::DATE)
@@ -53,6 +60,24 @@ impl ServerClock {
         } else {
             ServerClock { offset }
         }
+    }
+
+    /// The clock corrected against `cluster`'s API server, measured once per [`Clusters`]:
+    /// the first caller measures, later ones (or ones that ask meanwhile) get its answer. So
+    /// a command can start the measure beside its first read and find it ready when it locks.
+    pub async fn of(clusters: &Clusters, cluster: &str) -> Self {
+        let Ok(client) = clusters.client(cluster) else {
+            return ServerClock::local();
+        };
+        let cell = {
+            let mut cells = clusters
+                .asked
+                .clocks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            Arc::clone(cells.entry(cluster.to_owned()).or_default())
+        };
+        *cell.get_or_init(|| ServerClock::measure(client)).await
     }
 
     /// How far the local clock is behind the server's (negative: ahead).

@@ -2,6 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
+
+use crate::clock::ServerClock;
 
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Client, Config};
@@ -42,10 +47,22 @@ fn first_line(err: &KubeconfigError) -> String {
         .to_owned()
 }
 
-/// The API clients of a deployment's clusters, keyed by cluster ref.
+/// The API clients of a deployment's clusters, keyed by cluster ref, with what their servers
+/// said once and that does not change while a command runs (who we are, their clock), so that
+/// it is asked once per cluster, and can be asked early beside other requests.
 #[derive(Clone)]
 pub struct Clusters {
     clients: BTreeMap<String, Client>,
+    pub(crate) asked: Arc<Asked>,
+}
+
+/// The answers [`Clusters`] keeps, per cluster ref.
+#[derive(Default)]
+pub(crate) struct Asked {
+    /// Who each cluster authenticated us as ([`crate::identity`]).
+    pub(crate) users: Mutex<BTreeMap<String, crate::identity::Cell>>,
+    /// Each cluster's clock offset ([`crate::clock`]).
+    pub(crate) clocks: Mutex<BTreeMap<String, Arc<OnceCell<ServerClock>>>>,
 }
 
 impl Clusters {
@@ -77,13 +94,17 @@ impl Clusters {
                 client(config).map_err(|e| context_error(crate::error::error_chain(&e)))?;
             clients.insert(cluster.clone(), client);
         }
-        Ok(Clusters { clients })
+        Ok(Clusters {
+            clients,
+            asked: Arc::default(),
+        })
     }
 
     /// Clients given directly (tests, and callers that built them already).
     pub fn from_clients(clients: impl IntoIterator<Item = (String, Client)>) -> Self {
         Clusters {
             clients: clients.into_iter().collect(),
+            asked: Arc::default(),
         }
     }
 
@@ -100,6 +121,34 @@ impl Clusters {
     pub fn refs(&self) -> impl Iterator<Item = &str> {
         self.clients.keys().map(String::as_str)
     }
+
+    /// Opens `n` connections to `cluster` at once (each asks `/version`, which every user may
+    /// read), kept idle by the client's pool for the requests that follow. Requests go over
+    /// HTTP/1.1, one at a time per connection: a later step that asks a cluster several things
+    /// at once then finds a connection for each, where a new one would first cost a TLS
+    /// handshake, a round trip more. Best effort: answers and errors are ignored.
+    pub async fn open_connections(&self, cluster: &str, n: usize) {
+        let Ok(client) = self.client(cluster) else {
+            return;
+        };
+        let ask = || async {
+            let Ok(request) = http::Request::get("/version").body(kube::client::Body::empty())
+            else {
+                return;
+            };
+            // The body read to its end, or the connection is closed instead of kept.
+            let answer = async {
+                client
+                    .send(request)
+                    .await?
+                    .into_body()
+                    .collect_bytes()
+                    .await
+            };
+            let _ = tokio::time::timeout(crate::retry::REQUEST_TIMEOUT, answer).await;
+        };
+        futures::future::join_all((0..n).map(|_| ask())).await;
+    }
 }
 
 /// A client for one cluster, as kube's own builder makes it but with `TCP_NODELAY` set.
@@ -108,6 +157,8 @@ impl Clusters {
 /// write waits for its ACK is then held back until the server's delayed ACK (40 ms on Linux), and
 /// the lock's round trips are all small writes: that cost ~50 ms per step of a handoff. Behind a
 /// proxy, kube's builder is used as it is.
+///
+/// With `SOLO_LOG_REQUESTS` set, every request is logged on stderr ([`crate::request_log`]).
 pub fn client(config: Config) -> Result<Client, kube::Error> {
     use hyper_util::client::legacy::connect::HttpConnector;
     use hyper_util::rt::TokioExecutor;
@@ -132,6 +183,7 @@ pub fn client(config: Config) -> Result<Client, kube::Error> {
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
         .map_err(tower::BoxError::from)
+        .layer_fn(crate::request_log::RequestLog::new)
         .service(http_client);
     Ok(Client::new(service, config.default_namespace))
 }

@@ -16,6 +16,11 @@
 //! 3. only then, when an archive is not yet listed, write the state's `cli.history` through
 //!    [`StateStore::write`] (fenced by the same epoch).
 //!
+//! Every read the steps need (the state's copies for step 1, the archives each cluster labels,
+//! the newest archive the caller saw listed, who the clusters authenticate) is made at once, in
+//! [`HistoryStore::prepare`], before anything is written: across regions, one round trip, which
+//! a locked write runs beside its own state write.
+//!
 //! If step 3 fails, the entry is already stored: readers ([`HistoryStore::read_all`]) list
 //! archives by label *and* by `cli.history`, so an archive not yet listed is still read, and the
 //! next append lists it. Within one archive, the clusters' copies may differ after a cut-short
@@ -37,9 +42,7 @@ use crate::clusters::Clusters;
 use crate::identity::Authenticated;
 use crate::lease_store::MANAGED_BY_LABEL;
 use crate::retry::IntoStore as _;
-use crate::state_store::{
-    CopyError, DEPLOYMENT_LABEL, StateStore, StateStoreError, TEAM_LABEL, state_object_name,
-};
+use crate::state_store::{CopyError, DEPLOYMENT_LABEL, StateStore, StateStoreError, TEAM_LABEL};
 
 /// The most entries one archive holds.
 pub const ENTRIES_PER_ARCHIVE: usize = 99;
@@ -246,8 +249,7 @@ impl HistoryStore {
         let params = ListParams::default().labels(&format!(
             "{DEPLOYMENT_LABEL}={deployment},{HISTORY_LABEL}=true"
         ));
-        let list = api
-            .list_metadata(&params)
+        let list = crate::retry::call(|| api.list_metadata(&params))
             .await
             .map_err(|e| Self::store_err(cluster, e.into_store()))?;
         Ok(list
@@ -260,8 +262,7 @@ impl HistoryStore {
 
     async fn read_archive(&self, cluster: &str, name: &str) -> Result<RawArchive, HistoryError> {
         let api = self.api(cluster)?;
-        let secret = api
-            .get_opt(name)
+        let secret = crate::retry::call(|| api.get_opt(name))
             .await
             .map_err(|e| Self::store_err(cluster, e.into_store()))?;
         let entries = match &secret {
@@ -288,10 +289,54 @@ impl HistoryStore {
         clusters: &[String],
         entry: &HistoryEntry,
     ) -> Result<AppendOutcome, HistoryError> {
+        self.append_listed(epoch, deployment, clusters, entry, &[])
+            .await
+    }
+
+    /// Like [`append`](Self::append), told the archives the state listed when the caller read it
+    /// under the lock (its `cli.history`), so the reads before the write are one round trip
+    /// (see [`prepare`](Self::prepare)).
+    pub async fn append_listed(
+        &self,
+        epoch: Epoch,
+        deployment: &str,
+        clusters: &[String],
+        entry: &HistoryEntry,
+        listed_when_locked: &[String],
+    ) -> Result<AppendOutcome, HistoryError> {
+        self.prepare(epoch, deployment, clusters, listed_when_locked)
+            .await?
+            .append(entry)
+            .await
+    }
+
+    /// The reads of an append, all at once, under the lock of `epoch`: every copy of the state
+    /// (the fence: each must carry `epoch`, checked here, before anything is written; the listing;
+    /// the team label), the archives each cluster labels, the newest archive of
+    /// `listed_when_locked` (the state's `cli.history` as the caller read it under the lock) and
+    /// who the clusters authenticate. A caller may run it beside its own state write, whose
+    /// copies carry the same epoch; the entry is then written by [`PreparedAppend::append`].
+    pub async fn prepare(
+        &self,
+        epoch: Epoch,
+        deployment: &str,
+        clusters: &[String],
+        listed_when_locked: &[String],
+    ) -> Result<PreparedAppend<'_>, HistoryError> {
+        let guess = listed_when_locked
+            .iter()
+            .filter_map(|n| archive_number(deployment, n))
+            .max()
+            .unwrap_or(1);
+        let guess_name = archive_name(deployment, guess);
+        let (read, labelled, guessed, authenticated_as) = tokio::join!(
+            self.states.read_whole(deployment, clusters),
+            join_all(clusters.iter().map(|c| self.list_labelled(deployment, c))),
+            join_all(clusters.iter().map(|c| self.read_archive(c, &guess_name))),
+            self.users.summary(clusters),
+        );
         // 1. The fence: every copy must carry our epoch.
-        let copies = self.states.read_all(deployment, clusters).await;
-        let mut team = None;
-        for (cluster, copy) in &copies {
+        for (cluster, copy) in &read.copies() {
             match copy.as_ref().map(|c| admits(c.fencing_epoch, epoch)) {
                 Ok(Ok(())) => {}
                 Ok(Err(FenceRefusal::Superseded { stored, ours })) => {
@@ -319,38 +364,16 @@ impl HistoryStore {
                 }
             }
         }
-        // The team label, to give archives the same access as the state.
-        if let Some(cluster) = clusters.first()
-            && let Ok(Some(state)) = self
-                .api(cluster)?
-                .get_opt(&state_object_name(deployment))
-                .await
-        {
-            team = state
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(TEAM_LABEL).cloned());
-        }
-        let newest_state = copies
-            .iter()
-            .filter_map(|(_, c)| c.as_ref().ok())
-            .max_by_key(|c| c.meta.serial)
-            .cloned();
-        let listed: Vec<String> = newest_state
-            .as_ref()
-            .and_then(|c| {
-                c.load(&MigrationStamp {
-                    by: entry.executed_by.clone(),
-                    at: Timestamp::now(),
-                })
-                .ok()
-            })
+        let stamp = MigrationStamp {
+            by: "solo".to_owned(),
+            at: Timestamp::now(),
+        };
+        let listed: Vec<String> = read
+            .newest_readable()
+            .and_then(|c| c.load(&stamp).ok())
             .map(|l| l.document().cli.history.clone())
             .unwrap_or_default();
-
         // 2. The archives: every name known in any cluster, by label or by listing.
-        let labelled = join_all(clusters.iter().map(|c| self.list_labelled(deployment, c))).await;
         let mut numbers: BTreeSet<u32> = listed
             .iter()
             .filter_map(|n| archive_number(deployment, n))
@@ -358,90 +381,24 @@ impl HistoryStore {
         for names in labelled {
             numbers.extend(names?.iter().filter_map(|n| archive_number(deployment, n)));
         }
-        let mut number = numbers.last().copied().unwrap_or(1);
-        let name = archive_name(deployment, number);
-        let raws = join_all(clusters.iter().map(|c| self.read_archive(c, &name))).await;
-        let raws: Vec<RawArchive> = raws.into_iter().collect::<Result<_, _>>()?;
-        let mut entries = raws
-            .iter()
-            .map(|r| &r.entries)
-            .max_by_key(|e| e.len())
-            .cloned()
-            .unwrap_or_default();
-        let raws = if entries.len() >= ENTRIES_PER_ARCHIVE {
-            // Roll the full archive forward where a cut-short write left it behind, then rotate.
-            let behind: Vec<&RawArchive> = raws
-                .iter()
-                .filter(|r| r.entries.len() < entries.len())
-                .collect();
-            let results = join_all(behind.iter().map(|r| {
-                self.write_archive(epoch, deployment, team.as_deref(), &name, r, &entries)
-            }))
-            .await;
-            results.into_iter().collect::<Result<Vec<()>, _>>()?;
-            number += 1;
-            if number > MAX_ARCHIVES {
-                return Err(HistoryError::Full {
-                    deployment: deployment.to_owned(),
-                });
-            }
-            let next = archive_name(deployment, number);
-            entries = Vec::new();
-            let raws = join_all(clusters.iter().map(|c| self.read_archive(c, &next))).await;
-            let raws: Vec<RawArchive> = raws.into_iter().collect::<Result<_, _>>()?;
-            if let Some(longest) = raws.iter().map(|r| &r.entries).max_by_key(|e| e.len()) {
-                entries = longest.clone();
-            }
-            raws
+        let number = numbers.last().copied().unwrap_or(1);
+        let newest = if number == guess {
+            guessed
         } else {
-            raws
+            let name = archive_name(deployment, number);
+            join_all(clusters.iter().map(|c| self.read_archive(c, &name))).await
         };
-        let name = archive_name(deployment, number);
-        let mut stored = entry.clone().bounded();
-        stored.authenticated_as = self.users.summary(clusters).await;
-        entries.push(stored);
-        let results =
-            join_all(raws.iter().map(|r| {
-                self.write_archive(epoch, deployment, team.as_deref(), &name, r, &entries)
-            }))
-            .await;
-        results.into_iter().collect::<Result<Vec<()>, _>>()?;
-        let position = entries.len();
-
-        // 3. The listing in the state, only once the entry is stored.
-        numbers.insert(number);
-        let wanted: Vec<String> = numbers
-            .iter()
-            .rev()
-            .map(|n| archive_name(deployment, *n))
-            .collect();
-        let mut wrote_listing = false;
-        if wanted != listed
-            && let Some(state) = newest_state
-        {
-            let stamp = MigrationStamp {
-                by: entry.executed_by.clone(),
-                at: Timestamp::now(),
-            };
-            let loaded = state.load(&stamp).map_err(|e| {
-                HistoryError::State(StateStoreError::InvalidDocument {
-                    deployment: deployment.to_owned(),
-                    reason: e.to_string(),
-                })
-            })?;
-            let mut doc: StateDocument = loaded.into_document();
-            doc.cli.history = wanted;
-            doc.metadata.last_updated_at = Timestamp::now();
-            doc.metadata.last_updated_by = entry.executed_by.clone();
-            self.states
-                .write_based(epoch, deployment, &doc, state.base())
-                .await?;
-            wrote_listing = true;
-        }
-        Ok(AppendOutcome {
-            archive: name,
-            position,
-            listed: wrote_listing,
+        Ok(PreparedAppend {
+            store: self,
+            epoch,
+            deployment: deployment.to_owned(),
+            clusters: clusters.to_vec(),
+            team: read.team(),
+            has_state: read.newest_readable().is_some(),
+            listed,
+            numbers,
+            newest: newest.into_iter().collect::<Result<_, _>>()?,
+            authenticated_as,
         })
     }
 
@@ -653,6 +610,126 @@ impl HistoryStore {
                 _ => return Ok(archives),
             }
         }
+    }
+}
+
+/// An append read and checked ([`HistoryStore::prepare`]), its entry not yet written.
+pub struct PreparedAppend<'a> {
+    store: &'a HistoryStore,
+    epoch: Epoch,
+    deployment: String,
+    clusters: Vec<String>,
+    team: Option<String>,
+    has_state: bool,
+    listed: Vec<String>,
+    numbers: BTreeSet<u32>,
+    newest: Vec<RawArchive>,
+    authenticated_as: Option<String>,
+}
+
+impl PreparedAppend<'_> {
+    /// Writes `entry` into the newest archive of every cluster (the next one when it is full),
+    /// then, only once the entry is stored, lists a new archive in the state.
+    pub async fn append(self, entry: &HistoryEntry) -> Result<AppendOutcome, HistoryError> {
+        let PreparedAppend {
+            store,
+            epoch,
+            deployment,
+            clusters,
+            team,
+            has_state,
+            listed,
+            mut numbers,
+            newest: raws,
+            authenticated_as,
+        } = self;
+        let deployment = deployment.as_str();
+        let mut number = numbers.last().copied().unwrap_or(1);
+        let name = archive_name(deployment, number);
+        let mut entries = raws
+            .iter()
+            .map(|r| &r.entries)
+            .max_by_key(|e| e.len())
+            .cloned()
+            .unwrap_or_default();
+        let raws = if entries.len() >= ENTRIES_PER_ARCHIVE {
+            // Roll the full archive forward where a cut-short write left it behind, then rotate.
+            let behind: Vec<&RawArchive> = raws
+                .iter()
+                .filter(|r| r.entries.len() < entries.len())
+                .collect();
+            let results = join_all(behind.iter().map(|r| {
+                store.write_archive(epoch, deployment, team.as_deref(), &name, r, &entries)
+            }))
+            .await;
+            results.into_iter().collect::<Result<Vec<()>, _>>()?;
+            number += 1;
+            if number > MAX_ARCHIVES {
+                return Err(HistoryError::Full {
+                    deployment: deployment.to_owned(),
+                });
+            }
+            let next = archive_name(deployment, number);
+            entries = Vec::new();
+            let raws = join_all(clusters.iter().map(|c| store.read_archive(c, &next))).await;
+            let raws: Vec<RawArchive> = raws.into_iter().collect::<Result<_, _>>()?;
+            if let Some(longest) = raws.iter().map(|r| &r.entries).max_by_key(|e| e.len()) {
+                entries = longest.clone();
+            }
+            raws
+        } else {
+            raws
+        };
+        let name = archive_name(deployment, number);
+        let mut stored = entry.clone().bounded();
+        stored.authenticated_as = authenticated_as;
+        entries.push(stored);
+        let results =
+            join_all(raws.iter().map(|r| {
+                store.write_archive(epoch, deployment, team.as_deref(), &name, r, &entries)
+            }))
+            .await;
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        let position = entries.len();
+
+        // 3. The listing in the state, only once the entry is stored: built from the state as it
+        // is now (the read of `prepare` may predate the caller's own write), fenced by the epoch.
+        numbers.insert(number);
+        let wanted: Vec<String> = numbers
+            .iter()
+            .rev()
+            .map(|n| archive_name(deployment, *n))
+            .collect();
+        let mut wrote_listing = false;
+        if wanted != listed && has_state {
+            let read = store.states.read_whole(deployment, &clusters).await;
+            if let Some(state) = read.newest_readable() {
+                let stamp = MigrationStamp {
+                    by: entry.executed_by.clone(),
+                    at: Timestamp::now(),
+                };
+                let loaded = state.load(&stamp).map_err(|e| {
+                    HistoryError::State(StateStoreError::InvalidDocument {
+                        deployment: deployment.to_owned(),
+                        reason: e.to_string(),
+                    })
+                })?;
+                let mut doc: StateDocument = loaded.into_document();
+                doc.cli.history = wanted;
+                doc.metadata.last_updated_at = Timestamp::now();
+                doc.metadata.last_updated_by = entry.executed_by.clone();
+                store
+                    .states
+                    .write_read(epoch, deployment, &doc, &read)
+                    .await?;
+                wrote_listing = true;
+            }
+        }
+        Ok(AppendOutcome {
+            archive: name,
+            position,
+            listed: wrote_listing,
+        })
     }
 }
 

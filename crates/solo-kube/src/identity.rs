@@ -4,10 +4,13 @@
 //! server authenticated from their credentials is not, so leases and history record both. An
 //! environment variable cannot change the second: only other credentials can.
 //!
-//! [`Authenticated`] asks each cluster once and keeps the answer (clones share the cache).
+//! [`Authenticated`] asks each cluster once per [`Clusters`] and keeps the answer (every
+//! `Authenticated` over the same clients shares it), so the lock's claims and the history's
+//! entry ask once, and [`Authenticated::prefetch`] can ask beside the first read of the state.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use futures::future::join_all;
 
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::authorization::v1::{
@@ -68,29 +71,37 @@ pub async fn may(
     Ok(answer.status.is_some_and(|s| s.allowed))
 }
 
-type Cell = Arc<OnceCell<Option<AuthenticatedUser>>>;
+/// One cluster's answer, asked at most once.
+pub(crate) type Cell = Arc<OnceCell<Option<AuthenticatedUser>>>;
 
-/// The authenticated user of each cluster ref, asked once per cluster and cached.
+/// The authenticated user of each cluster ref, asked once per cluster and cached in the
+/// [`Clusters`] it was made from.
 #[derive(Clone)]
 pub struct Authenticated {
     clusters: Clusters,
-    cells: Arc<Mutex<BTreeMap<String, Cell>>>,
 }
 
 impl Authenticated {
-    /// An empty cache over these clusters' clients.
+    /// The users of these clusters' clients (the answers already asked through them included).
     pub fn new(clusters: Clusters) -> Self {
-        Authenticated {
-            clusters,
-            cells: Arc::default(),
-        }
+        Authenticated { clusters }
+    }
+
+    /// Asks every cluster of `clusters` at once, so later questions find the answers ready.
+    pub async fn prefetch(&self, clusters: &[String]) {
+        join_all(clusters.iter().map(|c| self.user(c))).await;
     }
 
     /// The user `cluster` authenticated us as; `None` when the cluster cannot say (the audit then
     /// records only the declared email).
     pub async fn user(&self, cluster: &str) -> Option<AuthenticatedUser> {
         let cell = {
-            let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+            let mut cells = self
+                .clusters
+                .asked
+                .users
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             Arc::clone(cells.entry(cluster.to_owned()).or_default())
         };
         let client = self.clusters.client(cluster).ok()?.clone();
@@ -118,14 +129,15 @@ impl Authenticated {
         self.user(cluster).await.map(|u| u.username)
     }
 
-    /// One text for several clusters: the name when all agree, else `cluster=name` pairs.
+    /// One text for several clusters: the name when all agree, else `cluster=name` pairs. Asks
+    /// every cluster not asked yet at once.
     pub async fn summary(&self, clusters: &[String]) -> Option<String> {
-        let mut names = Vec::new();
-        for cluster in clusters {
-            if let Some(name) = self.username(cluster).await {
-                names.push((cluster.clone(), name));
-            }
-        }
+        let names = join_all(clusters.iter().map(|c| self.username(c))).await;
+        let names: Vec<(String, String)> = clusters
+            .iter()
+            .zip(names)
+            .filter_map(|(c, n)| Some((c.clone(), n?)))
+            .collect();
         summarize(&names)
     }
 }

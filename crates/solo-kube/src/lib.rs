@@ -13,6 +13,7 @@
 //! - [`teams`]: team access control, the RBAC objects of `solo team setup`.
 //! - [`index`]: the public index of deployments and the team directory, readable by everyone.
 //! - [`delete`]: `deployment delete`, fenced, keeping the epoch's high-water mark.
+//! - [`request_log`]: every API request on stderr with `SOLO_LOG_REQUESTS` set, to count round trips.
 //! - [`retry`]: the one retry policy: a timeout per request, busy answers retried with jitter.
 //! - [`break_lock`]: `lease break --force`, audited with a Kubernetes Event per lease.
 //! - [`endpoints`]: the network's Services, certificates and ServiceExports (R13).
@@ -30,6 +31,7 @@ pub mod identity;
 pub mod index;
 pub mod lease_store;
 pub mod namespaces;
+pub mod request_log;
 pub mod retry;
 pub mod solo_remote;
 pub mod state_store;
@@ -41,7 +43,9 @@ pub use clusters::Clusters;
 pub use error::store_error;
 pub use fence::{FenceTarget, StateFence};
 pub use guard::{LockGuard, LockRequest};
-pub use history::{AppendOutcome, History, HistoryEntry, HistoryError, HistoryStore};
+pub use history::{
+    AppendOutcome, History, HistoryEntry, HistoryError, HistoryStore, PreparedAppend,
+};
 pub use identity::{Authenticated, AuthenticatedUser};
 pub use index::IndexEntry;
 pub use lease_store::KubeLeaseStore;

@@ -53,7 +53,7 @@ pub(crate) use error::fenced;
 pub use error::{CopyError, StateStoreError};
 pub use list::{ListedDeployment, list_deployments};
 pub use payload::{PAYLOAD_KEYS, decode_payload, encode_payload, has_payload};
-pub use read::classify_copies;
+pub use read::{WholeRead, classify_copies};
 
 /// The state namespace when none is configured.
 pub const DEFAULT_STATE_NAMESPACE: &str = "solo-system";

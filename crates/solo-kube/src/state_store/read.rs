@@ -70,17 +70,71 @@ impl StateStore {
         deployment: &str,
         clusters: &[String],
     ) -> Result<(StateCopy, SyncStatus), StateStoreError> {
-        let (copies, status) = self.status(deployment, clusters).await;
+        self.read_whole(deployment, clusters).await.newest()
+    }
+
+    /// Every copy, read in parallel and kept whole (objects and resourceVersions): under the
+    /// lock, the one read that a change is built from and written against
+    /// ([`write_read`](Self::write_read)).
+    pub async fn read_whole(&self, deployment: &str, clusters: &[String]) -> WholeRead {
+        WholeRead {
+            deployment: deployment.to_owned(),
+            raws: self.read_raw_all(deployment, clusters).await,
+        }
+    }
+}
+
+/// Every copy of a deployment's state as read, with the objects, so that a write built from this
+/// read replaces each copy by compare-and-swap against this very read, with no read in between.
+pub struct WholeRead {
+    pub(super) deployment: String,
+    pub(super) raws: Vec<Raw>,
+}
+
+impl WholeRead {
+    /// The cluster refs read, in the order asked.
+    pub fn clusters(&self) -> Vec<String> {
+        self.raws.iter().map(|r| r.cluster.clone()).collect()
+    }
+
+    /// Each cluster's copy, checked.
+    pub fn copies(&self) -> Vec<(String, Result<StateCopy, CopyError>)> {
+        self.raws
+            .iter()
+            .map(|r| (r.cluster.clone(), r.copy.clone()))
+            .collect()
+    }
+
+    /// The readable copy of the highest serial, if any.
+    pub fn newest_readable(&self) -> Option<&StateCopy> {
+        self.raws
+            .iter()
+            .filter_map(|r| r.copy.as_ref().ok())
+            .max_by_key(|c| c.meta.serial)
+    }
+
+    /// The team label of the first copy read (archives beside the state get the same access).
+    pub fn team(&self) -> Option<String> {
+        self.raws
+            .iter()
+            .find_map(|r| r.secret.as_ref())
+            .and_then(|s| s.metadata.labels.as_ref()?.get(TEAM_LABEL).cloned())
+    }
+
+    /// The newest copy and how the copies compare; refuses diverged or unreadable copies as a
+    /// write would (see [`StateStore::read`]).
+    pub fn newest(&self) -> Result<(StateCopy, SyncStatus), StateStoreError> {
+        let copies = self.copies();
+        let status = classify_copies(&copies);
         let good = copies
             .iter()
             .find(|(_, c)| c.is_ok())
             .map(|(cluster, _)| cluster.as_str());
-        refuse_unless_writable(deployment, &status, good)?;
-        let newest = copies
-            .into_iter()
-            .filter_map(|(_, c)| c.ok())
-            .max_by_key(|c| c.meta.serial)
-            .ok_or_else(|| Self::invalid(deployment, "no copy was read"))?;
+        refuse_unless_writable(&self.deployment, &status, good)?;
+        let newest = self
+            .newest_readable()
+            .cloned()
+            .ok_or_else(|| StateStore::invalid(&self.deployment, "no copy was read"))?;
         Ok((newest, status))
     }
 }

@@ -1,7 +1,7 @@
 //! Writes under the lock: every copy by compare-and-swap against the read it was built from,
 //! with the lock's epoch checked in the same step.
 
-use super::read::refuse_unless_writable;
+use super::read::{WholeRead, refuse_unless_writable};
 use super::*;
 use crate::retry::IntoStore as _;
 use solo_core::lock::fencing::admits;
@@ -33,6 +33,52 @@ impl StateStore {
         self.write_checked(epoch, deployment, doc, Some(base)).await
     }
 
+    /// Writes `doc`, built from `read` (made under the lock of `epoch`), as the next serial into
+    /// every copy: each replaced by compare-and-swap against `read` itself, so the write costs no
+    /// read of its own. Refused ([`StateStoreError::Changed`]) when the state moved on since
+    /// `read`, like [`write_based`](Self::write_based); a document that names other clusters
+    /// than `read` is written as `write_based` writes it.
+    pub async fn write_read(
+        &self,
+        epoch: Epoch,
+        deployment: &str,
+        doc: &StateDocument,
+        read: &WholeRead,
+    ) -> Result<WriteOutcome, StateStoreError> {
+        let base = read.newest_readable().map(StateCopy::base);
+        let mut read_refs = read.clusters();
+        read_refs.sort();
+        read_refs.dedup();
+        if read.deployment != deployment || read_refs != cluster_names(doc) || base.is_none() {
+            return self.write_checked(epoch, deployment, doc, base).await;
+        }
+        match self
+            .write_raws(epoch, deployment, doc, base, &read.raws)
+            .await
+        {
+            // Nothing was written: every compare-and-swap lost. Say whether the state moved on
+            // since the read, as a write that reads first would have.
+            Err(StateStoreError::Conflict { cluster }) => {
+                let now = self
+                    .read_whole(deployment, &read.clusters())
+                    .await
+                    .newest_readable()
+                    .map(|c| c.meta.serial);
+                match (base, now) {
+                    (Some(base), Some(now)) if now != base.serial => {
+                        Err(StateStoreError::Changed {
+                            deployment: deployment.to_owned(),
+                            read: base.serial,
+                            current: now,
+                        })
+                    }
+                    _ => Err(StateStoreError::Conflict { cluster }),
+                }
+            }
+            other => other,
+        }
+    }
+
     async fn write_checked(
         &self,
         epoch: Epoch,
@@ -40,9 +86,22 @@ impl StateStore {
         doc: &StateDocument,
         base: Option<Base>,
     ) -> Result<WriteOutcome, StateStoreError> {
-        let (text, key, bytes) = Self::prepare(deployment, doc)?;
         let refs = cluster_names(doc);
         let raws = self.read_raw_all(deployment, &refs).await;
+        self.write_raws(epoch, deployment, doc, base, &raws).await
+    }
+
+    /// The checks and the write of [`write_checked`](Self::write_checked) over copies as read.
+    async fn write_raws(
+        &self,
+        epoch: Epoch,
+        deployment: &str,
+        doc: &StateDocument,
+        base: Option<Base>,
+        raws: &[Raw],
+    ) -> Result<WriteOutcome, StateStoreError> {
+        let (text, key, bytes) = Self::prepare(deployment, doc)?;
+        let refs = cluster_names(doc);
         // A document that adds or removes a cluster is not a plain write: say so before anything
         // else (a new cluster has no copy yet).
         if let Some(stored) = raws
@@ -66,7 +125,7 @@ impl StateStore {
                 });
             }
         }
-        check_fence(&raws, epoch, &self.namespace, deployment)?;
+        check_fence(raws, epoch, &self.namespace, deployment)?;
         let copies: Vec<(String, Result<StateCopy, CopyError>)> = raws
             .iter()
             .map(|r| (r.cluster.clone(), r.copy.clone()))
@@ -106,7 +165,7 @@ impl StateStore {
         } else {
             None
         };
-        self.write_all(epoch, deployment, &raws, key, &bytes, &meta)
+        self.write_all(epoch, deployment, raws, key, &bytes, &meta)
             .await?;
         Ok(WriteOutcome {
             serial: meta.serial,

@@ -38,8 +38,8 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
         mut config,
         mut target,
         clusters,
-    } = session::open(&args.deployment, args.state_namespace.as_deref(), global).await?;
-    let guard = write::lock(
+    } = session::open_to_lock(&args.deployment, args.state_namespace.as_deref(), global).await?;
+    let (guard, read) = write::lock_and_read(
         &mut target,
         &clusters,
         &mut config,
@@ -49,6 +49,10 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
     )
     .await?;
     let user = guard.user().to_owned();
+    // The archives the state listed under the lock: the history entry's reads start from them.
+    let listed = session::newest_document(&read)
+        .map(|doc| doc.cli.history)
+        .unwrap_or_default();
 
     let (program, rest) = match args.command.split_first() {
         Some(split) => split,
@@ -145,7 +149,7 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
             "nothing more ran without the lock; check `solo state show` and run it again",
         ));
     }
-    let recorded = record(&clusters, &target, guard.epoch(), &entry).await;
+    let recorded = record(&clusters, &target, guard.epoch(), &entry, &listed).await;
     let released = guard.release().await;
     let status = status.map_err(|e| Failure::bare(format!("cannot wait for {program}: {e}")))?;
     recorded?;
@@ -164,10 +168,17 @@ async fn record(
     target: &session::Target,
     epoch: Epoch,
     entry: &HistoryEntry,
+    listed: &[String],
 ) -> Result<(), Failure> {
     let store = HistoryStore::new(clusters.clone(), &target.known.state_namespace);
     store
-        .append(epoch, &target.name, &target.known.cluster_refs, entry)
+        .append_listed(
+            epoch,
+            &target.name,
+            &target.known.cluster_refs,
+            entry,
+            listed,
+        )
         .await
         .map(|_| ())
         .map_err(|e| {

@@ -9,6 +9,7 @@ use solo_core::lock::{Identity, LeaseKey, LockConfig, LockError, LockSet, StoreE
 use solo_core::state::{Loaded, MigrationStamp, StateDocument};
 use solo_kube::clusters::ClustersError;
 use solo_kube::guard::GuardError;
+use solo_kube::state_store::WholeRead;
 use solo_kube::{
     Clusters, KubeLeaseStore, LockGuard, LockRequest, ServerClock, StateFence, StateStore,
     StateStoreError, fence_targets,
@@ -216,14 +217,66 @@ pub async fn open(
     state_namespace: Option<&str>,
     global: &Global,
 ) -> Result<Opened, Failure> {
+    Ok(open_with(name, state_namespace, global, false).await?.0)
+}
+
+/// Like [`open`], for a command that only reads the state: the read of every copy that found
+/// the deployment's clusters is handed on, not made twice (read again only when the state named
+/// other clusters than the local config did).
+pub async fn open_and_read(
+    name: &str,
+    state_namespace: Option<&str>,
+    global: &Global,
+) -> Result<(Opened, WholeRead), Failure> {
+    let (opened, read) = open_with(name, state_namespace, global, false).await?;
+    let read = match read {
+        Some(read) => read,
+        None => {
+            StateStore::new(
+                opened.clusters.clone(),
+                &opened.target.known.state_namespace,
+            )
+            .read_whole(&opened.target.name, &opened.target.known.cluster_refs)
+            .await
+        }
+    };
+    Ok((opened, read))
+}
+
+/// Like [`open`], for a command that takes the lock next: what the lock asks the clusters
+/// whatever the state says (the user each cluster authenticates, the first cluster's clock) is
+/// asked at the same time as the state is read, not after it, one round trip instead of three.
+pub async fn open_to_lock(
+    name: &str,
+    state_namespace: Option<&str>,
+    global: &Global,
+) -> Result<Opened, Failure> {
+    Ok(open_with(name, state_namespace, global, true).await?.0)
+}
+
+async fn open_with(
+    name: &str,
+    state_namespace: Option<&str>,
+    global: &Global,
+    to_lock: bool,
+) -> Result<(Opened, Option<WholeRead>), Failure> {
     let mut config = LocalConfig::load()?;
     let mut target = resolve(name, state_namespace, global, &mut config).await?;
     let mut clusters = connect_target(global, &mut config, &target).await?;
-    if let Some(doc) = newest_state(&target, &clusters).await {
+    // A kept lock (`solo lease acquire`) is renewed, not claimed: nothing to ask early.
+    if to_lock && !config.leases.contains_key(name) {
+        ask_early(&target, &clusters);
+    }
+    let read = StateStore::new(clusters.clone(), &target.known.state_namespace)
+        .read_whole(&target.name, &target.known.cluster_refs)
+        .await;
+    let mut read = Some(read);
+    if let Some(doc) = read.as_ref().and_then(newest_document) {
         let before = target.known.cluster_refs.clone();
         target.follow(&doc);
         if target.known.cluster_refs != before {
             clusters = connect_target(global, &mut config, &target).await?;
+            read = None;
         }
         if config.deployments.get(name) != Some(&target.known)
             && config.deployments.contains_key(name)
@@ -235,27 +288,44 @@ pub async fn open(
             let _ = config.save();
         }
     }
-    Ok(Opened {
+    let opened = Opened {
         config,
         target,
         clusters,
-    })
+    };
+    Ok((opened, read))
 }
 
-/// The newest readable copy of the state (highest serial), if any copy can be read: what names
-/// the lock set. Unreadable or diverged copies are left to the command to report.
-pub async fn newest_state(target: &Target, clusters: &Clusters) -> Option<StateDocument> {
-    let store = StateStore::new(clusters.clone(), &target.known.state_namespace);
+/// Starts, in the background, the questions the lock asks of `target`'s clusters whatever its
+/// state says; their answers are kept in `clusters` for the lock to find.
+///
+/// It also opens the connections that a locked write's widest step needs (its state write beside
+/// the history's reads: four requests to each cluster at once), while the first read waits for
+/// its own: a connection opened later would cost a TLS handshake, one round trip, in that step.
+fn ask_early(target: &Target, clusters: &Clusters) {
+    let refs = target.known.cluster_refs.clone();
+    let users = solo_kube::Authenticated::new(clusters.clone());
+    tokio::spawn(async move { users.prefetch(&refs).await });
+    if let Some(first) = target.known.cluster_refs.first().cloned() {
+        let clusters = clusters.clone();
+        tokio::spawn(async move { ServerClock::of(&clusters, &first).await });
+    }
+    for cluster in &target.known.cluster_refs {
+        let (clusters, cluster) = (clusters.clone(), cluster.clone());
+        tokio::spawn(async move { clusters.open_connections(&cluster, EARLY_CONNECTIONS).await });
+    }
+}
+
+/// Connections opened early to each cluster, beside the state's read and the SelfSubjectReview.
+const EARLY_CONNECTIONS: usize = 2;
+
+/// The document of the newest readable copy of `read`, if any: what names the lock set.
+pub fn newest_document(read: &WholeRead) -> Option<StateDocument> {
     let stamp = MigrationStamp {
         by: "solo".to_owned(),
         at: jiff::Timestamp::UNIX_EPOCH,
     };
-    store
-        .read_all(&target.name, &target.known.cluster_refs)
-        .await
-        .into_iter()
-        .filter_map(|(_, c)| c.ok())
-        .max_by_key(|c| c.meta.serial)
+    read.newest_readable()
         .and_then(|c| c.load(&stamp).ok())
         .map(Loaded::into_document)
 }
@@ -384,7 +454,7 @@ pub fn wait_policy(wait: Option<&str>) -> Result<solo_core::lock::WaitPolicy, Fa
     }
 }
 
-/// The clock corrected against the first cluster of `target`.
+/// The clock corrected against the first cluster of `target` (measured once per `clusters`).
 pub async fn server_clock(target: &Target, clusters: &Clusters) -> ServerClock {
     let first = target
         .known
@@ -392,10 +462,7 @@ pub async fn server_clock(target: &Target, clusters: &Clusters) -> ServerClock {
         .first()
         .cloned()
         .unwrap_or_default();
-    match clusters.client(&first) {
-        Ok(client) => ServerClock::measure(client).await,
-        Err(_) => ServerClock::local(),
-    }
+    ServerClock::of(clusters, &first).await
 }
 
 /// The fence over the state copies of `target` in `refs`.

@@ -196,14 +196,18 @@ fn json_line(value: &serde_json::Value) -> String {
 }
 
 async fn show(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(), Failure> {
-    let session::Opened {
-        config: _,
-        target,
-        clusters,
-    } = session::open(&args.deployment, args.state_namespace.as_deref(), global).await?;
+    // Every copy, as read to find the deployment's clusters: one read, not two.
+    let (
+        session::Opened {
+            config: _,
+            target,
+            clusters: _,
+        },
+        read,
+    ) = session::open_and_read(&args.deployment, args.state_namespace.as_deref(), global).await?;
     let state_ns = target.known.state_namespace.clone();
-    let store = StateStore::new(clusters, &state_ns);
-    let (copies, status) = store.status(&target.name, &target.known.cluster_refs).await;
+    let copies = read.copies();
+    let status = solo_kube::state_store::classify_copies(&copies);
     let name = &target.name;
     match &status {
         SyncStatus::InSync { serial } => {

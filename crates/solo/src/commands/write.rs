@@ -12,8 +12,10 @@ use crate::config::LocalConfig;
 use crate::render::{Failure, Out, Progress};
 use solo_core::lock::{Epoch, LockError};
 use solo_core::state::{self, MigrationStamp, StateDocument};
+use solo_kube::state_store::WholeRead;
 use solo_kube::{
-    Base, Clusters, HistoryEntry, HistoryStore, LockGuard, StateStore, StateStoreError,
+    Base, Clusters, HistoryEntry, HistoryError, HistoryStore, LockGuard, PreparedAppend,
+    StateStore, StateStoreError,
 };
 
 enum Hold {
@@ -101,14 +103,33 @@ pub async fn lock(
     out: &Out,
     wait: Option<&str>,
 ) -> Result<WriteLock, Failure> {
+    let (lock, _) = lock_and_read(target, clusters, config, global, out, wait).await?;
+    Ok(lock)
+}
+
+/// [`lock`], and the read of every copy under it that checked the lock set: the read a change
+/// is then built from and written against, so a locked write reads the state once under the
+/// lock.
+pub async fn lock_and_read(
+    target: &mut Target,
+    clusters: &Clusters,
+    config: &mut LocalConfig,
+    global: &Global,
+    out: &Out,
+    wait: Option<&str>,
+) -> Result<(WriteLock, WholeRead), Failure> {
     for _ in 0..SET_RETRIES {
         let lock = lock_once(target, clusters, config, global, out, wait).await?;
-        let Some(doc) = session::newest_state(target, clusters).await else {
-            return Ok(lock);
+        let store = StateStore::new(clusters.clone(), &target.known.state_namespace);
+        let read = store
+            .read_whole(&target.name, &target.known.cluster_refs)
+            .await;
+        let Some(doc) = session::newest_document(&read) else {
+            return Ok((lock, read));
         };
         let named = session::lease_keys(&doc);
         if named.is_empty() || named.is_subset(&target.leases) {
-            return Ok(lock);
+            return Ok((lock, read));
         }
         let kept = matches!(lock.hold, Hold::Kept(_));
         let held = keys_text(&target.leases);
@@ -291,16 +312,20 @@ pub async fn change_state(
         mut config,
         mut target,
         clusters,
-    } = session::open(at.deployment, at.state_namespace, global).await?;
+    } = session::open_to_lock(at.deployment, at.state_namespace, global).await?;
     let started = std::time::Instant::now();
     let started_at = now();
     let mut built = None;
+    let history = HistoryStore::new(clusters.clone(), &target.known.state_namespace);
     let (lock, result) = loop {
-        let lock = lock(&mut target, &clusters, &mut config, global, out, at.wait).await?;
+        let (lock, read) =
+            lock_and_read(&mut target, &clusters, &mut config, global, out, at.wait).await?;
         let result = write_locked(
             &target,
             &clusters,
             &lock,
+            read,
+            &history,
             out,
             at.on_changed,
             &mut built,
@@ -332,7 +357,11 @@ pub async fn change_state(
         }
     };
     let result = match result {
-        Ok(Written::Done { serial, summary }) => {
+        Ok(Written::Done {
+            serial,
+            summary,
+            history,
+        }) => {
             let entry = HistoryEntry {
                 command: invocation(),
                 executed_by: lock.user().to_owned(),
@@ -341,16 +370,11 @@ pub async fn change_state(
                 duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 authenticated_as: None,
             };
-            let history = HistoryStore::new(clusters.clone(), &target.known.state_namespace);
-            if let Err(e) = history
-                .append(
-                    lock.epoch(),
-                    &target.name,
-                    &target.known.cluster_refs,
-                    &entry,
-                )
-                .await
-            {
+            let appended = match history {
+                Ok(prepared) => prepared.append(&entry).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = appended {
                 out.say(&format!(
                     "warning: the state was written but its history entry was not: {e}"
                 ));
@@ -367,9 +391,13 @@ pub async fn change_state(
 }
 
 /// What one locked attempt at a change did.
-enum Written {
-    /// Written at this serial.
-    Done { serial: u64, summary: String },
+enum Written<'h> {
+    /// Written at this serial; the history entry's reads were made beside the write.
+    Done {
+        serial: u64,
+        summary: String,
+        history: Result<PreparedAppend<'h>, HistoryError>,
+    },
     /// Nothing to change.
     Nothing,
     /// The new state names leases not held: these.
@@ -380,26 +408,38 @@ enum Written {
 /// document, the summary.
 type Built = Option<(Base, StateDocument, StateDocument, String)>;
 
-async fn write_locked(
+/// Builds the change from `read` (made under `lock`) and writes it against that same read (a
+/// rebuild reads again), and makes the history entry's reads beside the write.
+#[allow(clippy::too_many_arguments)]
+async fn write_locked<'h>(
     target: &Target,
     clusters: &Clusters,
     lock: &WriteLock,
+    read: WholeRead,
+    history: &'h HistoryStore,
     out: &Out,
     on_changed: OnChanged,
     built: &mut Built,
     change: &mut impl FnMut(&StateDocument, &str) -> Result<Decision, Failure>,
-) -> Result<Written, Failure> {
+) -> Result<Written<'h>, Failure> {
     let state_ns = &target.known.state_namespace;
     let name = &target.name;
     let store = StateStore::new(clusters.clone(), state_ns);
     let mut attempt = 0;
+    let mut held = Some(read);
     loop {
         attempt += 1;
-        let (current, base) = read_locked(&store, target, lock.user()).await?;
+        let read = match held.take() {
+            Some(read) => read,
+            None => store.read_whole(name, &target.known.cluster_refs).await,
+        };
+        let (current, base) = load_newest(&read, target, lock.user())?;
         // A document the user wrote is built once: taken again only if the state did not move.
         let (next, summary) = match built.take() {
-            Some((read, _, next, summary)) if read == base || on_changed == OnChanged::Rebuild => {
-                if read == base {
+            Some((built_from, _, next, summary))
+                if built_from == base || on_changed == OnChanged::Rebuild =>
+            {
+                if built_from == base {
                     (next, summary)
                 } else {
                     match change(&current, lock.user())? {
@@ -411,10 +451,16 @@ async fn write_locked(
                     }
                 }
             }
-            Some((read, older, _, _)) => {
-                return Err(
-                    changed_meanwhile(&store, target, lock.user(), &older, read, base).await,
-                );
+            Some((built_from, older, _, _)) => {
+                return Err(changed_meanwhile(
+                    &store,
+                    target,
+                    lock.user(),
+                    &older,
+                    built_from,
+                    base,
+                )
+                .await);
             }
             None => match change(&current, lock.user())? {
                 Some(decided) => decided,
@@ -433,7 +479,19 @@ async fn write_locked(
             *built = Some((base, current, next, summary));
             return Ok(Written::NeedsLeases(more));
         }
-        match store.write_based(lock.epoch(), name, &next, base).await {
+        // The history's reads (its fence check included) go beside the write: the copies carry
+        // this lock's epoch before and after it, and nothing of the entry is written before
+        // the state is.
+        let (written, prepared) = tokio::join!(
+            store.write_read(lock.epoch(), name, &next, &read),
+            history.prepare(
+                lock.epoch(),
+                name,
+                &target.known.cluster_refs,
+                &next.cli.history
+            ),
+        );
+        match written {
             Ok(written) => {
                 if !written.rolled_forward.is_empty() {
                     out.detail(&format!(
@@ -444,6 +502,7 @@ async fn write_locked(
                 return Ok(Written::Done {
                     serial: written.serial,
                     summary,
+                    history: prepared,
                 });
             }
             Err(StateStoreError::Changed { .. })
@@ -502,10 +561,22 @@ async fn read_locked(
     target: &Target,
     user: &str,
 ) -> Result<(StateDocument, Base), Failure> {
+    let read = store
+        .read_whole(&target.name, &target.known.cluster_refs)
+        .await;
+    load_newest(&read, target, user)
+}
+
+/// The newest copy of `read`, migrated and loaded, and the read it is; refuses diverged or
+/// unreadable copies.
+fn load_newest(
+    read: &WholeRead,
+    target: &Target,
+    user: &str,
+) -> Result<(StateDocument, Base), Failure> {
     let name = &target.name;
-    let (copy, _status) = store
-        .read(name, &target.known.cluster_refs)
-        .await
+    let (copy, _status) = read
+        .newest()
         .map_err(|e| session::state_failure(&e, &target.known.state_namespace))?;
     let stamp = MigrationStamp {
         by: user.to_owned(),

@@ -1,0 +1,137 @@
+//! Round trips of a locked write and of `exec` (issue 15): what they ask each cluster, counted
+//! in the log of every request (`SOLO_LOG_REQUESTS`). Across regions each sequential request
+//! costs a round trip of up to 150 ms, so a question asked twice, or one read made three times,
+//! is seen here before it is felt there. `state show` reads each copy once.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use solo_testenv::TestEnv;
+use support::{User, alice_with_a_deployment};
+
+/// One request of the log: method, cluster (host:port) and path.
+#[derive(Debug)]
+struct Request {
+    method: String,
+    host: String,
+    path: String,
+}
+
+/// Runs `solo args` as `user` with the request log on; the requests it made.
+fn requests(user: &User, args: &[&str]) -> Vec<Request> {
+    let out = Command::new(env!("CARGO_BIN_EXE_solo"))
+        .env("SOLO_HOME", &user.home)
+        .env("SOLO_USER_EMAIL", &user.email)
+        .env("KUBECONFIG", TestEnv::shared().kubeconfig())
+        .env("SOLO_LOG_REQUESTS", "1")
+        .args(args)
+        .output()
+        .expect("solo runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "solo {args:?} failed:\n{stderr}");
+    let requests: Vec<Request> = stderr
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("request +")?;
+            let mut words = rest.split_whitespace().skip(2);
+            let method = words.next()?.to_owned();
+            let target = words.next()?;
+            let slash = target.find('/')?;
+            Some(Request {
+                method,
+                host: target[..slash].to_owned(),
+                path: target[slash..].to_owned(),
+            })
+        })
+        .collect();
+    assert!(!requests.is_empty(), "no request logged:\n{stderr}");
+    requests
+}
+
+/// How many requests each cluster got that match.
+fn per_cluster(requests: &[Request], matches: impl Fn(&Request) -> bool) -> BTreeMap<&str, usize> {
+    let mut counts = BTreeMap::new();
+    for r in requests {
+        *counts.entry(r.host.as_str()).or_default() += usize::from(matches(r));
+    }
+    counts
+}
+
+/// The questions every locked command asks: who we are once per cluster, and the state's copy
+/// in each cluster at most `reads` times.
+fn assert_asked_once(requests: &[Request], state_ns: &str, deployment: &str, reads: usize) {
+    let reviews = per_cluster(requests, |r| {
+        r.method == "POST" && r.path.contains("/selfsubjectreviews")
+    });
+    assert_eq!(reviews.len(), 2, "two clusters asked: {requests:#?}");
+    assert!(
+        reviews.values().all(|n| *n == 1),
+        "each cluster is asked once who we are: {reviews:?}"
+    );
+    let state = format!("/api/v1/namespaces/{state_ns}/secrets/{deployment}");
+    let state_reads = per_cluster(requests, |r| r.method == "GET" && r.path == state);
+    assert!(
+        state_reads.values().all(|n| *n <= reads),
+        "each copy of the state is read at most {reads} times (before the lock, the fence's \
+         stamp, once under the lock, the history's fence check): {state_reads:?}"
+    );
+}
+
+#[test]
+fn a_locked_write_reads_each_copy_once_under_the_lock_and_asks_each_cluster_once_who_we_are() {
+    let (alice, _, state_ns) = alice_with_a_deployment("rtwrite", "rtwrite-net");
+    // The first write also creates the history's first archive and lists it in the state.
+    alice.ok(&[
+        "component",
+        "add",
+        "rtwrite-net",
+        "consensus",
+        "node0",
+        "--cluster-ref",
+        "cluster-1",
+    ]);
+    let requests = requests(
+        &alice,
+        &[
+            "component",
+            "add",
+            "rtwrite-net",
+            "consensus",
+            "node1",
+            "--cluster-ref",
+            "cluster-1",
+        ],
+    );
+    assert_asked_once(&requests, &state_ns, "rtwrite-net", 4);
+    // The history: one list of the archives and one read of the newest per cluster.
+    let lists = per_cluster(&requests, |r| {
+        r.method == "GET" && r.path.contains("/secrets?") && r.path.contains("history")
+    });
+    assert!(lists.values().all(|n| *n == 1), "{lists:?}");
+    let archive = format!("/api/v1/namespaces/{state_ns}/secrets/rtwrite-net-history-01");
+    let archive_reads = per_cluster(&requests, |r| r.method == "GET" && r.path == archive);
+    assert!(archive_reads.values().all(|n| *n == 1), "{archive_reads:?}");
+}
+
+#[test]
+fn exec_reads_each_copy_once_under_the_lock_and_asks_each_cluster_once_who_we_are() {
+    let (alice, _, state_ns) = alice_with_a_deployment("rtexec", "rtexec-net");
+    alice.ok(&["exec", "rtexec-net", "--", "true"]);
+    let requests = requests(&alice, &["exec", "rtexec-net", "--", "true"]);
+    assert_asked_once(&requests, &state_ns, "rtexec-net", 4);
+}
+
+#[test]
+fn state_show_reads_each_copy_once() {
+    let (alice, _, state_ns) = alice_with_a_deployment("rtshow", "rtshow-net");
+    let requests = requests(&alice, &["state", "show", "rtshow-net"]);
+    let state = format!("/api/v1/namespaces/{state_ns}/secrets/rtshow-net");
+    let reads = per_cluster(&requests, |r| r.method == "GET" && r.path == state);
+    assert_eq!(reads.len(), 2, "two clusters read: {requests:#?}");
+    assert!(
+        reads.values().all(|n| *n == 1),
+        "the read that finds the clusters is the one shown: {reads:?}"
+    );
+}
