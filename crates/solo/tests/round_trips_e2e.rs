@@ -1,7 +1,8 @@
 //! Round trips of a locked write and of `exec` (issue 15): what they ask each cluster, counted
 //! in the log of every request (`SOLO_LOG_REQUESTS`). Across regions each sequential request
 //! costs a round trip of up to 150 ms, so a question asked twice, or one read made three times,
-//! is seen here before it is felt there. `state show` reads each copy once.
+//! is seen here before it is felt there. `state show` reads each copy once; `lease status`
+//! reads the leases beside the state, not after it.
 
 mod support;
 
@@ -17,6 +18,9 @@ struct Request {
     method: String,
     host: String,
     path: String,
+    /// When it was sent and answered, in ms since the command started.
+    sent: u64,
+    answered: u64,
 }
 
 /// Runs `solo args` as `user` with the request log on; the requests it made.
@@ -35,14 +39,24 @@ fn requests(user: &User, args: &[&str]) -> Vec<Request> {
         .lines()
         .filter_map(|line| {
             let rest = line.strip_prefix("request +")?;
-            let mut words = rest.split_whitespace().skip(2);
+            let mut words = rest.split_whitespace();
+            let sent: u64 = words.next()?.parse().ok()?;
+            let mut words = words.skip(1);
             let method = words.next()?.to_owned();
             let target = words.next()?;
             let slash = target.find('/')?;
+            let took: u64 = rest
+                .rsplit(" in ")
+                .next()?
+                .trim_end_matches(" ms")
+                .parse()
+                .ok()?;
             Some(Request {
                 method,
                 host: target[..slash].to_owned(),
                 path: target[slash..].to_owned(),
+                sent,
+                answered: sent + took,
             })
         })
         .collect();
@@ -133,5 +147,28 @@ fn state_show_reads_each_copy_once() {
     assert!(
         reads.values().all(|n| *n == 1),
         "the read that finds the clusters is the one shown: {reads:?}"
+    );
+}
+
+#[test]
+fn lease_status_reads_the_leases_beside_the_state_not_after_it() {
+    let (alice, ns, state_ns) = alice_with_a_deployment("rtstatus", "rtstatus-net");
+    let requests = requests(&alice, &["lease", "status", "rtstatus-net"]);
+    let state = format!("/api/v1/namespaces/{state_ns}/secrets/rtstatus-net");
+    let lease = format!("/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{ns}");
+    let states: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == state)
+        .collect();
+    let leases: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == lease)
+        .collect();
+    assert_eq!(states.len(), 2, "each copy read once: {requests:#?}");
+    assert_eq!(leases.len(), 2, "each lease read once: {requests:#?}");
+    let state_read_done = states.iter().map(|r| r.answered).max().unwrap_or_default();
+    assert!(
+        leases.iter().all(|l| l.sent < state_read_done),
+        "the leases were read only after the state: {requests:#?}"
     );
 }

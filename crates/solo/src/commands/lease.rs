@@ -5,8 +5,7 @@ use super::session;
 use crate::cli::{BreakArgs, DeploymentArgs, Global, LeaseCommand, Output};
 use crate::render::{Failure, Out};
 use serde_json::json;
-use solo_core::lock::{HolderField, Phase, SoloToolHolder, read_lock};
-use solo_kube::KubeLeaseStore;
+use solo_core::lock::{HolderField, Phase, SoloToolHolder};
 
 /// Run a `solo lease` command.
 pub fn run(cmd: &LeaseCommand, global: &Global, out: &Out) -> Result<(), Failure> {
@@ -76,16 +75,9 @@ async fn break_lock(args: &BreakArgs, global: &Global, out: &Out) -> Result<(), 
 }
 
 async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(), Failure> {
-    let session::Opened {
-        config: _,
-        target,
-        clusters,
-    } = session::open(&args.deployment, args.state_namespace.as_deref(), global).await?;
-    let lock_set = target.lock_set()?;
-    let store = KubeLeaseStore::new(clusters);
-    let leases = read_lock(&store, &lock_set)
-        .await
-        .map_err(|e| session::lock_failure(&e, &target.known.state_namespace))?;
+    let (session::Opened { target, .. }, leases) =
+        session::open_and_read_lock(&args.deployment, args.state_namespace.as_deref(), global)
+            .await?;
     let now = jiff::Timestamp::now();
     let mut rows = Vec::new();
     for (key, lease) in &leases {

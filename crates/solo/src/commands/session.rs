@@ -5,7 +5,10 @@
 use crate::cli::Global;
 use crate::config::{self, KnownDeployment, LocalConfig};
 use crate::render::{EXIT_FORBIDDEN, EXIT_LOCKED, EXIT_OUT_OF_SYNC, Failure};
-use solo_core::lock::{Identity, LeaseKey, LockConfig, LockError, LockSet, StoreError};
+use solo_core::lock::{
+    Identity, LeaseKey, LeaseRecord, LockConfig, LockError, LockSet, StoreError, Versioned,
+    read_lock,
+};
 use solo_core::state::{Loaded, MigrationStamp, StateDocument};
 use solo_kube::clusters::ClustersError;
 use solo_kube::guard::GuardError;
@@ -217,7 +220,9 @@ pub async fn open(
     state_namespace: Option<&str>,
     global: &Global,
 ) -> Result<Opened, Failure> {
-    Ok(open_with(name, state_namespace, global, false).await?.0)
+    Ok(open_with(name, state_namespace, global, false, |_, _| {})
+        .await?
+        .0)
 }
 
 /// Like [`open`], for a command that only reads the state: the read of every copy that found
@@ -228,7 +233,7 @@ pub async fn open_and_read(
     state_namespace: Option<&str>,
     global: &Global,
 ) -> Result<(Opened, WholeRead), Failure> {
-    let (opened, read) = open_with(name, state_namespace, global, false).await?;
+    let (opened, read) = open_with(name, state_namespace, global, false, |_, _| {}).await?;
     let read = match read {
         Some(read) => read,
         None => {
@@ -251,7 +256,46 @@ pub async fn open_to_lock(
     state_namespace: Option<&str>,
     global: &Global,
 ) -> Result<Opened, Failure> {
-    Ok(open_with(name, state_namespace, global, true).await?.0)
+    Ok(open_with(name, state_namespace, global, true, |_, _| {})
+        .await?
+        .0)
+}
+
+/// The leases of a deployment as read, each with its record (`None`: no such Lease).
+pub type LeaseRead = Vec<(LeaseKey, Option<Versioned<LeaseRecord>>)>;
+
+/// Like [`open`], for a command that reads the lock: the leases of the set the local config
+/// knows are read at the same time as the state, and read again only when the state names
+/// another set (the state, not the config, says what the lock is).
+pub async fn open_and_read_lock(
+    name: &str,
+    state_namespace: Option<&str>,
+    global: &Global,
+) -> Result<(Opened, LeaseRead), Failure> {
+    let read_leases = |target: &Target, clusters: &Clusters| {
+        let lock_set = target.lock_set();
+        let store = KubeLeaseStore::new(clusters.clone());
+        async move {
+            let lock_set = lock_set?;
+            let read = read_lock(&store, &lock_set).await;
+            Ok::<_, Failure>((lock_set, read))
+        }
+    };
+    let mut early = None;
+    let (opened, _) = open_with(name, state_namespace, global, false, |target, clusters| {
+        early = Some(tokio::spawn(read_leases(target, clusters)));
+    })
+    .await?;
+    let early = match early {
+        Some(task) => task.await.ok(),
+        None => None,
+    };
+    let read = match early {
+        Some(Ok((seen, read))) if Ok(&seen) == opened.target.lock_set().as_ref() => read,
+        _ => read_leases(&opened.target, &opened.clusters).await?.1,
+    };
+    let leases = read.map_err(|e| lock_failure(&e, &opened.target.known.state_namespace))?;
+    Ok((opened, leases))
 }
 
 async fn open_with(
@@ -259,10 +303,12 @@ async fn open_with(
     state_namespace: Option<&str>,
     global: &Global,
     to_lock: bool,
+    beside_read: impl FnOnce(&Target, &Clusters),
 ) -> Result<(Opened, Option<WholeRead>), Failure> {
     let mut config = LocalConfig::load()?;
     let mut target = resolve(name, state_namespace, global, &mut config).await?;
     let mut clusters = connect_target(global, &mut config, &target).await?;
+    beside_read(&target, &clusters);
     // A kept lock (`solo lease acquire`) is renewed, not claimed: nothing to ask early.
     if to_lock && !config.leases.contains_key(name) {
         ask_early(&target, &clusters);
