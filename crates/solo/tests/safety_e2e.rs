@@ -263,6 +263,38 @@ fn epochs_go_on_after_a_deployment_is_deleted_and_created_again() {
 }
 
 #[test]
+fn epochs_go_on_when_the_deployment_comes_back_with_its_state_in_another_namespace() {
+    let (alice, ns, state_ns) = alice_with_a_deployment("epochsmove", "epochsmove-net");
+    let mut before = 0;
+    for _ in 0..3 {
+        before = next_epoch(&alice, "epochsmove-net");
+    }
+    alice.ok(&["deployment", "delete", "epochsmove-net", "--yes"]);
+    // The old state namespace (and the stamp the deletion left there) is not where the new
+    // deployment looks: only the epoch left on the leases carries the count on.
+    let (_, other_state_ns) = namespaces("epochsmove2");
+    assert_ne!(other_state_ns, state_ns);
+    alice.ok(&[
+        "deployment",
+        "create",
+        "epochsmove-net",
+        "--namespace",
+        &ns,
+        "--cluster-ref",
+        "cluster-1",
+        "--cluster-ref",
+        "cluster-2",
+        "--state-namespace",
+        &other_state_ns,
+    ]);
+    let after = next_epoch(&alice, "epochsmove-net");
+    assert!(
+        after > before,
+        "the epoch went back from {before} to {after}: a holder paused since the old deployment would be valid again"
+    );
+}
+
+#[test]
 fn a_missing_network_namespace_ends_exec_at_once_naming_the_cluster_and_the_namespace() {
     use k8s_openapi::api::core::v1::{Namespace, NamespaceSpec};
     use kube::api::{Api, DeleteParams, PostParams};

@@ -2,10 +2,11 @@
 //! archives and leases) from every one of its clusters, under its lock, and forgets it locally.
 //! The network's own namespace and workloads are left alone.
 //!
-//! The deletion is fenced like any write (`solo_kube::delete`): the state objects are retired by
-//! compare-and-swap under the lock's epoch, keeping only the fencing stamp (so a deployment
-//! created again under the name continues the epochs), then the archives go. A deletion cut
-//! short is finished by running it again.
+//! The deletion is fenced like any write (`solo_kube::delete`): the lock's epoch is first left on
+//! its leases as their high-water mark (the core's rule, checked by its simulation), then the state
+//! objects are retired by compare-and-swap under that epoch, keeping only the fencing stamp (so a
+//! deployment created again under the name continues the epochs even where its leases are gone),
+//! then the archives go. A deletion cut short is finished by running it again.
 
 use super::session::{self, Target};
 use super::write;
@@ -47,7 +48,10 @@ pub async fn delete(args: &DeploymentArgs, global: &Global, out: &Out) -> Result
         }
     }
     let lock = write::lock(&mut target, &clusters, &mut config, global, out, None).await?;
-    let removed = remove_objects(&clusters, &target, lock.epoch(), out).await;
+    let removed = match lock.mark_epoch().await {
+        Ok(()) => remove_objects(&clusters, &target, lock.epoch(), out).await,
+        Err(e) => Err(e),
+    };
     // A kept lock ends with the deployment.
     let released = if removed.is_ok() {
         lock.release_all().await

@@ -65,6 +65,19 @@ impl WriteLock {
         }
     }
 
+    /// Leaves this lock's epoch on its leases as their high-water mark, before the deployment's
+    /// state is deleted (the core's [`HeldLock::mark_epoch`]): a deployment created again under
+    /// the name goes on above it.
+    ///
+    /// [`HeldLock::mark_epoch`]: solo_core::lock::HeldLock::mark_epoch
+    pub async fn mark_epoch(&self) -> Result<(), Failure> {
+        self.guard()
+            .held()
+            .mark_epoch()
+            .await
+            .map_err(|e| Failure::new(format!("nothing was deleted: {e}"), "run the command again"))
+    }
+
     /// Releases the lock, kept or not (the deployment it locks is gone).
     pub async fn release_all(self) -> Result<(), Failure> {
         match self.hold {
