@@ -601,11 +601,25 @@ async fn deployment_delete_needs_yes_then_removes_state_history_and_leases() {
             stamp.data.unwrap_or_default().is_empty(),
             "the state is still in {ctx}"
         );
+        // The lease is free, and keeps the last epoch as its high-water mark likewise.
         let lease = Api::<Lease>::namespaced(client, &ns)
             .get_opt(&ns)
             .await
-            .expect("get");
-        assert!(lease.is_none(), "the lease is still in {ctx}");
+            .expect("get")
+            .expect("the lease stays, free");
+        let spec = lease.spec.unwrap_or_default();
+        assert!(
+            spec.holder_identity.is_none(),
+            "the lease is still held in {ctx}"
+        );
+        assert!(
+            lease
+                .metadata
+                .annotations
+                .unwrap_or_default()
+                .contains_key("solo.hiero.org/epoch-high-water"),
+            "no epoch mark on the lease in {ctx}"
+        );
     }
     let shown = tokio::task::spawn_blocking(move || {
         let show = alice.solo(&["deployment", "show", "del-net"]);

@@ -77,7 +77,7 @@ pub async fn delete(args: &DeploymentArgs, global: &Global, out: &Out) -> Result
     config.leases.remove(&name);
     config.save()?;
     out.say(&format!(
-        "ok: deleted deployment {name}: {count} objects from {refs}, and its leases; the network's namespace {} was left alone",
+        "ok: deleted deployment {name}: {count} objects from {refs}; its leases are free and keep only its last epoch; the network's namespace {} was left alone",
         target.known.namespace
     ));
     Ok(())
