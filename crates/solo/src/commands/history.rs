@@ -81,19 +81,7 @@ async fn history(
                 out.say(&format!("no command was recorded for {} yet", name));
                 return Ok(());
             }
-            let text = crate::render::table(
-                &["EXECUTED AT", "BY", "RESULT", "DURATION", "COMMAND"],
-                history.entries.iter().map(|e| {
-                    vec![
-                        crate::render::when(e.executed_at),
-                        e.executed_by.clone(),
-                        e.result.clone(),
-                        crate::render::millis(e.duration_ms),
-                        e.command.join(" "),
-                    ]
-                }),
-            );
-            out.result(&text);
+            out.result(&table(&history.entries));
         }
         format => {
             let value = json!({
@@ -106,4 +94,57 @@ async fn history(
         }
     }
     Ok(())
+}
+
+/// The history as a table for people: readable times and durations, oldest first.
+fn table(entries: &[solo_kube::HistoryEntry]) -> String {
+    crate::render::table(
+        &["EXECUTED AT", "BY", "RESULT", "DURATION", "COMMAND"],
+        entries.iter().map(|e| {
+            vec![
+                crate::render::when(e.executed_at),
+                e.executed_by.clone(),
+                e.result.clone(),
+                crate::render::millis(e.duration_ms),
+                e.command.join(" "),
+            ]
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use solo_kube::HistoryEntry;
+
+    fn entry(at: &str, by: &str, result: &str, ms: u64, command: &[&str]) -> HistoryEntry {
+        HistoryEntry {
+            command: command.iter().map(|w| (*w).to_owned()).collect(),
+            executed_by: by.to_owned(),
+            executed_at: at.parse().expect("a time"),
+            result: result.to_owned(),
+            duration_ms: ms,
+            authenticated_as: None,
+        }
+    }
+
+    #[test]
+    fn the_history_table_has_readable_times_and_durations() {
+        let entries = [
+            entry(
+                "2026-12-02T08:01:02.123456789Z",
+                "alice@example.com",
+                "ok: added consensus node node1 (serial 2)",
+                1234,
+                &["solo", "component", "add", "net-a", "consensus", "node1"],
+            ),
+            entry(
+                "2026-12-02T09:30:00Z",
+                "bob@example.com",
+                "exit 1",
+                125_000,
+                &["solo", "exec", "net-a", "--", "./deploy.sh"],
+            ),
+        ];
+        insta::assert_snapshot!(super::table(&entries));
+    }
 }
