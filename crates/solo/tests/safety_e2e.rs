@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use solo_testenv::TestEnv;
 
-use support::{User, alice_with_a_deployment, json, namespaces, wait_until_held};
+use support::{
+    User, alice_with_a_deployment, create_over_two_clusters, json, namespaces, wait_until_held,
+};
 
 fn component_names(user: &User, deployment: &str) -> Vec<String> {
     let list = json(
@@ -234,28 +236,18 @@ fn a_lost_lock_ends_what_the_command_started_in_the_background_too() {
     assert!(!dir.join("F").exists());
 }
 
-#[test]
-fn epochs_go_on_after_a_deployment_is_deleted_and_created_again() {
-    let (alice, ns, state_ns) = alice_with_a_deployment("epochs", "epochs-net");
+/// Takes the lock of a new deployment a few times, deletes it, creates it again with its state in
+/// the namespace `state_ns_again` gives (from the first one), and checks that the epoch went on.
+fn epochs_go_on_after_delete_and_create(test: &str, state_ns_again: impl FnOnce(&str) -> String) {
+    let deployment = format!("{test}-net");
+    let (alice, ns, state_ns) = alice_with_a_deployment(test, &deployment);
     let mut before = 0;
     for _ in 0..3 {
-        before = next_epoch(&alice, "epochs-net");
+        before = next_epoch(&alice, &deployment);
     }
-    alice.ok(&["deployment", "delete", "epochs-net", "--yes"]);
-    alice.ok(&[
-        "deployment",
-        "create",
-        "epochs-net",
-        "--namespace",
-        &ns,
-        "--cluster-ref",
-        "cluster-1",
-        "--cluster-ref",
-        "cluster-2",
-        "--state-namespace",
-        &state_ns,
-    ]);
-    let after = next_epoch(&alice, "epochs-net");
+    alice.ok(&["deployment", "delete", &deployment, "--yes"]);
+    create_over_two_clusters(&alice, &deployment, &ns, &state_ns_again(&state_ns));
+    let after = next_epoch(&alice, &deployment);
     assert!(
         after > before,
         "the epoch went back from {before} to {after}: a holder paused since the old deployment would be valid again"
@@ -263,35 +255,19 @@ fn epochs_go_on_after_a_deployment_is_deleted_and_created_again() {
 }
 
 #[test]
+fn epochs_go_on_after_a_deployment_is_deleted_and_created_again() {
+    epochs_go_on_after_delete_and_create("epochs", str::to_owned);
+}
+
+#[test]
 fn epochs_go_on_when_the_deployment_comes_back_with_its_state_in_another_namespace() {
-    let (alice, ns, state_ns) = alice_with_a_deployment("epochsmove", "epochsmove-net");
-    let mut before = 0;
-    for _ in 0..3 {
-        before = next_epoch(&alice, "epochsmove-net");
-    }
-    alice.ok(&["deployment", "delete", "epochsmove-net", "--yes"]);
     // The old state namespace (and the stamp the deletion left there) is not where the new
     // deployment looks: only the epoch left on the leases carries the count on.
-    let (_, other_state_ns) = namespaces("epochsmove2");
-    assert_ne!(other_state_ns, state_ns);
-    alice.ok(&[
-        "deployment",
-        "create",
-        "epochsmove-net",
-        "--namespace",
-        &ns,
-        "--cluster-ref",
-        "cluster-1",
-        "--cluster-ref",
-        "cluster-2",
-        "--state-namespace",
-        &other_state_ns,
-    ]);
-    let after = next_epoch(&alice, "epochsmove-net");
-    assert!(
-        after > before,
-        "the epoch went back from {before} to {after}: a holder paused since the old deployment would be valid again"
-    );
+    epochs_go_on_after_delete_and_create("epochsmove", |state_ns| {
+        let (_, other) = namespaces("epochsmove2");
+        assert_ne!(other, state_ns);
+        other
+    });
 }
 
 #[test]
