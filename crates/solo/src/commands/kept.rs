@@ -153,10 +153,7 @@ pub async fn renew(args: &RenewArgs, global: &Global, out: &Out) -> Result<(), F
             Ok(())
         }
         Err(e) => {
-            if matches!(e, LockError::Lost { .. }) {
-                config.leases.remove(&name);
-                config.save()?;
-            }
+            forget_if_lost(&mut config, &name, &e)?;
             Err(not_resumed(&name, &e, &target))
         }
     }
@@ -250,6 +247,16 @@ async fn keep(
     );
     config.save()?;
     Ok(until)
+}
+
+/// Forgets the kept lock of `name` when `e` says it is gone (the core freed whatever was still
+/// ours); any other failure keeps the record, so the lock can be retried or released.
+pub fn forget_if_lost(config: &mut LocalConfig, name: &str, e: &LockError) -> Result<(), Failure> {
+    if matches!(e, LockError::Lost { .. }) {
+        config.leases.remove(name);
+        config.save()?;
+    }
+    Ok(())
 }
 
 /// Why a kept lock could not be taken up, for people.

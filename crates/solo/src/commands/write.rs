@@ -10,7 +10,7 @@ use super::session::{self, Target};
 use crate::cli::Global;
 use crate::config::LocalConfig;
 use crate::render::{Failure, Out, Progress};
-use solo_core::lock::{Epoch, LockError};
+use solo_core::lock::Epoch;
 use solo_core::state::{self, MigrationStamp, StateDocument};
 use solo_kube::state_store::WholeRead;
 use solo_kube::{
@@ -205,10 +205,8 @@ async fn lock_once(
         let guard = match kept::resume(clusters, target, &kept, lock_config, kept.hold()).await {
             Ok(guard) => guard,
             Err(e) => {
-                if matches!(e, LockError::Lost { .. }) {
-                    config.leases.remove(&target.name);
-                    let _ = config.save();
-                }
+                // The write fails either way; a config that cannot be saved must not hide why.
+                let _ = kept::forget_if_lost(config, &target.name, &e);
                 return Err(kept::not_resumed(&target.name, &e, target));
             }
         };
