@@ -115,9 +115,8 @@ pub use error::{Blocker, LockError, blocker_sentence, human_duration};
 pub use held::{HeldLock, KeptLock, Validity};
 pub use lock_set::{LockSetMismatch, check_lock_set};
 pub use solo_tool::{SOLO_LEASE_SECONDS, SoloToolHolder, solo_sees_held};
-pub use store::{Clock, Fence, FenceError, LeaseStore, StoreError};
+pub use store::{Clock, Fence, FenceError, LeaseStore, LockListing, StoreError};
 pub use types::{
     EPOCH_MARK_ANNOTATION, Epoch, Holder, HolderField, Identity, LeaseKey, LeaseRecord, LockSet,
-    Phase, Stamp, UNKNOWN_LEASE_DURATION, Versioned, WAITERS_ANNOTATION, Waiter, decode_waiters,
-    encode_waiters,
+    Phase, STAMP_NEEDED_ANNOTATION, Stamp, UNKNOWN_LEASE_DURATION, Versioned, Waiter,
 };

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::types::{Epoch, LeaseKey, LeaseRecord, LockSet, Versioned};
+use super::types::{Epoch, LeaseKey, LeaseRecord, LockSet, Versioned, Waiter};
 
 /// Why a lease operation failed; the protocol adds the [`LeaseKey`] before it reaches a user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,7 +55,22 @@ impl StoreError {
     }
 }
 
-/// Compare-and-swap access to the Lease named `name` in each (cluster, namespace).
+/// A lock's Lease and its waiters' tickets in one namespace, as one LIST saw them (one
+/// resourceVersion: a consistent snapshot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockListing {
+    /// The lock's Lease; `None` when it does not exist (or carries no lock label yet: an
+    /// adapter lists by label, and a Lease written by an older client or another tool may lack
+    /// it; the protocol then creates, meets the conflict, and reads).
+    pub lease: Option<Versioned<LeaseRecord>>,
+    /// Every ticket of the lock in this namespace, dead or alive.
+    pub tickets: Vec<Versioned<Waiter>>,
+    /// The list's resourceVersion: a watch of an object absent from it starts there.
+    pub resource_version: String,
+}
+
+/// Compare-and-swap access to the lock's Lease named `name` in each (cluster, namespace), and
+/// to its waiters' tickets (small Leases beside it, one per waiter, found by a label).
 pub trait LeaseStore: Send + Sync {
     /// Reads the lease; `None` when it does not exist.
     fn get(
@@ -104,6 +119,49 @@ pub trait LeaseStore: Send + Sync {
         name: &str,
         since_resource_version: &str,
     ) -> impl Future<Output = Result<Option<Versioned<LeaseRecord>>, StoreError>> + Send;
+
+    /// Lists the Lease `name` and every ticket of its waiters in the namespace of `key`, in one
+    /// request (one resourceVersion).
+    fn list(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+    ) -> impl Future<Output = Result<LockListing, StoreError>> + Send;
+
+    /// Writes the ticket of `ticket.request_id` for the lock `name`: creates it when
+    /// `resource_version` is `None` ([`StoreError::Conflict`] if it exists), else replaces it if
+    /// still at that version (a heartbeat). `ttl` is stored for people reading it
+    /// (`leaseDurationSeconds`); the protocol times tickets with its own waiter TTL.
+    fn put_ticket(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        ticket: &Waiter,
+        ttl: Duration,
+        resource_version: Option<&str>,
+    ) -> impl Future<Output = Result<Versioned<Waiter>, StoreError>> + Send;
+
+    /// Deletes the ticket of `request_id` for the lock `name`, only if still at
+    /// `resource_version` when given ([`StoreError::Conflict`] if not: its owner is alive); a
+    /// ticket already gone is not an error.
+    fn delete_ticket(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        request_id: &str,
+        resource_version: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Resolves at the first change of the ticket of `request_id` after
+    /// `since_resource_version`: the new ticket (a heartbeat), or `None` when it was deleted.
+    /// The same contract as [`watch_change`](Self::watch_change): start from what you saw.
+    fn watch_ticket(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        request_id: &str,
+        since_resource_version: &str,
+    ) -> impl Future<Output = Result<Option<Versioned<Waiter>>, StoreError>> + Send;
 }
 
 /// Time, injected so that the simulation controls it.
@@ -133,12 +191,13 @@ pub enum FenceError {
     Other { message: String },
 }
 
-/// The fenced resource: state writes are accepted only with the newest epoch (DESIGN.md, step 7).
+/// The fenced resource: a state write is accepted only with an epoch at least the stamped one,
+/// and raises it to the writer's ([`admits`](super::fencing::admits), DESIGN.md step 7).
 pub trait Fence: Send + Sync {
-    /// Stamps a new epoch into the fenced resource, strictly greater than any before it and
-    /// than `floor` (the highest epoch mark found on the leases, which outlive a deleted
-    /// state: see [`next_epoch`](super::fencing::next_epoch)); called once every lease of
-    /// `lock_set` is claimed.
+    /// Stamps an epoch into every copy of the fenced resource, strictly greater than any before
+    /// it and than `floor`, and returns it; called by a new holder only when one of its Leases
+    /// was taken from a holder that did not release it ([`LeaseRecord::stamp_needed`]), with
+    /// `floor` one below the epoch its claims carry (so the result is at least that epoch).
     fn advance_epoch(
         &self,
         lock_set: &LockSet,

@@ -1,4 +1,4 @@
-//! The records the lock protocol reads and writes: lease keys, stamps, holders and waiters.
+//! The records the lock protocol reads and writes: lease keys, stamps, holders and tickets.
 
 use std::fmt;
 use std::time::Duration;
@@ -245,7 +245,8 @@ impl HolderField {
     }
 }
 
-/// One queued request in a lease: waiters must be visible, or a later request overtakes them.
+/// One waiter's ticket: a small Lease of its own beside the lock's (`<lock>-w-<request>`), so
+/// that waiters are visible (FIFO) and their heartbeats collide with nobody's writes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Waiter {
@@ -259,7 +260,8 @@ pub struct Waiter {
     pub host: String,
     /// The waiting process.
     pub pid: u32,
-    /// Rewritten while the request waits; an entry that stops changing is dropped.
+    /// Rewritten while the request waits (the ticket's `renewTime`); a ticket that stops
+    /// changing for the waiter TTL is dead.
     pub heartbeat: Timestamp,
 }
 
@@ -275,22 +277,21 @@ impl Waiter {
     pub fn stamp_key(&self) -> (Timestamp, &str) {
         (self.requested_at, &self.request_id)
     }
+    /// The waiter as a holder record, to name it (its phase says nothing).
+    pub fn as_holder(&self) -> Holder {
+        Holder {
+            user: self.user.clone(),
+            host: self.host.clone(),
+            pid: self.pid,
+            request_id: self.request_id.clone(),
+            requested_at: self.requested_at,
+            phase: Phase::Acquiring,
+            authenticated_as: None,
+        }
+    }
 }
 
-/// The annotation the Kubernetes adapter keeps the waiter queue in (JSON, see [`encode_waiters`]).
-pub const WAITERS_ANNOTATION: &str = "solo.hiero.org/lock-waiters";
-
-/// The waiter queue as the JSON stored in [`WAITERS_ANNOTATION`].
-pub fn encode_waiters(waiters: &[Waiter]) -> String {
-    serde_json::to_string(waiters).unwrap_or_else(|_| "[]".to_owned())
-}
-
-/// Reads the waiter queue annotation (a missing annotation is an empty queue).
-pub fn decode_waiters(annotation: &str) -> Result<Vec<Waiter>, serde_json::Error> {
-    serde_json::from_str(annotation)
-}
-
-/// What the protocol needs of one Lease (`coordination.k8s.io/v1`) plus its waiter queue.
+/// What the protocol needs of the lock's Lease (`coordination.k8s.io/v1`) in one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseRecord {
     /// `spec.holderIdentity`; `None` when free.
@@ -303,12 +304,19 @@ pub struct LeaseRecord {
     pub renew_time: Option<Timestamp>,
     /// `spec.leaseTransitions`: how many times the holder changed.
     pub transitions: u32,
-    /// The visible queue of requests waiting for this lease.
-    pub waiters: Vec<Waiter>,
-    /// The epoch high-water mark ([`EPOCH_MARK_ANNOTATION`]) that the deletion of a deployment
-    /// leaves here, so that a re-created deployment's epochs start above it.
+    /// The fencing epoch of its last holder ([`EPOCH_MARK_ANNOTATION`]): written by each claim
+    /// (one above the highest in the lock set) and kept on release, so the next holder's epoch
+    /// comes from the Leases; a deployment's deletion leaves it too, so that a re-created
+    /// deployment's epochs start above it. `None` on a Lease this protocol never held.
     pub epoch_mark: Option<Epoch>,
+    /// Taken from a holder that did not release it ([`STAMP_NEEDED_ANNOTATION`]) since the
+    /// state was last stamped: the next holder stamps its epoch into every copy before it goes.
+    /// A release clears it.
+    pub stamp_needed: bool,
 }
+
+/// The annotation the Kubernetes adapter keeps [`LeaseRecord::stamp_needed`] in (`"true"`).
+pub const STAMP_NEEDED_ANNOTATION: &str = "solo.hiero.org/stamp-needed";
 
 /// The annotation the Kubernetes adapter keeps [`LeaseRecord::epoch_mark`] in (decimal).
 pub const EPOCH_MARK_ANNOTATION: &str = "solo.hiero.org/epoch-high-water";
@@ -319,7 +327,7 @@ pub const EPOCH_MARK_ANNOTATION: &str = "solo.hiero.org/epoch-high-water";
 pub const UNKNOWN_LEASE_DURATION: Duration = Duration::from_secs(300);
 
 impl LeaseRecord {
-    /// A lease with no holder and no waiters.
+    /// A lease with no holder.
     pub fn free(lease_duration: Duration) -> Self {
         LeaseRecord {
             holder: None,
@@ -327,8 +335,8 @@ impl LeaseRecord {
             acquire_time: None,
             renew_time: None,
             transitions: 0,
-            waiters: Vec::new(),
             epoch_mark: None,
+            stamp_needed: false,
         }
     }
 
@@ -347,11 +355,6 @@ impl LeaseRecord {
         self.holder
             .as_ref()
             .is_some_and(|h| h.is_request(request_id))
-    }
-
-    /// Whether request `request_id` is queued in this lease.
-    pub fn queues(&self, request_id: &str) -> bool {
-        self.waiters.iter().any(|w| w.request_id == request_id)
     }
 }
 
