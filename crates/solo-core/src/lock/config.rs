@@ -50,6 +50,9 @@ pub struct Sabotage {
     /// Watch from a later read than the one the decision was based on (a change in between,
     /// such as the release we wait for, wakes nobody).
     pub late_watch: bool,
+    /// A queued waiter watches the Leases' holders instead of its predecessor's ticket (a dead
+    /// predecessor then writes nothing that would wake it).
+    pub holder_only: bool,
 }
 
 impl Default for LockConfig {
