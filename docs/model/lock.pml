@@ -3,7 +3,8 @@
 
    - A waiter that sees a live ticket earlier than its own watches only its predecessor's ticket
      (the latest earlier one), as etcd's concurrency.Mutex watches the key just before its own.
-   - The head (no live earlier ticket) watches the Leases it lacks, from what it saw.
+   - The head (no live earlier ticket) watches the Leases it lacks, from what it saw; when it must
+     wait and has no ticket yet, it queues first (creates its tickets, then looks again).
    - The head claims every free Lease straight to held (one write each, in parallel) and, in the
      same round, lists the tickets again; it enters when it has every Lease and saw no live earlier
      ticket, else an earlier stamp wins: it yields what it claimed.
@@ -77,6 +78,8 @@ look:
   :: earlier == 0 && q != NONE && q < me && claimed != 0 -> q = 0; goto yield   /* an earlier claimer wins */
   :: else -> q = 0
   fi;
+  /* a head that must wait queues first, so that every waiter that waits is visible and FIFO covers it */
+  if :: !queued -> goto queue :: else fi;
   /* wait on the Leases I lack: any change from what I saw, or their holder's expiry */
 #ifdef SABOTAGE_LATE_WATCH
   atomic { l = 0; do :: l < K -> if :: sh[l] != me -> sh[l] = holder[l]; se[l] = lepoch[l]; sn[l] = stampNeeded[l] :: else fi; l++ :: else -> break od }
