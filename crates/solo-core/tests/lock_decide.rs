@@ -7,8 +7,7 @@ use jiff::Timestamp;
 use proptest::prelude::*;
 use solo_core::lock::{
     Blocker, ConfigError, Decision, Holder, HolderField, LeaseKey, LeaseRecord, LeaseView,
-    LockConfig, LockSet, Observer, Phase, Stamp, Waiter, decide, decode_waiters, encode_waiters,
-    may_claim,
+    LockConfig, LockSet, Observer, Phase, Stamp, Waiter, decide, has_earlier,
 };
 
 fn at(secs: i64) -> Timestamp {
@@ -38,13 +37,12 @@ fn waiter(n: usize, requested_secs: i64, heartbeat_secs: i64) -> Waiter {
     }
 }
 
-/// A global snapshot of a lock: who holds each lease (a contender index, or nobody), each
-/// contender's request time, and whether holders have reached `Held`.
+/// A global snapshot of a lock: who holds each lease (a contender index, or nobody) and each
+/// contender's request time; every holder live, and no earlier ticket.
 #[derive(Debug, Clone)]
 struct Snapshot {
     requested: Vec<i64>,
     holders: Vec<Option<usize>>,
-    held_phase: Vec<bool>,
 }
 
 fn snapshot() -> impl Strategy<Value = Snapshot> {
@@ -52,36 +50,26 @@ fn snapshot() -> impl Strategy<Value = Snapshot> {
         (
             proptest::collection::vec(-60i64..60, contenders),
             proptest::collection::vec(proptest::option::of(0..contenders), leases),
-            proptest::collection::vec(any::<bool>(), contenders),
         )
-            .prop_map(|(requested, holders, held_phase)| Snapshot {
-                requested,
-                holders,
-                held_phase,
-            })
+            .prop_map(|(requested, holders)| Snapshot { requested, holders })
     })
 }
 
 impl Snapshot {
-    fn field(&self, n: usize, with_phases: bool) -> HolderField {
-        let phase = if with_phases && self.held_phase[n] {
-            Phase::Held
-        } else {
-            Phase::Acquiring
-        };
-        HolderField::Known(holder(n, self.requested[n], phase))
+    fn field(&self, n: usize) -> HolderField {
+        HolderField::Known(holder(n, self.requested[n], Phase::Held))
     }
 
     fn stamp(&self, n: usize) -> Stamp {
-        holder(n, self.requested[n], Phase::Acquiring).stamp()
+        holder(n, self.requested[n], Phase::Held).stamp()
     }
 
     /// What contender `me` decides, seeing every holder live.
-    fn decide_for(&self, me: usize, with_phases: bool) -> Decision {
+    fn decide_for(&self, me: usize, earlier_ticket: bool) -> Decision {
         let fields: Vec<Option<HolderField>> = self
             .holders
             .iter()
-            .map(|h| h.map(|n| self.field(n, with_phases)))
+            .map(|h| h.map(|n| self.field(n)))
             .collect();
         let views: Vec<LeaseView<'_>> = self
             .holders
@@ -96,68 +84,74 @@ impl Snapshot {
                 _ => LeaseView::Free,
             })
             .collect();
-        decide(&self.stamp(me), &views)
+        decide(&self.stamp(me), &views, earlier_ticket)
     }
 }
 
 proptest! {
-    /// Between contenders still acquiring, the earliest holder never yields: someone always
-    /// keeps its claims, so the contenders cannot all release and start over (no livelock).
+    /// Between claimers, the earliest never gives its claims back: someone always keeps its
+    /// claims, so the claimers cannot all yield and start over (no livelock).
     #[test]
-    fn the_earliest_acquiring_holder_never_loses(s in snapshot()) {
+    fn the_earliest_claimer_never_yields(s in snapshot()) {
         let holding: Vec<usize> = (0..s.requested.len()).filter(|n| s.holders.contains(&Some(*n))).collect();
         if let Some(&earliest) = holding.iter().min_by_key(|n| s.stamp(**n)) {
-            prop_assert_ne!(s.decide_for(earliest, false), Decision::Lose);
+            prop_assert_ne!(s.decide_for(earliest, false), Decision::Yield);
         }
     }
 
-    /// A contender that holds every lease goes ahead, and everyone else yields to it.
+    /// A contender that holds every lease goes on (a round with nothing left to claim), and
+    /// everyone else, holding nothing, waits.
     #[test]
-    fn a_full_holder_wins_and_everyone_else_yields(s in snapshot(), phases in any::<bool>()) {
+    fn a_full_holder_goes_on_and_everyone_else_waits(s in snapshot()) {
         let mut s = s;
         let n = s.requested.len() - 1;
         for h in &mut s.holders {
             *h = Some(n);
         }
-        prop_assert_eq!(s.decide_for(n, phases), Decision::AllMine);
+        prop_assert_eq!(s.decide_for(n, false), Decision::Round);
         for other in 0..n {
-            prop_assert_eq!(s.decide_for(other, phases), Decision::Lose);
+            prop_assert_eq!(s.decide_for(other, false), Decision::Wait);
         }
     }
 
-    /// Whoever sees a `Held` holder yields (a fully held lock always wins), and a contender
-    /// never decides `AllMine` unless it holds every lease.
+    /// The whole of step 2: behind an earlier live ticket whatever the Leases say; a round
+    /// exactly when no Lease is held by a live other; a yield exactly when we hold claims and
+    /// an earlier claimer holds a Lease; otherwise wait.
     #[test]
-    fn held_always_wins_and_all_mine_means_all_mine(s in snapshot()) {
+    fn step_two_of_the_model(s in snapshot(), earlier in any::<bool>()) {
         for me in 0..s.requested.len() {
-            let decision = s.decide_for(me, true);
-            let sees_held = s.holders.iter().flatten().any(|n| *n != me && s.held_phase[*n]);
-            if sees_held {
-                prop_assert_eq!(decision, Decision::Lose);
-            }
-            prop_assert_eq!(decision == Decision::AllMine, s.holders.iter().all(|h| *h == Some(me)));
+            let decision = s.decide_for(me, earlier);
+            let others: Vec<usize> = s.holders.iter().flatten().copied().filter(|n| *n != me).collect();
+            let claimed = s.holders.contains(&Some(me));
+            let expected = if earlier {
+                Decision::Behind
+            } else if others.is_empty() {
+                Decision::Round
+            } else if claimed && others.iter().any(|n| s.stamp(*n) < s.stamp(me)) {
+                Decision::Yield
+            } else {
+                Decision::Wait
+            };
+            prop_assert_eq!(decision, expected);
         }
     }
 
-    /// A free lease goes to the earliest live waiter: nobody later than a live waiter may
-    /// claim it, and the earliest may.
+    /// Only a live ticket with an earlier stamp puts us behind; our own never does.
     #[test]
-    fn only_the_earliest_live_waiter_may_claim(requested in proptest::collection::vec(-60i64..60, 1..6), me_at in -60i64..60) {
-        let queue: Vec<Waiter> = requested.iter().enumerate().map(|(n, t)| waiter(n, *t, 0)).collect();
-        let me = holder(99, me_at, Phase::Acquiring);
-        let earliest = queue.iter().map(Waiter::stamp).min();
-        let allowed = may_claim(me.stamp_key(), &queue);
-        prop_assert_eq!(allowed, earliest.is_none_or(|e| me.stamp() < e));
-        let first = queue.iter().min_by_key(|w| w.stamp()).cloned();
-        if let Some(first) = first {
-            let as_holder = Holder { request_id: first.request_id.clone(), requested_at: first.requested_at, ..me };
-            prop_assert!(may_claim(as_holder.stamp_key(), &queue), "the earliest waiter is blocked by its own entry");
-        }
+    fn only_an_earlier_ticket_is_earlier(requested in proptest::collection::vec(-60i64..60, 0..6), me_at in -60i64..60) {
+        let tickets: Vec<Waiter> = requested.iter().enumerate().map(|(n, t)| waiter(n, *t, 0)).collect();
+        let me = holder(99, me_at, Phase::Held);
+        let expected = tickets.iter().any(|w| w.stamp() < me.stamp());
+        prop_assert_eq!(has_earlier(me.stamp_key(), &tickets), expected);
+        let mut with_mine = tickets.clone();
+        with_mine.push(waiter(99, me_at, 0));
+        prop_assert_eq!(has_earlier(me.stamp_key(), &with_mine), expected);
     }
 
     /// Expiry depends only on when *we* saw a record, never on the wall times inside it: a
-    /// holder whose clock is minutes off expires exactly one lease after we first saw it, a
-    /// queue change by others does not keep it alive, and a renewal does.
+    /// holder whose clock is minutes off expires exactly one lease after we first saw it, and
+    /// a renewal starts a new lease; a ticket is dead one TTL after we first saw its current
+    /// heartbeat, and a heartbeat (delivered by a list or by a watch) keeps it alive.
     #[test]
     fn expiry_is_judged_on_our_clock_from_first_sight(
         renew_skew in -600i64..600,
@@ -173,22 +167,30 @@ proptest! {
         observer.observe(Some(&record), seen);
         let deadline = seen + Duration::from_secs(lease);
         prop_assert_eq!(observer.holder_deadline(&record), Some(deadline));
-        // Someone queues: the holder's expiry does not move.
-        let mut queued = record.clone();
-        queued.waiters.push(waiter(2, 5, 5));
-        observer.observe(Some(&queued), seen + Duration::from_secs(later));
-        prop_assert_eq!(observer.holder_deadline(&queued), Some(deadline));
-        prop_assert_eq!(observer.holder_live(&queued, deadline - Duration::from_nanos(1)), true);
-        prop_assert_eq!(observer.holder_live(&queued, deadline), false);
+        // Seen again unchanged: the expiry does not move.
+        observer.observe(Some(&record), seen + Duration::from_secs(later));
+        prop_assert_eq!(observer.holder_deadline(&record), Some(deadline));
+        prop_assert_eq!(observer.holder_live(&record, deadline - Duration::from_nanos(1)), true);
+        prop_assert_eq!(observer.holder_live(&record, deadline), false);
         // The holder renews: a new lease from when we see the renewal.
-        let mut renewed = queued.clone();
+        let mut renewed = record.clone();
         renewed.renew_time = Some(at(renew_skew + 1));
         let now = seen + Duration::from_secs(later);
         observer.observe(Some(&renewed), now);
         prop_assert_eq!(observer.holder_deadline(&renewed), Some(now + Duration::from_secs(lease)));
-        // The same for a waiter's heartbeat.
+        // Tickets: from first sight of the current heartbeat.
         let ttl = Duration::from_secs(lease);
-        prop_assert_eq!(observer.waiter_deadline(&renewed.waiters[0], ttl), Some(seen + Duration::from_secs(later) + ttl));
+        let ticket = waiter(2, 5, renew_skew);
+        observer.observe_tickets([&ticket], seen);
+        observer.observe_tickets([&ticket], now);
+        prop_assert_eq!(observer.ticket_deadline(&ticket, ttl), Some(seen + ttl));
+        let beat = waiter(2, 5, renew_skew + 1);
+        observer.observe_ticket(&beat, now);
+        prop_assert_eq!(observer.ticket_deadline(&beat, ttl), Some(now + ttl));
+        prop_assert_eq!(observer.ticket_live(&beat, ttl, now + ttl), false);
+        // A ticket no longer listed is forgotten.
+        observer.observe_tickets([], now);
+        prop_assert_eq!(observer.ticket_deadline(&beat, ttl), None);
     }
 
     /// Whatever another tool writes into holderIdentity, reading it never panics; our own
@@ -227,13 +229,6 @@ fn holder_identity_is_camel_case_json() {
         Some(HolderField::Opaque("{\"user\": 3}".to_owned()))
     );
     assert_eq!(HolderField::parse(""), None);
-}
-
-#[test]
-fn the_waiter_queue_round_trips_through_its_annotation() {
-    let queue = vec![waiter(1, 3, 10), waiter(2, -4, 11)];
-    assert_eq!(decode_waiters(&encode_waiters(&queue)).ok(), Some(queue));
-    assert!(decode_waiters("not json").is_err());
 }
 
 #[test]

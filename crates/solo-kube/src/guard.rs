@@ -215,6 +215,8 @@ impl LockGuard {
             .held
             .take()
             .expect("a guard holds its lock until released or kept");
+        // Our tickets would otherwise hold up the next waiter until they die.
+        held.drop_tickets().await;
         held.kept()
     }
 

@@ -25,9 +25,9 @@ pub async fn read_lock<S: LeaseStore>(
     reads.into_iter().collect()
 }
 
-/// Clears whatever holder one lease has, keeping its waiter queue, and returns what it removed
-/// (for the audit). The holder, if alive, finds out at its next renewal, and the next holder's
-/// fencing epoch refuses its state writes.
+/// Clears whatever holder one lease has, and returns what it removed (for the audit). The
+/// Lease is marked stamp-needed: the holder, if alive, finds out at its next renewal, and the
+/// next holder stamps its epoch into the state first, so the old holder's writes are refused.
 pub async fn break_lease<S: LeaseStore>(
     store: &S,
     key: &LeaseKey,
@@ -48,6 +48,7 @@ pub async fn break_lease<S: LeaseStore>(
         next.holder = None;
         next.acquire_time = None;
         next.renew_time = None;
+        next.stamp_needed = true;
         match store
             .replace(key, name, next, &current.resource_version)
             .await

@@ -1,4 +1,5 @@
-//! A request for the lock: claim every lease, decide who goes first, wait by watching.
+//! A request for the lock (`docs/model/lock.pml`): look, decide, claim straight to held, or
+//! queue a ticket and watch the one thing that decides its turn.
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
@@ -6,13 +7,13 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use futures::future::join_all;
+use futures::future::{join, join_all};
 
 use super::config::{Jitter, LockConfig};
-use super::decide::{Decision, Intent, LeaseView, Observer, PlanInput, decide, plan};
+use super::decide::{Decision, LeaseView, Observer, decide, has_earlier};
 use super::error::{Blocker, LockError};
 use super::held::HeldLock;
-use super::store::{Clock, Fence, LeaseStore, StoreError};
+use super::store::{Clock, Fence, LeaseStore, LockListing, StoreError};
 use super::types::{
     Epoch, Holder, HolderField, Identity, LeaseKey, LeaseRecord, LockSet, Phase, Stamp, Versioned,
     Waiter,
@@ -44,22 +45,14 @@ pub struct Progress {
     pub failing: Vec<(LeaseKey, StoreError)>,
 }
 
-/// Who blocks us in one lease.
-enum Blocking<'a> {
-    /// Its live holder (with the record, for the times).
-    Holder(&'a HolderField, &'a LeaseRecord),
-    /// The earliest live waiter queued before us in a lease that is free (or expired).
-    Waiter(&'a Waiter),
-}
-
-/// What this contender last saw of one lease (mostly `Present`, so not boxed).
+/// What this contender last saw of the lock's Lease in one namespace.
 #[allow(clippy::large_enum_variant)]
 enum Seen {
-    /// Never read: the first claim is an optimistic create (one round trip when uncontended).
+    /// Never listed.
     Unknown,
-    /// Does not exist.
-    Absent,
-    /// As read (or as written by us).
+    /// Not in the namespace's last listing (whose resourceVersion a watch starts from).
+    Absent { list_version: String },
+    /// As listed, watched, or written by us.
     Present(Versioned<LeaseRecord>),
 }
 
@@ -67,54 +60,67 @@ impl Seen {
     fn record(&self) -> Option<&LeaseRecord> {
         match self {
             Seen::Present(v) => Some(&v.value),
-            Seen::Unknown | Seen::Absent => None,
+            Seen::Unknown | Seen::Absent { .. } => None,
+        }
+    }
+
+    /// The resourceVersion a watch of it starts from: what we saw.
+    fn version(&self) -> Option<&str> {
+        match self {
+            Seen::Present(v) => Some(&v.resource_version),
+            Seen::Absent { list_version } => Some(list_version),
+            Seen::Unknown => None,
         }
     }
 }
 
-type WatchFuture =
+type LeaseWatch =
     Pin<Box<dyn Future<Output = Result<Option<Versioned<LeaseRecord>>, StoreError>> + Send>>;
+type TicketWatch =
+    Pin<Box<dyn Future<Output = Result<Option<Versioned<Waiter>>, StoreError>> + Send>>;
 
-/// Our knowledge of, and our writes to, one lease of the set.
+/// Our knowledge of, and our writes to, one namespace of the lock.
 struct Slot {
     key: LeaseKey,
-    seen: Seen,
+    lease: Seen,
     observer: Observer,
-    /// When we sent the write that last made or kept us its holder.
+    /// The other waiters' tickets here, as last listed (or watched).
+    tickets: Vec<Versioned<Waiter>>,
+    /// `lease` and `tickets` come from a LIST of the current look (not from a watch).
+    listed: bool,
+    /// When we sent the write that last made or kept us the Lease's holder.
     claim_sent: Option<Duration>,
-    /// When we sent the write that last stamped our queue entry's heartbeat.
-    heartbeat_sent: Option<Duration>,
-    /// The watch on it while we lack it, with the resourceVersion it started from.
-    watch: Option<(String, WatchFuture)>,
-    /// The last round lost its races here and left something unwritten: go again soon.
-    unsettled: bool,
-    /// `seen` was read or written in the current round (not just delivered by a watch).
-    touched: bool,
-    /// Transient failures in a row on this lease (unreachable, busy, timed out): while above
-    /// zero, `seen` may be stale, so it is read again, after a jittered backoff.
+    /// Our own ticket here, once created.
+    ticket: Option<Versioned<Waiter>>,
+    /// When we sent the write that last stamped our ticket's heartbeat.
+    ticket_sent: Option<Duration>,
+    /// The watch on the Lease while we wait for it, with the resourceVersion it started from.
+    watch: Option<(String, LeaseWatch)>,
+    /// Transient failures in a row here (unreachable, busy, timed out): while above zero, what
+    /// we saw may be stale, so it is listed again after a jittered backoff.
     failures: u32,
     /// The last of those failures, to name it if the wait ends before the cluster answers.
     last_error: Option<StoreError>,
 }
 
-/// How many compare-and-swap races one round may lose on one lease before moving on.
-const RACES_PER_ROUND: u32 = 3;
+impl Slot {
+    fn mine(&self, request_id: &str) -> bool {
+        self.lease.record().is_some_and(|r| r.held_by(request_id))
+    }
+}
 
-/// What the per-lease steps share; borrowed while the slots are borrowed mutably.
-struct Ctx<'a, S, C> {
-    store: &'a S,
-    clock: &'a C,
-    config: &'a LockConfig,
-    jitter: &'a Jitter,
-    me: &'a Holder,
-    waiter: &'a Waiter,
-    lock_set: &'a LockSet,
+/// The watch on our predecessor's ticket while we wait behind it.
+struct PredecessorWatch {
+    slot: usize,
+    request_id: String,
+    since: String,
+    watch: TicketWatch,
 }
 
 /// One request for the lock of a deployment, with its stamp taken once, when it is created.
 ///
-/// Dropping an [`acquire`](Contender::acquire) future leaves our claims and queue entries in the
-/// leases (they expire); call [`abandon`](Contender::abandon) to remove them at once.
+/// Dropping an [`acquire`](Contender::acquire) future leaves our claims and tickets (they
+/// expire); call [`abandon`](Contender::abandon) to remove them at once.
 pub struct Contender<S, C, F> {
     lock_set: LockSet,
     me: Holder,
@@ -125,6 +131,12 @@ pub struct Contender<S, C, F> {
     fence: Arc<F>,
     jitter: Jitter,
     slots: Vec<Slot>,
+    /// The next look lists every namespace (a newcomer, after a lost race or a failure, after
+    /// queueing, or woken from behind).
+    must_list: bool,
+    predecessor: Option<PredecessorWatch>,
+    /// Lost compare-and-swap races in a row, for the backoff.
+    conflicts: u32,
 }
 
 impl<S, C, F> Contender<S, C, F>
@@ -165,13 +177,14 @@ where
     ) -> Result<Self, LockError> {
         config.validate()?;
         let requested_at = clock.wall_now();
+        // A claim is written straight as held: older clients then yield to it.
         let me = Holder {
             user: identity.user,
             host: identity.host,
             pid: identity.pid,
             request_id,
             requested_at,
-            phase: Phase::Acquiring,
+            phase: Phase::Held,
             authenticated_as: None,
         };
         let waiter = Waiter {
@@ -187,13 +200,14 @@ where
             .iter()
             .map(|key| Slot {
                 key: key.clone(),
-                seen: Seen::Unknown,
+                lease: Seen::Unknown,
                 observer: Observer::default(),
+                tickets: Vec::new(),
+                listed: false,
                 claim_sent: None,
-                heartbeat_sent: None,
+                ticket: None,
+                ticket_sent: None,
                 watch: None,
-                unsettled: false,
-                touched: false,
                 failures: 0,
                 last_error: None,
             })
@@ -209,6 +223,9 @@ where
             fence,
             jitter,
             slots,
+            must_list: true,
+            predecessor: None,
+            conflicts: 0,
         })
     }
 
@@ -223,8 +240,8 @@ where
     }
 
     /// Acquires the lock, waiting as `policy` allows, calling `on_progress` whenever it goes
-    /// back to waiting with different blockers. On any error, our claims and queue entries have been removed (as far as the
-    /// clusters could be reached) before it returns.
+    /// back to waiting with different blockers. On any error, our claims and tickets have
+    /// been removed (as far as the clusters could be reached) before it returns.
     pub async fn acquire(
         &mut self,
         policy: WaitPolicy,
@@ -235,84 +252,75 @@ where
             WaitPolicy::Until(limit) => Some(started + limit),
             WaitPolicy::NoWait | WaitPolicy::Forever => None,
         };
-        let mut reported = None;
-        let intent = if policy == WaitPolicy::NoWait {
-            Intent::Peek
-        } else {
-            Intent::Claim
-        };
+        let waits = policy != WaitPolicy::NoWait;
+        let mut reported: Option<Vec<String>> = None;
         loop {
-            // 1. Claim every lease in parallel, by compare-and-swap; queue where we may not.
-            if let Err(e) = self.settle_all(intent).await {
+            // 1. Look: list every namespace (a newcomer, or woken from behind), or decide on
+            // what the open watches delivered.
+            let failing = self.slots.iter().any(|s| s.failures > 0);
+            if (self.must_list || failing)
+                && let Err(e) = self.list_all(waits).await
+            {
                 return Err(self.bail(e).await);
             }
-            // 2. All ours: fence, then hold. 3. Otherwise decide who has priority.
-            let stamp = self.me.stamp();
-            let decision = {
-                let now = self.clock.mono_now();
-                let views: Vec<LeaseView<'_>> =
-                    self.slots.iter().map(|s| self.view(s, now)).collect();
-                decide(&stamp, &views)
-            };
+            self.drop_dead_tickets().await;
+            // 2. Decide.
+            let decision = self.decide_now();
+            let failing = self.slots.iter().any(|s| s.failures > 0);
             match decision {
-                Decision::AllMine => match self.take_hold().await {
-                    Ok(Some(held)) if held.validity().is_valid(self.clock.mono_now()) => {
-                        return Ok(held);
-                    }
-                    Ok(Some(expired)) => {
-                        // Paused past the lease while taking hold: others may have taken over.
-                        // Never hand out a lock that is already invalid; start again.
-                        let _ = expired.release().await;
-                        continue;
-                    }
-                    // A claim expired under us between claiming and holding: decide again.
-                    Ok(None) => continue,
-                    Err(e) => return Err(self.bail(e).await),
-                },
-                Decision::Lose if intent == Intent::Claim => {
-                    // Yielding a claim costs everyone a round: first make sure that what we
-                    // yield to is still there (a view from a watch event or an old round may be
-                    // stale). A yield that writes nothing (no claim of ours, our queue entries
-                    // fresh) costs nobody anything: no re-read, so that a handoff costs the
-                    // waiters behind the next one no requests.
-                    let refresh = if self.yield_writes() {
-                        self.refresh_blockers().await
-                    } else {
-                        Ok(false)
-                    };
-                    match refresh {
-                        Ok(true) => {
-                            let now = self.clock.mono_now();
-                            let views: Vec<LeaseView<'_>> =
-                                self.slots.iter().map(|s| self.view(s, now)).collect();
-                            if decide(&stamp, &views) != Decision::Lose {
-                                continue;
+                Decision::Round if !failing => {
+                    // 3. Claim straight to held, beside a LIST of every namespace.
+                    match self.round(waits).await {
+                        Ok(true) => match self.take_hold().await {
+                            Ok(Some(held)) if held.validity().is_valid(self.clock.mono_now()) => {
+                                return Ok(held);
                             }
-                        }
+                            Ok(Some(expired)) => {
+                                // Paused past the lease while taking hold: never hand out a
+                                // lock that is already invalid; start again.
+                                let _ = expired.release().await;
+                                self.must_list = true;
+                            }
+                            Ok(None) => self.must_list = true,
+                            Err(e) => return Err(self.bail(e).await),
+                        },
                         Ok(false) => {}
                         Err(e) => return Err(self.bail(e).await),
                     }
-                    // Release what we claimed and stay queued everywhere, with our first stamp.
-                    if let Err(e) = self.settle_all(Intent::Yield).await {
+                    if self.conflicts > 0 {
+                        back_off(&*self.clock, &self.jitter, &self.config, self.conflicts).await;
+                    }
+                    continue;
+                }
+                Decision::Behind | Decision::Yield if self.claimed() > 0 => {
+                    // Someone earlier goes first: give back what we claimed (6.).
+                    if let Err(e) = self.yield_claims().await {
                         return Err(self.bail(e).await);
                     }
                 }
-                Decision::Lose | Decision::Wait => {}
+                _ => {}
             }
             let now = self.clock.mono_now();
-            if intent == Intent::Peek {
+            if !waits {
                 let blockers = self.blockers(now);
                 // Best effort: a claim we could not remove expires on its own.
                 let _ = self.cleanup(true).await;
                 return Err(LockError::Busy { blockers });
             }
+            if decision != Decision::Round && !self.queued() {
+                // 7. Be visible before waiting: a ticket in every namespace, then look again.
+                if let Err(e) = self.queue().await {
+                    return Err(self.bail(e).await);
+                }
+                continue;
+            }
+            if decision == Decision::Yield {
+                continue;
+            }
             if deadline.is_some_and(|d| now >= d) {
                 let blockers = self.blockers(now);
-                // A cluster that kept failing is what stood in the way: name it.
-                let failing = self.failing().into_iter().next();
-                if let Some((key, e)) = failing {
-                    let error = LockError::store(&key, e);
-                    return Err(self.bail(error).await);
+                if let Some((key, e)) = self.failing().into_iter().next() {
+                    return Err(self.bail(LockError::store(&key, e)).await);
                 }
                 let _ = self.cleanup(true).await;
                 return Err(LockError::Timeout {
@@ -321,35 +329,27 @@ where
                 });
             }
             let signature = self.blocking_signature(now);
-            if reported != Some(signature) {
+            if reported.as_ref() != Some(&signature) {
                 reported = Some(signature);
-                let claimed = self
-                    .slots
-                    .iter()
-                    .filter(|s| {
-                        s.seen
-                            .record()
-                            .is_some_and(|r| r.held_by(&self.me.request_id))
-                    })
-                    .count();
                 on_progress(&Progress {
                     blockers: self.blockers(now),
-                    claimed,
+                    claimed: self.claimed(),
                     total: self.slots.len(),
                     waited: now.saturating_sub(started),
                     failing: self.failing(),
                 });
             }
-            // 4. Wait by watching, then go back to 1.
-            if let Err(e) = self.wait(deadline).await {
+            // 8. Wait: behind our predecessor's ticket, or (the head) on the Leases we lack.
+            let behind = decision == Decision::Behind && !self.config.sabotage.holder_only;
+            if let Err(e) = self.wait(behind, deadline).await {
                 return Err(self.bail(e).await);
             }
         }
     }
 
-    /// Removes our claims and queue entries from every lease, in parallel: for Ctrl-C, or after
-    /// an `acquire` future was dropped. Reads every lease first, since a write of the dropped
-    /// future may still have landed.
+    /// Removes our claims and tickets from every namespace, in parallel: for Ctrl-C, or after
+    /// an `acquire` future was dropped. Lists every namespace first, since a write of the
+    /// dropped future may still have landed.
     pub async fn abandon(&mut self) -> Result<(), LockError> {
         self.cleanup(false).await
     }
@@ -359,8 +359,19 @@ where
         error
     }
 
+    fn claimed(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.mine(&self.me.request_id))
+            .count()
+    }
+
+    fn queued(&self) -> bool {
+        self.slots.iter().all(|s| s.ticket.is_some())
+    }
+
     fn view<'a>(&self, slot: &'a Slot, now: Duration) -> LeaseView<'a> {
-        match slot.seen.record() {
+        match slot.lease.record() {
             None => LeaseView::Free,
             Some(rec) => match &rec.holder {
                 None => LeaseView::Free,
@@ -373,55 +384,759 @@ where
         }
     }
 
-    /// Who blocks us in one lease we lack: its live holder, or the earliest live waiter before us.
-    fn blocking<'a>(&self, slot: &'a Slot, now: Duration) -> Option<Blocking<'a>> {
-        let rec = slot.seen.record()?;
-        if rec.held_by(&self.me.request_id) {
-            return None;
-        }
-        match &rec.holder {
-            Some(holder) if slot.observer.holder_live(rec, now) => {
-                Some(Blocking::Holder(holder, rec))
-            }
-            _ => rec
-                .waiters
+    /// Live tickets of others, in every namespace, with the namespace they were seen in.
+    fn live_tickets(&self, now: Duration) -> impl Iterator<Item = (usize, &Versioned<Waiter>)> {
+        let ttl = self.config.waiter_ttl;
+        self.slots.iter().enumerate().flat_map(move |(i, slot)| {
+            slot.tickets
                 .iter()
-                .filter(|w| {
-                    w.stamp_key() < self.me.stamp_key()
-                        && slot.observer.waiter_live(w, self.config.waiter_ttl, now)
-                })
-                .min_by(|a, b| a.stamp_key().cmp(&b.stamp_key()))
-                .map(Blocking::Waiter),
+                .filter(move |t| slot.observer.ticket_live(&t.value, ttl, now))
+                .map(move |t| (i, t))
+        })
+    }
+
+    fn decide_now(&self) -> Decision {
+        let now = self.clock.mono_now();
+        let views: Vec<LeaseView<'_>> = self.slots.iter().map(|s| self.view(s, now)).collect();
+        let earlier = has_earlier(
+            self.me.stamp_key(),
+            self.live_tickets(now).map(|(_, t)| &t.value),
+        );
+        decide(&self.me.stamp(), &views, earlier)
+    }
+
+    /// Our predecessor: the live ticket with the latest stamp before ours, in the first
+    /// namespace where we saw it.
+    fn predecessor(&self, now: Duration) -> Option<(usize, &Versioned<Waiter>)> {
+        let me = self.me.stamp_key();
+        let mut best: Option<(usize, &Versioned<Waiter>)> = None;
+        for (i, t) in self.live_tickets(now) {
+            if t.value.request_id == self.me.request_id || t.value.stamp_key() >= me {
+                continue;
+            }
+            if best.is_none_or(|(_, b)| t.value.stamp_key() > b.value.stamp_key()) {
+                best = Some((i, t));
+            }
+        }
+        best
+    }
+
+    /// Step 1: lists every namespace in parallel (the Lease and every ticket, one snapshot
+    /// each). A namespace that fails transiently keeps what we saw and is retried after a
+    /// backoff (`waits`), or ends the request (a `NoWait` one).
+    async fn list_all(&mut self, waits: bool) -> Result<(), LockError> {
+        let backoff = self.slots.iter().map(|s| s.failures).max().unwrap_or(0);
+        if backoff > 0 {
+            let cap = self.config.renew_interval;
+            let pause = self.jitter.backoff(self.config.retry_backoff, backoff, cap);
+            self.clock.sleep(pause).await;
+        }
+        let (store, lock_set) = (&*self.store, &self.lock_set);
+        let lists = join_all(
+            self.slots
+                .iter()
+                .map(|slot| store.list(&slot.key, lock_set.lease_name(&slot.key))),
+        )
+        .await;
+        self.must_list = false;
+        let now = self.clock.mono_now();
+        for (i, result) in lists.into_iter().enumerate() {
+            match result {
+                Ok(listing) => self.take_listing(i, listing, now, true),
+                Err(e) if e.is_transient() && waits => {
+                    let slot = &mut self.slots[i];
+                    slot.failures += 1;
+                    slot.last_error = Some(e);
+                    slot.listed = false;
+                    self.must_list = true;
+                }
+                Err(e) => return Err(LockError::store(&self.slots[i].key, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// What one LIST showed of namespace `i`; `with_lease` unless our own write of the Lease
+    /// is newer than the list may be.
+    fn take_listing(&mut self, i: usize, listing: LockListing, now: Duration, with_lease: bool) {
+        let me = self.me.request_id.clone();
+        let slot = &mut self.slots[i];
+        if with_lease {
+            slot.lease = match listing.lease {
+                Some(v) => Seen::Present(v),
+                None => Seen::Absent {
+                    list_version: listing.resource_version.clone(),
+                },
+            };
+            slot.observer.observe(slot.lease.record(), now);
+            if !slot.mine(&me) {
+                // A claim of ours that we did not see land (a timed-out write) keeps no send
+                // time either: the next round claims it again, which times it.
+                slot.claim_sent = None;
+            }
+        }
+        let (ours, others): (Vec<_>, Vec<_>) = listing
+            .tickets
+            .into_iter()
+            .partition(|t| t.value.request_id == me);
+        // A ticket of ours missing from the list was taken for dead and removed: queue again.
+        slot.ticket = ours.into_iter().next();
+        if slot.ticket.is_none() {
+            slot.ticket_sent = None;
+        }
+        slot.observer
+            .observe_tickets(others.iter().map(|t| &t.value), now);
+        slot.tickets = others;
+        slot.listed = true;
+        slot.failures = 0;
+        slot.last_error = None;
+    }
+
+    /// Deletes the tickets that are dead on our clock (best effort, at their resourceVersion:
+    /// a ticket whose owner beat meanwhile stays).
+    async fn drop_dead_tickets(&mut self) {
+        let now = self.clock.mono_now();
+        let ttl = self.config.waiter_ttl;
+        let dead: Vec<(usize, String, String)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .flat_map(|(i, slot)| {
+                slot.tickets
+                    .iter()
+                    .filter(move |t| !slot.observer.ticket_live(&t.value, ttl, now))
+                    .map(move |t| (i, t.value.request_id.clone(), t.resource_version.clone()))
+            })
+            .collect();
+        if dead.is_empty() {
+            return;
+        }
+        let (store, lock_set, slots) = (&*self.store, &self.lock_set, &self.slots);
+        let results = join_all(dead.iter().map(|(i, id, rv)| {
+            let key = &slots[*i].key;
+            store.delete_ticket(key, lock_set.lease_name(key), id, Some(rv))
+        }))
+        .await;
+        for ((i, id, _), result) in dead.into_iter().zip(results) {
+            if result.is_ok() {
+                self.slots[i].tickets.retain(|t| t.value.request_id != id);
+            }
         }
     }
 
-    /// A fingerprint of who blocks us where, to report progress only when it changes.
-    fn blocking_signature(&self, now: Duration) -> u64 {
-        let mut hash = 0xcbf2_9ce4_8422_2325_u64;
-        let mut mix = |bytes: &[u8]| {
-            for b in bytes {
-                hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-            }
+    /// Step 3: claims, in parallel, every Lease we lack, straight to held (one write each,
+    /// carrying the next epoch), and lists every namespace beside the claims unless this
+    /// look already listed them all (a LIST taken with every Lease seen free shows every
+    /// ticket visible when the lock became free). True when every Lease is ours and no live
+    /// earlier ticket was seen: the lock is ours.
+    async fn round(&mut self, waits: bool) -> Result<bool, LockError> {
+        let now = self.clock.mono_now();
+        let fresh = self.slots.iter().all(|s| s.listed);
+        let epoch = if self.config.sabotage.ignore_epoch_marks {
+            Epoch(1)
+        } else {
+            super::fencing::next_epoch(
+                self.slots
+                    .iter()
+                    .filter_map(|s| s.lease.record().and_then(|r| r.epoch_mark)),
+            )
         };
-        for (i, slot) in self.slots.iter().enumerate() {
-            mix(&i.to_le_bytes());
-            if slot.failures > 0 {
-                mix(b"failing");
+        let wall = self.clock.wall_now();
+        let claims: Vec<(usize, LeaseRecord, Option<String>)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                !matches!(self.view(s, now), LeaseView::Mine) || s.claim_sent.is_none()
+            })
+            .map(|(i, s)| {
+                let record = claim_record(&self.me, s.lease.record(), epoch, wall, &self.config);
+                let version = match &s.lease {
+                    Seen::Present(v) => Some(v.resource_version.clone()),
+                    Seen::Unknown | Seen::Absent { .. } => None,
+                };
+                (i, record, version)
+            })
+            .collect();
+        let (store, lock_set, slots) = (&*self.store, &self.lock_set, &self.slots);
+        let writes = join_all(claims.into_iter().map(|(i, record, version)| async move {
+            let key = &slots[i].key;
+            let name = lock_set.lease_name(key);
+            let result = match &version {
+                Some(rv) => store.replace(key, name, record, rv).await,
+                None => store.create(key, name, record).await,
+            };
+            (i, version.is_none(), result)
+        }));
+        let lists = join_all(slots.iter().enumerate().filter(|_| !fresh).map(
+            |(i, slot)| async move {
+                (
+                    i,
+                    store.list(&slot.key, lock_set.lease_name(&slot.key)).await,
+                )
+            },
+        ));
+        let (writes, lists) = join(writes, lists).await;
+        let mut complete = true;
+        let mut conflict = false;
+        for (i, created, result) in writes {
+            let slot = &mut self.slots[i];
+            match result {
+                Ok(v) => {
+                    slot.lease = Seen::Present(v);
+                    slot.claim_sent = Some(now);
+                }
+                Err(StoreError::Conflict) => {
+                    conflict = true;
+                    complete = false;
+                }
+                // A create answered 404: the namespace is missing, and retrying cannot fix it.
+                Err(StoreError::NotFound) if created => {
+                    return Err(LockError::store(
+                        &slot.key,
+                        StoreError::NamespaceMissing {
+                            namespace: slot.key.namespace.clone(),
+                        },
+                    ));
+                }
+                Err(StoreError::NotFound) => complete = false,
+                Err(e) if e.is_transient() && waits => {
+                    slot.failures += 1;
+                    slot.last_error = Some(e);
+                    complete = false;
+                }
+                Err(e) => return Err(LockError::store(&slot.key, e)),
             }
-            match self.blocking(slot, now) {
-                None => mix(b"-"),
-                Some(Blocking::Holder(HolderField::Known(h), _)) => mix(h.request_id.as_bytes()),
-                Some(Blocking::Holder(HolderField::Opaque(id), _)) => mix(id.as_bytes()),
-                Some(Blocking::Waiter(w)) => {
-                    mix(b"waiting:");
-                    mix(w.request_id.as_bytes());
+        }
+        let after = self.clock.mono_now();
+        for (i, result) in lists {
+            match result {
+                Ok(listing) => self.take_listing(i, listing, after, false),
+                Err(e) if e.is_transient() && waits => {
+                    let slot = &mut self.slots[i];
+                    slot.failures += 1;
+                    slot.last_error = Some(e);
+                    complete = false;
+                }
+                Err(e) => return Err(LockError::store(&self.slots[i].key, e)),
+            }
+        }
+        self.conflicts = if conflict { self.conflicts + 1 } else { 0 };
+        if !complete {
+            self.must_list = true;
+            return Ok(false);
+        }
+        let earlier = has_earlier(
+            self.me.stamp_key(),
+            self.live_tickets(after).map(|(_, t)| &t.value),
+        );
+        Ok(!earlier && self.claimed() == self.slots.len())
+    }
+
+    /// Step 4: every Lease is ours and nobody earlier waits. Stamp the state if a Lease was
+    /// taken from a holder that did not release it, then hold. `None` when a Lease turned out
+    /// not to be ours any more.
+    async fn take_hold(&mut self) -> Result<Option<HeldLock<S, C>>, LockError> {
+        let mut leases = Vec::with_capacity(self.slots.len());
+        for slot in &self.slots {
+            match (&slot.lease, slot.claim_sent) {
+                (Seen::Present(v), Some(sent)) if v.value.held_by(&self.me.request_id) => {
+                    leases.push((slot.key.clone(), v.clone(), sent));
+                }
+                _ => return Ok(None),
+            }
+        }
+        let claimed_epoch = leases
+            .iter()
+            .filter_map(|(_, v, _)| v.value.epoch_mark)
+            .max()
+            .unwrap_or(Epoch(0));
+        let stamp = leases.iter().any(|(_, v, _)| v.value.stamp_needed);
+        let epoch = if stamp {
+            let floor = Epoch(claimed_epoch.0.saturating_sub(1));
+            self.fence.advance_epoch(&self.lock_set, floor).await?
+        } else {
+            claimed_epoch
+        };
+        let renew = epoch != claimed_epoch
+            || leases
+                .iter()
+                .any(|(_, v, _)| v.value.epoch_mark != Some(epoch))
+            || self.config.hold_duration > self.config.claim_duration();
+        let tickets: Vec<(LeaseKey, String)> = self
+            .slots
+            .iter_mut()
+            .filter_map(|s| {
+                s.ticket_sent = None;
+                s.ticket.take().map(|t| (s.key.clone(), t.resource_version))
+            })
+            .collect();
+        for slot in &mut self.slots {
+            slot.watch = None;
+        }
+        self.predecessor = None;
+        let held = HeldLock::new(
+            self.lock_set.clone(),
+            self.me.clone(),
+            epoch,
+            self.config.clone(),
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+            leases,
+        )
+        .with_tickets(tickets);
+        if renew {
+            // A kept lock's longer hold, or the stamped epoch, goes onto every Lease now.
+            if let Err(e) = held.renew_once().await {
+                let _ = held.release().await;
+                return match e {
+                    LockError::Lost { .. } => Ok(None),
+                    other => Err(other),
+                };
+            }
+        }
+        Ok(Some(held))
+    }
+
+    /// Step 6: gives back, in parallel, every Lease we claimed (holder cleared; its epoch and
+    /// stamp-needed stay as they are).
+    async fn yield_claims(&mut self) -> Result<(), LockError> {
+        let me = self.me.request_id.clone();
+        let (store, lock_set) = (&*self.store, &self.lock_set);
+        let results = join_all(
+            self.slots
+                .iter_mut()
+                .filter(|s| s.mine(&me))
+                .map(|slot| give_back(store, lock_set, slot, &me)),
+        )
+        .await;
+        results.into_iter().collect()
+    }
+
+    /// Step 7: creates our ticket in every namespace that lacks it, in parallel; the next look
+    /// lists again (whoever lists second sees the other).
+    async fn queue(&mut self) -> Result<(), LockError> {
+        let now = self.clock.mono_now();
+        let waiter = Waiter {
+            heartbeat: self.clock.wall_now(),
+            ..self.waiter.clone()
+        };
+        let ttl = self.config.waiter_ttl;
+        let (store, lock_set) = (&*self.store, &self.lock_set);
+        let results = join_all(
+            self.slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.ticket.is_none())
+                .map(|(i, slot)| {
+                    let waiter = &waiter;
+                    async move {
+                        let name = lock_set.lease_name(&slot.key);
+                        (
+                            i,
+                            store.put_ticket(&slot.key, name, waiter, ttl, None).await,
+                        )
+                    }
+                }),
+        )
+        .await;
+        self.must_list = true;
+        for (i, result) in results {
+            let slot = &mut self.slots[i];
+            match result {
+                Ok(v) => {
+                    slot.ticket = Some(v);
+                    slot.ticket_sent = Some(now);
+                }
+                // Ours already (a create that timed out but landed): the list shows it.
+                Err(StoreError::Conflict) => {}
+                Err(StoreError::NotFound) => {
+                    return Err(LockError::store(
+                        &slot.key,
+                        StoreError::NamespaceMissing {
+                            namespace: slot.key.namespace.clone(),
+                        },
+                    ));
+                }
+                Err(e) if e.is_transient() => {
+                    slot.failures += 1;
+                    slot.last_error = Some(e);
+                }
+                Err(e) => return Err(LockError::store(&slot.key, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// While waiting: rewrites every heartbeat and claim of ours that is due, in parallel.
+    async fn maintain(&mut self) -> Result<(), LockError> {
+        let now = self.clock.mono_now();
+        let (beat, renew) = (self.config.heartbeat_interval(), self.config.renew_interval);
+        let wall = self.clock.wall_now();
+        let ttl = self.config.waiter_ttl;
+        let me = self.me.request_id.clone();
+        let (store, lock_set) = (&*self.store, &self.lock_set);
+        let results = join_all(self.slots.iter_mut().map(|slot| {
+            let me = &me;
+            async move {
+                let name = lock_set.lease_name(&slot.key);
+                if let Some(ticket) = &slot.ticket
+                    && slot.ticket_sent.is_none_or(|s| now >= s + beat)
+                {
+                    let next = Waiter {
+                        heartbeat: wall,
+                        ..ticket.value.clone()
+                    };
+                    match store
+                        .put_ticket(&slot.key, name, &next, ttl, Some(&ticket.resource_version))
+                        .await
+                    {
+                        Ok(v) => {
+                            slot.ticket = Some(v);
+                            slot.ticket_sent = Some(now);
+                        }
+                        // Taken for dead and removed, or changed: list, and queue again.
+                        Err(StoreError::Conflict | StoreError::NotFound) => {
+                            slot.ticket = None;
+                            slot.ticket_sent = None;
+                            return Ok(true);
+                        }
+                        Err(e) if e.is_transient() => {
+                            slot.failures += 1;
+                            slot.last_error = Some(e);
+                            return Ok(true);
+                        }
+                        Err(e) => return Err(LockError::store(&slot.key, e)),
+                    }
+                }
+                if let Seen::Present(v) = &slot.lease
+                    && v.value.held_by(me)
+                    && slot.claim_sent.is_none_or(|s| now >= s + renew)
+                {
+                    let mut next = v.value.clone();
+                    next.renew_time = Some(wall);
+                    match store
+                        .replace(&slot.key, name, next, &v.resource_version)
+                        .await
+                    {
+                        Ok(v) => {
+                            slot.lease = Seen::Present(v);
+                            slot.claim_sent = Some(now);
+                        }
+                        Err(e) if e.is_transient() => {
+                            slot.failures += 1;
+                            slot.last_error = Some(e);
+                            return Ok(true);
+                        }
+                        Err(StoreError::Conflict | StoreError::NotFound) => return Ok(true),
+                        Err(e) => return Err(LockError::store(&slot.key, e)),
+                    }
+                }
+                Ok(false)
+            }
+        }))
+        .await;
+        let mut relook = false;
+        for result in results {
+            relook |= result?;
+        }
+        if relook {
+            self.must_list = true;
+        }
+        Ok(())
+    }
+
+    /// Step 8: waits, behind our predecessor's ticket (`behind`) or on the Leases we lack (the
+    /// head), each watched from the read the decision was based on, until what we watch
+    /// changes, what blocks us expires on our clock, or the deadline passes. Heartbeats and
+    /// claim renewals that fall due meanwhile are written without waking the decision.
+    async fn wait(&mut self, behind: bool, deadline: Option<Duration>) -> Result<(), LockError> {
+        loop {
+            self.maintain().await?;
+            if self.must_list || self.slots.iter().any(|s| s.failures > 0) {
+                return Ok(());
+            }
+            let now = self.clock.mono_now();
+            let mut wake_at = deadline;
+            let mut earliest = |t: Duration| wake_at = Some(wake_at.map_or(t, |w| w.min(t)));
+            // What wakes the decision (a blocker's expiry, the deadline), and separately our
+            // own heartbeats and claims, which are written without waking it.
+            let (beat, renew, ttl) = (
+                self.config.heartbeat_interval(),
+                self.config.renew_interval,
+                self.config.waiter_ttl,
+            );
+            let me = self.me.request_id.clone();
+            let mut maintenance = None;
+            for slot in &self.slots {
+                if slot.ticket.is_some() {
+                    maintenance = min_opt(maintenance, slot.ticket_sent.map(|s| s + beat));
+                }
+                if slot.mine(&me) {
+                    maintenance = min_opt(maintenance, slot.claim_sent.map(|s| s + renew));
+                }
+            }
+            let late = self.config.sabotage.late_watch;
+            if behind {
+                for slot in &mut self.slots {
+                    slot.watch = None;
+                }
+                let Some((i, pred)) = self.predecessor(now) else {
+                    return Ok(());
+                };
+                let (pred_id, pred_version) =
+                    (pred.value.request_id.clone(), pred.resource_version.clone());
+                if let Some(t) = self.slots[i].observer.ticket_deadline(&pred.value, ttl) {
+                    earliest(t);
+                }
+                let same = self.predecessor.as_ref().is_some_and(|p| {
+                    p.slot == i && p.request_id == pred_id && p.since == pred_version
+                });
+                if !same {
+                    let (store, key, name) = (
+                        Arc::clone(&self.store),
+                        self.slots[i].key.clone(),
+                        self.lock_set.lease_name(&self.slots[i].key).to_owned(),
+                    );
+                    let (id, since) = (pred_id.clone(), pred_version.clone());
+                    let watch: TicketWatch = Box::pin(async move {
+                        let since = if late {
+                            let listing = store.list(&key, &name).await?;
+                            listing
+                                .tickets
+                                .iter()
+                                .find(|t| t.value.request_id == id)
+                                .map_or(listing.resource_version.clone(), |t| {
+                                    t.resource_version.clone()
+                                })
+                        } else {
+                            since
+                        };
+                        store.watch_ticket(&key, &name, &id, &since).await
+                    });
+                    self.predecessor = Some(PredecessorWatch {
+                        slot: i,
+                        request_id: pred_id,
+                        since: pred_version,
+                        watch,
+                    });
+                }
+            } else {
+                self.predecessor = None;
+                for slot in &mut self.slots {
+                    if slot.mine(&me) {
+                        slot.watch = None;
+                        continue;
+                    }
+                    if let Some(rec) = slot.lease.record()
+                        && let Some(t) = slot.observer.holder_deadline(rec).filter(|t| *t > now)
+                    {
+                        earliest(t);
+                    }
+                    let name = self.lock_set.lease_name(&slot.key).to_owned();
+                    arm_watch(&self.store, slot, &name, late);
+                }
+            }
+            let first = min_opt(wake_at, maintenance.map(|t| t.max(now)));
+            let mut timer = first.map(|t| Box::pin(self.clock.sleep(t.saturating_sub(now))));
+            enum Fired {
+                Lease(usize, Result<Option<Versioned<LeaseRecord>>, StoreError>),
+                Ticket(Result<Option<Versioned<Waiter>>, StoreError>),
+                Timer,
+            }
+            let (slots, predecessor) = (&mut self.slots, &mut self.predecessor);
+            let fired = poll_fn(|cx| {
+                for (i, slot) in slots.iter_mut().enumerate() {
+                    if let Some((_, watch)) = &mut slot.watch
+                        && let Poll::Ready(result) = watch.as_mut().poll(cx)
+                    {
+                        return Poll::Ready(Fired::Lease(i, result));
+                    }
+                }
+                if let Some(p) = predecessor.as_mut()
+                    && let Poll::Ready(result) = p.watch.as_mut().poll(cx)
+                {
+                    return Poll::Ready(Fired::Ticket(result));
+                }
+                match timer.as_mut().map(|t| t.as_mut().poll(cx)) {
+                    Some(Poll::Ready(())) => Poll::Ready(Fired::Timer),
+                    Some(Poll::Pending) | None => Poll::Pending,
+                }
+            })
+            .await;
+            let now = self.clock.mono_now();
+            match fired {
+                Fired::Timer => {
+                    if wake_at.is_some_and(|w| w <= now) {
+                        return Ok(());
+                    }
+                    // Only our own heartbeats or claims were due: write them, and wait on.
+                    continue;
+                }
+                Fired::Lease(i, result) => {
+                    let slot = &mut self.slots[i];
+                    slot.watch = None;
+                    match result {
+                        Ok(Some(v)) => {
+                            slot.lease = Seen::Present(v);
+                            slot.listed = false;
+                            slot.observer.observe(slot.lease.record(), now);
+                        }
+                        // Deleted: we do not know from which version to watch; list.
+                        Ok(None) => self.must_list = true,
+                        Err(e) if e.is_transient() => {
+                            slot.failures += 1;
+                            slot.last_error = Some(e);
+                        }
+                        Err(e) => return Err(LockError::store(&slot.key, e)),
+                    }
+                    return Ok(());
+                }
+                Fired::Ticket(result) => {
+                    let Some(p) = self.predecessor.take() else {
+                        return Ok(());
+                    };
+                    let slot = &mut self.slots[p.slot];
+                    match result {
+                        Ok(Some(beat)) => {
+                            // A heartbeat: it lives on; watch on from here.
+                            slot.observer.observe_ticket(&beat.value, now);
+                            if let Some(t) = slot
+                                .tickets
+                                .iter_mut()
+                                .find(|t| t.value.request_id == beat.value.request_id)
+                            {
+                                *t = beat;
+                            }
+                            continue;
+                        }
+                        // Gone: it holds the lock, or gave up. Look at everything again.
+                        Ok(None) => {
+                            slot.tickets.retain(|t| t.value.request_id != p.request_id);
+                            self.must_list = true;
+                        }
+                        Err(e) if e.is_transient() => {
+                            slot.failures += 1;
+                            slot.last_error = Some(e);
+                        }
+                        Err(e) => return Err(LockError::store(&slot.key, e)),
+                    }
+                    return Ok(());
                 }
             }
         }
-        hash
     }
 
-    /// The leases whose cluster is failing transiently, with the last error.
+    /// Removes our claims and tickets everywhere; `trust_cache` when every write of ours has
+    /// completed, so that what we last saw says where we are.
+    async fn cleanup(&mut self, trust_cache: bool) -> Result<(), LockError> {
+        self.predecessor = None;
+        if !trust_cache {
+            // Best effort: a namespace we cannot list is cleaned from what we saw.
+            let _ = self.list_all(true).await;
+        }
+        let me = self.me.request_id.clone();
+        let (store, lock_set) = (&*self.store, &self.lock_set);
+        let results = join_all(self.slots.iter_mut().map(|slot| {
+            let me = &me;
+            async move {
+                slot.watch = None;
+                slot.ticket_sent = None;
+                let had_ticket = slot.ticket.take().is_some();
+                let key = slot.key.clone();
+                let ticket = async move {
+                    if !had_ticket && trust_cache {
+                        return Ok(());
+                    }
+                    match store
+                        .delete_ticket(&key, lock_set.lease_name(&key), me, None)
+                        .await
+                    {
+                        Ok(()) | Err(StoreError::NotFound) => Ok(()),
+                        Err(e) => Err(LockError::store(&key, e)),
+                    }
+                };
+                let claim = async {
+                    if slot.mine(me) {
+                        give_back(store, lock_set, slot, me).await
+                    } else {
+                        Ok(())
+                    }
+                };
+                let (t, c) = join(ticket, claim).await;
+                t.and(c)
+            }
+        }))
+        .await;
+        results.into_iter().collect()
+    }
+
+    /// Who blocks us in one namespace: its Lease's live holder, or the earliest live ticket
+    /// before ours.
+    fn blocking(&self, slot: &Slot, now: Duration) -> Option<Blocker> {
+        if slot.mine(&self.me.request_id) {
+            return None;
+        }
+        let deployment = self.lock_set.deployment().to_owned();
+        if let Some(rec) = slot.lease.record()
+            && let Some(holder) = &rec.holder
+            && slot.observer.holder_live(rec, now)
+        {
+            let expires_at = rec
+                .renew_time
+                .and_then(|t| t.checked_add(rec.holder_duration()).ok());
+            return Some(Blocker {
+                deployment,
+                key: slot.key.clone(),
+                holder: holder.clone(),
+                waiting: false,
+                since: rec.acquire_time,
+                expires_at,
+                retry_after: slot
+                    .observer
+                    .holder_deadline(rec)
+                    .map(|d| d.saturating_sub(now)),
+                overdue: expires_at.is_some_and(|expiry| expiry < self.clock.wall_now()),
+            });
+        }
+        let ttl = self.config.waiter_ttl;
+        let me = self.me.stamp_key();
+        slot.tickets
+            .iter()
+            .filter(|t| t.value.stamp_key() < me && slot.observer.ticket_live(&t.value, ttl, now))
+            .min_by(|a, b| a.value.stamp_key().cmp(&b.value.stamp_key()))
+            .map(|t| Blocker {
+                deployment,
+                key: slot.key.clone(),
+                holder: HolderField::Known(t.value.as_holder()),
+                waiting: true,
+                since: Some(t.value.requested_at),
+                expires_at: None,
+                overdue: false,
+                retry_after: slot
+                    .observer
+                    .ticket_deadline(&t.value, ttl)
+                    .map(|d| d.saturating_sub(now)),
+            })
+    }
+
+    /// Who blocks us where, to report progress only when it changes.
+    fn blocking_signature(&self, now: Duration) -> Vec<String> {
+        self.slots
+            .iter()
+            .map(|slot| {
+                let failing = if slot.failures > 0 { "failing:" } else { "" };
+                let who = match self.blocking(slot, now) {
+                    None => "-".to_owned(),
+                    Some(b) if b.waiting => format!("waiting:{}", b.holder.identity()),
+                    Some(b) => b.holder.identity(),
+                };
+                format!("{failing}{who}")
+            })
+            .collect()
+    }
+
+    /// The namespaces whose cluster is failing transiently, with the last error.
     fn failing(&self) -> Vec<(LeaseKey, StoreError)> {
         self.slots
             .iter()
@@ -430,335 +1145,126 @@ where
             .collect()
     }
 
-    /// Who blocks us, for the user: one [`Blocker`] per lease we lack.
+    /// Who blocks us, for the user: one [`Blocker`] per namespace.
     fn blockers(&self, now: Duration) -> Vec<Blocker> {
-        let ttl = self.config.waiter_ttl;
-        let mut blockers = Vec::new();
-        for slot in &self.slots {
-            let blocker = match self.blocking(slot, now) {
-                None => continue,
-                Some(Blocking::Holder(holder, rec)) => Blocker {
-                    deployment: self.lock_set.deployment().to_owned(),
-                    key: slot.key.clone(),
-                    holder: holder.clone(),
-                    waiting: false,
-                    since: rec.acquire_time,
-                    expires_at: rec
-                        .renew_time
-                        .and_then(|t| t.checked_add(rec.holder_duration()).ok()),
-                    retry_after: slot
-                        .observer
-                        .holder_deadline(rec)
-                        .map(|d| d.saturating_sub(now)),
-                    overdue: rec
-                        .renew_time
-                        .and_then(|t| t.checked_add(rec.holder_duration()).ok())
-                        .is_some_and(|expiry| expiry < self.clock.wall_now()),
-                },
-                Some(Blocking::Waiter(w)) => Blocker {
-                    deployment: self.lock_set.deployment().to_owned(),
-                    key: slot.key.clone(),
-                    holder: HolderField::Known(Holder {
-                        user: w.user.clone(),
-                        host: w.host.clone(),
-                        pid: w.pid,
-                        request_id: w.request_id.clone(),
-                        requested_at: w.requested_at,
-                        phase: Phase::Acquiring,
-                        authenticated_as: None,
-                    }),
-                    waiting: true,
-                    since: Some(w.requested_at),
-                    expires_at: None,
-                    overdue: false,
-                    retry_after: slot
-                        .observer
-                        .waiter_deadline(w, ttl)
-                        .map(|d| d.saturating_sub(now)),
-                },
-            };
-            blockers.push(blocker);
-        }
-        blockers
-    }
-
-    /// Whether yielding now would write into any lease (release a claim, queue, or beat).
-    fn yield_writes(&mut self) -> bool {
-        let (ctx, slots) = self.round();
-        let now = ctx.clock.mono_now();
-        slots.iter_mut().any(|slot| {
-            if slot.failures > 0 {
-                // What we saw there may be stale: a yield reads it again and may write.
-                return true;
-            }
-            slot.observer.observe(slot.seen.record(), now);
-            plan_slot(&ctx, slot, Intent::Yield, now).is_some()
-        })
-    }
-
-    /// Re-reads, in parallel, every lease held by a live other holder that this round did not
-    /// read or write itself. True if any was re-read.
-    async fn refresh_blockers(&mut self) -> Result<bool, LockError> {
-        let now = self.clock.mono_now();
-        let stale: Vec<bool> = self
-            .slots
+        self.slots
             .iter()
-            .map(|s| !s.touched && matches!(self.view(s, now), LeaseView::Other { live: true, .. }))
-            .collect();
-        if !stale.contains(&true) {
-            return Ok(false);
-        }
-        let (store, lock_set) = (&*self.store, &self.lock_set);
-        let reads = join_all(
-            self.slots
-                .iter_mut()
-                .zip(stale)
-                .filter(|(_, stale)| *stale)
-                .map(|(slot, _)| async move {
-                    slot.seen = match store.get(&slot.key, lock_set.lease_name(&slot.key)).await {
-                        Ok(Some(v)) => Seen::Present(v),
-                        Ok(None) => Seen::Absent,
-                        Err(e) if e.is_transient() => {
-                            slot.failures += 1;
-                            slot.last_error = Some(e);
-                            return Ok(());
-                        }
-                        Err(e) => return Err(LockError::store(&slot.key, e)),
-                    };
-                    slot.touched = true;
-                    Ok(())
-                }),
-        )
-        .await;
-        reads.into_iter().collect::<Result<Vec<()>, _>>()?;
-        let now = self.clock.mono_now();
-        for slot in &mut self.slots {
-            slot.observer.observe(slot.seen.record(), now);
-        }
-        Ok(true)
-    }
-
-    /// A round's shared context and the slots it works on: split borrows of the contender.
-    fn round(&mut self) -> (Ctx<'_, S, C>, &mut [Slot]) {
-        let Contender {
-            me,
-            waiter,
-            config,
-            store,
-            clock,
-            jitter,
-            slots,
-            lock_set,
-            ..
-        } = self;
-        let ctx = Ctx {
-            store: &**store,
-            clock: &**clock,
-            config,
-            jitter,
-            me,
-            waiter,
-            lock_set,
-        };
-        (ctx, slots)
-    }
-
-    async fn settle_all(&mut self, intent: Intent) -> Result<(), LockError> {
-        let (ctx, slots) = self.round();
-        let results = join_all(slots.iter_mut().map(|slot| settle(&ctx, slot, intent))).await;
-        results.into_iter().collect()
-    }
-
-    /// Step 2: every lease is ours. Stamp a new fencing epoch, then mark every lease `Held`.
-    /// `None` when a lease turned out not to be ours any more (our claim expired meanwhile).
-    async fn take_hold(&mut self) -> Result<Option<HeldLock<S, C>>, LockError> {
-        // Epochs never go back: above the marks a deleted deployment left on the leases too.
-        let marks = self
-            .slots
-            .iter()
-            .filter_map(|s| s.seen.record().and_then(|r| r.epoch_mark));
-        let floor = if self.config.sabotage.ignore_epoch_marks {
-            Epoch(0)
-        } else {
-            marks.max().unwrap_or(Epoch(0))
-        };
-        let epoch = self.fence.advance_epoch(&self.lock_set, floor).await?;
-        let held_me = Holder {
-            phase: Phase::Held,
-            ..self.me.clone()
-        };
-        let results = {
-            let (ctx, slots) = self.round();
-            join_all(slots.iter_mut().map(|slot| hold(&ctx, slot, &held_me))).await
-        };
-        let mut leases = Vec::with_capacity(results.len());
-        for (slot, result) in self.slots.iter().zip(results) {
-            match result? {
-                Some((record, sent)) => leases.push((slot.key.clone(), record, sent)),
-                None => return Ok(None),
-            }
-        }
-        Ok(Some(HeldLock::new(
-            self.lock_set.clone(),
-            held_me,
-            epoch,
-            self.config.clone(),
-            Arc::clone(&self.store),
-            Arc::clone(&self.clock),
-            leases,
-        )))
-    }
-
-    /// Step 4: wait until any lease we lack changes (watched from the resourceVersion our
-    /// decision was based on), a blocking holder or earlier waiter expires on our clock, our
-    /// own claims or heartbeats are due, or the deadline passes.
-    async fn wait(&mut self, deadline: Option<Duration>) -> Result<(), LockError> {
-        let now = self.clock.mono_now();
-        let me = self.me.stamp();
-        let (ttl, renew, beat) = (
-            self.config.waiter_ttl,
-            self.config.renew_interval,
-            self.config.heartbeat_interval(),
-        );
-        let lock_set = &self.lock_set;
-        let late = self.config.sabotage.late_watch;
-        let mut wake_at = deadline;
-        let mut earliest = |t: Duration| wake_at = Some(wake_at.map_or(t, |w| w.min(t)));
-        for slot in &mut self.slots {
-            if slot.unsettled {
-                let cap = self.config.renew_interval / 4;
-                earliest(now + self.jitter.backoff(self.config.retry_backoff, 1, cap));
-            }
-            if slot.failures > 0 {
-                // Its cluster failed us: back off with jitter, keeping our place everywhere.
-                slot.watch = None;
-                let cap = self.config.renew_interval;
-                earliest(
-                    now + self
-                        .jitter
-                        .backoff(self.config.retry_backoff, slot.failures, cap),
-                );
-                continue;
-            }
-            let Some(rec) = slot.seen.record() else {
-                // A lease we lack that does not exist: nothing to wait for, claim it.
-                return Ok(());
-            };
-            if rec.held_by(&me.request_id) {
-                slot.watch = None;
-                earliest(slot.claim_sent.map_or(now, |s| s + renew));
-                continue;
-            }
-            // Wake on *any* change of a lease we lack (the model's first trap), watching from
-            // what we saw (its second).
-            let name = lock_set.lease_name(&slot.key).to_owned();
-            arm_watch(&self.store, slot, &name, late);
-            let Some(rec) = slot.seen.record() else {
-                continue;
-            };
-            if let Some(t) = slot.observer.holder_deadline(rec).filter(|t| *t > now) {
-                earliest(t);
-            }
-            for w in rec.waiters.iter().filter(|w| w.stamp_key() < me.key()) {
-                if let Some(t) = slot.observer.waiter_deadline(w, ttl).filter(|t| *t > now) {
-                    earliest(t);
-                }
-            }
-            if rec.queues(&me.request_id) {
-                earliest(slot.heartbeat_sent.map_or(now, |s| s + beat));
-            }
-        }
-        let mut timer = wake_at.map(|t| Box::pin(self.clock.sleep(t.saturating_sub(now))));
-        loop {
-            let slots = &mut self.slots;
-            let fired = poll_fn(|cx| {
-                for (i, slot) in slots.iter_mut().enumerate() {
-                    if let Some((_, watch)) = &mut slot.watch
-                        && let Poll::Ready(result) = watch.as_mut().poll(cx)
-                    {
-                        return Poll::Ready(Some((i, result)));
-                    }
-                }
-                match timer.as_mut().map(|t| t.as_mut().poll(cx)) {
-                    Some(Poll::Ready(())) => Poll::Ready(None),
-                    Some(Poll::Pending) | None => Poll::Pending,
-                }
-            })
-            .await;
-            let Some((i, result)) = fired else {
-                return Ok(());
-            };
-            let slot = &mut self.slots[i];
-            slot.watch = None;
-            let next = match result {
-                Ok(Some(v)) => Seen::Present(v),
-                Ok(None) => Seen::Absent,
-                Err(e) if e.is_transient() => {
-                    slot.failures += 1;
-                    slot.last_error = Some(e);
-                    return Ok(());
-                }
-                Err(e) => return Err(LockError::store(&slot.key, e)),
-            };
-            let decides_alike = match (&slot.seen, &next) {
-                (Seen::Present(old), Seen::Present(new)) => {
-                    decides_alike(&old.value, &new.value, &self.me)
-                }
-                _ => false,
-            };
-            slot.seen = next;
-            if !decides_alike {
-                return Ok(());
-            }
-            // Only heartbeats, or waiters behind us, changed: every decision stands. Note the
-            // heartbeats (they keep those waiters alive on our clock); watch on from here.
-            slot.observer
-                .observe(slot.seen.record(), self.clock.mono_now());
-            let name = lock_set.lease_name(&slot.key).to_owned();
-            arm_watch(&self.store, slot, &name, late);
-        }
-    }
-
-    /// Removes our claims and queue entries everywhere; `trust_cache` when every write of ours
-    /// has completed, so that what we last saw says where we are.
-    async fn cleanup(&mut self, trust_cache: bool) -> Result<(), LockError> {
-        let (ctx, slots) = self.round();
-        let results = join_all(
-            slots
-                .iter_mut()
-                .map(|slot| withdraw(&ctx, slot, trust_cache)),
-        )
-        .await;
-        results.into_iter().collect()
+            .filter_map(|slot| self.blocking(slot, now))
+            .collect()
     }
 }
 
-/// Makes sure `slot` is watched from the version we last saw of it (`late`: the sabotage that
-/// watches from a later read instead).
+fn min_opt(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// The record a claim writes over `seen` (`None`: the Lease does not exist): us as holder for
+/// the claim duration, `epoch`, and stamp-needed when the Lease was taken from a holder that
+/// did not release it (an expired one), or when we cannot know (a Lease no holder of this
+/// protocol wrote: absent, or without an epoch).
+fn claim_record(
+    me: &Holder,
+    seen: Option<&LeaseRecord>,
+    epoch: Epoch,
+    wall: jiff::Timestamp,
+    config: &LockConfig,
+) -> LeaseRecord {
+    let ours = seen.is_some_and(|r| r.held_by(&me.request_id));
+    let stamp_needed = match seen {
+        None => true,
+        Some(r) => r.stamp_needed || (r.holder.is_some() && !ours) || r.epoch_mark.is_none(),
+    };
+    LeaseRecord {
+        holder: Some(HolderField::Known(me.clone())),
+        lease_duration: config.claim_duration(),
+        acquire_time: if ours {
+            seen.and_then(|r| r.acquire_time)
+        } else {
+            Some(wall)
+        },
+        renew_time: Some(wall),
+        transitions: match seen {
+            None => 0,
+            Some(r) if ours => r.transitions,
+            Some(r) => r.transitions.saturating_add(1),
+        },
+        epoch_mark: Some(epoch),
+        stamp_needed,
+    }
+}
+
+/// Clears our claim on one Lease (holder cleared; epoch and stamp-needed kept); re-reads after
+/// a lost race while it is still ours. Transient failures leave it to expire (claims are short).
+async fn give_back<S: LeaseStore>(
+    store: &S,
+    lock_set: &LockSet,
+    slot: &mut Slot,
+    me: &str,
+) -> Result<(), LockError> {
+    let name = lock_set.lease_name(&slot.key);
+    for _ in 0..4 {
+        let Seen::Present(current) = &slot.lease else {
+            break;
+        };
+        if !current.value.held_by(me) {
+            break;
+        }
+        let mut next = current.value.clone();
+        next.holder = None;
+        next.acquire_time = None;
+        next.renew_time = None;
+        match store
+            .replace(&slot.key, name, next, &current.resource_version)
+            .await
+        {
+            Ok(v) => slot.lease = Seen::Present(v),
+            Err(StoreError::Conflict) => match store.get(&slot.key, name).await {
+                Ok(Some(v)) => slot.lease = Seen::Present(v),
+                Ok(None) => {
+                    slot.lease = Seen::Unknown;
+                    break;
+                }
+                Err(e) if e.is_transient() => break,
+                Err(e) => return Err(LockError::store(&slot.key, e)),
+            },
+            Err(StoreError::NotFound) => {
+                slot.lease = Seen::Unknown;
+                break;
+            }
+            Err(e) if e.is_transient() => break,
+            Err(e) => return Err(LockError::store(&slot.key, e)),
+        }
+    }
+    slot.claim_sent = None;
+    Ok(())
+}
+
+/// Makes sure the Lease of `slot` is watched from the version we last saw of it (`late`: the
+/// sabotage that watches from a later read instead).
 fn arm_watch<S: LeaseStore + 'static>(store: &Arc<S>, slot: &mut Slot, name: &str, late: bool) {
-    let Seen::Present(seen) = &slot.seen else {
+    let Some(since) = slot.lease.version() else {
         return;
     };
-    if slot
-        .watch
-        .as_ref()
-        .is_some_and(|(rv, _)| *rv == seen.resource_version)
-    {
+    if slot.watch.as_ref().is_some_and(|(rv, _)| rv == since) {
         return;
     }
     let (store, key, name, since) = (
         Arc::clone(store),
         slot.key.clone(),
         name.to_owned(),
-        seen.resource_version.clone(),
+        since.to_owned(),
     );
     let rv = since.clone();
-    let watch: WatchFuture = if late {
+    let watch: LeaseWatch = if late {
         Box::pin(async move {
-            let since = match store.get(&key, &name).await? {
-                Some(later) => later.resource_version,
-                None => since,
-            };
+            let listing = store.list(&key, &name).await?;
+            let since = listing
+                .lease
+                .map_or(listing.resource_version, |l| l.resource_version);
             store.watch_change(&key, &name, &since).await
         })
     } else {
@@ -767,299 +1273,10 @@ fn arm_watch<S: LeaseStore + 'static>(store: &Arc<S>, slot: &mut Slot, name: &st
     slot.watch = Some((rv, watch));
 }
 
-/// Whether every decision `me` made from `old` stands for `new`: same holder record, same
-/// waiters ahead of us, and our own queue entry still there (or still not). Heartbeats, and
-/// waiters behind us coming and going, change nothing for us.
-fn decides_alike(old: &LeaseRecord, new: &LeaseRecord, me: &Holder) -> bool {
-    let ahead = |r: &LeaseRecord| {
-        r.waiters
-            .iter()
-            .filter(|w| w.stamp_key() < me.stamp_key())
-            .count()
-    };
-    old.holder == new.holder
-        && old.acquire_time == new.acquire_time
-        && old.renew_time == new.renew_time
-        && old.lease_duration == new.lease_duration
-        && old.transitions == new.transitions
-        && old.queues(&me.request_id) == new.queues(&me.request_id)
-        && ahead(old) == ahead(new)
-        && new
-            .waiters
-            .iter()
-            .filter(|w| w.stamp_key() < me.stamp_key())
-            .all(|w| old.queues(&w.request_id))
-}
-
-/// Reads one lease into what we saw.
-async fn read<S: LeaseStore, C>(ctx: &Ctx<'_, S, C>, key: &LeaseKey) -> Result<Seen, LockError> {
-    match ctx.store.get(key, ctx.lock_set.lease_name(key)).await {
-        Ok(Some(v)) => Ok(Seen::Present(v)),
-        Ok(None) => Ok(Seen::Absent),
-        Err(e) => Err(LockError::store(key, e)),
-    }
-}
-
 /// Waits a little after repeated lost races, so that contenders do not collide in lockstep.
-async fn back_off<S, C: Clock>(ctx: &Ctx<'_, S, C>, conflicts: u32) {
-    if conflicts > 1 {
-        let cap = ctx.config.renew_interval / 4;
-        ctx.clock
-            .sleep(
-                ctx.jitter
-                    .backoff(ctx.config.retry_backoff, conflicts - 1, cap),
-            )
-            .await;
-    }
-}
-
-/// Step 1 for one lease: write what [`plan`] says until the lease is as it should be. A lost
-/// race (409) means someone else wrote: re-read and decide again.
-async fn settle<S: LeaseStore, C: Clock>(
-    ctx: &Ctx<'_, S, C>,
-    slot: &mut Slot,
-    intent: Intent,
-) -> Result<(), LockError> {
-    let mut conflicts = 0;
-    slot.unsettled = false;
-    slot.touched = false;
-    if slot.failures > 0 {
-        // Our last request here failed (and may have landed): read before deciding.
-        match read(ctx, &slot.key).await {
-            Ok(seen) => {
-                slot.seen = seen;
-                slot.failures = 0;
-            }
-            Err(e) => return transient(slot, e, intent),
-        }
-    }
-    loop {
-        let now = ctx.clock.mono_now();
-        slot.observer.observe(slot.seen.record(), now);
-        let Some(next) = plan_slot(ctx, slot, intent, now) else {
-            return Ok(());
-        };
-        let (claims, beats) = (
-            next.held_by(&ctx.me.request_id),
-            next.queues(&ctx.me.request_id),
-        );
-        // Uncontended, a lease that does not exist is claimed in one round trip: create it.
-        let creates = !matches!(slot.seen, Seen::Present(_));
-        let result = match &slot.seen {
-            Seen::Present(v) => {
-                ctx.store
-                    .replace(
-                        &slot.key,
-                        ctx.lock_set.lease_name(&slot.key),
-                        next,
-                        &v.resource_version,
-                    )
-                    .await
-            }
-            Seen::Unknown | Seen::Absent => {
-                ctx.store
-                    .create(&slot.key, ctx.lock_set.lease_name(&slot.key), next)
-                    .await
-            }
-        };
-        slot.touched = true;
-        match result {
-            Ok(v) => {
-                slot.seen = Seen::Present(v);
-                slot.claim_sent = claims.then_some(now);
-                if beats {
-                    slot.heartbeat_sent = Some(now);
-                }
-            }
-            Err(StoreError::Conflict) => {
-                conflicts += 1;
-                if conflicts >= RACES_PER_ROUND {
-                    // Others keep writing this lease: leave it to the next round rather than
-                    // hold up the heartbeats and claims of the other leases.
-                    slot.unsettled = true;
-                    return match read(ctx, &slot.key).await {
-                        Ok(seen) => {
-                            slot.seen = seen;
-                            Ok(())
-                        }
-                        Err(e) => transient(slot, e, intent),
-                    };
-                }
-                back_off(ctx, conflicts).await;
-                match read(ctx, &slot.key).await {
-                    Ok(seen) => slot.seen = seen,
-                    Err(e) => return transient(slot, e, intent),
-                }
-            }
-            // A create answered 404: the namespace is missing, and retrying cannot fix that.
-            Err(StoreError::NotFound) if creates => {
-                return Err(LockError::store(
-                    &slot.key,
-                    StoreError::NamespaceMissing {
-                        namespace: slot.key.namespace.clone(),
-                    },
-                ));
-            }
-            Err(StoreError::NotFound) => slot.seen = Seen::Absent,
-            Err(e) => {
-                return transient(slot, LockError::store(&slot.key, e), intent);
-            }
-        }
-    }
-}
-
-/// What [`plan`] says to write into one lease for `intent`, from what we last saw of it.
-fn plan_slot<S, C: Clock>(
-    ctx: &Ctx<'_, S, C>,
-    slot: &Slot,
-    intent: Intent,
-    now: Duration,
-) -> Option<LeaseRecord> {
-    let record = slot.seen.record();
-    let (holder_live, waiters_live) = match record {
-        Some(r) => (
-            slot.observer.holder_live(r, now),
-            r.waiters
-                .iter()
-                .map(|w| slot.observer.waiter_live(w, ctx.config.waiter_ttl, now))
-                .collect(),
-        ),
-        None => (true, Vec::new()),
-    };
-    plan(&PlanInput {
-        me: ctx.me,
-        waiter: ctx.waiter,
-        record,
-        holder_live,
-        waiters_live: &waiters_live,
-        claim_due: slot
-            .claim_sent
-            .is_none_or(|s| now >= s + ctx.config.renew_interval),
-        heartbeat_due: slot
-            .heartbeat_sent
-            .is_none_or(|s| now >= s + ctx.config.heartbeat_interval()),
-        intent,
-        wall_now: ctx.clock.wall_now(),
-        lease_duration: ctx.config.claim_duration(),
-    })
-}
-
-/// A failed request of a claim round: a transient one (unreachable, busy, timed out) is noted
-/// on the lease, which is then read again after a backoff, keeping our place in every queue;
-/// any other ends the wait at once (a `NoWait` request gives up on either).
-fn transient(slot: &mut Slot, error: LockError, intent: Intent) -> Result<(), LockError> {
-    match &error {
-        LockError::Store { source, .. } if source.is_transient() && intent != Intent::Peek => {
-            slot.failures += 1;
-            slot.last_error = Some(source.clone());
-            Ok(())
-        }
-        _ => Err(error),
-    }
-}
-
-/// Step 2 for one lease: mark our claim `Held`; `None` if it is not ours any more.
-async fn hold<S: LeaseStore, C: Clock>(
-    ctx: &Ctx<'_, S, C>,
-    slot: &mut Slot,
-    held_me: &Holder,
-) -> Result<Option<(Versioned<LeaseRecord>, Duration)>, LockError> {
-    let mut conflicts = 0;
-    loop {
-        let Seen::Present(seen) = &slot.seen else {
-            return Ok(None);
-        };
-        if !seen.value.held_by(&held_me.request_id) {
-            return Ok(None);
-        }
-        let mut next = seen.value.clone();
-        next.holder = Some(HolderField::Known(held_me.clone()));
-        next.renew_time = Some(ctx.clock.wall_now());
-        // Only a held lock gets the long hold; claims made while waiting stay short.
-        next.lease_duration = ctx.config.hold_duration;
-        let sent = ctx.clock.mono_now();
-        match ctx
-            .store
-            .replace(
-                &slot.key,
-                ctx.lock_set.lease_name(&slot.key),
-                next,
-                &seen.resource_version,
-            )
-            .await
-        {
-            Ok(v) => {
-                slot.seen = Seen::Present(v.clone());
-                slot.claim_sent = Some(sent);
-                return Ok(Some((v, sent)));
-            }
-            Err(StoreError::Conflict) => {
-                conflicts += 1;
-                back_off(ctx, conflicts).await;
-                slot.seen = read(ctx, &slot.key).await?;
-            }
-            Err(StoreError::NotFound) => {
-                slot.seen = Seen::Absent;
-                return Ok(None);
-            }
-            Err(e) => return Err(LockError::store(&slot.key, e)),
-        }
-    }
-}
-
-/// Removes our claim and queue entry from one lease; deletes the lease if nothing is left in it.
-async fn withdraw<S: LeaseStore, C: Clock>(
-    ctx: &Ctx<'_, S, C>,
-    slot: &mut Slot,
-    trust_cache: bool,
-) -> Result<(), LockError> {
-    slot.watch = None;
-    if !trust_cache || matches!(slot.seen, Seen::Unknown) {
-        slot.seen = read(ctx, &slot.key).await?;
-    }
-    let me = &ctx.me.request_id;
-    while let Seen::Present(seen) = &slot.seen {
-        let rec = &seen.value;
-        let (mine, queued) = (rec.held_by(me), rec.queues(me));
-        if !mine && !queued {
-            break;
-        }
-        let mut next = rec.clone();
-        next.waiters.retain(|w| w.request_id != *me);
-        if mine {
-            next.holder = None;
-            next.acquire_time = None;
-            next.renew_time = None;
-        }
-        let result =
-            if next.holder.is_none() && next.waiters.is_empty() && next.epoch_mark.is_none() {
-                ctx.store
-                    .delete(
-                        &slot.key,
-                        ctx.lock_set.lease_name(&slot.key),
-                        &seen.resource_version,
-                    )
-                    .await
-                    .map(|()| Seen::Absent)
-            } else {
-                ctx.store
-                    .replace(
-                        &slot.key,
-                        ctx.lock_set.lease_name(&slot.key),
-                        next,
-                        &seen.resource_version,
-                    )
-                    .await
-                    .map(Seen::Present)
-            };
-        slot.seen = match result {
-            Ok(seen) => seen,
-            Err(StoreError::Conflict) => read(ctx, &slot.key).await?,
-            Err(StoreError::NotFound) => Seen::Absent,
-            Err(e) => return Err(LockError::store(&slot.key, e)),
-        };
-    }
-    slot.claim_sent = None;
-    slot.heartbeat_sent = None;
-    Ok(())
+async fn back_off<C: Clock>(clock: &C, jitter: &Jitter, config: &LockConfig, conflicts: u32) {
+    let cap = config.renew_interval / 4;
+    clock
+        .sleep(jitter.backoff(config.retry_backoff, conflicts, cap))
+        .await;
 }

@@ -122,7 +122,7 @@ pub enum LockError {
     /// Someone else holds the lock or waits before us, and the policy was not to wait.
     #[error("{}", blockers_text(.blockers))]
     Busy { blockers: Vec<Blocker> },
-    /// Waited as long as allowed; every claim and queue entry of ours has been removed.
+    /// Waited as long as allowed; every claim and ticket of ours has been removed.
     #[error("gave up after waiting {}: {}", human_duration(Duration::from_secs(.waited.as_secs())), blockers_text(.blockers))]
     Timeout {
         waited: Duration,

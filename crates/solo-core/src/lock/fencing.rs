@@ -12,6 +12,7 @@
 //! [`HeldLock::mark_epoch`]), so epochs never go back, not even after a re-create.
 //!
 //! [`LeaseRecord::epoch_mark`]: super::LeaseRecord::epoch_mark
+//! [`LeaseRecord::stamp_needed`]: super::LeaseRecord::stamp_needed
 //! [`HeldLock::mark_epoch`]: super::HeldLock::mark_epoch
 
 use super::types::Epoch;

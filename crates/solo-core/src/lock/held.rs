@@ -21,17 +21,19 @@ struct HeldLease {
     key: LeaseKey,
     current: Versioned<LeaseRecord>,
     sent_at: Duration,
+    /// The lease duration that write gave it (a claim's, until the first renewal).
+    duration: Duration,
 }
 
 struct HeldState {
     leases: Vec<HeldLease>,
-    hold_duration: Duration,
     margin: Duration,
     /// Why the lock was lost; once lost it is never valid again.
     lost: Option<(LeaseKey, String)>,
     released: bool,
-    /// Renewals write our epoch as the leases' high-water mark (see `mark_epoch`).
-    marking: bool,
+    /// Our tickets, still to delete (off the critical path: the first renewal or the release
+    /// deletes them, and that wakes our successor).
+    tickets: Vec<(LeaseKey, String)>,
 }
 
 impl HeldState {
@@ -39,10 +41,7 @@ impl HeldState {
         if self.lost.is_some() || self.released {
             return None;
         }
-        self.leases
-            .iter()
-            .map(|l| l.sent_at + self.hold_duration)
-            .min()
+        self.leases.iter().map(|l| l.sent_at + l.duration).min()
     }
 
     fn valid_until(&self) -> Option<Duration> {
@@ -102,7 +101,8 @@ pub struct KeptLock {
 /// How many times a release tries a lease whose cluster fails, before it reports it held.
 const RELEASE_ATTEMPTS: u32 = 4;
 
-/// The lock, held: every lease of the set is ours with phase `Held`, and `epoch` is stamped.
+/// The lock, held: every Lease of the set is ours, and `epoch` is above every earlier holder's
+/// (stamped into the state when a Lease was taken from a holder that did not release it).
 pub struct HeldLock<S, C> {
     lock_set: LockSet,
     holder: Holder,
@@ -129,15 +129,15 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
                 .into_iter()
                 .map(|(key, current, sent_at)| HeldLease {
                     key,
+                    duration: current.value.holder_duration(),
                     current,
                     sent_at,
                 })
                 .collect(),
-            hold_duration: config.hold_duration,
             margin: config.effective_margin(),
             lost: None,
             released: false,
-            marking: false,
+            tickets: Vec::new(),
         };
         let jitter = Jitter::new(config.jitter_seed, &holder.request_id);
         HeldLock {
@@ -150,6 +150,31 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
             jitter,
             state: Arc::new(Mutex::new(state)),
         }
+    }
+
+    /// The lock with our tickets still to delete (`(lease key, resourceVersion)`).
+    pub(crate) fn with_tickets(self, tickets: Vec<(LeaseKey, String)>) -> Self {
+        locked(&self.state).tickets = tickets;
+        self
+    }
+
+    /// Deletes our tickets now (they were left by the wait, and wake our successor): the first
+    /// renewal and the release do it too; call it before keeping the lock beyond this process.
+    pub async fn drop_tickets(&self) {
+        let tickets = std::mem::take(&mut locked(&self.state).tickets);
+        let limit = self.config.request_timeout;
+        let no_timeout = self.config.sabotage.no_request_timeout;
+        let deletes = tickets.iter().map(|(key, version)| {
+            let delete = self.store.delete_ticket(
+                key,
+                self.lock_set.lease_name(key),
+                &self.holder.request_id,
+                Some(version),
+            );
+            timed(&*self.clock, limit, no_timeout, delete)
+        });
+        // Best effort: a ticket left behind dies after the waiter TTL.
+        let _ = join_all(deletes).await;
     }
 
     /// What to keep so that a later process can [`resume`](Self::resume) this lock.
@@ -315,7 +340,8 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
     /// was deleted, or could not be renewed in time; after that the lock is never valid again
     /// (and [`release`](Self::release) frees the leases that are still ours).
     pub async fn renew_once(&self) -> Result<(), LockError> {
-        let (leases, deadline, marking) = {
+        let tickets = self.drop_tickets();
+        let (leases, deadline) = {
             let state = locked(&self.state);
             if let Some((key, reason)) = &state.lost {
                 return Err(LockError::lost(key, reason.clone()));
@@ -331,12 +357,15 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
                 .iter()
                 .map(|l| (l.key.clone(), l.current.clone()))
                 .collect();
-            (leases, deadline, state.marking)
+            (leases, deadline)
         };
-        let results = join_all(
-            leases
-                .into_iter()
-                .map(|(key, current)| self.renew_lease(key, current, deadline, marking)),
+        let (results, ()) = futures::future::join(
+            join_all(
+                leases
+                    .into_iter()
+                    .map(|(key, current)| self.renew_lease(key, current, deadline)),
+            ),
+            tickets,
         )
         .await;
         let failure = results.into_iter().find_map(|r| match r {
@@ -359,7 +388,6 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
         key: LeaseKey,
         mut current: Versioned<LeaseRecord>,
         deadline: Duration,
-        marking: bool,
     ) -> Result<(), LockError> {
         let name = self.lock_set.lease_name(&key);
         let no_timeout = self.config.sabotage.no_request_timeout;
@@ -380,10 +408,9 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
             next.holder = Some(HolderField::Known(self.holder.clone()));
             next.renew_time = Some(self.clock.wall_now());
             next.lease_duration = self.config.hold_duration;
-            if marking {
-                let mark = self.epoch;
-                next.epoch_mark = Some(next.epoch_mark.map_or(mark, |m| m.max(mark)));
-            }
+            // The epoch travels on the Lease: the next holder's claim goes above it.
+            let mark = self.epoch;
+            next.epoch_mark = Some(next.epoch_mark.map_or(mark, |m| m.max(mark)));
             let write = self
                 .store
                 .replace(&key, name, next, &current.resource_version);
@@ -400,6 +427,7 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
                     if let Some(lease) = state.leases.iter_mut().find(|l| l.key == key) {
                         lease.current = renewed;
                         lease.sent_at = now;
+                        lease.duration = self.config.hold_duration;
                     }
                     return Ok(());
                 }
@@ -466,8 +494,9 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
     /// Renews at the renew interval until the lock is lost; resolves with the reason, at the
     /// latest when the lock's validity ends (its safety margin before expiry). Run it beside
     /// the work and stop the work when it resolves (`select`); drop it before
-    /// [`release`](Self::release).
+    /// [`release`](Self::release). It first deletes our tickets, which wakes our successor.
     pub async fn renew_loop(&self) -> LockError {
+        self.drop_tickets().await;
         loop {
             let next = {
                 let state = locked(&self.state);
@@ -489,23 +518,24 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
         }
     }
 
-    /// Releases every lease at once, in parallel, with no sleep: deletes a lease nobody waits
-    /// for, and clears the holder of one with waiters or an epoch mark, so that they stay. A failing cluster is tried a few times; [`LockError::Release`] names the leases
-    /// still held then (they expire after the hold duration), [`LockError::Lost`] a lease that
-    /// had already become someone else's.
+    /// Releases every lease at once, in parallel, with no sleep: clears its holder and its
+    /// stamp-needed mark and keeps the Lease with our epoch (the next holder's goes above it;
+    /// a release never deletes a Lease). Our tickets left, if any, are deleted beside it. A
+    /// failing cluster is tried a few times; [`LockError::Release`] names the leases still
+    /// held then (they expire after the hold duration), [`LockError::Lost`] a lease that had
+    /// already become someone else's.
     pub async fn release(self) -> Result<(), LockError> {
         self.give_back().await
     }
 
-    /// Before deleting the deployment's state: renews every lease with our epoch as its
-    /// high-water mark ([`LeaseRecord::epoch_mark`]). Marked leases are cleared on release,
-    /// never deleted, so a deployment re-created under the same name stamps epochs above ours
-    /// ([`fencing::next_epoch`]) and a holder paused since the old one is refused. Delete the
-    /// state only once this succeeded.
+    /// Before deleting the deployment's state: renews every lease now, which writes our epoch
+    /// as its mark ([`LeaseRecord::epoch_mark`]; every renewal does). Leases are cleared on
+    /// release, never deleted, so a deployment re-created under the same name claims epochs
+    /// above ours ([`fencing::next_epoch`]) and a holder paused since the old one is refused.
+    /// Delete the state only once this succeeded.
     ///
     /// [`fencing::next_epoch`]: super::fencing::next_epoch
     pub async fn mark_epoch(&self) -> Result<(), LockError> {
-        locked(&self.state).marking = true;
         self.renew_once().await
     }
 
@@ -519,10 +549,13 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
                 .map(|l| (l.key.clone(), l.current.clone()))
                 .collect()
         };
-        let results = join_all(
-            leases
-                .into_iter()
-                .map(|(key, current)| self.release_lease(key, current)),
+        let (results, ()) = futures::future::join(
+            join_all(
+                leases
+                    .into_iter()
+                    .map(|(key, current)| self.release_lease(key, current)),
+            ),
+            self.drop_tickets(),
         )
         .await;
         let mut released = Vec::new();
@@ -578,17 +611,15 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
             next.holder = None;
             next.acquire_time = None;
             next.renew_time = None;
-            let result = if next.waiters.is_empty() && next.epoch_mark.is_none() {
-                let delete = self.store.delete(&key, name, &current.resource_version);
-                timed(&*self.clock, limit, no_timeout, delete).await
-            } else {
-                let replace = self
-                    .store
-                    .replace(&key, name, next, &current.resource_version);
-                timed(&*self.clock, limit, no_timeout, replace)
-                    .await
-                    .map(|_| ())
-            };
+            next.stamp_needed = false;
+            let mark = self.epoch;
+            next.epoch_mark = Some(next.epoch_mark.map_or(mark, |m| m.max(mark)));
+            let replace = self
+                .store
+                .replace(&key, name, next, &current.resource_version);
+            let result = timed(&*self.clock, limit, no_timeout, replace)
+                .await
+                .map(|_| ());
             match result {
                 Ok(()) => return Released::Done(key),
                 Err(StoreError::Conflict) => reread = true,

@@ -1,53 +1,57 @@
-//! The lock protocol (R4 to R7): leases across clusters, earliest lock wins, renewal, fencing.
+//! The lock protocol (R4 to R7): leases across clusters, earliest request first, renewal,
+//! fencing.
 //!
 //! The lock of a deployment is one `coordination.k8s.io/v1` Lease per (cluster, namespace) of
-//! the deployment, all named after it (a [`LockSet`]). A request ([`Contender`]) takes its
-//! [`Stamp`] once, then:
+//! the deployment, all named after it (a [`LockSet`]), and one small Lease per waiter beside
+//! each, its ticket ([`Waiter`]). A request ([`Contender`]) takes its [`Stamp`] once, then
+//! follows `docs/model/lock.pml` (checked exhaustively there, for 3 contenders and 2 leases):
 //!
-//! 1. claims every lease in parallel by compare-and-swap (create, or replace at the
-//!    resourceVersion read). A free or expired lease is claimed only if no live waiter queued in
-//!    it has an earlier stamp; otherwise the request queues itself in the lease (a visible
-//!    queue, or FIFO cannot hold). Uncontended, that is one round trip per lease;
-//! 2. with every lease claimed, stamps a new fencing [`Epoch`] through [`Fence`] and marks every
-//!    lease `Held`: the lock is held ([`HeldLock`]);
-//! 3. otherwise loses to any live holder with an earlier stamp, to a holder that holds every
-//!    lease, and to a `Held` or foreign holder; a loser releases its claims and stays queued,
-//!    with its first stamp;
-//! 4. waits by watching: it wakes on *any* change of a lease it lacks, watched from the
-//!    resourceVersion its decision was based on, or when a blocker expires on its own clock,
-//!    and goes back to 1. (A change that cannot alter any decision, such as a heartbeat or a
-//!    waiter queued behind us, is noted and the watch resumes from it without a new round.)
-//!    A loser with nothing to yield (no claim of ours, our queue entries fresh) decides on what
-//!    its watches delivered, without reading again, and an adapter keeps each watch open across
-//!    wake-ups ([`LeaseStore::watch_change`]): so a change still wakes every waiter, but costs
-//!    the waiters that cannot go next no request.
+//! 1. **look**: lists every namespace in parallel, one request each ([`LeaseStore::list`]: the
+//!    Lease and every ticket at one resourceVersion); a request already waiting decides on
+//!    what its open watches delivered instead;
+//! 2. **decide** ([`decide`]): behind a live ticket with an earlier stamp (in any namespace);
+//!    otherwise the head: a round when no Lease is held by a live other, a yield of its claims
+//!    when an earlier claimer holds one, else a wait on the Leases it lacks;
+//! 3. **round**: claims every Lease it lacks straight to held, one compare-and-swap each in
+//!    parallel, carrying the next fencing [`Epoch`] (one above the highest on the Leases), and
+//!    lists every namespace beside the claims unless the look itself was such a list. Every
+//!    Lease ours and no live earlier ticket: the lock is held ([`HeldLock`]); an earlier ticket:
+//!    behind; a lost race: look again;
+//! 4. **held**: if a Lease was taken from a holder that did not release it (expired, broken,
+//!    or never held by this protocol: [`LeaseRecord::stamp_needed`]), stamps the epoch into
+//!    every copy of the state through [`Fence`] before going; a clean handoff writes nothing
+//!    more. Its tickets are deleted off the critical path, which wakes its successor;
+//! 5. **queue** (before any wait): creates its ticket in every namespace, then looks again;
+//! 6. **wait**: behind, it watches only its predecessor's ticket (the live one with the latest
+//!    earlier stamp), from the version its decision saw, and its death on our clock; the head
+//!    watches the Leases it lacks and their holders' expiry. So a handoff wakes the head only,
+//!    and the new holder's ticket deletion wakes its successor only. Watches stay open across
+//!    wake-ups ([`LeaseStore::watch_change`], [`LeaseStore::watch_ticket`]).
 //!
-//! While waiting it renews its own claims and queue heartbeats. Claims made while waiting last
-//! only [`LockConfig::lease_duration`]; only the held lock gets [`LockConfig::hold_duration`]
-//! (a kept lock's `--for`), so a crashed waiter blocks nobody for long. A lost compare-and-swap
-//! race means someone else wrote: re-read, decide again (with jittered backoff after repeated
-//! races, and at most a few races per lease per round so that one busy lease cannot starve
-//! the heartbeats of the others). A cluster that fails transiently ([`StoreError::is_transient`]:
-//! unreachable, 429/5xx, timed out) is read again after a jittered backoff while the request
-//! keeps its place in every queue; any other error (a missing namespace, 403, an invalid
-//! request) ends the wait at once with [`LockError::Store`] naming the cluster and namespace.
+//! While waiting it beats its tickets' heartbeats (only it writes them: no conflicts) and
+//! renews any claim it holds; claims last [`LockConfig::lease_duration`] and only the held lock
+//! gets [`LockConfig::hold_duration`] (a kept lock's `--for`), so a crashed claimer blocks
+//! nobody for long. A ticket dead on our clock is deleted by whoever sees it so. A lost
+//! compare-and-swap race means someone else wrote: look again (with jittered backoff after
+//! repeated races). A cluster that fails transiently ([`StoreError::is_transient`]:
+//! unreachable, 429/5xx, timed out) is listed again after a jittered backoff while the request
+//! keeps its tickets; any other error (a missing namespace, 403, an invalid request) ends the
+//! wait at once with [`LockError::Store`] naming the cluster and namespace.
 //!
 //! Once held: renew every lease on its own, each request bounded by
 //! [`LockConfig::request_timeout`] (a hanging apiserver holds up only its own lease), and stop
 //! the work when [`HeldLock::renew_loop`] resolves: at the latest at [`HeldLock::valid_until`],
-//! a [`LockConfig::safety_margin`] before the leases could expire. A lock kept beyond its
-//! process is resumed with [`HeldLock::resume`] from its [`KeptLock`] and renewed through the
-//! same path. A release that cannot reach a cluster says which leases stay held
-//! ([`LockError::Release`]). A holder checks, under the lock, that the newest state names
-//! exactly the set it holds ([`HeldLock::confirm_lock_set`]; a change of `clusters` locks
-//! [`LockSet::for_change`], the union of the old and new sets). Epochs come from
-//! [`fencing::next_epoch`]: above every copy and above the high-water mark that
-//! [`HeldLock::mark_epoch`] leaves on the leases before a deployment is deleted; writes are
-//! admitted by [`fencing::admits`] only.
+//! a [`LockConfig::safety_margin`] before the leases could expire. A release clears the
+//! holder and keeps the Lease with its epoch. A lock kept beyond its process is resumed with
+//! [`HeldLock::resume`] from its [`KeptLock`] and renewed through the same path. A release
+//! that cannot reach a cluster says which leases stay held ([`LockError::Release`]). A holder
+//! checks, under the lock, that the newest state names exactly the set it holds
+//! ([`HeldLock::confirm_lock_set`]; a change of `clusters` locks [`LockSet::for_change`], the
+//! union of the old and new sets). State writes are admitted by [`fencing::admits`] only.
 //!
-//! This is `shared/model/lock.pml`, checked there exhaustively for 3 contenders and 2 leases,
-//! and here by the deterministic simulation in `tests/lock_simulation.rs` (and the one-story
-//! checks of each rule, with the rule sabotaged, in `tests/lock_rules.rs`).
+//! The deterministic simulation in `tests/lock_simulation.rs` runs this code against the same
+//! checks as the model (and `tests/lock_rules.rs` tells each rule's story, with the rule
+//! sabotaged).
 //!
 //! # What is guaranteed
 //! - **Mutual exclusion while valid**: at most one holder has a lock whose
@@ -60,14 +64,16 @@
 //! - **A lost lock stops the work first**: `renew_loop` resolves by `valid_until`, which is a
 //!   safety margin before anyone else may take a lease, however long a request hangs.
 //! - **Fencing**: a holder that is paused or cut off past its lease may still act before it
-//!   notices; only writes that carry its [`Epoch`] and are refused for any other one
-//!   ([`fencing::admits`]) are safe. Every state write, and the deletion, must carry it.
-//!   Epochs never go back, not even across a delete and re-create of the deployment.
-//! - **FIFO**: among waiters that are visible in every lease when the lock becomes free, the
-//!   earliest stamp goes next. A request not yet visible anywhere may be overtaken.
+//!   notices; only writes that carry its [`Epoch`] and are refused for any older one
+//!   ([`fencing::admits`]) are safe. Every state write, and the deletion, must carry it and
+//!   raise the copy's epoch to it. Each holder's epoch is above every earlier holder's; one
+//!   whose Lease was taken without its release is fenced by its successor's stamp. Epochs
+//!   never go back, not even across a delete and re-create of the deployment.
+//! - **FIFO**: among waiters whose ticket is in every namespace when the lock becomes free,
+//!   the earliest stamp goes next. A request not yet visible anywhere may be overtaken.
 //! - **Progress**: a crashed holder's leases expire after their hold duration, a crashed
-//!   waiter's claims after the (short) lease duration, a dead waiter's entries after the waiter
-//!   TTL (all timed from when a live contender first saw them).
+//!   claimer's claims after the (short) lease duration, a dead waiter's tickets after the
+//!   waiter TTL (all timed from when a live contender first saw them).
 //!
 //! # What is not
 //! - Stamps come from wall clocks: a skewed clock changes a request's place in the queue (not
@@ -84,12 +90,20 @@
 //! - A request paused for longer than a lease between claiming its last lease and stamping the
 //!   epoch can stamp an epoch after the next holder's: that holder's state writes are then
 //!   refused (never accepted wrongly) until it acquires again.
+//! - A holder releases with stamp-needed cleared even when its last state write timed out
+//!   (its outcome unknown): such a write that lands after the next holder's first write is
+//!   refused by the epoch; one that lands before it makes that holder's compare-and-swap fail.
+//! - A Lease left by the earlier protocol with an epoch mark (after a deletion) and no
+//!   stamp-needed is taken as clean: a state re-created under that protocol may carry a
+//!   higher epoch, and the first holder's writes are then refused until the state is stamped
+//!   (a `lease break --force` marks the Leases stamp-needed).
 //! - Epoch marks survive only on the leases of the lock set at deletion: a deployment
 //!   re-created with entirely other namespaces starts above an adapter's own floor only (the
 //!   adapter passes it to [`Fence::advance_epoch`]).
-//! - Dead queue entries are judged from first observation too, so a fresh client waits up to
-//!   one waiter TTL behind an entry left by a crashed waiter; likewise a new `NoWait` request
-//!   never takes over a dead holder's lease (it has not watched it expire): `--wait` does.
+//! - Dead tickets are judged from first observation too, so a fresh client waits up to one
+//!   waiter TTL behind a ticket left by a crashed waiter (then deletes it); likewise a new
+//!   `NoWait` request never takes over a dead holder's lease (it has not watched it expire):
+//!   `--wait` does.
 //! - A waiter that cannot get its heartbeat written for a whole TTL (paused, partitioned, or
 //!   losing every race) is treated as dead and may be overtaken.
 //! - A [`HeldLock`] dropped without [`HeldLock::release`] stays held until its leases expire
@@ -110,7 +124,7 @@ mod types;
 pub use admin::{break_lease, break_lock, read_lock};
 pub use config::{ConfigError, LockConfig, Sabotage};
 pub use contender::{Contender, Progress, WaitPolicy};
-pub use decide::{Decision, LeaseView, Observer, decide, may_claim};
+pub use decide::{Decision, LeaseView, Observer, decide, has_earlier};
 pub use error::{Blocker, LockError, blocker_sentence, human_duration};
 pub use held::{HeldLock, KeptLock, Validity};
 pub use lock_set::{LockSetMismatch, check_lock_set};

@@ -127,7 +127,8 @@ pub struct Identity {
     pub pid: u32,
 }
 
-/// How far a holder has got: claimed some leases, or holds the whole lock.
+/// How far a holder has got, as the earlier protocol wrote it: this one writes every claim as
+/// `Held` (a claim is straight to held), so that a client of the earlier protocol yields to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Phase {
     /// Claims leases but does not yet hold every one of them.
