@@ -627,9 +627,12 @@ async fn a_ticket_watch_wakes_on_a_heartbeat_and_on_the_deletion() {
     );
     deleted.expect("delete");
     assert_eq!(woke, None, "woken by the deletion");
-    // And from an older version, with the watch closed after the deletion: still gone.
-    let woke = within(store.watch_ticket(&key, "watched-net", &id, &v1.resource_version)).await;
+    // Again from the version seen, with the watch closed after the deletion: a fresh one sees it.
+    let woke = within(store.watch_ticket(&key, "watched-net", &id, &v2.resource_version)).await;
     assert_eq!(woke, None);
+    // From an older version: a change after it (the heartbeat, or the deletion).
+    let woke = within(store.watch_ticket(&key, "watched-net", &id, &v1.resource_version)).await;
+    assert!(woke.is_none() || woke == Some(v2), "{woke:?}");
 }
 
 /// The new protocol waits on a Lease that a LIST did not show from the LIST's resourceVersion:
