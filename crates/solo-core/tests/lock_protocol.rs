@@ -15,7 +15,7 @@ fn shared<T>(value: T) -> Rc<RefCell<T>> {
 }
 
 #[test]
-fn uncontended_the_lock_costs_one_write_per_lease_to_claim_and_one_to_hold() {
+fn uncontended_the_lock_costs_one_write_per_lease_to_claim_and_one_to_release() {
     let mut h = Harness::new(1, 1, 30);
     let mut alice = h.contender(0, "alice@example.com", 0);
     let epoch = shared(None);
@@ -30,12 +30,19 @@ fn uncontended_the_lock_costs_one_write_per_lease_to_claim_and_one_to_hold() {
     });
     h.run();
     assert_eq!(*epoch.borrow(), Some(1));
-    // 3 creates (claim), 3 replaces (Held), 3 deletes (release): nothing else.
-    assert_eq!(h.lease_writes(), 9);
-    assert!(
-        (0..3).all(|i| h.lease(i).is_none()),
-        "release deletes leases nobody waits for"
-    );
+    // 3 creates (the claim, straight to held), 3 replaces (release): nothing else, no ticket.
+    assert_eq!(h.lease_writes(), 6);
+    assert_eq!(h.ticket_writes(), 0);
+    for i in 0..3 {
+        let lease = h.lease(i).expect("release keeps the Lease");
+        assert_eq!(lease.holder, None);
+        assert_eq!(
+            lease.epoch_mark,
+            Some(solo_core::lock::Epoch(1)),
+            "the epoch stays on the Lease"
+        );
+        assert!(!lease.stamp_needed);
+    }
 }
 
 #[test]
@@ -110,7 +117,7 @@ fn a_foreign_holder_never_panics_and_is_waited_out() {
 }
 
 #[test]
-fn release_keeps_the_queue_of_others_and_abandon_removes_a_dropped_request() {
+fn release_keeps_the_tickets_of_others_and_abandon_removes_a_dropped_request() {
     let mut h = Harness::new(4, 2, 30);
     let mut alice = h.contender(0, "alice@example.com", 0);
     let mut carol = h.contender(1, "carol@example.com", 0);
@@ -131,7 +138,7 @@ fn release_keeps_the_queue_of_others_and_abandon_removes_a_dropped_request() {
             world
                 .leases
                 .iter()
-                .map(|l| l.record.as_deref().cloned())
+                .map(|l| (l.record.as_deref().cloned(), l.has_ticket("c1")))
                 .collect::<Vec<_>>(),
         );
     });
@@ -151,25 +158,24 @@ fn release_keeps_the_queue_of_others_and_abandon_removes_a_dropped_request() {
             world
                 .leases
                 .iter()
-                .map(|l| l.record.as_deref().cloned())
+                .map(|l| (l.record.as_deref().cloned(), l.has_ticket("c1")))
                 .collect::<Vec<_>>(),
         );
     });
     h.run();
     let snapshots = snapshots.borrow();
     let after_release = &snapshots[0];
-    for lease in after_release {
+    for (lease, carol_queued) in after_release {
         let lease = lease
             .as_ref()
-            .expect("a lease with waiters is cleared, not deleted");
+            .expect("a release clears the Lease, never deletes it");
         assert_eq!(lease.holder, None);
-        assert!(
-            lease.queues("c1"),
-            "carol's queue entry survives alice's release"
-        );
+        assert!(carol_queued, "carol's ticket survives alice's release");
     }
     assert!(
-        snapshots[1].iter().all(Option::is_none),
+        snapshots[1]
+            .iter()
+            .all(|(lease, queued)| !queued && lease.as_ref().is_none_or(|l| l.holder.is_none())),
         "abandon removed carol everywhere: {:?}",
         snapshots[1]
     );
@@ -334,9 +340,9 @@ fn a_timeout_leaves_no_trace_of_the_request() {
         let traces = world
             .leases
             .iter()
-            .filter(|l| l.record.as_ref().is_some_and(|r| r.queues("c1")))
+            .filter(|l| l.has_ticket("c1") || l.record.as_ref().is_some_and(|r| r.held_by("c1")))
             .count();
-        *out.borrow_mut() = format!("{e} / {traces} queue entries left");
+        *out.borrow_mut() = format!("{e} / {traces} tickets or claims left");
     });
     h.run();
     let result = result.borrow();
@@ -344,7 +350,7 @@ fn a_timeout_leaves_no_trace_of_the_request() {
         result.starts_with("gave up after waiting 5s: my-network is locked by alice@example.com"),
         "{result}"
     );
-    assert!(result.ends_with("/ 0 queue entries left"), "{result}");
+    assert!(result.ends_with("/ 0 tickets or claims left"), "{result}");
 }
 
 #[test]

@@ -58,8 +58,12 @@ fn a_missing_namespace_ends_the_wait_at_once_and_names_it() {
     }
     assert!(at < 5.0, "the wait went on for {at}s");
     assert!(
-        (0..3).all(|i| h.lease(i).is_none()),
-        "the claims on the other clusters were removed"
+        (0..3).all(|i| h.lease(i).is_none_or(|l| l.holder.is_none())),
+        "the claims on the other clusters were given back"
+    );
+    assert!(
+        (0..3).all(|i| h.tickets(i).is_empty()),
+        "no ticket is left behind"
     );
 }
 
@@ -227,7 +231,10 @@ fn a_kept_lock_is_resumed_by_a_later_process_and_renewed_for_its_hold() {
     let left = left.unwrap_or_default().as_secs_f64();
     assert!(left > 100.0, "renewed for its hold on resume: {left}s left");
     assert!(*refused.borrow());
-    assert!((0..3).all(|i| h.lease(i).is_none()), "released");
+    assert!(
+        (0..3).all(|i| h.lease(i).is_some_and(|l| l.holder.is_none())),
+        "released: the Leases stay, free, with their epoch"
+    );
 }
 
 #[test]
@@ -336,7 +343,8 @@ fn sabotaged_without_a_safety_margin_the_work_stops_only_at_expiry() {
 // ---- Epochs never go back, not even after delete and re-create ----
 
 /// Alice holds epoch 1 and goes silent; Bob takes over, deletes the deployment (mark, then a
-/// fenced delete); Carol re-creates it. Then Alice's late write arrives.
+/// fenced delete); Carol re-creates it with the state at her epoch. Then Alice's late write
+/// arrives.
 fn late_write_after_delete_and_recreate(sabotage: Sabotage) -> (RunEnd, u64) {
     let mut h = Harness::new(18, 3, 10);
     h.config.sabotage = sabotage;
@@ -374,6 +382,8 @@ fn late_write_after_delete_and_recreate(sabotage: Sabotage) -> (RunEnd, u64) {
         let epoch = held.epoch().0;
         *seen.borrow_mut() = epoch;
         with_world(&core, |w, now| w.enter_cs(2, held.validity(), epoch, now));
+        // A stamp (if her takeover needed one) has created the state already.
+        lock_sim::net::fenced_create(&core, 2, epoch).await;
         let work = sleep_secs(&clock, 60.0);
         let _ = select(std::pin::pin!(held.renew_loop()), std::pin::pin!(work)).await;
         with_world(&core, |w, now| w.exit_cs(2, false, now));
@@ -535,8 +545,9 @@ fn the_new_timing_rules_are_checked_up_front() {
 
 // ---- Wake-up: a waiter watches from the version its decision was based on ----
 
-/// Alice holds one lease and releases it as soon as she sees Bob queued (while Bob's decision
-/// and its watch are still on their way); how long after her release Bob enters, in seconds.
+/// Alice holds one lease and releases it as soon as Bob's ticket is there (while Bob's look
+/// after queueing, his decision and its watch are still on their way); how long after her
+/// release Bob enters, in seconds.
 fn handoff_after_release(seed: u64, sabotage: Sabotage) -> f64 {
     let keys = vec![LeaseKey::new("cluster-1", "net")];
     let mut h = Harness::with_keys(seed, 2, 60, keys);
@@ -553,12 +564,7 @@ fn handoff_after_release(seed: u64, sabotage: Sabotage) -> f64 {
     h.spawn(0, async move {
         let held = alice.acquire(WaitPolicy::Forever, |_| {}).await;
         let held = held.unwrap_or_else(|e| panic!("{e}"));
-        let bob_queued = || {
-            lock(&core).world.leases[0]
-                .record
-                .as_ref()
-                .is_some_and(|r| r.queues("c1"))
-        };
+        let bob_queued = || lock(&core).world.leases[0].has_ticket("c1");
         while !bob_queued() {
             sleep_secs(&clock, 0.001).await;
         }
@@ -601,5 +607,72 @@ fn sabotaged_to_watch_from_a_later_read_a_waiter_sleeps_through_the_release() {
     assert!(
         delays.iter().any(|d| *d >= 8.0),
         "no lost wake-up noticed: {delays:?}"
+    );
+}
+
+// ---- Wake-up: a queued waiter watches its predecessor's ticket, not the holder ----
+
+/// Alice holds the lock; Bob queues at 1 s, Carol behind him at 2 s. Bob crashes at 4 s and
+/// Alice releases at 6 s, while Bob's ticket still looks live to Carol (its TTL is 10 s): only
+/// the expiry of Bob's ticket can wake her. When Carol enters (`None`: never), and how the run
+/// ended.
+fn behind_a_crashed_predecessor(sabotage: Sabotage) -> (Option<f64>, RunEnd) {
+    let mut h = Harness::new(21, 3, 10);
+    h.config.sabotage = sabotage;
+    let mut alice = h.contender(0, "alice@example.com", 0);
+    let mut bob = h.contender(1, "bob@example.com", 0);
+    let mut carol = h.contender(2, "carol@example.com", 0);
+    let clock = h.clock(0);
+    h.spawn(0, async move {
+        let held = alice.acquire(WaitPolicy::NoWait, |_| {}).await;
+        let held = held.unwrap_or_else(|e| panic!("{e}"));
+        let work = sleep_secs(&clock, 6.0);
+        let _ = select(std::pin::pin!(held.renew_loop()), std::pin::pin!(work)).await;
+        held.release().await.unwrap_or_else(|e| panic!("{e}"));
+    });
+    let clock = h.clock(0);
+    h.spawn(1, async move {
+        sleep_secs(&clock, 1.0).await;
+        let _ = bob.acquire(WaitPolicy::Forever, |_| {}).await;
+        panic!("bob crashes before the lock is free");
+    });
+    h.crash_at(1, 4.0);
+    let entered = shared(None);
+    let (out, now, clock) = (Rc::clone(&entered), now_secs(&h), h.clock(0));
+    h.spawn(2, async move {
+        sleep_secs(&clock, 2.0).await;
+        let held = carol.acquire(WaitPolicy::Forever, |_| {}).await;
+        let held = held.unwrap_or_else(|e| panic!("{e}"));
+        *out.borrow_mut() = Some(now());
+        let _ = held.release().await;
+    });
+    let end = h.try_run();
+    let entered = *entered.borrow();
+    (entered, end)
+}
+
+#[test]
+fn a_waiter_behind_a_crashed_predecessor_enters_once_its_ticket_expires() {
+    let (entered, end) = behind_a_crashed_predecessor(Sabotage::default());
+    assert!(matches!(end, RunEnd::Finished), "{end:?}");
+    let entered = entered.expect("carol entered");
+    // Bob's last heartbeat is at most 4 s old at 4 s; his ticket is dead a TTL (10 s) after
+    // Carol saw it, and a look and a claim take a few round trips more.
+    assert!(
+        (10.0..20.0).contains(&entered),
+        "carol entered at {entered:.1} s"
+    );
+}
+
+#[test]
+fn sabotaged_to_watch_the_holder_a_waiter_behind_a_crashed_predecessor_never_enters() {
+    let (entered, end) = behind_a_crashed_predecessor(Sabotage {
+        holder_only: true,
+        ..Sabotage::default()
+    });
+    assert_eq!(entered, None, "carol entered: the sabotage changed nothing");
+    assert!(
+        matches!(end, RunEnd::Stuck | RunEnd::OutOfTime),
+        "the run should end without carol: {end:?}"
     );
 }

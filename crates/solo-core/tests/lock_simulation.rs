@@ -49,6 +49,7 @@ fn run_many(
                             s.accepted_writes += o.accepted_writes;
                             s.refused_writes += o.refused_writes;
                             s.lease_writes += o.lease_writes;
+                            s.ticket_writes += o.ticket_writes;
                             s.fifo_checks += o.fifo_checks;
                             s.lost_locks += o.lost_locks;
                             local.1 += outcome.sim_time;
@@ -66,6 +67,7 @@ fn run_many(
                     s.accepted_writes += o.accepted_writes;
                     s.refused_writes += o.refused_writes;
                     s.lease_writes += o.lease_writes;
+                    s.ticket_writes += o.ticket_writes;
                     s.fifo_checks += o.fifo_checks;
                     s.lost_locks += o.lost_locks;
                     t.1 += local.1;
@@ -94,7 +96,7 @@ fn every_schedule_keeps_mutual_exclusion_fencing_fifo_and_progress() {
     let (failures, stats, sim_time) = run_many(first, count, Sabotage::default(), 5, threads);
     eprintln!(
         "lock simulation: {count} schedules (seeds {first}..{}) in {:.1?}: {} critical sections, {} fenced writes \
-         accepted and {} refused, {} locks lost, {} FIFO checks, {} lease writes, {:.1} h simulated",
+         accepted and {} refused, {} locks lost, {} FIFO checks, {} lease writes, {} ticket writes, {:.1} h simulated",
         first + count,
         started.elapsed(),
         stats.entries,
@@ -103,6 +105,7 @@ fn every_schedule_keeps_mutual_exclusion_fencing_fifo_and_progress() {
         stats.lost_locks,
         stats.fifo_checks,
         stats.lease_writes,
+        stats.ticket_writes,
         sim_time as f64 / 3.6e9
     );
     let report: Vec<String> = failures.iter().map(ToString::to_string).collect();
@@ -147,8 +150,8 @@ fn a_schedule_replays_exactly() {
     }
 }
 
-/// Take away the visible queue (the store hides every waiter entry) and FIFO must fail, as it
-/// does in the model: this shows the FIFO check is real.
+/// Take away the visible queue (the store shows each client only its own ticket) and FIFO must
+/// fail, as it does in the model: this shows the FIFO check is real.
 #[test]
 fn without_a_visible_queue_the_checker_finds_a_fifo_violation() {
     let sabotage = Sabotage {

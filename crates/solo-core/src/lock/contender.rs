@@ -558,9 +558,11 @@ where
                 (i, record, version)
             })
             .collect();
-        let (store, lock_set, slots) = (&*self.store, &self.lock_set, &self.slots);
+        // Keys, not slots, go into the futures: a slot holds watches, which are not `Sync`.
+        let keys: Vec<LeaseKey> = self.slots.iter().map(|s| s.key.clone()).collect();
+        let (store, lock_set, keys) = (&*self.store, &self.lock_set, &keys);
         let writes = join_all(claims.into_iter().map(|(i, record, version)| async move {
-            let key = &slots[i].key;
+            let key = &keys[i];
             let name = lock_set.lease_name(key);
             let result = match &version {
                 Some(rv) => store.replace(key, name, record, rv).await,
@@ -568,14 +570,14 @@ where
             };
             (i, version.is_none(), result)
         }));
-        let lists = join_all(slots.iter().enumerate().filter(|_| !fresh).map(
-            |(i, slot)| async move {
-                (
-                    i,
-                    store.list(&slot.key, lock_set.lease_name(&slot.key)).await,
-                )
-            },
-        ));
+        let lists = join_all(
+            keys.iter()
+                .enumerate()
+                .filter(|_| !fresh)
+                .map(
+                    |(i, key)| async move { (i, store.list(key, lock_set.lease_name(key)).await) },
+                ),
+        );
         let (writes, lists) = join(writes, lists).await;
         let mut complete = true;
         let mut conflict = false;
@@ -723,22 +725,20 @@ where
         };
         let ttl = self.config.waiter_ttl;
         let (store, lock_set) = (&*self.store, &self.lock_set);
-        let results = join_all(
-            self.slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.ticket.is_none())
-                .map(|(i, slot)| {
-                    let waiter = &waiter;
-                    async move {
-                        let name = lock_set.lease_name(&slot.key);
-                        (
-                            i,
-                            store.put_ticket(&slot.key, name, waiter, ttl, None).await,
-                        )
-                    }
-                }),
-        )
+        let missing: Vec<(usize, LeaseKey)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.ticket.is_none())
+            .map(|(i, s)| (i, s.key.clone()))
+            .collect();
+        let results = join_all(missing.iter().map(|(i, key)| {
+            let waiter = &waiter;
+            async move {
+                let name = lock_set.lease_name(key);
+                (*i, store.put_ticket(key, name, waiter, ttl, None).await)
+            }
+        }))
         .await;
         self.must_list = true;
         for (i, result) in results {

@@ -8,8 +8,10 @@
 //! a tiny executor ([`exec`]), over simulated clusters ([`world`], [`net`]).
 //!
 //! Checked at every step: mutual exclusion of valid holders, fencing (no accepted write from
-//! anyone but the newest holder), FIFO (DESIGN.md's definition) and progress (every contender
-//! that does not crash finishes its script within a bound on simulated time).
+//! anyone but the newest holder), FIFO on tickets (`docs/model/README.md`: nobody enters ahead
+//! of a live earlier waiter whose ticket was in every namespace when the lock last became free)
+//! and progress (every contender that does not crash finishes its script within a bound on
+//! simulated time).
 
 #![allow(dead_code)]
 
@@ -28,7 +30,7 @@ use solo_core::lock::{
 };
 
 use exec::{Core, Executor, Rng, RunEnd, lock};
-use net::{SimClock, SimFence, SimStore, fenced_delete, fenced_write};
+use net::{SimClock, SimFence, SimStore, fenced_create, fenced_delete, fenced_write};
 pub use world::{Sabotage, Stats};
 use world::{World, with_world};
 
@@ -338,6 +340,11 @@ impl Actor {
         let work = {
             let (core, clock) = (Arc::clone(&self.core), Arc::clone(&self.clock));
             async move {
+                // The deployment was deleted by an earlier holder: this one creates it again,
+                // with the state at its epoch (a create: nothing fences it but the lock).
+                if with_world(&core, |w, _| w.deleted) {
+                    fenced_create(&core, id, epoch).await;
+                }
                 for gap in spacing {
                     solo_core::lock::Clock::sleep(&*clock, Duration::from_micros(gap)).await;
                     // A careful process checks before it writes; a pause can still come between.
@@ -671,6 +678,19 @@ impl Harness {
     /// How many lease writes the clusters have accepted.
     pub fn lease_writes(&self) -> u64 {
         lock(&self.core).world.stats.lease_writes
+    }
+
+    /// How many ticket writes (creates, heartbeats, deletes) the clusters have accepted.
+    pub fn ticket_writes(&self) -> u64 {
+        lock(&self.core).world.stats.ticket_writes
+    }
+
+    /// The request ids with a ticket in the namespace of lease `i` now.
+    pub fn tickets(&self, i: usize) -> Vec<String> {
+        lock(&self.core).world.leases[i]
+            .tickets()
+            .map(|w| w.request_id.clone())
+            .collect()
     }
 }
 

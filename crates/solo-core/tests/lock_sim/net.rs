@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use solo_core::lock::{
-    Clock, Epoch, Fence, FenceError, LeaseKey, LeaseRecord, LeaseStore, LockSet, StoreError,
-    Versioned,
+    Clock, Epoch, Fence, FenceError, LeaseKey, LeaseRecord, LeaseStore, LockListing, LockSet,
+    StoreError, Versioned, Waiter,
 };
 
 use super::exec::{Core, lock};
@@ -195,25 +195,108 @@ impl LeaseStore for SimStore {
         since_resource_version: &str,
     ) -> impl Future<Output = Result<Option<Versioned<LeaseRecord>>, StoreError>> + Send {
         let client = self.client;
-        let lease = lock(&self.core).world.lease_index(key);
         let since: u64 = since_resource_version.parse().unwrap_or(0);
-        Call::new(&self.core, move |core, reply| {
-            let there = core.net_delay();
-            core.after(there, move |core| {
-                let now = core.now;
-                if core.world.partitioned(client, lease, now) {
-                    let back = core.net_delay();
-                    let error = partitioned(core, lease);
-                    core.after(back, move |_| deliver(&reply, Err(error)));
-                } else {
-                    core.world.log(now, || {
-                        format!("c{client} watches lease {lease} from {since}")
-                    });
-                    core.watch(lease, client, since, reply);
-                }
+        watch(&self.core, client, key, move |core, lease, reply| {
+            core.world.log(core.now, || {
+                format!("c{client} watches lease {lease} from {since}")
             });
+            core.watch(lease, client, since, reply);
         })
     }
+
+    fn list(
+        &self,
+        key: &LeaseKey,
+        _name: &str,
+    ) -> impl Future<Output = Result<LockListing, StoreError>> + Send {
+        let client = self.client;
+        request(&self.core, client, key, move |core, lease| {
+            let listing = core.world.list(lease, client);
+            core.world.log(core.now, || {
+                let tickets: Vec<&str> = listing
+                    .tickets
+                    .iter()
+                    .map(|t| t.value.request_id.as_str())
+                    .collect();
+                format!(
+                    "c{client} lists lease {lease} at rv {}: tickets {tickets:?}",
+                    listing.resource_version
+                )
+            });
+            Ok(listing)
+        })
+    }
+
+    fn put_ticket(
+        &self,
+        key: &LeaseKey,
+        _name: &str,
+        ticket: &Waiter,
+        _ttl: Duration,
+        resource_version: Option<&str>,
+    ) -> impl Future<Output = Result<Versioned<Waiter>, StoreError>> + Send {
+        let (client, ticket) = (self.client, ticket.clone());
+        let rv = resource_version.map(str::to_owned);
+        request(&self.core, client, key, move |core, lease| {
+            core.put_ticket(lease, client, ticket, rv.as_deref())
+        })
+    }
+
+    fn delete_ticket(
+        &self,
+        key: &LeaseKey,
+        _name: &str,
+        request_id: &str,
+        resource_version: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let (client, request_id) = (self.client, request_id.to_owned());
+        let rv = resource_version.map(str::to_owned);
+        request(&self.core, client, key, move |core, lease| {
+            core.delete_ticket(lease, client, &request_id, rv.as_deref())
+        })
+    }
+
+    fn watch_ticket(
+        &self,
+        key: &LeaseKey,
+        _name: &str,
+        request_id: &str,
+        since_resource_version: &str,
+    ) -> impl Future<Output = Result<Option<Versioned<Waiter>>, StoreError>> + Send {
+        let (client, request_id) = (self.client, request_id.to_owned());
+        let since: u64 = since_resource_version.parse().unwrap_or(0);
+        watch(&self.core, client, key, move |core, lease, reply| {
+            core.world.log(core.now, || {
+                format!("c{client} watches ticket {request_id} in lease {lease} from {since}")
+            });
+            core.watch_ticket(lease, client, &request_id, since, reply);
+        })
+    }
+}
+
+/// A watch of `client` in the cluster of `key`: it travels there and is registered by `start`
+/// (which delivers the first change after its version, whenever that happens); during a
+/// partition it fails with `Unavailable` instead.
+fn watch<T: Send + 'static>(
+    core: &Arc<Mutex<Core>>,
+    client: usize,
+    key: &LeaseKey,
+    start: impl FnOnce(&mut Core, usize, Arc<Mutex<Reply<Result<T, StoreError>>>>) + Send + 'static,
+) -> Call<Result<T, StoreError>> {
+    let lease = lock(core).world.lease_index(key);
+    Call::new(core, move |core, reply| {
+        let there = core.net_delay();
+        core.after(there, move |core| {
+            let now = core.now;
+            if core.world.partitioned(client, lease, now) {
+                let back = core.net_delay();
+                let error = partitioned(core, lease);
+                core.after(back, move |_| deliver(&reply, Err(error)));
+            } else {
+                start(core, lease, reply);
+            }
+        });
+    })
 }
 
 /// One process's clocks: monotonic = simulated real time; wall = real time plus its skew.
@@ -289,8 +372,7 @@ impl Fence for SimFence {
         Call::new(&self.core, move |core, reply| {
             let there = core.net_delay();
             core.after(there, move |core| {
-                core.world.epoch = core.world.epoch.max(floor.0) + 1;
-                let epoch = core.world.epoch;
+                let epoch = core.world.stamp(floor.0);
                 let now = core.now;
                 core.world
                     .log(now, || format!("c{client} stamps epoch {epoch}"));
@@ -326,6 +408,20 @@ pub fn fenced_write(core: &Arc<Mutex<Core>>, client: usize, epoch: u64) -> Call<
             });
             let back = core.net_delay();
             core.after(back, move |_| deliver(&reply, accepted));
+        });
+    })
+}
+
+/// The re-creation of a deleted deployment with the state at `epoch`: true if it was absent
+/// (and is now created).
+pub fn fenced_create(core: &Arc<Mutex<Core>>, client: usize, epoch: u64) -> Call<bool> {
+    Call::new(core, move |core, reply| {
+        let there = core.net_delay();
+        core.after(there, move |core| {
+            let now = core.now;
+            let created = core.world.fenced_create(client, epoch, now);
+            let back = core.net_delay();
+            core.after(back, move |_| deliver(&reply, created));
         });
     })
 }

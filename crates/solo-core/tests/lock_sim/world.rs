@@ -1,11 +1,13 @@
-//! The simulated clusters (leases with resourceVersions, history and watches), the fenced
-//! register, and the checker that watches both at every step.
+//! The simulated clusters (per namespace: the lock's Lease and its waiters' tickets, with
+//! resourceVersions from one counter per cluster, history and watches), the fenced register,
+//! and the checker that watches both at every step.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use solo_core::lock::{
-    HolderField, LeaseKey, LeaseRecord, Stamp, StoreError, Validity, Versioned, Waiter,
+    HolderField, LeaseKey, LeaseRecord, LockListing, Stamp, StoreError, Validity, Versioned, Waiter,
 };
 
 use super::exec::{Core, lock};
@@ -14,7 +16,7 @@ use super::net::{Reply, deliver};
 /// Deliberate breakage, to show that the checker catches what it claims to catch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sabotage {
-    /// The store keeps waiter queues but never shows them to anyone: no visible queue.
+    /// The store keeps every ticket but shows each client only its own: no visible queue.
     pub hide_waiters: bool,
     /// The fenced register accepts writes of any epoch: no fencing.
     pub accept_stale_writes: bool,
@@ -23,19 +25,85 @@ pub struct Sabotage {
 }
 
 type WatchReply = Arc<Mutex<Reply<Result<Option<Versioned<LeaseRecord>>, StoreError>>>>;
+type TicketWatchReply = Arc<Mutex<Reply<Result<Option<Versioned<Waiter>>, StoreError>>>>;
 
-/// One Lease object in one (cluster, namespace).
+/// One version of an object, as etcd keeps it: its resourceVersion, when it was written
+/// (simulated time), by whom (`None`: a foreign tool), and the object (`None`: deleted).
+struct Version<T> {
+    rv: u64,
+    at: u64,
+    writer: Option<usize>,
+    value: Option<Arc<T>>,
+}
+
+/// One Lease object in one (cluster, namespace), with the tickets of its waiters beside it.
 pub struct LeaseObj {
     pub key: LeaseKey,
     cluster: usize,
     pub record: Option<Arc<LeaseRecord>>,
     rv: u64,
     /// Every version, for watches that start from an older resourceVersion.
-    history: Vec<(u64, Option<Arc<LeaseRecord>>)>,
+    history: Vec<Version<LeaseRecord>>,
     /// (client, reply) of watches waiting for the next change.
     watchers: Vec<(usize, WatchReply)>,
-    /// With `hide_waiters`: the queue as the contenders wrote it, which nobody can read.
-    hidden: Vec<Waiter>,
+    /// The tickets of this namespace by request id; a deleted one stays for its history.
+    tickets: BTreeMap<String, TicketObj>,
+}
+
+/// One waiter's ticket (`<lock>-w-<request id>`).
+#[derive(Default)]
+struct TicketObj {
+    ticket: Option<Arc<Waiter>>,
+    rv: u64,
+    history: Vec<Version<Waiter>>,
+    watchers: Vec<(usize, TicketWatchReply)>,
+}
+
+impl LeaseObj {
+    /// The live (present) tickets.
+    pub fn tickets(&self) -> impl Iterator<Item = &Waiter> {
+        self.tickets.values().filter_map(|t| t.ticket.as_deref())
+    }
+
+    /// Whether request `request_id` has a ticket here now.
+    pub fn has_ticket(&self, request_id: &str) -> bool {
+        self.tickets
+            .get(request_id)
+            .is_some_and(|t| t.ticket.is_some())
+    }
+
+    /// Whether request `request_id` had a ticket here at simulated time `at` (after every
+    /// write that landed by then).
+    fn had_ticket_at(&self, request_id: &str, at: u64) -> bool {
+        self.tickets.get(request_id).is_some_and(|t| {
+            t.history
+                .iter()
+                .rev()
+                .find(|v| v.at <= at)
+                .is_some_and(|v| v.value.is_some())
+        })
+    }
+
+    /// When request `request` (held by contender `holder`) stopped holding this Lease, if it
+    /// held it and no longer does: when its own release landed, or when the lease of its last
+    /// renewal ran out, whichever came first (nobody can see a holder expire before that:
+    /// expiry is timed from when a record was seen, never before it was written).
+    fn freed_at(&self, request: &str, holder: Option<usize>) -> Option<u64> {
+        let last = self
+            .history
+            .iter()
+            .rposition(|v| v.value.as_ref().is_some_and(|r| r.held_by(request)))?;
+        let held = &self.history[last];
+        let cleared = self.history.get(last + 1)?;
+        if cleared.writer.is_some() && cleared.writer == holder {
+            return Some(cleared.at);
+        }
+        let duration = held
+            .value
+            .as_ref()
+            .map_or(0, |r| r.holder_duration().as_micros() as u64);
+        Some(cleared.at.min(held.at + duration))
+    }
 }
 
 /// What the checker knows about one contender (a simulated `solo` process).
@@ -69,16 +137,22 @@ pub struct Stats {
     pub accepted_writes: u64,
     pub refused_writes: u64,
     pub lease_writes: u64,
+    pub ticket_writes: u64,
     pub fifo_checks: u64,
     pub lost_locks: u64,
 }
 
 pub struct World {
     pub leases: Vec<LeaseObj>,
+    /// One revision counter per cluster (its etcd): every object of the cluster takes its
+    /// resourceVersions from it, so a LIST's revision orders it against every write.
     cluster_rv: Vec<u64>,
     pub contenders: Vec<Contender>,
     pub sabotage: Sabotage,
+    /// The fenced register: the epoch of the state's last write or stamp.
     pub epoch: u64,
+    /// The state was deleted: an update is refused (404) until a holder creates it again.
+    pub deleted: bool,
     /// (client, cluster, from, to): requests of `client` to `cluster` fail meanwhile.
     pub partitions: Vec<(usize, usize, u64, u64)>,
     /// (cluster, from, to): the apiserver is stopped (SIGSTOP): requests that arrive meanwhile
@@ -88,7 +162,8 @@ pub struct World {
     pub named: Option<solo_core::lock::LockSet>,
     /// Leases whose namespace does not exist: creates answer 404.
     pub missing_namespaces: Vec<usize>,
-    /// The longest lease duration a claim made while acquiring may write (microseconds).
+    /// The longest lease duration a claim may write (microseconds): only a held lock is
+    /// renewed for longer.
     pub claim_limit: Option<u64>,
     pub waiter_ttl: u64,
     pub trace: bool,
@@ -97,7 +172,8 @@ pub struct World {
     /// The contender that entered its critical section last, and its request.
     last_entered: Option<usize>,
     holding_request: Option<String>,
-    /// Waiters queued in every lease when the lock last became free, and when that was.
+    /// Waiters with a ticket in every namespace when the lock last became free, and when that
+    /// was.
     visible_at_free: Vec<(usize, String, Stamp)>,
     free_at: u64,
 }
@@ -115,7 +191,7 @@ impl World {
                 rv: 0,
                 history: Vec::new(),
                 watchers: Vec::new(),
-                hidden: Vec::new(),
+                tickets: BTreeMap::new(),
             })
             .collect();
         World {
@@ -124,6 +200,7 @@ impl World {
             contenders: (0..contenders).map(|_| Contender::default()).collect(),
             sabotage,
             epoch: 0,
+            deleted: false,
             partitions: Vec::new(),
             hangs: Vec::new(),
             named: None,
@@ -191,45 +268,47 @@ impl World {
         }
     }
 
-    /// The queue of a lease as it really is (hidden or not).
-    fn queue(&self, lease: usize) -> &[Waiter] {
-        let l = &self.leases[lease];
-        if self.sabotage.hide_waiters {
-            &l.hidden
-        } else {
-            l.record.as_ref().map_or(&[], |r| r.waiters.as_slice())
-        }
-    }
-
     /// What a client reads of a lease.
-    pub fn read(&self, lease: usize, client: usize) -> Option<Versioned<LeaseRecord>> {
+    pub fn read(&self, lease: usize, _client: usize) -> Option<Versioned<LeaseRecord>> {
         let l = &self.leases[lease];
-        self.view(lease, client, l.rv, l.record.as_deref())
+        versioned(l.rv, l.record.as_deref())
     }
 
-    /// A version of a lease as `client` sees it: with `hide_waiters`, it sees its own queue
-    /// entry and nobody else's.
-    fn view(
-        &self,
-        lease: usize,
-        client: usize,
-        rv: u64,
-        record: Option<&LeaseRecord>,
-    ) -> Option<Versioned<LeaseRecord>> {
-        let mut value = record?.clone();
-        if self.sabotage.hide_waiters {
-            let me = self.contenders.get(client).map(|c| c.request_id.as_str());
-            value.waiters = self.leases[lease]
-                .hidden
-                .iter()
-                .filter(|w| Some(w.request_id.as_str()) == me)
-                .cloned()
-                .collect();
+    /// Whether `client` may see the ticket of `request_id`: with `hide_waiters`, only its own.
+    fn shows_ticket(&self, client: usize, request_id: &str) -> bool {
+        !self.sabotage.hide_waiters
+            || self
+                .contenders
+                .get(client)
+                .is_some_and(|c| c.request_id == request_id)
+    }
+
+    /// One LIST by the lock's label in the namespace of `lease`: the Lease and every ticket,
+    /// at the cluster's current revision (a consistent snapshot). A namespace that does not
+    /// exist lists empty, as the API server answers.
+    pub fn list(&self, lease: usize, client: usize) -> LockListing {
+        let l = &self.leases[lease];
+        let tickets = l
+            .tickets
+            .values()
+            .filter_map(|t| Some((t.rv, t.ticket.as_deref()?)))
+            .filter(|(_, w)| self.shows_ticket(client, &w.request_id))
+            .filter_map(|(rv, w)| versioned(rv, Some(w)))
+            .collect();
+        LockListing {
+            lease: self.read(lease, client),
+            tickets,
+            resource_version: self.cluster_rv[l.cluster].to_string(),
         }
-        Some(Versioned {
-            value,
-            resource_version: rv.to_string(),
-        })
+    }
+
+    /// The tickets of the set's namespaces now, for stories to look at: (lease, request id).
+    pub fn ticket_ids(&self) -> Vec<(usize, String)> {
+        self.leases
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| l.tickets().map(move |w| (i, w.request_id.clone())))
+            .collect()
     }
 
     // ---- the checker ----
@@ -304,8 +383,8 @@ impl World {
         }
     }
 
-    /// A contender enters its critical section: check FIFO against the waiters that were
-    /// visible in every lease when the lock last became free.
+    /// A contender enters its critical section: check FIFO against the waiters whose tickets
+    /// were in every namespace when the lock last became free.
     pub fn enter_cs(&mut self, c: usize, validity: Validity, epoch: u64, now: u64) {
         self.stats.entries += 1;
         let me = self.contenders[c].stamp.clone();
@@ -314,6 +393,8 @@ impl World {
         let window_start = self.free_at.saturating_sub(ttl + margin);
         for (w, request, stamp) in std::mem::take(&mut self.visible_at_free) {
             let waiter = &self.contenders[w];
+            // Still live: not crashed, the same request, waiting since before the lock became
+            // free, not given up, and never cut off long enough to be judged dead meanwhile.
             let live = w != c
                 && !waiter.crashed
                 && waiter.request_id == request
@@ -327,7 +408,7 @@ impl World {
             if live && me.as_ref().is_some_and(|me| stamp < *me) {
                 self.fail(format!(
                     "FIFO: contender {c} ({}) entered at {now}us, but contender {w} ({request}) has an earlier stamp and \
-                     was queued in every lease when the lock became free at {}us",
+                     had a ticket in every namespace when the lock became free at {}us",
                     self.contenders[c].request_id, self.free_at
                 ));
             }
@@ -366,71 +447,150 @@ impl World {
         });
     }
 
-    /// The state is deleted, fenced like any write: accepted only with the current epoch, and
-    /// then the register is gone (a re-create starts it from the next epoch stamped).
+    /// An accepted write or create of the state must come from the contender that entered
+    /// last (the current holder).
+    fn check_writer(&mut self, c: usize, epoch: u64, now: u64, what: &str) {
+        if self.last_entered != Some(c) {
+            self.fail(format!(
+                "fencing: a {what} of contender {c} (epoch {epoch}) was accepted at {now}us after contender {:?} entered \
+                 (register epoch {})",
+                self.last_entered, self.epoch
+            ));
+        }
+    }
+
+    /// A fenced write arrives at the register: an update, accepted only with an epoch at least
+    /// the state's, which it raises to its own in the same compare-and-swap; a deleted state
+    /// cannot be updated (404).
+    pub fn fenced_write(&mut self, c: usize, epoch: u64, now: u64) -> bool {
+        let accepted = !self.deleted && (epoch >= self.epoch || self.sabotage.accept_stale_writes);
+        if !accepted {
+            self.stats.refused_writes += 1;
+            return false;
+        }
+        self.stats.accepted_writes += 1;
+        self.check_writer(c, epoch, now, "write");
+        self.epoch = self.epoch.max(epoch);
+        true
+    }
+
+    /// The state is deleted, fenced like any write; its epoch goes with it (the lock's Leases
+    /// keep the mark that a re-create starts above).
     pub fn fenced_delete(&mut self, c: usize, epoch: u64, now: u64) -> bool {
         if !self.fenced_write(c, epoch, now) {
             return false;
         }
         self.epoch = 0;
+        self.deleted = true;
         self.log(now, || {
             format!("c{c} DELETES the deployment at epoch {epoch}")
         });
         true
     }
 
-    /// A fenced write arrives at the register: accepted only with the current epoch. An
-    /// accepted write must come from the contender that entered last (the current holder).
-    pub fn fenced_write(&mut self, c: usize, epoch: u64, now: u64) -> bool {
-        let accepted = epoch == self.epoch || self.sabotage.accept_stale_writes;
-        if !accepted {
+    /// The deployment is created again with the state at `epoch`: a create, which nothing
+    /// fences (the state is absent), so it too must come from the current holder.
+    pub fn fenced_create(&mut self, c: usize, epoch: u64, now: u64) -> bool {
+        if !self.deleted {
             self.stats.refused_writes += 1;
             return false;
         }
         self.stats.accepted_writes += 1;
-        if self.last_entered != Some(c) {
-            self.fail(format!(
-                "fencing: a write of contender {c} (epoch {epoch}) was accepted at {now}us after contender {:?} entered \
-                 (register epoch {})",
-                self.last_entered, self.epoch
-            ));
-        }
+        self.check_writer(c, epoch, now, "create");
+        self.deleted = false;
+        self.epoch = epoch;
+        self.log(now, || {
+            format!("c{c} CREATES the deployment at epoch {epoch}")
+        });
         true
     }
 
-    /// After every lease change: did the lock just become free (no lease held by the last
-    /// holder's request)? Then remember who was queued in every lease.
+    /// A stamp of every copy (`Fence::advance_epoch`): above the state's epoch and `floor`; an
+    /// absent state is created with it, as the adapter's stamp creates a missing copy.
+    pub fn stamp(&mut self, floor: u64) -> u64 {
+        self.epoch = self.epoch.max(floor) + 1;
+        self.deleted = false;
+        self.epoch
+    }
+
+    /// After every Lease change: did the lock just become free (no Lease held by the last
+    /// holder's request any more)? Then remember who had a ticket in every namespace when it
+    /// became free: at its release, or when its last renewal ran out if others took it over.
     fn after_change(&mut self, now: u64) {
-        let Some(request) = &self.holding_request else {
+        let Some(request) = self.holding_request.clone() else {
             return;
         };
         let still_held = self
             .leases
             .iter()
-            .any(|l| l.record.as_ref().is_some_and(|r| r.held_by(request)));
+            .any(|l| l.record.as_ref().is_some_and(|r| r.held_by(&request)));
         if still_held {
             return;
         }
         self.holding_request = None;
-        self.free_at = now;
+        let holder = self.last_entered;
+        let free_at = self
+            .leases
+            .iter()
+            .filter_map(|l| l.freed_at(&request, holder))
+            .max()
+            .unwrap_or(now);
+        self.free_at = free_at;
         self.visible_at_free = (0..self.contenders.len())
             .filter(|&i| {
                 let con = &self.contenders[i];
                 !con.crashed
                     && con.stamp.is_some()
-                    && (0..self.leases.len())
-                        .all(|l| self.queue(l).iter().any(|w| w.request_id == con.request_id))
+                    && self
+                        .leases
+                        .iter()
+                        .all(|l| l.had_ticket_at(&con.request_id, free_at))
             })
             .filter_map(|i| {
                 let con = &self.contenders[i];
                 Some((i, con.request_id.clone(), con.stamp.clone()?))
             })
             .collect();
+        self.log(now, || {
+            let waiting: Vec<&str> = self.visible_at_free.iter().map(|w| w.1.as_str()).collect();
+            format!("the lock became free at {free_at}us; tickets everywhere then: {waiting:?}")
+        });
+    }
+
+    /// A claim is short: a write by `writer` that makes its request the holder of a Lease it
+    /// did not hold, or any write of a claim still `Acquiring`, lasts at most the claim limit.
+    fn check_claim(&mut self, lease: usize, writer: usize, record: &LeaseRecord) {
+        let Some(limit) = self.claim_limit else {
+            return;
+        };
+        let Some(holder) = record.holder.as_ref().and_then(HolderField::known) else {
+            return;
+        };
+        let request = &self.contenders[writer].request_id;
+        let fresh = holder.request_id == *request
+            && !self.leases[lease]
+                .record
+                .as_ref()
+                .is_some_and(|r| r.held_by(request));
+        let acquiring = holder.phase == solo_core::lock::Phase::Acquiring;
+        if (fresh || acquiring) && record.lease_duration.as_micros() as u64 > limit {
+            self.fail(format!(
+                "short claims: a claim of lease {lease} by contender {writer} lasts {:?}",
+                record.lease_duration
+            ));
+        }
     }
 }
 
 /// Store operations, applied atomically when a request arrives at its cluster.
 impl Core {
+    /// The cluster of `lease` takes its next revision.
+    fn next_rv(&mut self, lease: usize) -> u64 {
+        let cluster = self.world.leases[lease].cluster;
+        self.world.cluster_rv[cluster] += 1;
+        self.world.cluster_rv[cluster]
+    }
+
     /// Writes a new version (`None`: deleted) by contender `writer` (`None`: a foreign tool).
     fn commit(
         &mut self,
@@ -438,78 +598,44 @@ impl Core {
         writer: Option<usize>,
         record: Option<LeaseRecord>,
     ) -> Option<Versioned<LeaseRecord>> {
-        let world = &mut self.world;
-        world.stats.lease_writes += 1;
-        // Only a held lock gets the long hold: a claim made while waiting stays short, or a
-        // crashed waiter blocks everyone for the whole hold.
-        if let (Some(limit), Some(r)) = (world.claim_limit, record.as_ref()) {
-            let claiming = r
-                .holder
-                .as_ref()
-                .and_then(HolderField::known)
-                .is_some_and(|h| h.phase == solo_core::lock::Phase::Acquiring);
-            if claiming && r.lease_duration.as_micros() as u64 > limit {
-                world.fail(format!(
-                    "short claims: a claim made while acquiring lease {lease} lasts {:?}",
-                    r.lease_duration
-                ));
-            }
+        self.world.stats.lease_writes += 1;
+        if let (Some(w), Some(r)) = (writer, record.as_ref()) {
+            self.world.check_claim(lease, w, r);
         }
-        let record = if world.sabotage.hide_waiters {
-            // The writer's own entry goes into the hidden queue (or leaves it); others' stay.
-            if let Some(request) = writer.map(|c| &world.contenders[c].request_id) {
-                let l = &mut world.leases[lease];
-                let written = record.as_ref().map_or(&[][..], |r| r.waiters.as_slice());
-                match written.iter().find(|w| w.request_id == *request) {
-                    Some(mine) => match l.hidden.iter_mut().find(|w| w.request_id == *request) {
-                        Some(entry) => *entry = mine.clone(),
-                        None => l.hidden.push(mine.clone()),
-                    },
-                    None => l.hidden.retain(|w| w.request_id != *request),
-                }
-            }
-            record.map(|mut r| {
-                r.waiters.clear();
-                r
-            })
-        } else {
-            record
-        };
-        let cluster = world.leases[lease].cluster;
-        world.cluster_rv[cluster] += 1;
-        let rv = world.cluster_rv[cluster];
-        let l = &mut world.leases[lease];
+        let rv = self.next_rv(lease);
+        let now = self.now;
+        let l = &mut self.world.leases[lease];
         let record = record.map(Arc::new);
         l.rv = rv;
         l.record = record.clone();
-        l.history.push((rv, record.clone()));
-        for (client, reply) in std::mem::take(&mut l.watchers) {
+        l.history.push(Version {
+            rv,
+            at: now,
+            writer,
+            value: record.clone(),
+        });
+        for (_, reply) in std::mem::take(&mut l.watchers) {
             if Arc::strong_count(&reply) == 1 {
                 continue; // the watch was dropped (cancelled): nobody to tell
             }
             let delay = self.rng_watch_delay();
-            let event = self.world.view(lease, client, rv, record.as_deref());
+            let event = versioned(rv, record.as_deref());
             self.after(delay, move |_| deliver(&reply, Ok(event)));
         }
-        let now = self.now;
-        let event = writer.and_then(|w| self.world.view(lease, w, rv, record.as_deref()));
         if self.world.trace {
             let holder = record
                 .as_ref()
                 .and_then(|r| r.holder.as_ref())
                 .map(describe_holder);
-            let queue: Vec<&str> = self
-                .world
-                .queue(lease)
-                .iter()
-                .map(|w| w.request_id.as_str())
-                .collect();
+            let marks = record.as_ref().map(|r| (r.epoch_mark, r.stamp_needed));
             self.world.log(now, || {
-                format!("{writer:?} wrote lease {lease} rv {rv}: holder {holder:?} queue {queue:?}")
+                format!(
+                    "{writer:?} wrote lease {lease} rv {rv}: holder {holder:?} (epoch mark, stamp needed) {marks:?}"
+                )
             });
         }
         self.world.after_change(now);
-        event
+        versioned(rv, record.as_deref())
     }
 
     pub fn create(
@@ -558,18 +684,137 @@ impl Core {
         Ok(())
     }
 
-    /// Registers a watch from `since`: the first change after it is delivered, even if it
+    /// Registers a watch of the Lease from `since` (its own resourceVersion, or a LIST's
+    /// revision when it was absent): the first change after it is delivered, even if it
     /// happened before the watch arrived (Kubernetes watches from a resourceVersion).
     pub fn watch(&mut self, lease: usize, client: usize, since: u64, reply: WatchReply) {
         let l = &self.world.leases[lease];
-        let first = l.history.partition_point(|(rv, _)| *rv <= since);
+        let first = l.history.partition_point(|v| v.rv <= since);
         match l.history.get(first) {
-            Some((rv, record)) => {
-                let event = self.world.view(lease, client, *rv, record.as_deref());
+            Some(v) => {
+                let event = versioned(v.rv, v.value.as_deref());
                 let delay = self.rng_watch_delay();
                 self.after(delay, move |_| deliver(&reply, Ok(event)));
             }
             None => self.world.leases[lease].watchers.push((client, reply)),
+        }
+    }
+
+    /// Writes a new version of the ticket of `request_id` (`None`: deleted).
+    fn commit_ticket(
+        &mut self,
+        lease: usize,
+        request_id: &str,
+        writer: usize,
+        ticket: Option<Waiter>,
+    ) -> Option<Versioned<Waiter>> {
+        self.world.stats.ticket_writes += 1;
+        let rv = self.next_rv(lease);
+        let now = self.now;
+        let ticket = ticket.map(Arc::new);
+        let t = self.world.leases[lease]
+            .tickets
+            .entry(request_id.to_owned())
+            .or_default();
+        t.rv = rv;
+        t.ticket = ticket.clone();
+        t.history.push(Version {
+            rv,
+            at: now,
+            writer: Some(writer),
+            value: ticket.clone(),
+        });
+        for (_, reply) in std::mem::take(&mut t.watchers) {
+            if Arc::strong_count(&reply) == 1 {
+                continue;
+            }
+            let delay = self.rng_watch_delay();
+            let event = versioned(rv, ticket.as_deref());
+            self.after(delay, move |_| deliver(&reply, Ok(event)));
+        }
+        let present = ticket.is_some();
+        self.world.log(now, || {
+            format!(
+                "c{writer} {} ticket {request_id} in lease {lease} rv {rv}",
+                if present { "wrote" } else { "deleted" }
+            )
+        });
+        versioned(rv, ticket.as_deref())
+    }
+
+    /// Creates the ticket (`rv` `None`: `Conflict` if it exists) or replaces it at `rv`.
+    pub fn put_ticket(
+        &mut self,
+        lease: usize,
+        client: usize,
+        ticket: Waiter,
+        rv: Option<&str>,
+    ) -> Result<Versioned<Waiter>, StoreError> {
+        if self.world.missing_namespaces.contains(&lease) {
+            let namespace = self.world.leases[lease].key.namespace.clone();
+            return Err(StoreError::NamespaceMissing { namespace });
+        }
+        let current = self.world.leases[lease]
+            .tickets
+            .get(&ticket.request_id)
+            .and_then(|t| t.ticket.is_some().then_some(t.rv));
+        match (rv, current) {
+            (None, Some(_)) => return Err(StoreError::Conflict),
+            (Some(_), None) => return Err(StoreError::NotFound),
+            (Some(rv), Some(current)) if rv.parse::<u64>().ok() != Some(current) => {
+                return Err(StoreError::Conflict);
+            }
+            _ => {}
+        }
+        let request_id = ticket.request_id.clone();
+        self.commit_ticket(lease, &request_id, client, Some(ticket))
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Deletes the ticket of `request_id`, if still at `rv` when given; absent is fine.
+    pub fn delete_ticket(
+        &mut self,
+        lease: usize,
+        client: usize,
+        request_id: &str,
+        rv: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let current = self.world.leases[lease]
+            .tickets
+            .get(request_id)
+            .and_then(|t| t.ticket.is_some().then_some(t.rv));
+        let Some(current) = current else {
+            return Ok(());
+        };
+        if rv.is_some_and(|rv| rv.parse::<u64>().ok() != Some(current)) {
+            return Err(StoreError::Conflict);
+        }
+        self.commit_ticket(lease, request_id, client, None);
+        Ok(())
+    }
+
+    /// Registers a watch of the ticket of `request_id` from `since`: its first change after
+    /// it (a heartbeat, or `None` when deleted), even one that landed before the watch did.
+    pub fn watch_ticket(
+        &mut self,
+        lease: usize,
+        client: usize,
+        request_id: &str,
+        since: u64,
+        reply: TicketWatchReply,
+    ) {
+        let t = self.world.leases[lease]
+            .tickets
+            .entry(request_id.to_owned())
+            .or_default();
+        let first = t.history.partition_point(|v| v.rv <= since);
+        match t.history.get(first) {
+            Some(v) => {
+                let event = versioned(v.rv, v.value.as_deref());
+                let delay = self.rng_watch_delay();
+                self.after(delay, move |_| deliver(&reply, Ok(event)));
+            }
+            None => t.watchers.push((client, reply)),
         }
     }
 
@@ -615,6 +860,14 @@ impl Core {
             self.wake_task(task);
         }
     }
+}
+
+/// An object (if present) with its resourceVersion.
+fn versioned<T: Clone>(rv: u64, value: Option<&T>) -> Option<Versioned<T>> {
+    Some(Versioned {
+        value: value?.clone(),
+        resource_version: rv.to_string(),
+    })
 }
 
 fn describe_holder(h: &HolderField) -> String {
