@@ -136,6 +136,21 @@ fn whole_seconds(duration: Duration) -> i32 {
         .max(1)
 }
 
+/// The `holderIdentity` of a Lease we released. Releases keep the Lease (its epoch lives
+/// there), and the Solo tool refuses a Lease whose holder it cannot parse, so a free Lease reads,
+/// for Solo, as an expired holder ([`RELEASED_AT`]) that it takes over; for us it is free.
+pub const RELEASED_IDENTITY: &str =
+    r#"{"username":"released","hostname":"released","pid":1,"released":true}"#;
+
+/// The renew time of a Lease we released (the Unix epoch): long expired for anyone who looks.
+pub const RELEASED_AT: jiff::Timestamp = jiff::Timestamp::UNIX_EPOCH;
+
+/// Whether a `holderIdentity` is [`RELEASED_IDENTITY`] (by its `released` field).
+fn is_released(identity: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(identity)
+        .is_ok_and(|v| v.get("released") == Some(&serde_json::Value::Bool(true)))
+}
+
 /// The Lease object that stores `record` (without a resourceVersion).
 pub fn to_lease(name: &str, record: &LeaseRecord) -> Lease {
     let mut annotations = BTreeMap::new();
@@ -154,14 +169,36 @@ pub fn to_lease(name: &str, record: &LeaseRecord) -> Lease {
             annotations: (!annotations.is_empty()).then_some(annotations),
             ..Default::default()
         },
-        spec: Some(LeaseSpec {
-            holder_identity: record.holder.as_ref().map(HolderField::identity),
-            lease_duration_seconds: seconds,
-            acquire_time: record.acquire_time.map(MicroTime),
-            renew_time: record.renew_time.map(MicroTime),
-            lease_transitions: Some(record.transitions as i32),
-            ..Default::default()
+        spec: Some(match &record.holder {
+            Some(holder) => LeaseSpec {
+                holder_identity: Some(holder.identity()),
+                lease_duration_seconds: seconds,
+                acquire_time: record.acquire_time.map(MicroTime),
+                renew_time: record.renew_time.map(MicroTime),
+                lease_transitions: Some(record.transitions as i32),
+                ..Default::default()
+            },
+            None => LeaseSpec {
+                holder_identity: Some(RELEASED_IDENTITY.to_owned()),
+                lease_duration_seconds: seconds,
+                acquire_time: Some(MicroTime(RELEASED_AT)),
+                renew_time: Some(MicroTime(RELEASED_AT)),
+                lease_transitions: Some(record.transitions as i32),
+                ..Default::default()
+            },
         }),
+    }
+}
+
+/// The Lease as the Solo tool reads it: its `holderIdentity` and times as stored (ours is
+/// [`RELEASED_IDENTITY`] once released), for [`solo_sees_held`](solo_core::lock::solo_sees_held).
+pub fn as_solo_reads(lease: &Lease) -> LeaseRecord {
+    let spec = lease.spec.clone().unwrap_or_default();
+    LeaseRecord {
+        holder: spec.holder_identity.as_deref().and_then(HolderField::parse),
+        acquire_time: spec.acquire_time.map(|t| t.0),
+        renew_time: spec.renew_time.map(|t| t.0),
+        ..from_lease(lease).value
     }
 }
 
@@ -170,11 +207,17 @@ pub fn to_lease(name: &str, record: &LeaseRecord) -> Lease {
 pub fn from_lease(lease: &Lease) -> Versioned<LeaseRecord> {
     let spec = lease.spec.clone().unwrap_or_default();
     let annotation = |key: &str| lease.metadata.annotations.as_ref().and_then(|a| a.get(key));
+    // Released by us: free (its times are the marker's, not a holder's).
+    let released = spec.holder_identity.as_deref().is_some_and(is_released);
     let record = LeaseRecord {
-        holder: spec.holder_identity.as_deref().and_then(HolderField::parse),
+        holder: spec
+            .holder_identity
+            .as_deref()
+            .filter(|_| !released)
+            .and_then(HolderField::parse),
         lease_duration: Duration::from_secs(spec.lease_duration_seconds.unwrap_or(0).max(0) as u64),
-        acquire_time: spec.acquire_time.map(|t| t.0),
-        renew_time: spec.renew_time.map(|t| t.0),
+        acquire_time: spec.acquire_time.map(|t| t.0).filter(|_| !released),
+        renew_time: spec.renew_time.map(|t| t.0).filter(|_| !released),
         transitions: spec.lease_transitions.unwrap_or(0).max(0) as u32,
         epoch_mark: annotation(EPOCH_MARK_ANNOTATION)
             .and_then(|v| v.parse().ok())

@@ -274,9 +274,26 @@ fn copies_that_differ_are_refused_with_a_table_and_an_unknown_version_by_its_num
 }
 
 /// The Lease Solo's `IntervalLock` creates: named after the namespace, in it, its holder as
-/// `LockHolder.toJson`, 20 seconds, `acquireTime` now and no `renewTime`.
+/// `LockHolder.toJson`, 20 seconds, `acquireTime` now and no `renewTime`. When one exists (ours,
+/// released: kept for its epoch), Solo checks it as its own code does and takes it over by
+/// replacing its spec (`transfer`).
 async fn solo_lease(cluster: &str, ns: &str, holder: &SoloToolHolder) {
     let api: Api<Lease> = Api::namespaced(TestEnv::shared().client(cluster).await, ns);
+    if let Some(mut existing) = api.get_opt(ns).await.expect("read the Lease") {
+        let seen = solo_kube::lease_store::as_solo_reads(&existing);
+        solo_sees_held(Some(&seen), holder, jiff::Timestamp::now())
+            .expect("Solo takes over a Lease that solo released");
+        existing.spec = Some(LeaseSpec {
+            holder_identity: Some(holder.to_identity()),
+            lease_duration_seconds: Some(20),
+            acquire_time: Some(MicroTime(jiff::Timestamp::now())),
+            ..Default::default()
+        });
+        api.replace(ns, &PostParams::default(), &existing)
+            .await
+            .expect("Solo's transfer");
+        return;
+    }
     let lease = Lease {
         metadata: ObjectMeta {
             name: Some(ns.into()),
@@ -345,7 +362,7 @@ fn solo_own_check_refuses_this_tools_held_lock_and_takes_it_once_released() {
     };
     for cluster in ["cluster-1", "cluster-2"] {
         let lease = read(cluster).expect("our lease is named after the namespace, as Solo's");
-        let record = solo_kube::lease_store::from_lease(&lease).value;
+        let record = solo_kube::lease_store::as_solo_reads(&lease);
         let verdict = solo_sees_held(Some(&record), &jdoe(), jiff::Timestamp::now());
         let refusal = verdict.expect_err("Solo must see the lock as held");
         assert!(
@@ -356,7 +373,7 @@ fn solo_own_check_refuses_this_tools_held_lock_and_takes_it_once_released() {
     alice.ok(&["lease", "release", "ss-net"]);
     for cluster in ["cluster-1", "cluster-2"] {
         let lease = read(cluster);
-        let record = lease.map(|l| solo_kube::lease_store::from_lease(&l).value);
+        let record = lease.map(|l| solo_kube::lease_store::as_solo_reads(&l));
         assert_eq!(
             solo_sees_held(record.as_ref(), &jdoe(), jiff::Timestamp::now()),
             Ok(()),

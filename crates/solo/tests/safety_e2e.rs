@@ -277,9 +277,16 @@ fn a_missing_network_namespace_ends_exec_at_once_naming_the_cluster_and_the_name
 
     let (alice, ns, _) = alice_with_a_deployment("nons", "nons-net");
     // The namespace goes from cluster-2 (the test clusters run no namespace controller, so the
-    // test finalizes the deletion itself).
+    // test does its work: it deletes what the namespace holds, the deployment's Lease kept by
+    // its last release included, then finalizes the deletion).
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(TestEnv::shared().client("cluster-2").await, &ns);
+        leases
+            .delete_collection(&DeleteParams::default(), &Default::default())
+            .await
+            .expect("delete the namespace's Leases");
         let api: Api<Namespace> = Api::all(TestEnv::shared().client("cluster-2").await);
         api.delete(&ns, &DeleteParams::default())
             .await

@@ -88,6 +88,9 @@ struct Slot {
     tickets: Vec<Versioned<Waiter>>,
     /// `lease` and `tickets` come from a LIST of the current look (not from a watch).
     listed: bool,
+    /// The Lease exists but a LIST by the lock's label does not show it (written by another
+    /// tool or an older client, without the label): it is read by name until we write it.
+    unlabelled: bool,
     /// When we sent the write that last made or kept us the Lease's holder.
     claim_sent: Option<Duration>,
     /// Our own ticket here, once created.
@@ -204,6 +207,7 @@ where
                 observer: Observer::default(),
                 tickets: Vec::new(),
                 listed: false,
+                unlabelled: false,
                 claim_sent: None,
                 ticket: None,
                 ticket_sent: None,
@@ -289,6 +293,16 @@ where
                     }
                     if self.conflicts > 0 {
                         back_off(&*self.clock, &self.jitter, &self.config, self.conflicts).await;
+                    }
+                    let now = self.clock.mono_now();
+                    if deadline.is_some_and(|d| now >= d) {
+                        // Races lost until the deadline: give up as any wait does.
+                        let blockers = self.blockers(now);
+                        let _ = self.cleanup(true).await;
+                        return Err(LockError::Timeout {
+                            waited: now.saturating_sub(started),
+                            blockers,
+                        });
                     }
                     continue;
                 }
@@ -442,7 +456,25 @@ where
         let now = self.clock.mono_now();
         for (i, result) in lists.into_iter().enumerate() {
             match result {
-                Ok(listing) => self.take_listing(i, listing, now, true),
+                Ok(mut listing) => {
+                    if listing.lease.is_some() {
+                        self.slots[i].unlabelled = false;
+                    } else if self.slots[i].unlabelled {
+                        let key = &self.slots[i].key;
+                        match self.store.get(key, self.lock_set.lease_name(key)).await {
+                            Ok(lease) => listing.lease = lease,
+                            Err(e) if e.is_transient() && waits => {
+                                let slot = &mut self.slots[i];
+                                slot.failures += 1;
+                                slot.last_error = Some(e);
+                                self.must_list = true;
+                                continue;
+                            }
+                            Err(e) => return Err(LockError::store(key, e)),
+                        }
+                    }
+                    self.take_listing(i, listing, now, true)
+                }
                 Err(e) if e.is_transient() && waits => {
                     let slot = &mut self.slots[i];
                     slot.failures += 1;
@@ -591,6 +623,8 @@ where
                 Err(StoreError::Conflict) => {
                     conflict = true;
                     complete = false;
+                    // It exists though the list did not show it: unlabelled, read it by name.
+                    slot.unlabelled |= created;
                 }
                 // A create answered 404: the namespace is missing, and retrying cannot fix it.
                 Err(StoreError::NotFound) if created => {

@@ -49,6 +49,14 @@ impl WriteLock {
         }
     }
 
+    /// Says that a state write under this lock may still land (see
+    /// [`HeldLock::note_unknown_write`]): the release then leaves the Leases stamp-needed.
+    ///
+    /// [`HeldLock::note_unknown_write`]: solo_core::lock::HeldLock::note_unknown_write
+    pub fn note_unknown_write(&self) {
+        self.guard().held().note_unknown_write();
+    }
+
     /// Resolves with the reason when the lock is lost.
     pub async fn lost(&self) -> String {
         self.guard().lost().await
@@ -532,8 +540,23 @@ async fn write_locked<'h>(
                     changed_meanwhile(&store, target, lock.user(), &current, base, newer).await,
                 );
             }
-            Err(e) => return Err(session::state_failure(&e, state_ns)),
+            Err(e) => {
+                if may_have_landed(&e) {
+                    lock.note_unknown_write();
+                }
+                return Err(session::state_failure(&e, state_ns));
+            }
         }
+    }
+}
+
+/// Whether a failed state write may still land or have landed in part (a timeout, an
+/// unreachable cluster, a cut-short write), so that the next holder must fence it first.
+fn may_have_landed(e: &StateStoreError) -> bool {
+    match e {
+        StateStoreError::Store { source, .. } => source.is_transient(),
+        StateStoreError::Incomplete { .. } => true,
+        _ => false,
     }
 }
 
