@@ -121,7 +121,7 @@ fn every_schedule_keeps_mutual_exclusion_fencing_fifo_and_progress() {
 fn replay() {
     let seed = env_u64("SOLO_SIM_SEED").unwrap_or(1);
     let trace = std::env::var("SOLO_SIM_TRACE").is_ok_and(|v| v != "0");
-    // SOLO_SIM_SABOTAGE=hide-waiters|accept-stale-writes replays a broken variant.
+    // SOLO_SIM_SABOTAGE=hide-waiters|accept-stale-writes|no-request-timeout replays a broken variant.
     let sabotage = match std::env::var("SOLO_SIM_SABOTAGE").as_deref() {
         Ok("hide-waiters") => Sabotage {
             hide_waiters: true,
@@ -129,6 +129,13 @@ fn replay() {
         },
         Ok("accept-stale-writes") => Sabotage {
             accept_stale_writes: true,
+            ..Sabotage::default()
+        },
+        Ok("no-request-timeout") => Sabotage {
+            core: solo_core::lock::Sabotage {
+                no_request_timeout: true,
+                ..Default::default()
+            },
             ..Sabotage::default()
         },
         _ => Sabotage::default(),

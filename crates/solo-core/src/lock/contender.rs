@@ -851,6 +851,11 @@ where
     /// changes, what blocks us expires on our clock, or the deadline passes. Heartbeats and
     /// claim renewals that fall due meanwhile are written without waking the decision.
     async fn wait(&mut self, behind: bool, deadline: Option<Duration>) -> Result<(), LockError> {
+        let decided_at = self.clock.mono_now();
+        // After a wait, what we saw is no fresh look any more: the next round lists.
+        for slot in &mut self.slots {
+            slot.listed = false;
+        }
         loop {
             self.maintain().await?;
             if self.must_list || self.slots.iter().any(|s| s.failures > 0) {
@@ -928,14 +933,22 @@ where
                         slot.watch = None;
                         continue;
                     }
-                    if let Some(rec) = slot.lease.record()
-                        && let Some(t) = slot.observer.holder_deadline(rec).filter(|t| *t > now)
+                    // A holder that expired before the decision was decided on already.
+                    if let Some(t) = slot
+                        .lease
+                        .record()
+                        .and_then(|rec| slot.observer.holder_deadline(rec))
+                        .filter(|t| *t > decided_at)
                     {
                         earliest(t);
                     }
                     let name = self.lock_set.lease_name(&slot.key).to_owned();
                     arm_watch(&self.store, slot, &name, late);
                 }
+            }
+            if wake_at.is_some_and(|w| w <= now) {
+                // What blocked us expired meanwhile (while we beat, say): decide again.
+                return Ok(());
             }
             let first = min_opt(wake_at, maintenance.map(|t| t.max(now)));
             let mut timer = first.map(|t| Box::pin(self.clock.sleep(t.saturating_sub(now))));
