@@ -60,6 +60,17 @@ pub fn api_busy(status: &kube::core::Status) -> bool {
     }
 }
 
+/// Whether a 404 is the namespace's, not the object's: the namespace does not exist, so no
+/// write in it can land (the API server's namespace admission answers so even for an object
+/// that is still stored, and listed, in a namespace deleted without its controller).
+pub fn namespace_missing(status: &kube::core::Status) -> bool {
+    status.code == 404
+        && status
+            .details
+            .as_ref()
+            .is_some_and(|d| d.kind == "namespaces")
+}
+
 /// Whether the API server refused a create because the namespace is being deleted.
 fn namespace_terminating(status: &kube::core::Status) -> bool {
     status
@@ -82,4 +93,30 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+    use kube::core::response::StatusDetails;
+
+    fn not_found(kind: &str) -> Status {
+        let mut status = Status::failure("not found", "NotFound").with_code(404);
+        // As the API server sends it (the struct has no Default).
+        let details: StatusDetails =
+            serde_json::from_value(serde_json::json!({ "kind": kind, "name": "gone" }))
+                .expect("details");
+        status.details = Some(details);
+        status
+    }
+
+    #[test]
+    fn a_missing_namespace_is_told_from_a_missing_object() {
+        assert!(namespace_missing(&not_found("namespaces")));
+        assert!(!namespace_missing(&not_found("leases")));
+        assert!(!namespace_missing(
+            &Status::failure("not found", "NotFound").with_code(404)
+        ));
+    }
 }

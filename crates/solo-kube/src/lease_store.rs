@@ -352,6 +352,7 @@ impl KubeLeaseStore {
     /// [`replace_patch`]).
     async fn patch(
         &self,
+        key: &LeaseKey,
         api: &Api<Lease>,
         name: &str,
         lease: &Lease,
@@ -361,7 +362,18 @@ impl KubeLeaseStore {
         let (params, merge) = (PatchParams::default(), Patch::Merge(&patch));
         retry::call(|| api.patch(name, &params, &merge))
             .await
-            .map_err(IntoStore::into_store)
+            .map_err(|e| match e {
+                // The Lease may still be listed (nothing deletes the objects of a deleted
+                // namespace without its controller), but no write can land: retrying cannot help.
+                retry::CallError::Kube(kube::Error::Api(status))
+                    if crate::error::namespace_missing(&status) =>
+                {
+                    StoreError::NamespaceMissing {
+                        namespace: key.namespace.clone(),
+                    }
+                }
+                other => other.into_store(),
+            })
     }
 
     /// Reads the ticket of `request_id`; `None` when absent (or no longer a ticket).
@@ -423,7 +435,7 @@ impl LeaseStore for KubeLeaseStore {
         let record = self.audited(key, record).await;
         let lease = to_lease(name, &record);
         self.pending.set(key, Some("no answer yet".to_owned()));
-        let replaced = self.patch(&api, name, &lease, resource_version).await;
+        let replaced = self.patch(key, &api, name, &lease, resource_version).await;
         self.pending
             .set(key, replaced.as_ref().err().map(ToString::to_string));
         Ok(from_lease(&replaced?))
@@ -500,7 +512,7 @@ impl LeaseStore for KubeLeaseStore {
             }
             Some(version) => {
                 let ticket_name = ticket_name(name, &ticket.request_id);
-                self.patch(&api, &ticket_name, &lease, version).await?
+                self.patch(key, &api, &ticket_name, &lease, version).await?
             }
         };
         Ok(Versioned {

@@ -164,9 +164,25 @@ async fn create_reads_in_sync_and_locked_writes_increment_every_copy() {
     assert_eq!(t.status("net-a").await, SyncStatus::InSync { serial: 2 });
     assert!(t.docs("net-a").await.iter().all(|d| *d == d2));
     let old_epoch = guard.epoch();
-    guard.release().await.expect("release");
 
-    // A holder whose lock was taken over is fenced off, and says so.
+    // A holder whose lock was taken over (broken here, as if it had expired) is fenced off by
+    // the stamp of the next holder, and says so.
+    let operator = solo_core::lock::Identity {
+        user: "ops@example.com".into(),
+        host: "ops-box".into(),
+        pid: 7,
+    };
+    let lock_set = solo_core::lock::LockSet::new(
+        "net-a",
+        t.refs
+            .iter()
+            .map(|r| solo_core::lock::LeaseKey::new(r, &t.ns)),
+    )
+    .expect("a lock set");
+    solo_kube::break_lock_audited(&t.clusters, &lock_set, &operator, "taken over")
+        .await
+        .expect("break");
+    drop(guard);
     let guard = t.lock("net-a").await;
     let lost = t
         .store
@@ -391,7 +407,7 @@ async fn hand_edits_are_reported_never_overwritten_and_sync_from_repairs_them() 
     assert_eq!(t.status("net").await, SyncStatus::InSync { serial: 4 });
     assert!(t.docs("net").await.iter().all(|d| *d == d1));
 
-    // A deleted copy is reported; the next lock's stamp recreates the object and sync fills it.
+    // A deleted copy is reported; `sync --from` under the next lock creates it again.
     t.api("cluster-3")
         .delete("net", &DeleteParams::default())
         .await

@@ -293,6 +293,59 @@ fn lease_rows(user: &User, deployment: &str) -> Vec<serde_json::Value> {
         .clone()
 }
 
+/// `lease status` shows who waits, from their tickets: a count per lease (`waiters`, as
+/// before) and the queue itself, in every output format.
+#[test]
+fn lease_status_shows_the_waiters_from_their_tickets() {
+    use std::process::{Command, Stdio};
+    let (alice, _, state_ns) = alice_with_a_deployment("queued", "queued-net");
+    alice.ok(&["lease", "acquire", "queued-net", "--for", "2m"]);
+    let bob = bob("queued", "queued-net", &state_ns);
+    let mut waiter = Command::new(env!("CARGO_BIN_EXE_solo"));
+    bob.env(&mut waiter);
+    let mut waiter = waiter
+        .args([
+            "lease",
+            "acquire",
+            "queued-net",
+            "--for",
+            "1m",
+            "--wait=60s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn bob");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let rows = loop {
+        let rows = lease_rows(&alice, "queued-net");
+        if rows.iter().all(|r| r["waiters"] == 1) {
+            break rows;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bob never queued in every lease: {rows:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    for row in &rows {
+        assert_eq!(row["queue"][0]["user"], "bob@example.com", "{row}");
+        assert!(row["queue"][0]["requestedAt"].is_string(), "{row}");
+    }
+    let table = alice.ok(&["lease", "status", "queued-net"]).stdout;
+    assert!(
+        table.contains("WAITER") && table.contains("bob@example.com"),
+        "{table}"
+    );
+    let yaml = alice
+        .ok(&["lease", "status", "queued-net", "-o", "yaml"])
+        .stdout;
+    assert!(yaml.contains("waiters: 1"), "{yaml}");
+    let _ = waiter.kill();
+    let _ = waiter.wait();
+    alice.ok(&["lease", "release", "queued-net"]);
+}
+
 #[test]
 fn a_lease_acquired_holds_the_lock_across_commands_for_its_holder_only() {
     let (alice, _, state_ns) = alice_with_a_deployment("kept", "kept-net");

@@ -85,7 +85,7 @@ pub enum StateStoreError {
     Conflict { cluster: String },
     /// The object vanished while the lock was held.
     #[error(
-        "cluster {cluster}: the state object {namespace}/{} is missing; it was deleted while the lock was held: acquire the lock again (its stamp recreates the object), then restore the copy with `solo state sync {deployment} --from <cluster>`",
+        "cluster {cluster}: the state object {namespace}/{} is missing; it was deleted while the lock was held: restore the copy with `solo state sync {deployment} --from <cluster>` (under the lock; it creates the object again)",
         state_object_name(deployment)
     )]
     Missing {

@@ -125,7 +125,7 @@ impl StateStore {
                 });
             }
         }
-        check_fence(raws, epoch, &self.namespace, deployment)?;
+        check_fence(raws, epoch, &self.namespace, deployment, Missing::Refuse)?;
         let copies: Vec<(String, Result<StateCopy, CopyError>)> = raws
             .iter()
             .map(|r| (r.cluster.clone(), r.copy.clone()))
@@ -165,7 +165,7 @@ impl StateStore {
         } else {
             None
         };
-        self.write_all(epoch, deployment, raws, key, &bytes, &meta)
+        self.write_all(epoch, deployment, raws, key, &bytes, &meta, None)
             .await?;
         Ok(WriteOutcome {
             serial: meta.serial,
@@ -206,7 +206,7 @@ impl StateStore {
             });
         }
         let raws = self.read_raw_all(deployment, &refs).await;
-        check_fence(&raws, epoch, &self.namespace, deployment)?;
+        check_fence(&raws, epoch, &self.namespace, deployment, Missing::Recreate)?;
         // The source as read with the others, so the copy written is the one the CAS is based on.
         let source = raws
             .iter()
@@ -246,7 +246,11 @@ impl StateStore {
             })
             .map(|r| r.cluster.clone())
             .collect();
-        self.write_all(epoch, deployment, &raws, key, &bytes, &meta)
+        let template = raws
+            .iter()
+            .find(|r| r.cluster == from_cluster)
+            .and_then(|r| r.secret.as_ref());
+        self.write_all(epoch, deployment, &raws, key, &bytes, &meta, template)
             .await?;
         Ok(WriteOutcome {
             serial,
@@ -304,7 +308,9 @@ impl StateStore {
         Ok(name)
     }
 
-    /// Replaces every copy in parallel, each with the resourceVersion read.
+    /// Replaces every copy in parallel, each with the resourceVersion read; with a `template`,
+    /// a missing copy is created with its labels instead of refused.
+    #[allow(clippy::too_many_arguments)]
     async fn write_all(
         &self,
         epoch: Epoch,
@@ -313,10 +319,11 @@ impl StateStore {
         key: &str,
         bytes: &[u8],
         meta: &StoredMeta,
+        template: Option<&Secret>,
     ) -> Result<(), StateStoreError> {
         let results = join_all(
             raws.iter()
-                .map(|r| self.write_one(epoch, deployment, r, key, bytes, meta)),
+                .map(|r| self.write_one(epoch, deployment, r, key, bytes, meta, template)),
         )
         .await;
         let mut written = Vec::new();
@@ -342,6 +349,7 @@ impl StateStore {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn write_one(
         &self,
         epoch: Epoch,
@@ -350,8 +358,14 @@ impl StateStore {
         key: &str,
         bytes: &[u8],
         meta: &StoredMeta,
+        template: Option<&Secret>,
     ) -> Result<(), StateStoreError> {
         let cluster = raw.cluster.as_str();
+        if let (None, Some(template)) = (&raw.secret, template) {
+            return self
+                .recreate(epoch, deployment, cluster, template, key, bytes, meta)
+                .await;
+        }
         let Some(secret) = &raw.secret else {
             return Err(StateStoreError::Missing {
                 cluster: cluster.to_owned(),
@@ -394,15 +408,62 @@ impl StateStore {
             },
         }
     }
+
+    /// Creates a missing copy again, labelled as `template`, fenced at `epoch`.
+    #[allow(clippy::too_many_arguments)]
+    async fn recreate(
+        &self,
+        epoch: Epoch,
+        deployment: &str,
+        cluster: &str,
+        template: &Secret,
+        key: &str,
+        bytes: &[u8],
+        meta: &StoredMeta,
+    ) -> Result<(), StateStoreError> {
+        let api = self.api(cluster)?;
+        let mut copy = Secret {
+            metadata: ObjectMeta {
+                name: Some(state_object_name(deployment)),
+                labels: template.metadata.labels.clone(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        fill(&mut copy, key, bytes, meta);
+        set_epoch(&mut copy, epoch);
+        match crate::retry::call(|| async { api.create(&PostParams::default(), &copy).await }).await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_store() {
+                StoreError::Conflict => Err(StateStoreError::Conflict {
+                    cluster: cluster.to_owned(),
+                }),
+                other => Err(Self::store_err(cluster, other)),
+            },
+        }
+    }
+}
+
+/// What a write does with a copy that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    /// Refuses the write: a copy missing under the lock was deleted, and a plain write does not
+    /// paper over that.
+    Refuse,
+    /// Creates it again, labelled as the template (`sync --from`, the repair). A create is a
+    /// compare-and-swap on absence: a copy made in between (a new holder's stamp) makes it fail.
+    Recreate,
 }
 
 /// No existing copy may carry a newer epoch than the lock's; a missing copy under the lock was
-/// deleted.
+/// deleted, and is refused unless `missing` says to recreate it.
 fn check_fence(
     raws: &[Raw],
     epoch: Epoch,
     namespace: &str,
     deployment: &str,
+    missing: Missing,
 ) -> Result<(), StateStoreError> {
     for raw in raws {
         match &raw.secret {
@@ -417,6 +478,9 @@ fn check_fence(
                         cluster: raw.cluster.clone(),
                         source: e.clone(),
                     });
+                }
+                if missing == Missing::Recreate {
+                    continue;
                 }
                 return Err(StateStoreError::Missing {
                     cluster: raw.cluster.clone(),
