@@ -3,7 +3,7 @@
 # exhaustively: mutual exclusion, fencing, FIFO and epochs (assertions), no deadlock (invalid end
 # states), then no livelock under weak fairness (non-progress cycles). Then each sabotaged rule of
 # the model must FAIL, or the check fails. Installs spin (Debian package `spin`) when it is missing.
-# About 4 minutes and 1.3 GB on 2 busy cores (docs/model/README.md has the state counts).
+# About 3 minutes and 2.6 GB on 2 busy cores (docs/model/README.md has the state counts).
 #
 # Usage: docs/model/check.sh [--quick|--cached]
 #   --quick   the sabotages only (under a minute);

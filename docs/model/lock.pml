@@ -3,7 +3,8 @@
 
    - A waiter that sees a live ticket earlier than its own watches only its predecessor's ticket
      (the latest earlier one), as etcd's concurrency.Mutex watches the key just before its own.
-   - The head (no live earlier ticket) watches the Leases it lacks, from what it saw.
+   - The head (no live earlier ticket) watches the Leases it lacks, from what it saw; when it must
+     wait and has no ticket yet, it queues first (creates its tickets, then looks again).
    - The head claims every free Lease straight to held (one write each, in parallel) and, in the
      same round, lists the tickets again; it enters when it has every Lease and saw no live earlier
      ticket, else an earlier stamp wins: it yields what it claimed.
@@ -48,6 +49,12 @@ inline LIVE_EARLIER(t) {
   q = 0; t = 0
 }
 
+/* forgets the look's snapshot where it is dead (the next look overwrites it): a stale copy would
+   only split one state into many for the checker */
+inline FORGET_LOOK() {
+  d_step { sh[0] = 0; sh[1] = 0; se[0] = 0; se[1] = 0; sn[0] = false; sn[1] = false; st[0] = 0; st[1] = 0 }
+}
+
 proctype P(byte me) {
   byte l, q, e, myEpoch, claimed, acts, seenT, earlier, pred, watchL;
   byte sh[K]; byte se[K]; bool sn[K]; byte st[K]; byte prevE[K];
@@ -77,7 +84,10 @@ look:
   :: earlier == 0 && q != NONE && q < me && claimed != 0 -> q = 0; goto yield   /* an earlier claimer wins */
   :: else -> q = 0
   fi;
+  /* a head that must wait queues first, so that every waiter that waits is visible and FIFO covers it */
+  if :: !queued -> goto queue :: else fi;
   /* wait on the Leases I lack: any change from what I saw, or their holder's expiry */
+  st[0] = 0; st[1] = 0;
 #ifdef SABOTAGE_LATE_WATCH
   atomic { l = 0; do :: l < K -> if :: sh[l] != me -> sh[l] = holder[l]; se[l] = lepoch[l]; sn[l] = stampNeeded[l] :: else fi; l++ :: else -> break od }
 #endif
@@ -110,6 +120,7 @@ behind:
      } -> pred = 0; watchL = 0; goto look
   fi;
 #else
+  FORGET_LOOK();
   present = true;   /* the look saw its ticket: the watch starts from that read */
 #ifdef SABOTAGE_LATE_WATCH
   present = (tickets[watchL] >> pred) & 1;
@@ -166,6 +177,7 @@ round:
 yield:
   /* release my claims, restoring each Lease's epoch; stampNeeded stays */
   acts = 0;
+  FORGET_LOOK();
   do
   :: acts == ALL -> acts = 0; break
   :: !(acts & 1) -> atomic { if :: (claimed & 1) && holder[0] == me -> holder[0] = NONE; lepoch[0] = prevE[0] :: else fi; acts = acts | 1 }
@@ -177,6 +189,7 @@ yield:
 queue:
   /* create my ticket in every namespace (in parallel), then look again, as etcd reads after its put */
   acts = 0;
+  FORGET_LOOK();
   do
   :: acts == ALL -> acts = 0; break
   :: !(acts & 1) -> tickets[0] = tickets[0] | (1 << me); acts = acts | 1
@@ -233,7 +246,12 @@ progress:
                              if :: acts == ALL -> visibleAtFree = tickets[0] & tickets[1] :: else fi }
   od;
 dead:
-  skip
+  /* nothing of a dead process matters any more: forget it all, for the same reason */
+  atomic {
+    l = 0; q = 0; e = 0; myEpoch = 0; claimed = 0; acts = 0; seenT = 0; earlier = 0; pred = 0; watchL = 0;
+    prevE[0] = 0; prevE[1] = 0; queued = false; present = false;
+    FORGET_LOOK()
+  }
 }
 
 init {

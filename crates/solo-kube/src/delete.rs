@@ -2,7 +2,8 @@
 //! keeps"): a holder that lost the lock deletes nothing.
 //!
 //! Each state object is first *retired* by one compare-and-swap against the copy read, whose
-//! epoch must be the lock's: its document and bookkeeping go, and only the fencing stamp stays.
+//! epoch must not be newer than the lock's: its document and bookkeeping go, and only the fencing
+//! stamp stays, at the lock's epoch.
 //! That stamp is the epoch's high-water mark, so a deployment created again under the same name
 //! continues from it and a holder paused since the old deployment is refused by the new one.
 //! Then the deployment's other objects (history archives, backups) are deleted, each with the
@@ -18,7 +19,7 @@ use solo_core::lock::{Epoch, StoreError};
 
 use crate::clusters::Clusters;
 use crate::error::store_error;
-use crate::fence::{EPOCH_ANNOTATION, epoch_of};
+use crate::fence::{epoch_of, set_epoch};
 use crate::lease_store::MANAGED_BY_LABEL;
 use crate::state_store::{DEPLOYMENT_LABEL, StateStoreError, fenced, state_object_name};
 
@@ -77,8 +78,9 @@ pub async fn delete_deployment(
     Ok(removed)
 }
 
-/// Replaces the state object with its fencing stamp alone, by compare-and-swap against the copy
-/// read, which must carry `epoch`; false when it held no state any more.
+/// Replaces the state object with its fencing stamp alone (at `epoch`), by compare-and-swap
+/// against the copy read, whose epoch must not be newer than `epoch`; false when it held no
+/// state any more.
 async fn retire(
     api: &Api<Secret>,
     cluster: &str,
@@ -114,10 +116,8 @@ async fn retire(
     let mut stamp = secret.clone();
     stamp.data = None;
     stamp.string_data = None;
-    stamp.metadata.annotations = Some(BTreeMap::from([(
-        EPOCH_ANNOTATION.to_owned(),
-        epoch.0.to_string(),
-    )]));
+    stamp.metadata.annotations = None;
+    set_epoch(&mut stamp, epoch);
     stamp.metadata.labels = Some(BTreeMap::from([(
         MANAGED_BY_LABEL.0.to_owned(),
         MANAGED_BY_LABEL.1.to_owned(),

@@ -1,9 +1,12 @@
 //! Fencing (DESIGN.md, step 7): every copy of a deployment's state object carries the epoch of
-//! the newest lock holder, and a write is accepted only from that epoch.
+//! the last lock holder that wrote or stamped it, and a write is accepted only from that epoch or
+//! a newer one, which it writes into the copy in the same compare-and-swap ([`set_epoch`]).
 //!
-//! The lock stamps a new epoch into every copy once it holds every lease; a holder that lost its
-//! lease (a paused laptop, an expiry) then finds a newer epoch and its write is refused, and a
-//! write racing the stamp loses the compare-and-swap on `resourceVersion`.
+//! A holder that took the lock from an expired holder stamps a new epoch into every copy before it
+//! goes; so a holder that lost its lease (a paused laptop, an expiry) then finds a newer epoch and
+//! its write is refused, and a write racing the stamp loses the compare-and-swap on
+//! `resourceVersion`. Raising the copy's epoch with every write keeps it so after a clean handoff
+//! too: once a newer holder has written, no older one can.
 
 use std::collections::BTreeMap;
 
@@ -33,7 +36,7 @@ pub struct FenceTarget {
 /// Why a fenced write was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FencedWriteError {
-    /// A newer holder stamped a newer epoch: this holder lost the lock.
+    /// A newer holder wrote or stamped a newer epoch: this holder lost the lock.
     #[error(
         "refused: the state in cluster {cluster} is fenced at epoch {current}, newer than this lock's epoch {ours}; the lock was lost, acquire it again"
     )]
@@ -67,6 +70,17 @@ pub fn epoch_of(secret: &Secret) -> Epoch {
     Epoch(value.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
+/// Sets the fencing epoch of a state object to `epoch`: every admitted write does, in its own
+/// compare-and-swap, or a holder with an epoch between the copy's and the writer's could still
+/// write after it.
+pub fn set_epoch(secret: &mut Secret, epoch: Epoch) {
+    secret
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(EPOCH_ANNOTATION.to_owned(), epoch.0.to_string());
+}
+
 impl StateFence {
     /// A fence over these copies.
     pub fn new(clusters: Clusters, targets: Vec<FenceTarget>) -> Self {
@@ -83,8 +97,9 @@ impl StateFence {
         Ok(Api::namespaced(client.clone(), &target.namespace))
     }
 
-    /// Reads one copy, checks that it carries `epoch`, applies `change` and writes it back with a
-    /// compare-and-swap; the fencing check of every state write.
+    /// Reads one copy, checks that its epoch is not newer than `epoch`, applies `change`, sets the
+    /// copy's epoch to `epoch` and writes it back with a compare-and-swap; the fencing check of
+    /// every state write.
     pub async fn write(
         &self,
         target: &FenceTarget,
@@ -109,6 +124,8 @@ impl StateFence {
             });
         }
         change(&mut secret);
+        // After the change, so that nothing it does can leave an older epoch behind.
+        set_epoch(&mut secret, epoch);
         // The resourceVersion read above stays in the object: a concurrent stamp makes this fail.
         match api
             .replace(&target.name, &PostParams::default(), &secret)
@@ -144,11 +161,7 @@ impl StateFence {
                     if current >= epoch {
                         return Ok(Some(current));
                     }
-                    secret
-                        .metadata
-                        .annotations
-                        .get_or_insert_with(BTreeMap::new)
-                        .insert(EPOCH_ANNOTATION.to_owned(), epoch.0.to_string());
+                    set_epoch(&mut secret, epoch);
                     api.replace(&target.name, &PostParams::default(), &secret)
                         .await
                 }

@@ -8,8 +8,8 @@
 //! [`MAX_COMMAND_BYTES`], so a full archive stays under 512 KiB, far from the 1 MiB object limit.
 //!
 //! [`HistoryStore::append`] runs under the lock. Its order makes sure an entry is never lost:
-//! 1. check that every copy of the state carries the lock's fencing epoch (a stale holder is
-//!    refused before anything is written);
+//! 1. check that no copy of the state carries a newer fencing epoch than the lock's (a stale
+//!    holder is refused before anything is written);
 //! 2. write the entry into the newest archive of every cluster (replace with the resourceVersion
 //!    read, or create the next archive when the newest holds 99 entries); each archive carries the
 //!    writer's epoch, and one stamped by a newer epoch is never overwritten;
@@ -34,7 +34,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use serde::{Deserialize, Serialize};
-use solo_core::lock::fencing::{FenceRefusal, admits, admits_append};
+use solo_core::lock::fencing::{FenceRefusal, admits};
 use solo_core::lock::{Epoch, StoreError};
 use solo_core::state::{MigrationStamp, StateDocument};
 
@@ -311,7 +311,7 @@ impl HistoryStore {
     }
 
     /// The reads of an append, all at once, under the lock of `epoch`: every copy of the state
-    /// (the fence: each must carry `epoch`, checked here, before anything is written; the listing;
+    /// (the fence: none may carry an epoch newer than `epoch`, checked here, before anything is written; the listing;
     /// the team label), the archives each cluster labels, the newest archive of
     /// `listed_when_locked` (the state's `cli.history` as the caller read it under the lock) and
     /// who the clusters authenticate. A caller may run it beside its own state write, whose
@@ -335,19 +335,12 @@ impl HistoryStore {
             join_all(clusters.iter().map(|c| self.read_archive(c, &guess_name))),
             self.users.summary(clusters),
         );
-        // 1. The fence: every copy must carry our epoch.
+        // 1. The fence: no copy may carry a newer epoch than ours.
         for (cluster, copy) in &read.copies() {
             match copy.as_ref().map(|c| admits(c.fencing_epoch, epoch)) {
                 Ok(Ok(())) => {}
                 Ok(Err(FenceRefusal::Superseded { stored, ours })) => {
                     return Err(HistoryError::State(StateStoreError::LockLost {
-                        cluster: cluster.clone(),
-                        ours,
-                        current: stored,
-                    }));
-                }
-                Ok(Err(FenceRefusal::NotStamped { stored, ours })) => {
-                    return Err(HistoryError::State(StateStoreError::NotStamped {
                         cluster: cluster.clone(),
                         ours,
                         current: stored,
@@ -427,7 +420,7 @@ impl HistoryStore {
         match &raw.secret {
             Some(existing) => {
                 let current = archive_epoch(existing);
-                if admits_append(current, epoch).is_err() {
+                if admits(current, epoch).is_err() {
                     return Err(HistoryError::LockLost {
                         cluster: cluster.to_owned(),
                         name: name.to_owned(),

@@ -1,34 +1,43 @@
 //! The lock's leases as `coordination.k8s.io/v1` Lease objects, one per (cluster, namespace).
 //!
-//! The holder is JSON in `spec.holderIdentity`; the visible waiter queue is JSON in the
-//! [`WAITERS_ANNOTATION`] annotation. Every write is a compare-and-swap on `resourceVersion`.
-//! Watches are kept open across wake-ups, one per Lease (`watch`).
+//! The holder is JSON in `spec.holderIdentity`. Each waiter has a ticket: a small Lease of its
+//! own beside the lock's, named by [`ticket_name`], with the waiter as JSON in its
+//! `holderIdentity`. The lock's Lease and its tickets carry the label [`LOCK_LABEL`], so that one
+//! LIST returns them all at one resourceVersion. Every write is a compare-and-swap on
+//! `resourceVersion`. Watches are kept open across wake-ups, one per object (`watch`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{
-    Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams, Preconditions, WatchEvent,
-    WatchParams,
+    Api, DeleteParams, ListParams, ObjectList, ObjectMeta, Patch, PatchParams, PostParams,
+    Preconditions,
 };
+use serde::Serialize;
 use solo_core::lock::{
-    EPOCH_MARK_ANNOTATION, Epoch, HolderField, LeaseKey, LeaseRecord, LeaseStore, StoreError,
-    Versioned, WAITERS_ANNOTATION, decode_waiters, encode_waiters,
+    EPOCH_MARK_ANNOTATION, Epoch, HolderField, LeaseKey, LeaseRecord, LeaseStore, LockListing,
+    STAMP_NEEDED_ANNOTATION, StoreError, Versioned, Waiter,
 };
 
 use crate::clusters::Clusters;
-use crate::error::store_error;
 use crate::identity::Authenticated;
 use crate::retry::{self, IntoStore};
 
+mod names;
 mod watch;
+
+pub use names::{LOCK_LABEL, is_dns_subdomain, is_label_value, lock_label_value, ticket_name};
+use watch::AfterDeletion;
 
 /// Label on every Lease solo writes, so that they can be listed.
 pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "solo");
+
+/// The annotation older versions kept the waiter queue in, inside the lock's Lease. Never
+/// written now, ignored on read, and removed by every replace, so that old queues disappear.
+pub const LEGACY_WAITERS_ANNOTATION: &str = "solo.hiero.org/lock-waiters";
 
 /// Leases in real clusters, through one client per cluster ref.
 #[derive(Clone)]
@@ -112,25 +121,36 @@ impl KubeLeaseStore {
     }
 }
 
+/// The labels of every Lease of the lock `lock` (its own and its tickets').
+fn lock_labels(lock: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (MANAGED_BY_LABEL.0.to_owned(), MANAGED_BY_LABEL.1.to_owned()),
+        (LOCK_LABEL.to_owned(), lock_label_value(lock)),
+    ])
+}
+
+/// `leaseDurationSeconds` of a duration: whole seconds rounded up, at least one.
+fn whole_seconds(duration: Duration) -> i32 {
+    i32::try_from(duration.as_secs() + u64::from(duration.subsec_nanos() > 0))
+        .unwrap_or(i32::MAX)
+        .max(1)
+}
+
 /// The Lease object that stores `record` (without a resourceVersion).
 pub fn to_lease(name: &str, record: &LeaseRecord) -> Lease {
     let mut annotations = BTreeMap::new();
-    if !record.waiters.is_empty() {
-        annotations.insert(
-            WAITERS_ANNOTATION.to_owned(),
-            encode_waiters(&record.waiters),
-        );
-    }
     if let Some(mark) = record.epoch_mark {
         annotations.insert(EPOCH_MARK_ANNOTATION.to_owned(), mark.0.to_string());
     }
+    if record.stamp_needed {
+        annotations.insert(STAMP_NEEDED_ANNOTATION.to_owned(), "true".to_owned());
+    }
     // A missing duration (a foreign holder's) stays missing: see `UNKNOWN_LEASE_DURATION`.
-    let seconds = (!record.lease_duration.is_zero())
-        .then(|| record.lease_duration.as_secs_f64().ceil().max(1.0) as i32);
+    let seconds = (!record.lease_duration.is_zero()).then(|| whole_seconds(record.lease_duration));
     Lease {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
-            labels: Some([(MANAGED_BY_LABEL.0.to_owned(), MANAGED_BY_LABEL.1.to_owned())].into()),
+            labels: Some(lock_labels(name)),
             annotations: (!annotations.is_empty()).then_some(annotations),
             ..Default::default()
         },
@@ -145,39 +165,21 @@ pub fn to_lease(name: &str, record: &LeaseRecord) -> Lease {
     }
 }
 
-/// Reads a Lease, whoever wrote it: an unknown holderIdentity is kept opaque, a damaged waiter
-/// annotation counts as an empty queue (the next write of ours replaces it).
+/// Reads a lock's Lease, whoever wrote it: an unknown holderIdentity is kept opaque, and the
+/// waiter queue of older versions is ignored (the tickets are the queue).
 pub fn from_lease(lease: &Lease) -> Versioned<LeaseRecord> {
     let spec = lease.spec.clone().unwrap_or_default();
-    let waiters = lease
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(WAITERS_ANNOTATION))
-        .map(|text| {
-            decode_waiters(text).unwrap_or_else(|e| {
-                tracing::warn!(
-                    "ignoring a damaged waiter queue on lease {:?}: {e}",
-                    lease.metadata.name
-                );
-                Vec::new()
-            })
-        })
-        .unwrap_or_default();
+    let annotation = |key: &str| lease.metadata.annotations.as_ref().and_then(|a| a.get(key));
     let record = LeaseRecord {
         holder: spec.holder_identity.as_deref().and_then(HolderField::parse),
         lease_duration: Duration::from_secs(spec.lease_duration_seconds.unwrap_or(0).max(0) as u64),
         acquire_time: spec.acquire_time.map(|t| t.0),
         renew_time: spec.renew_time.map(|t| t.0),
         transitions: spec.lease_transitions.unwrap_or(0).max(0) as u32,
-        waiters,
-        epoch_mark: lease
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(EPOCH_MARK_ANNOTATION))
+        epoch_mark: annotation(EPOCH_MARK_ANNOTATION)
             .and_then(|v| v.parse().ok())
             .map(Epoch),
+        stamp_needed: annotation(STAMP_NEEDED_ANNOTATION).is_some_and(|v| v == "true"),
     };
     Versioned {
         value: record,
@@ -186,27 +188,29 @@ pub fn from_lease(lease: &Lease) -> Versioned<LeaseRecord> {
 }
 
 /// The merge patch that turns the stored Lease into `lease`: every spec field we own is set, or
-/// nulled when absent, and the waiter annotation is set or removed. `resourceVersion` makes the
-/// server refuse it (409) when the Lease changed since we read it.
+/// nulled when absent; our annotations are set or removed (and an older version's waiter queue
+/// removed); our labels are added, so that a Lease made before them, or by another tool, is
+/// listed from then on. `resourceVersion` makes the server refuse it (409) when the Lease
+/// changed since we read it.
 pub fn replace_patch(lease: &Lease, resource_version: &str) -> serde_json::Value {
     let spec = lease.spec.clone().unwrap_or_default();
-    let waiters = lease
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(WAITERS_ANNOTATION))
-        .cloned();
-    let mark = lease
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(EPOCH_MARK_ANNOTATION))
-        .cloned();
+    let annotation = |key: &str| {
+        lease
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .cloned()
+    };
     serde_json::json!({
         "metadata": {
             "resourceVersion": resource_version,
             "labels": lease.metadata.labels,
-            "annotations": { WAITERS_ANNOTATION: waiters, EPOCH_MARK_ANNOTATION: mark },
+            "annotations": {
+                EPOCH_MARK_ANNOTATION: annotation(EPOCH_MARK_ANNOTATION),
+                STAMP_NEEDED_ANNOTATION: annotation(STAMP_NEEDED_ANNOTATION),
+                LEGACY_WAITERS_ANNOTATION: null,
+            },
         },
         "spec": {
             "holderIdentity": spec.holder_identity,
@@ -216,6 +220,120 @@ pub fn replace_patch(lease: &Lease, resource_version: &str) -> serde_json::Value
             "leaseTransitions": spec.lease_transitions,
         },
     })
+}
+
+/// The ticket Lease of `ticket` waiting for the lock `lock` (without a resourceVersion): the
+/// waiter as JSON in `holderIdentity` (with `username` and `hostname` too, which the Solo tool
+/// reads a holder by), `ttl` as `leaseDurationSeconds`, the heartbeat as `renewTime` and the
+/// request's time as `acquireTime`.
+pub fn ticket_lease(lock: &str, ticket: &Waiter, ttl: Duration) -> Lease {
+    #[derive(Serialize)]
+    struct ReadableBySolo<'a> {
+        #[serde(flatten)]
+        waiter: &'a Waiter,
+        username: &'a str,
+        hostname: &'a str,
+    }
+    let identity = ReadableBySolo {
+        waiter: ticket,
+        username: &ticket.user,
+        hostname: &ticket.host,
+    };
+    Lease {
+        metadata: ObjectMeta {
+            name: Some(ticket_name(lock, &ticket.request_id)),
+            labels: Some(lock_labels(lock)),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            // Serialising strings, a number and timestamps cannot fail.
+            holder_identity: Some(serde_json::to_string(&identity).unwrap_or_default()),
+            lease_duration_seconds: Some(whole_seconds(ttl)),
+            acquire_time: Some(MicroTime(ticket.requested_at)),
+            renew_time: Some(MicroTime(ticket.heartbeat)),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Reads a ticket of the lock `lock`; `None` when the Lease is not one (its holderIdentity is
+/// not a waiter's, or it is not named as the ticket of that waiter).
+pub fn from_ticket(lock: &str, lease: &Lease) -> Option<Versioned<Waiter>> {
+    let identity = lease.spec.as_ref()?.holder_identity.as_deref()?;
+    let waiter: Waiter = serde_json::from_str(identity).ok()?;
+    let name = lease.metadata.name.as_deref()?;
+    (name == ticket_name(lock, &waiter.request_id)).then(|| Versioned {
+        value: waiter,
+        resource_version: lease.metadata.resource_version.clone().unwrap_or_default(),
+    })
+}
+
+/// Splits a LIST by the lock label of `lock` into the lock's Lease and its tickets (oldest stamp
+/// first); a labelled Lease that is neither is skipped with a warning.
+pub fn split_listing(lock: &str, listed: ObjectList<Lease>) -> LockListing {
+    let mut lease = None;
+    let mut tickets = Vec::new();
+    for item in &listed.items {
+        let name = item.metadata.name.as_deref().unwrap_or_default();
+        if name == lock {
+            lease = Some(from_lease(item));
+        } else if let Some(ticket) = from_ticket(lock, item) {
+            tickets.push(ticket);
+        } else {
+            tracing::warn!(
+                "ignoring the Lease {name:?}: labelled as of the lock {lock:?}, but not its ticket"
+            );
+        }
+    }
+    tickets.sort_by(|a, b| a.value.stamp_key().cmp(&b.value.stamp_key()));
+    LockListing {
+        lease,
+        tickets,
+        resource_version: listed.metadata.resource_version.unwrap_or_default(),
+    }
+}
+
+/// A create's 404 means that the namespace is missing: retrying cannot fix that (the protocol
+/// would read "absent" and create again).
+fn create_error(key: &LeaseKey, e: StoreError) -> StoreError {
+    match e {
+        StoreError::NotFound => StoreError::NamespaceMissing {
+            namespace: key.namespace.clone(),
+        },
+        other => other,
+    }
+}
+
+impl KubeLeaseStore {
+    /// A merge patch of the Lease `name` into `lease` at `resource_version` (see
+    /// [`replace_patch`]).
+    async fn patch(
+        &self,
+        api: &Api<Lease>,
+        name: &str,
+        lease: &Lease,
+        resource_version: &str,
+    ) -> Result<Lease, StoreError> {
+        let patch = replace_patch(lease, resource_version);
+        let (params, merge) = (PatchParams::default(), Patch::Merge(&patch));
+        retry::call(|| api.patch(name, &params, &merge))
+            .await
+            .map_err(IntoStore::into_store)
+    }
+
+    /// Reads the ticket of `request_id`; `None` when absent (or no longer a ticket).
+    async fn get_ticket(
+        &self,
+        api: &Api<Lease>,
+        lock: &str,
+        request_id: &str,
+    ) -> Result<Option<Versioned<Waiter>>, StoreError> {
+        let name = ticket_name(lock, request_id);
+        let lease = retry::call(|| api.get_opt(&name))
+            .await
+            .map_err(IntoStore::into_store)?;
+        Ok(lease.as_ref().and_then(|l| from_ticket(lock, l)))
+    }
 }
 
 impl LeaseStore for KubeLeaseStore {
@@ -243,14 +361,7 @@ impl LeaseStore for KubeLeaseStore {
         let post = PostParams::default();
         let created = retry::call(|| api.create(&post, &lease))
             .await
-            .map_err(|e| match e.into_store() {
-                // A create is never "not found" for its own object: the namespace is missing, and
-                // retrying cannot fix that (the protocol would read "absent" and create again).
-                StoreError::NotFound => StoreError::NamespaceMissing {
-                    namespace: key.namespace.clone(),
-                },
-                other => other,
-            })?;
+            .map_err(|e| create_error(key, e.into_store()))?;
         Ok(from_lease(&created))
     }
 
@@ -267,12 +378,9 @@ impl LeaseStore for KubeLeaseStore {
     ) -> Result<Versioned<LeaseRecord>, StoreError> {
         let api = self.api(key)?;
         let record = self.audited(key, record).await;
-        let patch = replace_patch(&to_lease(name, &record), resource_version);
-        let (params, merge) = (PatchParams::default(), Patch::Merge(&patch));
+        let lease = to_lease(name, &record);
         self.pending.set(key, Some("no answer yet".to_owned()));
-        let replaced = retry::call(|| api.patch(name, &params, &merge))
-            .await
-            .map_err(IntoStore::into_store);
+        let replaced = self.patch(&api, name, &lease, resource_version).await;
         self.pending
             .set(key, replaced.as_ref().err().map(ToString::to_string));
         Ok(from_lease(&replaced?))
@@ -305,54 +413,280 @@ impl LeaseStore for KubeLeaseStore {
         since_resource_version: &str,
     ) -> Result<Option<Versioned<LeaseRecord>>, StoreError> {
         let api = self.api(key)?;
-        if let Ok(since) = since_resource_version.parse::<u64>() {
-            // Through the watch kept open for this Lease; `410 Gone`: read it again (a fresh
-            // read is a change as far as the protocol cares: it decides again).
-            return match self.watches.change_after(&api, key, name, since).await? {
-                Some(change) => Ok(change),
-                None => self.get(key, name).await,
-            };
+        let change = self
+            .watches
+            .change_after(&api, key, name, since_resource_version, AfterDeletion::Keep)
+            .await?;
+        match change {
+            Some(lease) => Ok(lease.as_ref().map(from_lease)),
+            // `410 Gone`: a fresh read is a change as far as the protocol cares (it decides again).
+            None => self.get(key, name).await,
         }
-        let params = WatchParams::default()
-            .fields(&format!("metadata.name={name}"))
-            .timeout(290);
-        loop {
-            let stream = retry::call(|| api.watch(&params, since_resource_version))
-                .await
-                .map_err(IntoStore::into_store)?;
-            let mut stream = std::pin::pin!(stream);
-            while let Some(event) = stream.next().await {
-                let mut latest = match event.map_err(store_error)? {
-                    WatchEvent::Added(lease) | WatchEvent::Modified(lease) => {
-                        Some(from_lease(&lease))
-                    }
-                    WatchEvent::Deleted(_) => None,
-                    WatchEvent::Bookmark(_) => continue,
-                    // 410 Gone: the version we saw is too old to watch from; a fresh read is a
-                    // change as far as the protocol cares (it decides again).
-                    WatchEvent::Error(status) if status.code == 410 => {
-                        return self.get(key, name).await;
-                    }
-                    WatchEvent::Error(status) => {
-                        return Err(StoreError::Other {
-                            message: status.message,
-                        });
-                    }
-                };
-                // Events that already arrived behind the first: answer with the newest, so that a
-                // busy lease does not cost the protocol one round per event.
-                while let Some(Some(Ok(event))) = stream.next().now_or_never() {
-                    match event {
-                        WatchEvent::Added(lease) | WatchEvent::Modified(lease) => {
-                            latest = Some(from_lease(&lease))
-                        }
-                        WatchEvent::Deleted(_) => latest = None,
-                        WatchEvent::Bookmark(_) | WatchEvent::Error(_) => break,
-                    }
-                }
-                return Ok(latest);
+    }
+
+    /// One LIST by the lock's label (see [`split_listing`]). A lock's Lease written before the
+    /// label (or by another tool) is not in it until our first replace labels it.
+    async fn list(&self, key: &LeaseKey, name: &str) -> Result<LockListing, StoreError> {
+        let api = self.api(key)?;
+        let params =
+            ListParams::default().labels(&format!("{LOCK_LABEL}={}", lock_label_value(name)));
+        let listed = retry::call(|| api.list(&params))
+            .await
+            .map_err(IntoStore::into_store)?;
+        Ok(split_listing(name, listed))
+    }
+
+    /// A heartbeat is a merge patch at the version seen, like [`replace`](Self::replace): a
+    /// ticket deleted as dead stays deleted (404) instead of coming back.
+    async fn put_ticket(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        ticket: &Waiter,
+        ttl: Duration,
+        resource_version: Option<&str>,
+    ) -> Result<Versioned<Waiter>, StoreError> {
+        let api = self.api(key)?;
+        let lease = ticket_lease(name, ticket, ttl);
+        let written = match resource_version {
+            None => {
+                let post = PostParams::default();
+                retry::call(|| api.create(&post, &lease))
+                    .await
+                    .map_err(|e| create_error(key, e.into_store()))?
             }
-            // The server closed the watch (its timeout) with no change: watch again from the same point.
+            Some(version) => {
+                let ticket_name = ticket_name(name, &ticket.request_id);
+                self.patch(&api, &ticket_name, &lease, version).await?
+            }
+        };
+        Ok(Versioned {
+            value: ticket.clone(),
+            resource_version: written.metadata.resource_version.unwrap_or_default(),
+        })
+    }
+
+    async fn delete_ticket(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        request_id: &str,
+        resource_version: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let api = self.api(key)?;
+        let params = DeleteParams {
+            preconditions: resource_version.map(|version| Preconditions {
+                resource_version: Some(version.to_owned()),
+                uid: None,
+            }),
+            ..Default::default()
+        };
+        let ticket_name = ticket_name(name, request_id);
+        match retry::call(|| api.delete(&ticket_name, &params))
+            .await
+            .map_err(IntoStore::into_store)
+        {
+            Ok(_) | Err(StoreError::NotFound) => Ok(()),
+            Err(e) => Err(e),
         }
+    }
+
+    async fn watch_ticket(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        request_id: &str,
+        since_resource_version: &str,
+    ) -> Result<Option<Versioned<Waiter>>, StoreError> {
+        let api = self.api(key)?;
+        let ticket_name = ticket_name(name, request_id);
+        let change = self
+            .watches
+            .change_after(
+                &api,
+                key,
+                &ticket_name,
+                since_resource_version,
+                AfterDeletion::Close,
+            )
+            .await?;
+        match change {
+            // A ticket overwritten into something else is no ticket any more: as if deleted.
+            Some(lease) => Ok(lease.as_ref().and_then(|l| from_ticket(name, l))),
+            None => self.get_ticket(&api, name, request_id).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::Timestamp;
+    use kube::api::ListMeta;
+    use solo_core::lock::{Holder, Phase};
+
+    fn waiter(n: u32, requested_at: i64) -> Waiter {
+        Waiter {
+            request_id: format!("request-{n}"),
+            requested_at: Timestamp::from_second(requested_at).expect("a time"),
+            user: format!("user-{n}@example.com"),
+            host: "laptop".into(),
+            pid: n,
+            heartbeat: Timestamp::from_second(requested_at + 5).expect("a time"),
+        }
+    }
+
+    fn with_version(mut lease: Lease, version: &str) -> Lease {
+        lease.metadata.resource_version = Some(version.to_owned());
+        lease
+    }
+
+    #[test]
+    fn a_lock_lease_carries_its_label_and_its_annotations_and_reads_back() {
+        let record = LeaseRecord {
+            holder: Some(HolderField::Known(Holder {
+                user: "alice@example.com".into(),
+                host: "laptop".into(),
+                pid: 7,
+                request_id: "r-1".into(),
+                requested_at: Timestamp::from_second(1_000).expect("a time"),
+                phase: Phase::Held,
+                authenticated_as: None,
+            })),
+            epoch_mark: Some(Epoch(4)),
+            stamp_needed: true,
+            ..LeaseRecord::free(Duration::from_millis(2_500))
+        };
+        let lease = to_lease("my-net", &record);
+        let labels = lease.metadata.labels.clone().expect("labels");
+        assert_eq!(labels.get(LOCK_LABEL).map(String::as_str), Some("my-net"));
+        assert_eq!(
+            labels.get(MANAGED_BY_LABEL.0).map(String::as_str),
+            Some("solo")
+        );
+        assert_eq!(
+            lease.spec.as_ref().and_then(|s| s.lease_duration_seconds),
+            Some(3),
+            "whole seconds, rounded up"
+        );
+        let read = from_lease(&with_version(lease, "12"));
+        assert_eq!(read.resource_version, "12");
+        assert_eq!(
+            read.value,
+            LeaseRecord {
+                lease_duration: Duration::from_secs(3),
+                ..record
+            }
+        );
+    }
+
+    #[test]
+    fn a_replace_labels_the_lease_sets_or_removes_our_annotations_and_drops_the_old_queue() {
+        let free = LeaseRecord::free(Duration::from_secs(3));
+        let patch = replace_patch(&to_lease("my-net", &free), "41");
+        assert_eq!(patch["metadata"]["resourceVersion"], "41");
+        assert_eq!(patch["metadata"]["labels"][LOCK_LABEL], "my-net");
+        let annotations = &patch["metadata"]["annotations"];
+        for key in [
+            STAMP_NEEDED_ANNOTATION,
+            EPOCH_MARK_ANNOTATION,
+            LEGACY_WAITERS_ANNOTATION,
+        ] {
+            assert!(annotations[key].is_null(), "{key} removed: {patch}");
+        }
+        let marked = LeaseRecord {
+            stamp_needed: true,
+            epoch_mark: Some(Epoch(9)),
+            ..free
+        };
+        let patch = replace_patch(&to_lease("my-net", &marked), "41");
+        let annotations = &patch["metadata"]["annotations"];
+        assert_eq!(annotations[STAMP_NEEDED_ANNOTATION], "true");
+        assert_eq!(annotations[EPOCH_MARK_ANNOTATION], "9");
+        assert!(annotations[LEGACY_WAITERS_ANNOTATION].is_null());
+    }
+
+    #[test]
+    fn an_old_queue_annotation_is_ignored_on_read() {
+        let mut lease = to_lease("my-net", &LeaseRecord::free(Duration::from_secs(3)));
+        lease.metadata.annotations = Some(BTreeMap::from([(
+            LEGACY_WAITERS_ANNOTATION.to_owned(),
+            "not even json".to_owned(),
+        )]));
+        assert_eq!(
+            from_lease(&lease).value,
+            LeaseRecord::free(Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn a_ticket_is_a_lease_the_solo_tool_can_read_and_reads_back() {
+        let ticket = waiter(1, 1_000);
+        let lease = ticket_lease("my-net", &ticket, Duration::from_millis(1_200));
+        assert_eq!(lease.metadata.name.as_deref(), Some("my-net-w-request-1"));
+        assert_eq!(
+            lease
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LOCK_LABEL))
+                .map(String::as_str),
+            Some("my-net")
+        );
+        let spec = lease.spec.clone().expect("spec");
+        assert_eq!(spec.lease_duration_seconds, Some(2));
+        assert_eq!(spec.renew_time.map(|t| t.0), Some(ticket.heartbeat));
+        assert_eq!(spec.acquire_time.map(|t| t.0), Some(ticket.requested_at));
+        let identity: serde_json::Value =
+            serde_json::from_str(spec.holder_identity.as_deref().expect("identity")).expect("JSON");
+        assert_eq!(identity["username"], "user-1@example.com");
+        assert_eq!(identity["hostname"], "laptop");
+        assert_eq!(identity["pid"], 1);
+        let read = from_ticket("my-net", &with_version(lease.clone(), "7")).expect("a ticket");
+        assert_eq!(read.value, ticket);
+        assert_eq!(read.resource_version, "7");
+        // Another lock's ticket is not this lock's.
+        assert!(from_ticket("other-net", &lease).is_none());
+    }
+
+    #[test]
+    fn a_listing_is_split_into_the_lease_and_its_tickets_oldest_first() {
+        let lock = with_version(
+            to_lease("my-net", &LeaseRecord::free(Duration::from_secs(3))),
+            "3",
+        );
+        let late = with_version(
+            ticket_lease("my-net", &waiter(2, 2_000), Duration::from_secs(1)),
+            "5",
+        );
+        let early = with_version(
+            ticket_lease("my-net", &waiter(3, 1_000), Duration::from_secs(1)),
+            "6",
+        );
+        let mut foreign = with_version(
+            ticket_lease("my-net", &waiter(4, 500), Duration::from_secs(1)),
+            "8",
+        );
+        foreign.spec.as_mut().expect("spec").holder_identity = Some("kubectl".into());
+        let listed = ObjectList {
+            types: Default::default(),
+            metadata: ListMeta {
+                resource_version: Some("9".into()),
+                ..Default::default()
+            },
+            items: vec![late, lock, foreign, early],
+        };
+        let listing = split_listing("my-net", listed);
+        assert_eq!(listing.resource_version, "9");
+        assert_eq!(
+            listing.lease.map(|l| l.resource_version).as_deref(),
+            Some("3")
+        );
+        let tickets: Vec<(&str, &str)> = listing
+            .tickets
+            .iter()
+            .map(|t| (t.value.request_id.as_str(), t.resource_version.as_str()))
+            .collect();
+        assert_eq!(tickets, [("request-3", "6"), ("request-2", "5")]);
     }
 }

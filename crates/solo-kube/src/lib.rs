@@ -2,7 +2,7 @@
 //!
 //! - [`clusters`]: one API client per cluster ref, from the user's kubeconfig and contexts.
 //! - [`lease_store`]: the lock's [`LeaseStore`](solo_core::lock::LeaseStore) over
-//!   `coordination.k8s.io/v1` Leases, with the waiter queue in an annotation.
+//!   `coordination.k8s.io/v1` Leases, with a ticket Lease per waiter.
 //! - [`clock`]: wall time corrected against the API server, monotonic time that counts suspend.
 //! - [`fence`]: the fencing epoch stamped into every copy of the state object.
 //! - [`state_store`]: the state document in every cluster of a deployment, compared (R12) and

@@ -245,10 +245,10 @@ async fn a_cluster_stopped_or_restarted_never_costs_a_committed_write() {
         })
     };
     let deadline = std::time::Instant::now() + PATIENCE;
-    while !leases(&setup)
+    while !tickets(&setup)
         .await
         .iter()
-        .all(|(_, l)| waiters_of(l).contains("bob@"))
+        .all(|(_, t)| t.contains("bob@"))
     {
         assert!(std::time::Instant::now() < deadline, "bob never queued");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -272,8 +272,10 @@ async fn a_cluster_stopped_or_restarted_never_costs_a_committed_write() {
         .expect("the holder's renewal gives up");
     assert!(lost.contains("cluster-3"), "{lost}");
     assert!(holder.is_lost());
+    for (cluster, queued) in tickets_in(&clusters, &setup, &["cluster-1", "cluster-2"]).await {
+        assert!(!queued.contains("bob@"), "{cluster} queues bob: {queued}");
+    }
     for (cluster, lease) in leases_in(&clusters, &setup, &["cluster-1", "cluster-2"]).await {
-        assert!(!waiters_of(&lease).contains("bob@"), "{cluster} queues bob");
         let user = holder_of(&lease).and_then(|h| h.known().map(|h| h.user.clone()));
         assert_ne!(
             user.as_deref(),

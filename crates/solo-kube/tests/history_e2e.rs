@@ -150,8 +150,7 @@ async fn appends_rotate_through_archives_listed_in_the_state_and_read_back_in_or
     assert!(
         matches!(
             err,
-            HistoryError::State(StateStoreError::LockLost { .. })
-                | HistoryError::State(StateStoreError::NotStamped { .. })
+            HistoryError::State(StateStoreError::LockLost { .. }) | HistoryError::LockLost { .. }
         ),
         "{err}"
     );

@@ -106,7 +106,7 @@ async fn a_killed_holder_is_taken_over_after_its_lease_expires() {
 }
 
 /// Ctrl-C releases everything: a holder interrupted releases its leases, a waiter interrupted
-/// removes its queue entries.
+/// deletes its tickets.
 #[tokio::test]
 async fn ctrl_c_releases_what_the_process_claimed() {
     let env = TestEnv::shared();
@@ -119,10 +119,10 @@ async fn ctrl_c_releases_what_the_process_claimed() {
     wait_for_line(&mut waiter, "WAITING");
     // Wait until the waiter is visible in every lease.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !leases(&setup)
+    while !tickets(&setup)
         .await
         .iter()
-        .all(|(_, l)| waiters_of(l).contains("worker-1@"))
+        .all(|(_, t)| t.contains("worker-1@"))
     {
         assert!(Instant::now() < deadline, "the waiter never queued itself");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -131,11 +131,13 @@ async fn ctrl_c_releases_what_the_process_claimed() {
     interrupt(&waiter);
     wait_for_line(&mut waiter, "INTERRUPTED");
     assert!(waiter.wait().expect("reap").success());
-    for (cluster, lease) in leases(&setup).await {
+    for (cluster, queued) in tickets(&setup).await {
         assert!(
-            !waiters_of(&lease).contains("worker-1@"),
-            "{cluster} still queues the interrupted waiter"
+            !queued.contains("worker-1@"),
+            "{cluster} still queues the interrupted waiter: {queued}"
         );
+    }
+    for (cluster, lease) in leases(&setup).await {
         assert!(holder_of(&lease).is_some(), "{cluster} lost its holder");
     }
 
@@ -204,10 +206,9 @@ async fn a_cluster_down_during_acquisition_leaves_nothing_claimed() {
             holder_of(&lease).is_none(),
             "{cluster} kept a claim after the failed acquisition"
         );
-        assert!(
-            waiters_of(&lease).is_empty() || waiters_of(&lease) == "[]",
-            "{cluster} kept a queue entry"
-        );
+    }
+    for (cluster, queued) in tickets_in(&clusters, &setup, &["cluster-1", "cluster-2"]).await {
+        assert!(queued.is_empty(), "{cluster} kept a ticket: {queued}");
     }
     env.start("cluster-3");
     let (guard, _) = setup
@@ -444,4 +445,400 @@ async fn within<T>(
         .await
         .expect("the watch answers within 10 s")
         .expect("the watch answers")
+}
+
+/// A waiter's ticket as the contender writes it.
+fn ticket(n: u32) -> solo_core::lock::Waiter {
+    let now = jiff::Timestamp::now();
+    solo_core::lock::Waiter {
+        request_id: format!("{n:04}-request"),
+        requested_at: now,
+        user: format!("waiter-{n}@example.com"),
+        host: "test-host".into(),
+        pid: n,
+        heartbeat: now,
+    }
+}
+
+/// One LIST shows a lock's Lease and every ticket of it at one resourceVersion, and nothing of
+/// another lock in the same namespace; a heartbeat and a deletion are compare-and-swaps; a ticket
+/// already gone deletes without error.
+#[tokio::test]
+async fn a_listing_holds_the_lease_and_its_tickets_at_one_version_and_no_other_locks() {
+    use solo_core::lock::{LeaseKey, LeaseRecord, LeaseStore, StoreError};
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace("lock-list").await;
+    let setup = Setup::new(env, &ns, "listed-net", 1);
+    let store = solo_kube::KubeLeaseStore::new(setup.connect().await);
+    let key = LeaseKey::new("cluster-1", &ns);
+    let ttl = Duration::from_secs(3);
+
+    let empty = store.list(&key, "listed-net").await.expect("list");
+    assert!(empty.lease.is_none() && empty.tickets.is_empty());
+    let lease = store
+        .create(&key, "listed-net", LeaseRecord::free(ttl))
+        .await
+        .expect("create");
+    let (first, second) = (ticket(1), ticket(2));
+    let t1 = store
+        .put_ticket(&key, "listed-net", &first, ttl, None)
+        .await
+        .expect("ticket 1");
+    let t2 = store
+        .put_ticket(&key, "listed-net", &second, ttl, None)
+        .await
+        .expect("ticket 2");
+    assert_eq!(
+        store
+            .put_ticket(&key, "listed-net", &first, ttl, None)
+            .await,
+        Err(StoreError::Conflict),
+        "a second create of one ticket"
+    );
+    // Another lock's Lease and ticket in the same namespace.
+    store
+        .create(&key, "other-net", LeaseRecord::free(ttl))
+        .await
+        .expect("other lease");
+    store
+        .put_ticket(&key, "other-net", &ticket(3), ttl, None)
+        .await
+        .expect("other ticket");
+
+    let listing = store.list(&key, "listed-net").await.expect("list");
+    assert_eq!(listing.lease, Some(lease));
+    assert_eq!(listing.tickets, [t1.clone(), t2.clone()]);
+    let at: u64 = listing.resource_version.parse().expect("a number");
+    for version in [&t1.resource_version, &t2.resource_version] {
+        assert!(version.parse::<u64>().expect("a number") <= at);
+    }
+
+    // A heartbeat at the version seen; at a stale one it conflicts.
+    let beat = solo_core::lock::Waiter {
+        heartbeat: jiff::Timestamp::now(),
+        ..first.clone()
+    };
+    let t1b = store
+        .put_ticket(&key, "listed-net", &beat, ttl, Some(&t1.resource_version))
+        .await
+        .expect("heartbeat");
+    assert_ne!(t1b.resource_version, t1.resource_version);
+    assert_eq!(
+        store
+            .put_ticket(&key, "listed-net", &beat, ttl, Some(&t1.resource_version))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store
+            .delete_ticket(
+                &key,
+                "listed-net",
+                &first.request_id,
+                Some(&t1.resource_version)
+            )
+            .await,
+        Err(StoreError::Conflict),
+        "a live ticket is not deleted at a stale version"
+    );
+    store
+        .delete_ticket(
+            &key,
+            "listed-net",
+            &first.request_id,
+            Some(&t1b.resource_version),
+        )
+        .await
+        .expect("delete at the version seen");
+    store
+        .delete_ticket(&key, "listed-net", &first.request_id, None)
+        .await
+        .expect("a ticket already gone");
+    // A heartbeat never brings a deleted ticket back.
+    assert_eq!(
+        store
+            .put_ticket(&key, "listed-net", &beat, ttl, Some(&t1b.resource_version))
+            .await,
+        Err(StoreError::NotFound)
+    );
+    let listing = store.list(&key, "listed-net").await.expect("list");
+    assert_eq!(listing.tickets, [t2]);
+}
+
+/// A waiter behind another watches its ticket: a heartbeat wakes it with the ticket, and the
+/// deletion with nothing, whether or not the watch was open when it happened.
+#[tokio::test]
+async fn a_ticket_watch_wakes_on_a_heartbeat_and_on_the_deletion() {
+    use solo_core::lock::{LeaseKey, LeaseStore};
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace("lock-ticket-watch").await;
+    let setup = Setup::new(env, &ns, "watched-net", 1);
+    let store = solo_kube::KubeLeaseStore::new(setup.connect().await);
+    let key = LeaseKey::new("cluster-1", &ns);
+    let ttl = Duration::from_secs(3);
+    let waiter = ticket(1);
+    let id = waiter.request_id.clone();
+    let v0 = store
+        .put_ticket(&key, "watched-net", &waiter, ttl, None)
+        .await
+        .expect("ticket");
+
+    let beat = |n: i64| solo_core::lock::Waiter {
+        heartbeat: waiter.heartbeat + jiff::SignedDuration::from_secs(n),
+        ..waiter.clone()
+    };
+    let first_beat = beat(1);
+    let (woke, v1) = tokio::join!(
+        within(store.watch_ticket(&key, "watched-net", &id, &v0.resource_version)),
+        store.put_ticket(
+            &key,
+            "watched-net",
+            &first_beat,
+            ttl,
+            Some(&v0.resource_version)
+        )
+    );
+    let v1 = v1.expect("heartbeat");
+    assert_eq!(woke, Some(v1.clone()), "woken by the heartbeat");
+
+    // A heartbeat while nobody waits: the next wait from what was seen answers at once.
+    let v2 = store
+        .put_ticket(
+            &key,
+            "watched-net",
+            &beat(2),
+            ttl,
+            Some(&v1.resource_version),
+        )
+        .await
+        .expect("heartbeat");
+    let woke = within(store.watch_ticket(&key, "watched-net", &id, &v1.resource_version)).await;
+    assert_eq!(woke, Some(v2.clone()));
+
+    let early = tokio::time::timeout(
+        Duration::from_millis(300),
+        store.watch_ticket(&key, "watched-net", &id, &v2.resource_version),
+    )
+    .await;
+    assert!(early.is_err(), "woke without a change: {early:?}");
+    let (woke, deleted) = tokio::join!(
+        within(store.watch_ticket(&key, "watched-net", &id, &v2.resource_version)),
+        store.delete_ticket(&key, "watched-net", &id, Some(&v2.resource_version))
+    );
+    deleted.expect("delete");
+    assert_eq!(woke, None, "woken by the deletion");
+    // Again from the version seen, with the watch closed after the deletion: a fresh one sees it.
+    let woke = within(store.watch_ticket(&key, "watched-net", &id, &v2.resource_version)).await;
+    assert_eq!(woke, None);
+    // From an older version: a change after it (the heartbeat, or the deletion).
+    let woke = within(store.watch_ticket(&key, "watched-net", &id, &v1.resource_version)).await;
+    assert!(woke.is_none() || woke == Some(v2), "{woke:?}");
+}
+
+/// The new protocol waits on a Lease that a LIST did not show from the LIST's resourceVersion:
+/// its creation wakes the wait, whether it lands before the watch opens or after.
+#[tokio::test]
+async fn a_watch_of_an_absent_lease_from_a_listing_wakes_on_its_creation() {
+    use solo_core::lock::{LeaseKey, LeaseRecord, LeaseStore};
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace("lock-absent-watch").await;
+    let setup = Setup::new(env, &ns, "absent-net", 1);
+    let store = solo_kube::KubeLeaseStore::new(setup.connect().await);
+    let key = LeaseKey::new("cluster-1", &ns);
+    let free = LeaseRecord::free(Duration::from_secs(3));
+
+    let seen = store.list(&key, "absent-net").await.expect("list");
+    assert!(seen.lease.is_none());
+    let (woke, created) = tokio::join!(
+        within(store.watch_change(&key, "absent-net", &seen.resource_version)),
+        store.create(&key, "absent-net", free.clone())
+    );
+    assert_eq!(
+        woke,
+        Some(created.expect("create")),
+        "woken by the creation"
+    );
+
+    // Created before the wait starts.
+    let seen = store.list(&key, "absent-too").await.expect("list");
+    assert!(seen.lease.is_none());
+    let created = store
+        .create(&key, "absent-too", free)
+        .await
+        .expect("create");
+    let woke = within(store.watch_change(&key, "absent-too", &seen.resource_version)).await;
+    assert_eq!(woke, Some(created));
+}
+
+/// A Lease made before the lock label (an older solo, kubectl): not listed, until our first
+/// replace labels it; that replace also drops an older solo's waiter queue.
+#[tokio::test]
+async fn an_unlabelled_lease_is_labelled_by_the_first_replace_and_then_listed() {
+    use k8s_openapi::api::coordination::v1::LeaseSpec;
+    use kube::api::{ObjectMeta, PostParams};
+    use solo_core::lock::{LeaseKey, LeaseRecord, LeaseStore};
+    use solo_kube::lease_store::{LEGACY_WAITERS_ANNOTATION, LOCK_LABEL};
+
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace("lock-unlabelled").await;
+    let setup = Setup::new(env, &ns, "old-net", 1);
+    let clusters = setup.connect().await;
+    let api: Api<Lease> =
+        Api::namespaced(clusters.client("cluster-1").expect("client").clone(), &ns);
+    let old = Lease {
+        metadata: ObjectMeta {
+            name: Some("old-net".into()),
+            annotations: Some(
+                [(
+                    LEGACY_WAITERS_ANNOTATION.to_owned(),
+                    r#"[{"requestId":"r"}]"#.to_owned(),
+                )]
+                .into(),
+            ),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            lease_duration_seconds: Some(3),
+            ..Default::default()
+        }),
+    };
+    api.create(&PostParams::default(), &old)
+        .await
+        .expect("an unlabelled lease");
+
+    let store = solo_kube::KubeLeaseStore::new(clusters.clone());
+    let key = LeaseKey::new("cluster-1", &ns);
+    let listing = store.list(&key, "old-net").await.expect("list");
+    assert!(listing.lease.is_none(), "listed without the label");
+    let read = store
+        .get(&key, "old-net")
+        .await
+        .expect("get")
+        .expect("present");
+    let replaced = store
+        .replace(
+            &key,
+            "old-net",
+            LeaseRecord {
+                transitions: 1,
+                ..read.value
+            },
+            &read.resource_version,
+        )
+        .await
+        .expect("replace");
+    let listing = store.list(&key, "old-net").await.expect("list");
+    assert_eq!(listing.lease, Some(replaced));
+    let raw = api.get("old-net").await.expect("get");
+    assert_eq!(
+        raw.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LOCK_LABEL))
+            .map(String::as_str),
+        Some("old-net")
+    );
+    assert!(
+        raw.metadata
+            .annotations
+            .as_ref()
+            .is_none_or(|a| !a.contains_key(LEGACY_WAITERS_ANNOTATION)),
+        "the old queue is gone: {:?}",
+        raw.metadata.annotations
+    );
+}
+
+/// A fenced write admits any epoch not older than the copy's and raises the copy's to it in the
+/// same write; an older epoch is then refused (so a holder with an epoch between the two can no
+/// longer write either). Both through the fence and through the state store.
+#[tokio::test]
+async fn a_higher_epoch_writes_and_raises_the_fence_then_a_lower_one_is_refused() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{ObjectMeta, PostParams};
+    use solo_core::lock::Epoch;
+    use solo_kube::fence::{EPOCH_ANNOTATION, FencedWriteError, epoch_of};
+    use solo_kube::{StateStore, StateStoreError};
+
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace("lock-fence").await;
+    let setup = Setup::new(env, &ns, "fenced-net", 2);
+    let clusters = setup.connect().await;
+
+    // The fence over a plain object stamped at 3.
+    let fence = setup.fence(&clusters);
+    let target = fence.targets()[0].clone();
+    let secrets: Api<Secret> = Api::namespaced(
+        clusters.client(&target.cluster).expect("client").clone(),
+        &ns,
+    );
+    let stamped = Secret {
+        metadata: ObjectMeta {
+            name: Some(target.name.clone()),
+            annotations: Some([(EPOCH_ANNOTATION.to_owned(), "3".to_owned())].into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    secrets
+        .create(&PostParams::default(), &stamped)
+        .await
+        .expect("a stamped object");
+    let written = fence
+        .write(&target, Epoch(5), |s| {
+            s.string_data = Some([("k".to_owned(), "five".to_owned())].into())
+        })
+        .await
+        .expect("a higher epoch writes");
+    assert_eq!(epoch_of(&written), Epoch(5));
+    fence
+        .write(&target, Epoch(5), |_| {})
+        .await
+        .expect("the same epoch writes again");
+    let refused = fence.write(&target, Epoch(4), |_| {}).await;
+    assert!(
+        matches!(
+            refused,
+            Err(FencedWriteError::Fenced {
+                ours: Epoch(4),
+                current: Epoch(5),
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        epoch_of(&secrets.get(&target.name).await.expect("get")),
+        Epoch(5)
+    );
+
+    // The state store's write: every copy goes up to the writer's epoch.
+    let store = StateStore::new(clusters.clone(), &ns);
+    store
+        .create(&empty_state(&setup), "team-a")
+        .await
+        .expect("create");
+    append_node(&store, &setup, Epoch(7), "node-at-7")
+        .await
+        .expect("a write at 7");
+    for (cluster, copy) in store
+        .read_whole(&setup.deployment, &setup.refs())
+        .await
+        .copies()
+    {
+        let copy = copy.expect("a readable copy");
+        assert_eq!(copy.fencing_epoch, Epoch(7), "{cluster}");
+    }
+    let refused = append_node(&store, &setup, Epoch(6), "node-at-6").await;
+    assert!(
+        matches!(
+            refused,
+            Err(StateStoreError::LockLost {
+                ours: Epoch(6),
+                current: Epoch(7),
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(node_names(&store, &setup).await, ["node-at-7"]);
 }

@@ -371,7 +371,7 @@ fn a_renew_that_finds_one_lease_gone_frees_the_others_instead_of_keeping_them_fo
 #[test]
 fn a_waiting_lease_acquire_claims_for_a_short_time_not_for_its_whole_hold() {
     use k8s_openapi::api::coordination::v1::Lease;
-    use kube::api::Api;
+    use kube::api::{Api, ListParams};
 
     let (alice, ns, state_ns) = alice_with_a_deployment("shortclaim", "shortclaim-net");
     alice.ok(&["lease", "acquire", "shortclaim-net", "--for", "5m"]);
@@ -411,22 +411,29 @@ fn a_waiting_lease_acquire_claims_for_a_short_time_not_for_its_whole_hold() {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let seen = leases.get_opt(&ns).await.expect("get");
-            // Bob's claim, or the lease bob created to queue in: what he wrote while waiting.
-            if let Some(lease) = seen.clone() {
-                let queued = lease
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get("solo.hiero.org/lock-waiters"))
-                    .is_some_and(|w| w.contains("bob@example.com"));
-                let spec = lease.spec.unwrap_or_default();
-                let claimed = spec
-                    .holder_identity
+            // Bob's claim, or the ticket bob created to queue: what he wrote while waiting.
+            let bobs = |spec: &k8s_openapi::api::coordination::v1::LeaseSpec| {
+                spec.holder_identity
                     .as_deref()
-                    .is_some_and(|h| h.contains("bob@example.com"));
-                if claimed || queued {
-                    break spec.lease_duration_seconds.unwrap_or_default();
-                }
+                    .is_some_and(|h| h.contains("bob@example.com"))
+            };
+            let claimed = seen.clone().and_then(|l| l.spec).filter(bobs);
+            let selector = format!(
+                "{}={}",
+                solo_kube::lease_store::LOCK_LABEL,
+                solo_kube::lease_store::lock_label_value(&ns)
+            );
+            let queued = leases
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .expect("list")
+                .items
+                .into_iter()
+                .filter(|l| l.metadata.name.as_deref() != Some(ns.as_str()))
+                .filter_map(|l| l.spec)
+                .find(bobs);
+            if let Some(spec) = claimed.or(queued) {
+                break spec.lease_duration_seconds.unwrap_or_default();
             }
             assert!(
                 Instant::now() < deadline,

@@ -558,9 +558,11 @@ where
                 (i, record, version)
             })
             .collect();
-        let (store, lock_set, slots) = (&*self.store, &self.lock_set, &self.slots);
+        // Keys, not slots, go into the futures: a slot holds watches, which are not `Sync`.
+        let keys: Vec<LeaseKey> = self.slots.iter().map(|s| s.key.clone()).collect();
+        let (store, lock_set, keys) = (&*self.store, &self.lock_set, &keys);
         let writes = join_all(claims.into_iter().map(|(i, record, version)| async move {
-            let key = &slots[i].key;
+            let key = &keys[i];
             let name = lock_set.lease_name(key);
             let result = match &version {
                 Some(rv) => store.replace(key, name, record, rv).await,
@@ -568,14 +570,14 @@ where
             };
             (i, version.is_none(), result)
         }));
-        let lists = join_all(slots.iter().enumerate().filter(|_| !fresh).map(
-            |(i, slot)| async move {
-                (
-                    i,
-                    store.list(&slot.key, lock_set.lease_name(&slot.key)).await,
-                )
-            },
-        ));
+        let lists = join_all(
+            keys.iter()
+                .enumerate()
+                .filter(|_| !fresh)
+                .map(
+                    |(i, key)| async move { (i, store.list(key, lock_set.lease_name(key)).await) },
+                ),
+        );
         let (writes, lists) = join(writes, lists).await;
         let mut complete = true;
         let mut conflict = false;
@@ -723,22 +725,20 @@ where
         };
         let ttl = self.config.waiter_ttl;
         let (store, lock_set) = (&*self.store, &self.lock_set);
-        let results = join_all(
-            self.slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.ticket.is_none())
-                .map(|(i, slot)| {
-                    let waiter = &waiter;
-                    async move {
-                        let name = lock_set.lease_name(&slot.key);
-                        (
-                            i,
-                            store.put_ticket(&slot.key, name, waiter, ttl, None).await,
-                        )
-                    }
-                }),
-        )
+        let missing: Vec<(usize, LeaseKey)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.ticket.is_none())
+            .map(|(i, s)| (i, s.key.clone()))
+            .collect();
+        let results = join_all(missing.iter().map(|(i, key)| {
+            let waiter = &waiter;
+            async move {
+                let name = lock_set.lease_name(key);
+                (*i, store.put_ticket(key, name, waiter, ttl, None).await)
+            }
+        }))
         .await;
         self.must_list = true;
         for (i, result) in results {
@@ -851,6 +851,11 @@ where
     /// changes, what blocks us expires on our clock, or the deadline passes. Heartbeats and
     /// claim renewals that fall due meanwhile are written without waking the decision.
     async fn wait(&mut self, behind: bool, deadline: Option<Duration>) -> Result<(), LockError> {
+        let decided_at = self.clock.mono_now();
+        // After a wait, what we saw is no fresh look any more: the next round lists.
+        for slot in &mut self.slots {
+            slot.listed = false;
+        }
         loop {
             self.maintain().await?;
             if self.must_list || self.slots.iter().any(|s| s.failures > 0) {
@@ -928,14 +933,22 @@ where
                         slot.watch = None;
                         continue;
                     }
-                    if let Some(rec) = slot.lease.record()
-                        && let Some(t) = slot.observer.holder_deadline(rec).filter(|t| *t > now)
+                    // A holder that expired before the decision was decided on already.
+                    if let Some(t) = slot
+                        .lease
+                        .record()
+                        .and_then(|rec| slot.observer.holder_deadline(rec))
+                        .filter(|t| *t > decided_at)
                     {
                         earliest(t);
                     }
                     let name = self.lock_set.lease_name(&slot.key).to_owned();
                     arm_watch(&self.store, slot, &name, late);
                 }
+            }
+            if wake_at.is_some_and(|w| w <= now) {
+                // What blocked us expired meanwhile (while we beat, say): decide again.
+                return Ok(());
             }
             let first = min_opt(wake_at, maintenance.map(|t| t.max(now)));
             let mut timer = first.map(|t| Box::pin(self.clock.sleep(t.saturating_sub(now))));

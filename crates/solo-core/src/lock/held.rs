@@ -31,6 +31,8 @@ struct HeldState {
     /// Why the lock was lost; once lost it is never valid again.
     lost: Option<(LeaseKey, String)>,
     released: bool,
+    /// A write of unknown outcome was made (see `note_unknown_write`).
+    unclean: bool,
     /// Our tickets, still to delete (off the critical path: the first renewal or the release
     /// deletes them, and that wakes our successor).
     tickets: Vec<(LeaseKey, String)>,
@@ -137,6 +139,7 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
             margin: config.effective_margin(),
             lost: None,
             released: false,
+            unclean: false,
             tickets: Vec::new(),
         };
         let jitter = Jitter::new(config.jitter_seed, &holder.request_id);
@@ -156,6 +159,13 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
     pub(crate) fn with_tickets(self, tickets: Vec<(LeaseKey, String)>) -> Self {
         locked(&self.state).tickets = tickets;
         self
+    }
+
+    /// Says that a write under this lock has an unknown outcome (it timed out, and may still
+    /// land): the release then leaves the Leases stamp-needed, so that the next holder fences
+    /// it before going.
+    pub fn note_unknown_write(&self) {
+        locked(&self.state).unclean = true;
     }
 
     /// Deletes our tickets now (they were left by the wait, and wake our successor): the first
@@ -519,7 +529,9 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
     }
 
     /// Releases every lease at once, in parallel, with no sleep: clears its holder and its
-    /// stamp-needed mark and keeps the Lease with our epoch (the next holder's goes above it;
+    /// stamp-needed mark (keeps it set when the lock is no longer valid or a write had an
+    /// unknown outcome: [`note_unknown_write`](Self::note_unknown_write)), and keeps the Lease
+    /// with our epoch (the next holder's goes above it;
     /// a release never deletes a Lease). Our tickets left, if any, are deleted beside it. A
     /// failing cluster is tried a few times; [`LockError::Release`] names the leases still
     /// held then (they expire after the hold duration), [`LockError::Lost`] a lease that had
@@ -540,20 +552,28 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
     }
 
     async fn give_back(self) -> Result<(), LockError> {
-        let leases: Vec<_> = {
+        let (leases, clean) = {
             let mut state = locked(&self.state);
+            // A clean handoff needs no stamp only if this holder can write nothing more: its
+            // lock still valid and no write of unknown outcome. Otherwise a write of ours may
+            // still land, and the next holder must fence it first.
+            let clean = !state.unclean
+                && state
+                    .valid_until()
+                    .is_some_and(|until| self.clock.mono_now() < until);
             state.released = true;
-            state
+            let leases: Vec<_> = state
                 .leases
                 .iter()
                 .map(|l| (l.key.clone(), l.current.clone()))
-                .collect()
+                .collect();
+            (leases, clean)
         };
         let (results, ()) = futures::future::join(
             join_all(
                 leases
                     .into_iter()
-                    .map(|(key, current)| self.release_lease(key, current)),
+                    .map(|(key, current)| self.release_lease(key, current, clean)),
             ),
             self.drop_tickets(),
         )
@@ -582,7 +602,12 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
         }
     }
 
-    async fn release_lease(&self, key: LeaseKey, mut current: Versioned<LeaseRecord>) -> Released {
+    async fn release_lease(
+        &self,
+        key: LeaseKey,
+        mut current: Versioned<LeaseRecord>,
+        clean: bool,
+    ) -> Released {
         let name = self.lock_set.lease_name(&key);
         let limit = self.config.request_timeout;
         let no_timeout = self.config.sabotage.no_request_timeout;
@@ -611,7 +636,7 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
             next.holder = None;
             next.acquire_time = None;
             next.renew_time = None;
-            next.stamp_needed = false;
+            next.stamp_needed = !clean;
             let mark = self.epoch;
             next.epoch_mark = Some(next.epoch_mark.map_or(mark, |m| m.max(mark)));
             let replace = self

@@ -90,9 +90,10 @@
 //! - A request paused for longer than a lease between claiming its last lease and stamping the
 //!   epoch can stamp an epoch after the next holder's: that holder's state writes are then
 //!   refused (never accepted wrongly) until it acquires again.
-//! - A holder releases with stamp-needed cleared even when its last state write timed out
-//!   (its outcome unknown): such a write that lands after the next holder's first write is
-//!   refused by the epoch; one that lands before it makes that holder's compare-and-swap fail.
+//! - A release clears stamp-needed (a clean handoff: the next holder stamps nothing) only while
+//!   the lock is valid and no write had an unknown outcome: an adapter whose state write timed
+//!   out must say so ([`HeldLock::note_unknown_write`]), or that write, landing after the next
+//!   holder's first, would be accepted.
 //! - A Lease left by the earlier protocol with an epoch mark (after a deletion) and no
 //!   stamp-needed is taken as clean: a state re-created under that protocol may carry a
 //!   higher epoch, and the first holder's writes are then refused until the state is stamped

@@ -69,20 +69,11 @@ pub enum StateStoreError {
         /// A cluster with a readable copy to suggest, or `<cluster>`.
         good: String,
     },
-    /// The fence carries another holder's epoch: this lock was lost.
+    /// The fence carries a newer holder's epoch: this lock was lost.
     #[error(
-        "cluster {cluster}: the state is fenced at epoch {current}, not this lock's epoch {ours}; the lock was lost and nothing more was written there: acquire the lock again"
+        "cluster {cluster}: the state is fenced at epoch {current}, newer than this lock's epoch {ours}; the lock was lost and nothing more was written there: acquire the lock again"
     )]
     LockLost {
-        cluster: String,
-        ours: Epoch,
-        current: Epoch,
-    },
-    /// The object carries an older epoch than the lock's: it was recreated after the lock's stamp.
-    #[error(
-        "cluster {cluster}: the state object carries fencing epoch {current}, older than this lock's epoch {ours}, so it was recreated after the lock was taken; nothing was written: release the lock and acquire it again"
-    )]
-    NotStamped {
         cluster: String,
         ours: Epoch,
         current: Epoch,
@@ -144,17 +135,12 @@ pub enum StateStoreError {
     },
 }
 
-/// The refusal of a copy stamped with another epoch than the lock's (the core's one rule,
-/// [`admits`](solo_core::lock::fencing::admits), said which).
+/// The refusal of a copy fenced at a newer epoch than the lock's (the core's one rule,
+/// [`admits`](solo_core::lock::fencing::admits)).
 pub(crate) fn fenced(cluster: &str, refusal: FenceRefusal) -> StateStoreError {
     let cluster = cluster.to_owned();
     match refusal {
         FenceRefusal::Superseded { stored, ours } => StateStoreError::LockLost {
-            cluster,
-            ours,
-            current: stored,
-        },
-        FenceRefusal::NotStamped { stored, ours } => StateStoreError::NotStamped {
             cluster,
             ours,
             current: stored,

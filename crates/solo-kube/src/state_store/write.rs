@@ -363,6 +363,8 @@ impl StateStore {
         let api = self.api(cluster)?;
         let mut next = secret.clone();
         fill(&mut next, key, bytes, meta);
+        // The copy's fence goes up to ours in the same compare-and-swap that writes it.
+        set_epoch(&mut next, epoch);
         match crate::retry::call(|| async {
             api.replace(&name, &PostParams::default(), &next).await
         })
@@ -394,7 +396,8 @@ impl StateStore {
     }
 }
 
-/// Every existing copy must carry the lock's epoch; a missing copy under the lock was deleted.
+/// No existing copy may carry a newer epoch than the lock's; a missing copy under the lock was
+/// deleted.
 fn check_fence(
     raws: &[Raw],
     epoch: Epoch,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 use solo_core::lock::{Epoch, HolderField, Identity, LeaseKey, LockConfig, LockSet, WaitPolicy};
 use solo_core::state::{ClusterRef, ConsensusNode, MigrationStamp, StateDocument};
 use solo_kube::fence::FenceTarget;
@@ -276,13 +276,45 @@ pub fn holder_of(lease: &Option<Lease>) -> Option<HolderField> {
         .and_then(HolderField::parse)
 }
 
-pub fn waiters_of(lease: &Option<Lease>) -> String {
-    lease
-        .as_ref()
-        .and_then(|l| l.metadata.annotations.as_ref())
-        .and_then(|a| a.get(solo_core::lock::WAITERS_ANNOTATION))
-        .cloned()
-        .unwrap_or_default()
+/// The tickets of `setup`'s lock in every cluster: the waiters' `holderIdentity` JSON, one
+/// per line, read straight from the API server by the lock label (not through the store).
+pub async fn tickets(setup: &Setup) -> Vec<(String, String)> {
+    let clusters = setup.connect().await;
+    let refs = setup.refs();
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    tickets_in(&clusters, setup, &refs).await
+}
+
+/// [`tickets`] in the clusters `refs` only, through clients made before.
+pub async fn tickets_in(
+    clusters: &Clusters,
+    setup: &Setup,
+    refs: &[&str],
+) -> Vec<(String, String)> {
+    let selector = format!(
+        "{}={}",
+        solo_kube::lease_store::LOCK_LABEL,
+        solo_kube::lease_store::lock_label_value(&setup.deployment)
+    );
+    let mut out = Vec::new();
+    for r in refs {
+        let api: Api<Lease> = Api::namespaced(
+            clusters.client(r).expect("client").clone(),
+            &setup.namespace,
+        );
+        let listed = api
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .expect("list leases");
+        let identities: Vec<String> = listed
+            .items
+            .into_iter()
+            .filter(|l| l.metadata.name.as_deref() != Some(setup.deployment.as_str()))
+            .filter_map(|l| l.spec?.holder_identity)
+            .collect();
+        out.push((r.to_string(), identities.join("\n")));
+    }
+    out
 }
 
 pub fn interrupt(child: &Child) {

@@ -5,7 +5,7 @@ use super::session;
 use crate::cli::{BreakArgs, DeploymentArgs, Global, LeaseCommand, Output};
 use crate::render::{Failure, Out};
 use serde_json::json;
-use solo_core::lock::{HolderField, Phase, SoloToolHolder};
+use solo_core::lock::{HolderField, Phase, SoloToolHolder, Waiter};
 
 /// Run a `solo lease` command.
 pub fn run(cmd: &LeaseCommand, global: &Global, out: &Out) -> Result<(), Failure> {
@@ -80,7 +80,7 @@ async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(),
             .await?;
     let now = jiff::Timestamp::now();
     let mut rows = Vec::new();
-    for (key, lease) in &leases {
+    for (key, lease, tickets) in &leases {
         let record = lease.as_ref().map(|v| &v.value);
         let holder = record.and_then(|r| r.holder.as_ref());
         let expires = record.and_then(|r| {
@@ -88,7 +88,6 @@ async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(),
             let d = jiff::SignedDuration::try_from(r.lease_duration).ok()?;
             renewed.checked_add(d).ok()
         });
-        let waiters = record.map(|r| r.waiters.len()).unwrap_or(0);
         let state = match (holder, expires) {
             (None, _) => "free",
             (Some(_), Some(t)) if t < now => "expired",
@@ -121,13 +120,14 @@ async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(),
             "holder": holder_json,
             "since": holder.and(record.and_then(|r| r.acquire_time)).map(|t| t.to_string()),
             "expires": holder.and(expires).map(|t| t.to_string()),
-            "waiters": waiters,
+            "waiters": tickets.len(),
+            "queue": tickets.iter().map(waiter_json).collect::<Vec<_>>(),
         }));
     }
     match out.format {
         Output::Table => {
             let mut table = Vec::new();
-            for (row, (key, lease)) in rows.iter().zip(&leases) {
+            for (row, (key, lease, _)) in rows.iter().zip(&leases) {
                 let holder = lease
                     .as_ref()
                     .and_then(|v| v.value.holder.as_ref())
@@ -168,6 +168,27 @@ async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(),
                 ],
                 table,
             ));
+            let queue: Vec<Vec<String>> = leases
+                .iter()
+                .flat_map(|(key, _, tickets)| {
+                    tickets.iter().map(move |w| {
+                        vec![
+                            key.cluster.clone(),
+                            key.namespace.clone(),
+                            HolderField::Known(w.as_holder()).describe(),
+                            crate::render::when(w.requested_at),
+                            crate::render::when(w.heartbeat),
+                        ]
+                    })
+                })
+                .collect();
+            if !queue.is_empty() {
+                out.result("\n");
+                out.result(&crate::render::table(
+                    &["CLUSTER", "NAMESPACE", "WAITER", "REQUESTED", "HEARTBEAT"],
+                    queue,
+                ));
+            }
         }
         format => out.result(&super::structured(
             format,
@@ -175,4 +196,16 @@ async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(),
         )),
     }
     Ok(())
+}
+
+/// One waiter of a lease as `lease status` shows it (its ticket, alive or not).
+fn waiter_json(w: &Waiter) -> serde_json::Value {
+    json!({
+        "user": w.user,
+        "host": w.host,
+        "pid": w.pid,
+        "requestId": w.request_id,
+        "requestedAt": w.requested_at.to_string(),
+        "heartbeat": w.heartbeat.to_string(),
+    })
 }

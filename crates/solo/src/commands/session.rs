@@ -6,8 +6,8 @@ use crate::cli::Global;
 use crate::config::{self, KnownDeployment, LocalConfig};
 use crate::render::{EXIT_FORBIDDEN, EXIT_LOCKED, EXIT_OUT_OF_SYNC, Failure};
 use solo_core::lock::{
-    Identity, LeaseKey, LeaseRecord, LockConfig, LockError, LockSet, StoreError, Versioned,
-    read_lock,
+    Identity, LeaseKey, LeaseRecord, LeaseStore, LockConfig, LockError, LockSet, StoreError,
+    Versioned, Waiter, read_lock,
 };
 use solo_core::state::{Loaded, MigrationStamp, StateDocument};
 use solo_kube::clusters::ClustersError;
@@ -261,8 +261,35 @@ pub async fn open_to_lock(
         .0)
 }
 
-/// The leases of a deployment as read, each with its record (`None`: no such Lease).
-pub type LeaseRead = Vec<(LeaseKey, Option<Versioned<LeaseRecord>>)>;
+/// The leases of a deployment as read, each with its record (`None`: no such Lease) and the
+/// tickets of its waiters, oldest stamp first, dead or alive.
+pub type LeaseRead = Vec<(LeaseKey, Option<Versioned<LeaseRecord>>, Vec<Waiter>)>;
+
+/// Reads every Lease of `lock_set` and lists its tickets, all in parallel. The Lease is read by
+/// name, not taken from the LIST: one written by an older version carries no lock label yet.
+async fn read_lock_and_tickets(
+    store: &KubeLeaseStore,
+    lock_set: &LockSet,
+) -> Result<LeaseRead, LockError> {
+    let lists = futures::future::join_all(
+        lock_set
+            .keys()
+            .iter()
+            .map(|key| store.list(key, lock_set.lease_name(key))),
+    );
+    let (leases, lists) = tokio::join!(read_lock(store, lock_set), lists);
+    leases?
+        .into_iter()
+        .zip(lists)
+        .map(|((key, lease), listed)| match listed {
+            Ok(listing) => {
+                let tickets = listing.tickets.into_iter().map(|t| t.value).collect();
+                Ok((key, lease, tickets))
+            }
+            Err(source) => Err(LockError::Store { key, source }),
+        })
+        .collect()
+}
 
 /// Like [`open`], for a command that reads the lock: the leases of the set the local config
 /// knows are read at the same time as the state, and read again only when the state names
@@ -277,7 +304,7 @@ pub async fn open_and_read_lock(
         let store = KubeLeaseStore::new(clusters.clone());
         async move {
             let lock_set = lock_set?;
-            let read = read_lock(&store, &lock_set).await;
+            let read = read_lock_and_tickets(&store, &lock_set).await;
             Ok::<_, Failure>((lock_set, read))
         }
     };
