@@ -121,29 +121,33 @@ fn every_schedule_keeps_mutual_exclusion_fencing_fifo_and_progress() {
 fn replay() {
     let seed = env_u64("SOLO_SIM_SEED").unwrap_or(1);
     let trace = std::env::var("SOLO_SIM_TRACE").is_ok_and(|v| v != "0");
-    // SOLO_SIM_SABOTAGE=hide-waiters|accept-stale-writes|no-request-timeout replays a broken variant.
-    let sabotage = match std::env::var("SOLO_SIM_SABOTAGE").as_deref() {
-        Ok("hide-waiters") => Sabotage {
-            hide_waiters: true,
-            ..Sabotage::default()
-        },
-        Ok("accept-stale-writes") => Sabotage {
-            accept_stale_writes: true,
-            ..Sabotage::default()
-        },
-        Ok("no-request-timeout") => Sabotage {
-            core: solo_core::lock::Sabotage {
-                no_request_timeout: true,
-                ..Default::default()
-            },
-            ..Sabotage::default()
-        },
-        _ => Sabotage::default(),
-    };
+    // SOLO_SIM_SABOTAGE=<name> replays a broken variant (see `sabotage_named`).
+    let sabotage = std::env::var("SOLO_SIM_SABOTAGE")
+        .ok()
+        .and_then(|name| sabotage_named(&name))
+        .unwrap_or_default();
     match run_schedule(seed, sabotage, trace) {
         Ok(outcome) => eprintln!("schedule {seed}: ok, {outcome:?}"),
         Err(failure) => panic!("{failure}"),
     }
+}
+
+/// The sabotages by name: the store's (`hide-waiters`, `accept-stale-writes`) and the core's.
+fn sabotage_named(name: &str) -> Option<Sabotage> {
+    let mut sabotage = Sabotage::default();
+    let core = &mut sabotage.core;
+    match name {
+        "hide-waiters" => sabotage.hide_waiters = true,
+        "accept-stale-writes" => sabotage.accept_stale_writes = true,
+        "no-request-timeout" => core.no_request_timeout = true,
+        "no-safety-margin" => core.no_safety_margin = true,
+        "ignore-epoch-marks" => core.ignore_epoch_marks = true,
+        "long-claims" => core.long_claims = true,
+        "late-watch" => core.late_watch = true,
+        "holder-only" => core.holder_only = true,
+        _ => return None,
+    }
+    Some(sabotage)
 }
 
 #[test]
