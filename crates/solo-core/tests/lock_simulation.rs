@@ -150,6 +150,25 @@ fn sabotage_named(name: &str) -> Option<Sabotage> {
     Some(sabotage)
 }
 
+/// Schedules that once broke a rule (beyond the first 10,000 seeds, or worth keeping): a head
+/// that waited out a live holder and claimed with a stale list (FIFO: 36, 41, 11503, 60324,
+/// 63788, 81877), a deadline passed while writing heartbeats (progress: 6, 22, 26), a lost lock
+/// released clean with a write in flight (fencing: 48, 8189, 14594, 26850, 31571), a lock
+/// taken with little validity left whose renewals waited for the ticket deletions (stop in
+/// time: 20300, 101879).
+#[test]
+fn schedules_that_once_failed_keep_every_rule() {
+    let seeds = [
+        6, 22, 26, 36, 41, 48, 8189, 11503, 14594, 20300, 26850, 31571, 60324, 63788, 81877, 101879,
+    ];
+    let failures: Vec<String> = seeds
+        .into_iter()
+        .filter_map(|seed| run_schedule(seed, Sabotage::default(), false).err())
+        .map(|f| f.to_string())
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn a_schedule_replays_exactly() {
     for seed in [3, 77, 1234] {

@@ -563,7 +563,16 @@ where
     /// earlier ticket was seen: the lock is ours.
     async fn round(&mut self, waits: bool) -> Result<bool, LockError> {
         let now = self.clock.mono_now();
-        let fresh = self.slots.iter().all(|s| s.listed);
+        // The look's LIST shows every ticket visible when the lock became free only if every
+        // Lease was free (or ours) in that very LIST: a holder that expired on our clock since
+        // was live when it was listed, so list again beside the claims.
+        let me = &self.me.request_id;
+        let fresh = self.slots.iter().all(|s| {
+            s.listed
+                && s.lease
+                    .record()
+                    .is_none_or(|r| r.holder.is_none() || r.held_by(me))
+        });
         let epoch = if self.config.sabotage.ignore_epoch_marks {
             Epoch(1)
         } else {

@@ -504,28 +504,33 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
     /// Renews at the renew interval until the lock is lost; resolves with the reason, at the
     /// latest when the lock's validity ends (its safety margin before expiry). Run it beside
     /// the work and stop the work when it resolves (`select`); drop it before
-    /// [`release`](Self::release). It first deletes our tickets, which wakes our successor.
+    /// [`release`](Self::release). It deletes our tickets beside its renewals, which wakes our
+    /// successor.
     pub async fn renew_loop(&self) -> LockError {
-        self.drop_tickets().await;
-        loop {
-            let next = {
-                let state = locked(&self.state);
-                state
-                    .leases
-                    .iter()
-                    .map(|l| l.sent_at)
-                    .min()
-                    .unwrap_or_default()
-                    + self.config.renew_interval
-            };
-            let now = self.clock.mono_now();
-            if next > now {
-                self.clock.sleep(next - now).await;
+        // Our tickets go beside the renewals, never before them: a lock taken with little
+        // validity left must still stop by `valid_until`.
+        let renewals = async {
+            loop {
+                let next = {
+                    let state = locked(&self.state);
+                    state
+                        .leases
+                        .iter()
+                        .map(|l| l.sent_at)
+                        .min()
+                        .unwrap_or_default()
+                        + self.config.renew_interval
+                };
+                let now = self.clock.mono_now();
+                if next > now {
+                    self.clock.sleep(next - now).await;
+                }
+                if let Err(e) = self.renew_once().await {
+                    return e;
+                }
             }
-            if let Err(e) = self.renew_once().await {
-                return e;
-            }
-        }
+        };
+        futures::future::join(self.drop_tickets(), renewals).await.1
     }
 
     /// Releases every lease at once, in parallel, with no sleep: clears its holder and its
