@@ -660,9 +660,11 @@ async fn deployment_delete_needs_yes_then_removes_state_history_and_leases() {
             .await
             .expect("get")
             .expect("the lease stays, free");
-        let spec = lease.spec.unwrap_or_default();
         assert!(
-            spec.holder_identity.is_none(),
+            solo_kube::lease_store::from_lease(&lease)
+                .value
+                .holder
+                .is_none(),
             "the lease is still held in {ctx}"
         );
         assert!(

@@ -266,14 +266,12 @@ pub async fn leases(setup: &Setup) -> Vec<(String, Option<Lease>)> {
     out
 }
 
+/// Who holds the Lease, as solo reads it (a released Lease carries the marker the Solo tool
+/// reads as expired: free).
 pub fn holder_of(lease: &Option<Lease>) -> Option<HolderField> {
-    lease
-        .as_ref()?
-        .spec
-        .as_ref()?
-        .holder_identity
-        .as_deref()
-        .and_then(HolderField::parse)
+    solo_kube::lease_store::from_lease(lease.as_ref()?)
+        .value
+        .holder
 }
 
 /// The tickets of `setup`'s lock in every cluster: the waiters' `holderIdentity` JSON, one
