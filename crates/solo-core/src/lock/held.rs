@@ -420,7 +420,7 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
             next.lease_duration = self.config.hold_duration;
             // The epoch travels on the Lease: the next holder's claim goes above it.
             let mark = self.epoch;
-            next.epoch_mark = Some(next.epoch_mark.map_or(mark, |m| m.max(mark)));
+            next.raise_epoch_mark(mark);
             let write = self
                 .store
                 .replace(&key, name, next, &current.resource_version);
@@ -643,7 +643,7 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
             next.renew_time = None;
             next.stamp_needed = !clean;
             let mark = self.epoch;
-            next.epoch_mark = Some(next.epoch_mark.map_or(mark, |m| m.max(mark)));
+            next.raise_epoch_mark(mark);
             let replace = self
                 .store
                 .replace(&key, name, next, &current.resource_version);

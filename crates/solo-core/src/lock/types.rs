@@ -351,6 +351,12 @@ impl LeaseRecord {
         }
     }
 
+    /// Raises [`epoch_mark`](Self::epoch_mark) to `epoch` (never lowers it): how a holder's
+    /// epoch travels to the Lease, at every renewal and at the release.
+    pub fn raise_epoch_mark(&mut self, epoch: Epoch) {
+        self.epoch_mark = Some(self.epoch_mark.map_or(epoch, |m| m.max(epoch)));
+    }
+
     /// Whether request `request_id` holds this lease.
     pub fn held_by(&self, request_id: &str) -> bool {
         self.holder
