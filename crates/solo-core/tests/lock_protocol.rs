@@ -369,3 +369,36 @@ fn the_acquire_future_is_send_so_an_adapter_can_spawn_it() {
     };
     assert_send(&release_and_renew);
 }
+
+#[test]
+fn a_lock_says_it_was_taken_over_a_clean_release_only_when_it_was() {
+    let mut h = Harness::new(11, 3, 10);
+    let log = shared(Vec::new());
+    // Alice makes the Leases (nothing was released before her); Bob takes them over her clean
+    // release, then a write of his has an unknown outcome; Carol must not be told the state is
+    // quiet.
+    for (client, user, at) in [(0, "alice", 0.0), (1, "bob", 5.0), (2, "carol", 10.0)] {
+        let mut contender = h.contender(client, &format!("{user}@example.com"), 0);
+        let clock = h.clock(0);
+        let seen = Rc::clone(&log);
+        h.spawn(client, async move {
+            sleep_secs(&clock, at).await;
+            let held = contender
+                .acquire(WaitPolicy::NoWait, |_| {})
+                .await
+                .unwrap_or_else(|e| panic!("{user}: {e}"));
+            let versions = held.taken_over().map(|v| v.len());
+            seen.borrow_mut().push(format!("{user} {versions:?}"));
+            if user == "bob" {
+                held.note_unknown_write();
+            }
+            held.release().await.expect("release");
+        });
+    }
+    h.run();
+    assert_eq!(
+        *log.borrow(),
+        ["alice None", "bob Some(3)", "carol None"],
+        "only a lock taken over a clean release says so"
+    );
+}

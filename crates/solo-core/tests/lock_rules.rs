@@ -367,7 +367,9 @@ fn late_write_after_delete_and_recreate(sabotage: Sabotage) -> (RunEnd, u64) {
         let held = bob.acquire(WaitPolicy::Forever, |_| {}).await;
         let held = held.unwrap_or_else(|e| panic!("{e}"));
         let epoch = held.epoch().0;
-        with_world(&core, |w, now| w.enter_cs(1, held.validity(), epoch, now));
+        with_world(&core, |w, now| {
+            w.enter_cs(1, held.validity(), epoch, held.taken_over(), now)
+        });
         held.mark_epoch().await.unwrap_or_else(|e| panic!("{e}"));
         assert!(lock_sim::net::fenced_delete(&core, 1, epoch).await);
         with_world(&core, |w, now| w.exit_cs(1, false, now));
@@ -381,7 +383,9 @@ fn late_write_after_delete_and_recreate(sabotage: Sabotage) -> (RunEnd, u64) {
         let held = held.unwrap_or_else(|e| panic!("{e}"));
         let epoch = held.epoch().0;
         *seen.borrow_mut() = epoch;
-        with_world(&core, |w, now| w.enter_cs(2, held.validity(), epoch, now));
+        with_world(&core, |w, now| {
+            w.enter_cs(2, held.validity(), epoch, held.taken_over(), now)
+        });
         // A stamp (if her takeover needed one) has created the state already.
         lock_sim::net::fenced_create(&core, 2, epoch).await;
         let work = sleep_secs(&clock, 60.0);
@@ -448,7 +452,9 @@ fn stale_lock_set_after_a_move(sabotage: Sabotage) -> RunEnd {
         held.confirm_lock_set(&required)
             .unwrap_or_else(|e| panic!("{e}"));
         let epoch = held.epoch().0;
-        with_world(&core, |w, now| w.enter_cs(0, held.validity(), epoch, now));
+        with_world(&core, |w, now| {
+            w.enter_cs(0, held.validity(), epoch, held.taken_over(), now)
+        });
         if fenced_write(&core, 0, epoch).await {
             with_world(&core, |w, _| w.named = Some(target));
         }
@@ -468,7 +474,9 @@ fn stale_lock_set_after_a_move(sabotage: Sabotage) -> RunEnd {
         held.confirm_lock_set(&named(&core))
             .unwrap_or_else(|e| panic!("{e}"));
         let epoch = held.epoch().0;
-        with_world(&core, |w, now| w.enter_cs(1, held.validity(), epoch, now));
+        with_world(&core, |w, now| {
+            w.enter_cs(1, held.validity(), epoch, held.taken_over(), now)
+        });
         let work = sleep_secs(&clock, 30.0);
         let _ = select(std::pin::pin!(held.renew_loop()), std::pin::pin!(work)).await;
         with_world(&core, |w, now| w.exit_cs(1, false, now));
@@ -494,7 +502,9 @@ fn stale_lock_set_after_a_move(sabotage: Sabotage) -> RunEnd {
                 .unwrap_or_else(|e| panic!("{e}"));
         }
         let epoch = held.epoch().0;
-        with_world(&core, |w, now| w.enter_cs(2, held.validity(), epoch, now));
+        with_world(&core, |w, now| {
+            w.enter_cs(2, held.validity(), epoch, held.taken_over(), now)
+        });
         let _ = fenced_write(&core, 2, epoch).await;
         with_world(&core, |w, now| w.exit_cs(2, false, now));
         let _ = held.release().await;

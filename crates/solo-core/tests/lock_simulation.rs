@@ -145,6 +145,7 @@ fn sabotage_named(name: &str) -> Option<Sabotage> {
         "long-claims" => core.long_claims = true,
         "late-watch" => core.late_watch = true,
         "holder-only" => core.holder_only = true,
+        "taken-over-unclean" => core.taken_over_unclean = true,
         _ => return None,
     }
     Some(sabotage)
@@ -194,6 +195,26 @@ fn without_a_visible_queue_the_checker_finds_a_fifo_violation() {
         .expect("hiding the waiter queue broke nothing the checker can see");
     eprintln!("caught as expected: {found}");
     assert!(found.message.starts_with("FIFO"), "{found}");
+}
+
+/// Say a lock was taken over a clean release when a Lease was stamp-needed, and a read made
+/// beside the claim would miss the earlier holder's last writes: the clean-takeover check
+/// catches it, which shows that check is real.
+#[test]
+fn a_takeover_called_clean_after_a_stamp_is_caught() {
+    let sabotage = Sabotage {
+        core: solo_core::lock::Sabotage {
+            taken_over_unclean: true,
+            ..Default::default()
+        },
+        ..Sabotage::default()
+    };
+    let (failures, _, _) = run_many(0, 3_000, sabotage, 1, 1);
+    let found = failures
+        .first()
+        .expect("a takeover called clean after a stamp broke nothing the checker can see");
+    eprintln!("caught as expected: {found}");
+    assert!(found.message.starts_with("clean takeover"), "{found}");
 }
 
 /// Take away the per-request deadline of renewals and a stopped apiserver holds the renewal

@@ -63,6 +63,10 @@ pub(crate) struct Asked {
     pub(crate) users: Mutex<BTreeMap<String, crate::identity::Cell>>,
     /// Each cluster's clock offset ([`crate::clock`]).
     pub(crate) clocks: Mutex<BTreeMap<String, Arc<OnceCell<ServerClock>>>>,
+    /// LISTs of a lock's namespaces asked before the lock is taken, each for the first look
+    /// of that lock ([`crate::KubeLeaseStore::list_early`]).
+    pub(crate) early_listings:
+        Mutex<BTreeMap<(solo_core::lock::LeaseKey, String), crate::lease_store::EarlyListing>>,
 }
 
 impl Clusters {

@@ -26,6 +26,7 @@
 //! next append lists it. Within one archive, the clusters' copies may differ after a cut-short
 //! write; the longest copy is the one extended (and rolled forward everywhere).
 
+use crate::state_store::WholeRead;
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::join_all;
@@ -311,9 +312,9 @@ impl HistoryStore {
     }
 
     /// The reads of an append, all at once, under the lock of `epoch`: every copy of the state
-    /// (the fence: none may carry an epoch newer than `epoch`, checked here, before anything is written; the listing;
-    /// the team label), the archives each cluster labels, the newest archive of
-    /// `listed_when_locked` (the state's `cli.history` as the caller read it under the lock) and
+    /// (the fence: none may carry an epoch newer than `epoch`, checked here, before anything is
+    /// written; the listing; the team label), the archives each cluster labels, the newest archive
+    /// of `listed_when_locked` (the state's `cli.history` as the caller read it under the lock) and
     /// who the clusters authenticate. A caller may run it beside its own state write, whose
     /// copies carry the same epoch; the entry is then written by [`PreparedAppend::append`].
     pub async fn prepare(
@@ -323,6 +324,20 @@ impl HistoryStore {
         clusters: &[String],
         listed_when_locked: &[String],
     ) -> Result<PreparedAppend<'_>, HistoryError> {
+        self.gather(deployment, clusters, listed_when_locked)
+            .await
+            .prepare(epoch)
+    }
+
+    /// The reads of [`prepare`](Self::prepare), without its fence check: for a caller that
+    /// reads before it knows its epoch (beside the claim of a lock taken over a clean release,
+    /// see [`HeldLock::taken_over`](solo_core::lock::HeldLock::taken_over)), then checks.
+    pub async fn gather(
+        &self,
+        deployment: &str,
+        clusters: &[String],
+        listed_when_locked: &[String],
+    ) -> Gathered<'_> {
         let guess = listed_when_locked
             .iter()
             .filter_map(|n| archive_number(deployment, n))
@@ -335,28 +350,6 @@ impl HistoryStore {
             join_all(clusters.iter().map(|c| self.read_archive(c, &guess_name))),
             self.users.summary(clusters),
         );
-        // 1. The fence: no copy may carry a newer epoch than ours.
-        for (cluster, copy) in &read.copies() {
-            match copy.as_ref().map(|c| admits(c.fencing_epoch, epoch)) {
-                Ok(Ok(())) => {}
-                Ok(Err(FenceRefusal::Superseded { stored, ours })) => {
-                    return Err(HistoryError::State(StateStoreError::LockLost {
-                        cluster: cluster.clone(),
-                        ours,
-                        current: stored,
-                    }));
-                }
-                Err(CopyError::Store(e)) => return Err(Self::store_err(cluster, e.clone())),
-                Err(e) => {
-                    return Err(HistoryError::State(StateStoreError::Unreadable {
-                        deployment: deployment.to_owned(),
-                        cluster: cluster.clone(),
-                        reason: e.to_string(),
-                        good: "<cluster>".to_owned(),
-                    }));
-                }
-            }
-        }
         let stamp = MigrationStamp {
             by: "solo".to_owned(),
             at: Timestamp::now(),
@@ -366,33 +359,38 @@ impl HistoryStore {
             .and_then(|c| c.load(&stamp).ok())
             .map(|l| l.document().cli.history.clone())
             .unwrap_or_default();
-        // 2. The archives: every name known in any cluster, by label or by listing.
+        // The archives: every name known in any cluster, by label or by listing.
         let mut numbers: BTreeSet<u32> = listed
             .iter()
             .filter_map(|n| archive_number(deployment, n))
             .collect();
+        let mut failed = None;
         for names in labelled {
-            numbers.extend(names?.iter().filter_map(|n| archive_number(deployment, n)));
+            match names {
+                Ok(names) => {
+                    numbers.extend(names.iter().filter_map(|n| archive_number(deployment, n)))
+                }
+                Err(e) => failed = failed.or(Some(e)),
+            }
         }
         let number = numbers.last().copied().unwrap_or(1);
-        let newest = if number == guess {
+        let newest = if failed.is_some() || number == guess {
             guessed
         } else {
             let name = archive_name(deployment, number);
             join_all(clusters.iter().map(|c| self.read_archive(c, &name))).await
         };
-        Ok(PreparedAppend {
+        Gathered {
             store: self,
-            epoch,
             deployment: deployment.to_owned(),
             clusters: clusters.to_vec(),
-            team: read.team(),
-            has_state: read.newest_readable().is_some(),
+            read,
             listed,
             numbers,
-            newest: newest.into_iter().collect::<Result<_, _>>()?,
+            newest,
+            failed,
             authenticated_as,
-        })
+        }
     }
 
     /// Writes `entries` into one cluster's archive: replace with the resourceVersion read, or
@@ -603,6 +601,70 @@ impl HistoryStore {
                 _ => return Ok(archives),
             }
         }
+    }
+}
+
+/// The reads of an append ([`HistoryStore::gather`]), not yet checked against an epoch.
+pub struct Gathered<'a> {
+    store: &'a HistoryStore,
+    deployment: String,
+    clusters: Vec<String>,
+    read: WholeRead,
+    listed: Vec<String>,
+    numbers: BTreeSet<u32>,
+    newest: Vec<Result<RawArchive, HistoryError>>,
+    failed: Option<HistoryError>,
+    authenticated_as: Option<String>,
+}
+
+impl<'a> Gathered<'a> {
+    /// Every copy of the state, as read.
+    pub fn state(&self) -> &WholeRead {
+        &self.read
+    }
+
+    /// The fence (no copy of the state may carry an epoch newer than `epoch`), then the append,
+    /// ready to write.
+    pub fn prepare(self, epoch: Epoch) -> Result<PreparedAppend<'a>, HistoryError> {
+        let deployment = self.deployment.as_str();
+        for (cluster, copy) in &self.read.copies() {
+            match copy.as_ref().map(|c| admits(c.fencing_epoch, epoch)) {
+                Ok(Ok(())) => {}
+                Ok(Err(FenceRefusal::Superseded { stored, ours })) => {
+                    return Err(HistoryError::State(StateStoreError::LockLost {
+                        cluster: cluster.clone(),
+                        ours,
+                        current: stored,
+                    }));
+                }
+                Err(CopyError::Store(e)) => {
+                    return Err(HistoryStore::store_err(cluster, e.clone()));
+                }
+                Err(e) => {
+                    return Err(HistoryError::State(StateStoreError::Unreadable {
+                        deployment: deployment.to_owned(),
+                        cluster: cluster.clone(),
+                        reason: e.to_string(),
+                        good: "<cluster>".to_owned(),
+                    }));
+                }
+            }
+        }
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        Ok(PreparedAppend {
+            store: self.store,
+            epoch,
+            team: self.read.team(),
+            has_state: self.read.newest_readable().is_some(),
+            deployment: self.deployment,
+            clusters: self.clusters,
+            listed: self.listed,
+            numbers: self.numbers,
+            newest: self.newest.into_iter().collect::<Result<_, _>>()?,
+            authenticated_as: self.authenticated_as,
+        })
     }
 }
 

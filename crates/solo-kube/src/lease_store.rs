@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures::FutureExt as _;
+use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{
@@ -38,6 +40,18 @@ pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "sol
 /// The annotation older versions kept the waiter queue in, inside the lock's Lease. Never
 /// written now, ignored on read, and removed by every replace, so that old queues disappear.
 pub const LEGACY_WAITERS_ANNOTATION: &str = "solo.hiero.org/lock-waiters";
+
+/// One LIST of the lock `name`'s Lease and tickets by the lock's label.
+async fn list_lock(api: &Api<Lease>, name: &str) -> Result<LockListing, StoreError> {
+    let params = ListParams::default().labels(&format!("{LOCK_LABEL}={}", lock_label_value(name)));
+    let listed = retry::call(|| api.list(&params))
+        .await
+        .map_err(IntoStore::into_store)?;
+    Ok(split_listing(name, listed))
+}
+
+/// A LIST made before the lock asked for it ([`KubeLeaseStore::list_early`]).
+pub type EarlyListing = Shared<BoxFuture<'static, Result<LockListing, StoreError>>>;
 
 /// Leases in real clusters, through one client per cluster ref.
 #[derive(Clone)]
@@ -83,6 +97,43 @@ impl KubeLeaseStore {
             pending: Pending::default(),
             watches: watch::Watches::default(),
         }
+    }
+
+    /// Starts the LIST of the lock `name` in the namespace of `key` now, before the lock is
+    /// taken (beside a command's first read, whose connection set-up it shares), and keeps it
+    /// for the first [`list`](LeaseStore::list) of that lock in these [`Clusters`]: the lock's
+    /// first look then costs no round trip of its own. [`early_listing`](Self::early_listing)
+    /// shows it to a caller that wants to see what it showed.
+    ///
+    /// This is safe for the protocol: it times what a listing showed from when `list` returns,
+    /// which is after this LIST answered (a later observation only waits longer), and every
+    /// write it bases on the listing is a compare-and-swap at the listed resourceVersion, which
+    /// fails if anything changed since. A listing is used once; the next look lists again.
+    pub fn list_early(&self, key: &LeaseKey, name: &str) {
+        // The future holds the client only, not these `Clusters`, which keep it.
+        let api = self.api(key);
+        let n = name.to_owned();
+        let listing: EarlyListing = async move { list_lock(&api?, &n).await }.boxed().shared();
+        // Spawned so that it runs while the caller awaits other things.
+        tokio::spawn(listing.clone());
+        self.clusters
+            .asked
+            .early_listings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((key.clone(), name.to_owned()), listing);
+    }
+
+    /// The LIST started by [`list_early`](Self::list_early) for the lock `name` at `key`, if
+    /// no look has used it yet.
+    pub fn early_listing(&self, key: &LeaseKey, name: &str) -> Option<EarlyListing> {
+        self.clusters
+            .asked
+            .early_listings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(key.clone(), name.to_owned()))
+            .cloned()
     }
 
     /// The lease updates of this store that have not succeeded (shared with its clones).
@@ -482,13 +533,17 @@ impl LeaseStore for KubeLeaseStore {
     /// One LIST by the lock's label (see [`split_listing`]). A lock's Lease written before the
     /// label (or by another tool) is not in it until our first replace labels it.
     async fn list(&self, key: &LeaseKey, name: &str) -> Result<LockListing, StoreError> {
-        let api = self.api(key)?;
-        let params =
-            ListParams::default().labels(&format!("{LOCK_LABEL}={}", lock_label_value(name)));
-        let listed = retry::call(|| api.list(&params))
-            .await
-            .map_err(IntoStore::into_store)?;
-        Ok(split_listing(name, listed))
+        let early = self
+            .clusters
+            .asked
+            .early_listings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(key.clone(), name.to_owned()));
+        match early {
+            Some(listing) => listing.await,
+            None => list_lock(&self.api(key)?, name).await,
+        }
     }
 
     /// A heartbeat is a merge patch at the version seen, like [`replace`](Self::replace): a

@@ -44,7 +44,7 @@ pub use error::store_error;
 pub use fence::{FenceTarget, StateFence};
 pub use guard::{LockGuard, LockRequest};
 pub use history::{
-    AppendOutcome, History, HistoryEntry, HistoryError, HistoryStore, PreparedAppend,
+    AppendOutcome, Gathered, History, HistoryEntry, HistoryError, HistoryStore, PreparedAppend,
 };
 pub use identity::{Authenticated, AuthenticatedUser};
 pub use index::IndexEntry;

@@ -53,6 +53,9 @@ pub struct Sabotage {
     /// A queued waiter watches the Leases' holders instead of its predecessor's ticket (a dead
     /// predecessor then writes nothing that would wake it).
     pub holder_only: bool,
+    /// Say that a lock was taken over a clean release even when a Lease was stamp-needed (a
+    /// caller then keeps reads that can miss an earlier holder's last writes).
+    pub taken_over_unclean: bool,
 }
 
 impl Default for LockConfig {

@@ -1,6 +1,7 @@
 //! A request for the lock (`docs/model/lock.pml`): look, decide, claim straight to held, or
 //! queue a ticket and watch the one thing that decides its turn.
 
+use std::collections::BTreeMap;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -93,6 +94,9 @@ struct Slot {
     unlabelled: bool,
     /// When we sent the write that last made or kept us the Lease's holder.
     claim_sent: Option<Duration>,
+    /// The resourceVersion our last claim replaced, when it took the Lease over a clean
+    /// release (the claim did not make it stamp-needed, and it was not ours already).
+    taken_clean: Option<String>,
     /// Our own ticket here, once created.
     ticket: Option<Versioned<Waiter>>,
     /// When we sent the write that last stamped our ticket's heartbeat.
@@ -209,6 +213,7 @@ where
                 listed: false,
                 unlabelled: false,
                 claim_sent: None,
+                taken_clean: None,
                 ticket: None,
                 ticket_sent: None,
                 watch: None,
@@ -583,7 +588,7 @@ where
             )
         };
         let wall = self.clock.wall_now();
-        let claims: Vec<(usize, LeaseRecord, Option<String>)> = self
+        let claims: Vec<(usize, LeaseRecord, Option<String>, bool)> = self
             .slots
             .iter()
             .enumerate()
@@ -596,21 +601,27 @@ where
                     Seen::Present(v) => Some(v.resource_version.clone()),
                     Seen::Unknown | Seen::Absent { .. } => None,
                 };
-                (i, record, version)
+                let clean = (!record.stamp_needed || self.config.sabotage.taken_over_unclean)
+                    && !s.mine(me);
+                (i, record, version, clean)
             })
             .collect();
         // Keys, not slots, go into the futures: a slot holds watches, which are not `Sync`.
         let keys: Vec<LeaseKey> = self.slots.iter().map(|s| s.key.clone()).collect();
         let (store, lock_set, keys) = (&*self.store, &self.lock_set, &keys);
-        let writes = join_all(claims.into_iter().map(|(i, record, version)| async move {
-            let key = &keys[i];
-            let name = lock_set.lease_name(key);
-            let result = match &version {
-                Some(rv) => store.replace(key, name, record, rv).await,
-                None => store.create(key, name, record).await,
-            };
-            (i, version.is_none(), result)
-        }));
+        let writes = join_all(
+            claims
+                .into_iter()
+                .map(|(i, record, version, clean)| async move {
+                    let key = &keys[i];
+                    let name = lock_set.lease_name(key);
+                    let result = match &version {
+                        Some(rv) => store.replace(key, name, record, rv).await,
+                        None => store.create(key, name, record).await,
+                    };
+                    (i, (version.is_none(), version.filter(|_| clean)), result)
+                }),
+        );
         let lists = join_all(
             keys.iter()
                 .enumerate()
@@ -622,12 +633,13 @@ where
         let (writes, lists) = join(writes, lists).await;
         let mut complete = true;
         let mut conflict = false;
-        for (i, created, result) in writes {
+        for (i, (created, taken_clean), result) in writes {
             let slot = &mut self.slots[i];
             match result {
                 Ok(v) => {
                     slot.lease = Seen::Present(v);
                     slot.claim_sent = Some(now);
+                    slot.taken_clean = taken_clean;
                 }
                 Err(StoreError::Conflict) => {
                     conflict = true;
@@ -697,6 +709,12 @@ where
             .max()
             .unwrap_or(Epoch(0));
         let stamp = leases.iter().any(|(_, v, _)| v.value.stamp_needed);
+        let taken_over: Option<BTreeMap<LeaseKey, String>> = self
+            .slots
+            .iter()
+            .map(|s| Some((s.key.clone(), s.taken_clean.clone()?)))
+            .collect::<Option<_>>()
+            .filter(|_| !stamp || self.config.sabotage.taken_over_unclean);
         let epoch = if stamp {
             let floor = Epoch(claimed_epoch.0.saturating_sub(1));
             self.fence.advance_epoch(&self.lock_set, floor).await?
@@ -730,6 +748,10 @@ where
             leases,
         )
         .with_tickets(tickets);
+        let held = match taken_over {
+            Some(versions) => held.with_taken_over(versions),
+            None => held,
+        };
         if renew {
             // A kept lock's longer hold, or the stamped epoch, goes onto every Lease now.
             if let Err(e) = held.renew_once().await {
@@ -1232,7 +1254,8 @@ fn claim_record(
     let ours = seen.is_some_and(|r| r.held_by(&me.request_id));
     let stamp_needed = match seen {
         None => true,
-        Some(r) => r.stamp_needed || (r.holder.is_some() && !ours) || r.epoch_mark.is_none(),
+        Some(r) if ours => r.stamp_needed || r.epoch_mark.is_none(),
+        Some(r) => !r.released_clean(),
     };
     LeaseRecord {
         holder: Some(HolderField::Known(me.clone())),

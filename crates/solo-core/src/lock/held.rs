@@ -1,6 +1,7 @@
 //! The lock once held: renew it, know until when it is valid for work, keep it across
 //! processes, release or retire it.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -114,6 +115,7 @@ pub struct HeldLock<S, C> {
     clock: Arc<C>,
     jitter: Jitter,
     state: Arc<Mutex<HeldState>>,
+    taken_over: Option<BTreeMap<LeaseKey, String>>,
 }
 
 impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
@@ -152,7 +154,28 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
             clock,
             jitter,
             state: Arc::new(Mutex::new(state)),
+            taken_over: None,
         }
+    }
+
+    /// The lock taken straight over a clean release: every Lease was claimed at this
+    /// resourceVersion, where it was free and not stamp-needed.
+    pub(crate) fn with_taken_over(mut self, versions: BTreeMap<LeaseKey, String>) -> Self {
+        self.taken_over = Some(versions);
+        self
+    }
+
+    /// The resourceVersion at which each Lease was claimed, when this lock was taken straight
+    /// over a clean release: free and not stamp-needed at that version in every namespace, and
+    /// claimed at it (`None` otherwise: a stamp, a takeover, a resumed lock).
+    ///
+    /// Then nobody held the lock from those versions until it was ours, and every write of the
+    /// holders before them had landed (a release clears stamp-needed only then). So a read
+    /// started after a look that showed the Leases at these versions sees the state as this
+    /// lock found it, as a read made under the lock would: a caller may start its reads beside
+    /// the claim, and keep them if this answers the versions its look saw.
+    pub fn taken_over(&self) -> Option<&BTreeMap<LeaseKey, String>> {
+        self.taken_over.as_ref()
     }
 
     /// The lock with our tickets still to delete (`(lease key, resourceVersion)`).

@@ -71,6 +71,13 @@
 //!   never go back, not even across a delete and re-create of the deployment.
 //! - **FIFO**: among waiters whose ticket is in every namespace when the lock becomes free,
 //!   the earliest stamp goes next. A request not yet visible anywhere may be overtaken.
+//! - **Reads beside the claim**: a lock taken straight over a clean release in every namespace
+//!   says so with the versions it claimed ([`HeldLock::taken_over`]). Nobody held it from
+//!   those versions until it was ours, and every write of the holders before them had landed
+//!   (or was fenced by a stamp since), so a read started after a look that showed those very
+//!   versions sees the state as a read under the lock would: a command may read beside its
+//!   claim and save the round trip. The simulation checks that no state write is accepted
+//!   after the Leases reached those versions.
 //! - **Progress**: a crashed holder's leases expire after their hold duration, a crashed
 //!   claimer's claims after the (short) lease duration, a dead waiter's tickets after the
 //!   waiter TTL (all timed from when a live contender first saw them).

@@ -122,6 +122,11 @@ pub trait LeaseStore: Send + Sync {
 
     /// Lists the Lease `name` and every ticket of its waiters in the namespace of `key`, in one
     /// request (one resourceVersion).
+    ///
+    /// The protocol times what a listing shows from when this call returns, and bases every
+    /// write on it at its resourceVersion. So an adapter may answer a request's first look with
+    /// a LIST it started earlier for that lock (before anything of the request was written),
+    /// once: a stale listing only makes the protocol wait longer or lose a compare-and-swap.
     fn list(
         &self,
         key: &LeaseKey,

@@ -357,6 +357,12 @@ impl LeaseRecord {
         self.epoch_mark = Some(self.epoch_mark.map_or(epoch, |m| m.max(epoch)));
     }
 
+    /// Free after a clean release: no holder, not stamp-needed, and carrying its epoch. A claim
+    /// of such a Lease needs no stamp (every write of the holders before had landed).
+    pub fn released_clean(&self) -> bool {
+        self.holder.is_none() && !self.stamp_needed && self.epoch_mark.is_some()
+    }
+
     /// Whether request `request_id` holds this lease.
     pub fn held_by(&self, request_id: &str) -> bool {
         self.holder

@@ -457,7 +457,7 @@ impl Actor {
             };
             let epoch = held.epoch().0;
             with_world(&self.core, |w, now| {
-                w.enter_cs(id, held.validity(), epoch, now)
+                w.enter_cs(id, held.validity(), epoch, held.taken_over(), now)
             });
             let mut lost = self.work(&held, epoch).await;
             let mut held = held;
@@ -482,7 +482,7 @@ impl Actor {
                     Ok(resumed) => {
                         with_world(&self.core, |w, now| {
                             w.log(now, || format!("c{id} resumes its kept lock"));
-                            w.enter_cs(id, resumed.validity(), epoch, now)
+                            w.enter_cs(id, resumed.validity(), epoch, None, now)
                         });
                         lost = self.work(&resumed, epoch).await;
                         held = resumed;

@@ -176,6 +176,8 @@ pub struct World {
     /// was.
     visible_at_free: Vec<(usize, String, Stamp)>,
     free_at: u64,
+    /// When the register last accepted a write, create, delete or stamp.
+    last_write_at: u64,
 }
 
 impl World {
@@ -214,6 +216,7 @@ impl World {
             holding_request: None,
             visible_at_free: Vec::new(),
             free_at: 0,
+            last_write_at: 0,
         }
     }
 
@@ -385,8 +388,40 @@ impl World {
 
     /// A contender enters its critical section: check FIFO against the waiters whose tickets
     /// were in every namespace when the lock last became free.
-    pub fn enter_cs(&mut self, c: usize, validity: Validity, epoch: u64, now: u64) {
+    ///
+    /// A lock taken over a clean release (`taken_over`: the resourceVersion of each Lease it
+    /// claimed) promises that a read started after a look at those versions misses nothing:
+    /// the state was last written before every Lease reached them.
+    pub fn enter_cs(
+        &mut self,
+        c: usize,
+        validity: Validity,
+        epoch: u64,
+        taken_over: Option<&BTreeMap<LeaseKey, String>>,
+        now: u64,
+    ) {
         self.stats.entries += 1;
+        if let Some(versions) = taken_over {
+            let reached = versions
+                .iter()
+                .map(|(key, rv)| {
+                    let lease = &self.leases[self.lease_index(key)];
+                    lease
+                        .history
+                        .iter()
+                        .find(|v| Some(v.rv) == rv.parse::<u64>().ok())
+                        .map_or(u64::MAX, |v| v.at)
+                })
+                .max()
+                .unwrap_or(0);
+            if self.last_write_at > reached {
+                return self.fail(format!(
+                    "clean takeover: c{c} was told it took the lock over a clean release (the Leases at {versions:?} \
+                     by {reached}us), but the state was written at {}us, after that: a read beside its claim misses it",
+                    self.last_write_at
+                ));
+            }
+        }
         let me = self.contenders[c].stamp.clone();
         let ttl = self.waiter_ttl;
         let margin = 5_000_000;
@@ -469,6 +504,7 @@ impl World {
             return false;
         }
         self.stats.accepted_writes += 1;
+        self.last_write_at = now;
         self.check_writer(c, epoch, now, "write");
         self.epoch = self.epoch.max(epoch);
         true
@@ -496,6 +532,7 @@ impl World {
             return false;
         }
         self.stats.accepted_writes += 1;
+        self.last_write_at = now;
         self.check_writer(c, epoch, now, "create");
         self.deleted = false;
         self.epoch = epoch;

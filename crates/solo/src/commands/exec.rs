@@ -20,7 +20,7 @@ use super::{session, write};
 use crate::cli::{ExecArgs, Global};
 use crate::render::{Failure, Out};
 use solo_core::lock::Epoch;
-use solo_kube::{Clusters, HistoryEntry, HistoryStore};
+use solo_kube::{Gathered, HistoryEntry, HistoryError, HistoryStore};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
@@ -34,25 +34,41 @@ pub fn run(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure> {
 }
 
 async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure> {
-    let session::Opened {
-        mut config,
-        mut target,
-        clusters,
-    } = session::open_to_lock(&args.deployment, args.state_namespace.as_deref(), global).await?;
-    let (guard, read) = write::lock_and_read(
+    let (
+        session::Opened {
+            mut config,
+            mut target,
+            clusters,
+        },
+        before,
+    ) = session::open_to_lock_read(&args.deployment, args.state_namespace.as_deref(), global)
+        .await?;
+    // The archives the state listed before the lock: where the history entry's reads look first.
+    let listed = before
+        .as_ref()
+        .and_then(session::newest_document)
+        .map(|doc| doc.cli.history)
+        .unwrap_or_default();
+    let history = HistoryStore::new(clusters.clone(), &target.known.state_namespace);
+    // The history entry's reads (every copy of the state among them) are the reads under the
+    // lock: made beside the claim when the lock is free after a clean release.
+    let gather = |target: &session::Target| {
+        let (name, refs) = (target.name.clone(), target.known.cluster_refs.clone());
+        let (history, listed) = (&history, &listed);
+        async move { history.gather(&name, &refs, listed).await }
+    };
+    let (guard, gathered) = write::lock_and_read_with(
         &mut target,
         &clusters,
         &mut config,
         global,
         out,
         args.wait.as_deref(),
+        gather,
+        Gathered::state,
     )
     .await?;
     let user = guard.user().to_owned();
-    // The archives the state listed under the lock: the history entry's reads start from them.
-    let listed = session::newest_document(&read)
-        .map(|doc| doc.cli.history)
-        .unwrap_or_default();
 
     let (program, rest) = match args.command.split_first() {
         Some(split) => split,
@@ -149,7 +165,7 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
             "nothing more ran without the lock; check `solo state show` and run it again",
         ));
     }
-    let recorded = record(&clusters, &target, guard.epoch(), &entry, &listed).await;
+    let recorded = record(&history, &target, guard.epoch(), &entry, gathered).await;
     let released = guard.release().await;
     let status = status.map_err(|e| Failure::bare(format!("cannot wait for {program}: {e}")))?;
     recorded?;
@@ -162,37 +178,49 @@ async fn exec(args: &ExecArgs, global: &Global, out: &Out) -> Result<u8, Failure
     Ok(code)
 }
 
-/// Appends the command's entry to the deployment's history, under the lock still held.
+/// Appends the command's entry to the deployment's history, under the lock still held, from
+/// the reads gathered when the lock was taken. If another command under the same kept lock
+/// appended meanwhile, the append reads again once.
 async fn record(
-    clusters: &Clusters,
+    history: &HistoryStore,
     target: &session::Target,
     epoch: Epoch,
     entry: &HistoryEntry,
-    listed: &[String],
+    gathered: Gathered<'_>,
 ) -> Result<(), Failure> {
-    let store = HistoryStore::new(clusters.clone(), &target.known.state_namespace);
-    store
-        .append_listed(
-            epoch,
-            &target.name,
-            &target.known.cluster_refs,
-            entry,
-            listed,
+    let listed = session::newest_document(gathered.state())
+        .map(|doc| doc.cli.history)
+        .unwrap_or_default();
+    let appended = match gathered.prepare(epoch) {
+        Ok(prepared) => prepared.append(entry).await,
+        Err(e) => Err(e),
+    };
+    let appended = match appended {
+        Err(HistoryError::Conflict { .. }) => {
+            history
+                .append_listed(
+                    epoch,
+                    &target.name,
+                    &target.known.cluster_refs,
+                    entry,
+                    &listed,
+                )
+                .await
+        }
+        other => other,
+    };
+    appended.map(|_| ()).map_err(|e| {
+        Failure::new(
+            format!(
+                "the command ended ({}) but its history entry could not be written: {e}",
+                entry.result
+            ),
+            format!(
+                "the command's effect stays; `solo history {}` does not list this run",
+                target.name
+            ),
         )
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            Failure::new(
-                format!(
-                    "the command ended ({}) but its history entry could not be written: {e}",
-                    entry.result
-                ),
-                format!(
-                    "the command's effect stays; `solo history {}` does not list this run",
-                    target.name
-                ),
-            )
-        })
+    })
 }
 
 /// Whether solo runs in the foreground of a terminal on its standard input: then the command's

@@ -17,7 +17,7 @@ use solo_kube::{
     Clusters, KubeLeaseStore, LockGuard, LockRequest, ServerClock, StateFence, StateStore,
     StateStoreError, fence_targets,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 /// Runs `work` on a fresh multi-threaded runtime.
@@ -256,9 +256,48 @@ pub async fn open_to_lock(
     state_namespace: Option<&str>,
     global: &Global,
 ) -> Result<Opened, Failure> {
-    Ok(open_with(name, state_namespace, global, true, |_, _| {})
-        .await?
-        .0)
+    Ok(open_to_lock_read(name, state_namespace, global).await?.0)
+}
+
+/// [`open_to_lock`], and the state as read before the lock (`None` when it was read from
+/// other clusters than the lock's): a guess of what the reads under the lock will find.
+pub async fn open_to_lock_read(
+    name: &str,
+    state_namespace: Option<&str>,
+    global: &Global,
+) -> Result<(Opened, Option<WholeRead>), Failure> {
+    open_with(name, state_namespace, global, true, |_, _| {}).await
+}
+
+/// The resourceVersion of every Lease of `target`'s lock when the look asked early (by
+/// [`open_to_lock`]) shows each one free after a clean release, with nobody queued. A read
+/// started then is as good as one made under the lock, if the lock is then taken over these
+/// very versions ([`HeldLock::taken_over`]); `None` otherwise, and the reads wait for the lock.
+///
+/// [`HeldLock::taken_over`]: solo_core::lock::HeldLock::taken_over
+pub async fn clean_look(
+    target: &Target,
+    clusters: &Clusters,
+) -> Option<BTreeMap<LeaseKey, String>> {
+    let lock_set = target.lock_set().ok()?;
+    let store = KubeLeaseStore::new(clusters.clone());
+    // Taken before the first await: the lock's first look uses them up.
+    let early: Vec<_> = lock_set
+        .keys()
+        .iter()
+        .map(|key| store.early_listing(key, lock_set.lease_name(key)))
+        .collect::<Option<_>>()?;
+    let listings = futures::future::join_all(early).await;
+    let mut versions = BTreeMap::new();
+    for (key, listing) in lock_set.keys().iter().zip(listings) {
+        let listing = listing.ok()?;
+        let lease = listing.lease.filter(|l| l.value.released_clean())?;
+        if !listing.tickets.is_empty() {
+            return None;
+        }
+        versions.insert(key.clone(), lease.resource_version);
+    }
+    Some(versions)
 }
 
 /// The leases of a deployment as read, each with its record (`None`: no such Lease) and the
@@ -386,6 +425,13 @@ fn ask_early(target: &Target, clusters: &Clusters) {
     for cluster in &target.known.cluster_refs {
         let (clusters, cluster) = (clusters.clone(), cluster.clone());
         tokio::spawn(async move { clusters.open_connections(&cluster, EARLY_CONNECTIONS).await });
+    }
+    // The lock's first look, beside the state's read: used if the state names the same leases.
+    if let Ok(lock_set) = target.lock_set() {
+        let store = KubeLeaseStore::new(clusters.clone());
+        for key in lock_set.keys() {
+            store.list_early(key, lock_set.lease_name(key));
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use solo_kube::{
     Base, Clusters, HistoryEntry, HistoryError, HistoryStore, LockGuard, PreparedAppend,
     StateStore, StateStoreError,
 };
+use std::future::Future;
 
 enum Hold {
     /// Taken for this write, released after it.
@@ -55,6 +56,17 @@ impl WriteLock {
     /// [`HeldLock::note_unknown_write`]: solo_core::lock::HeldLock::note_unknown_write
     pub fn note_unknown_write(&self) {
         self.guard().held().note_unknown_write();
+    }
+
+    /// The versions at which the lock was taken over a clean release
+    /// ([`HeldLock::taken_over`]); `None` for a kept lock, resumed rather than taken.
+    ///
+    /// [`HeldLock::taken_over`]: solo_core::lock::HeldLock::taken_over
+    fn taken_over(&self) -> Option<&std::collections::BTreeMap<solo_core::lock::LeaseKey, String>> {
+        match &self.hold {
+            Hold::Taken(guard) => guard.held().taken_over(),
+            Hold::Kept(_) => None,
+        }
     }
 
     /// Resolves with the reason when the lock is lost.
@@ -139,18 +151,57 @@ pub async fn lock_and_read(
     out: &Out,
     wait: Option<&str>,
 ) -> Result<(WriteLock, WholeRead), Failure> {
-    for _ in 0..SET_RETRIES {
-        let lock = lock_once(target, clusters, config, global, out, wait).await?;
+    let read = |target: &Target| {
         let store = StateStore::new(clusters.clone(), &target.known.state_namespace);
-        let read = store
-            .read_whole(&target.name, &target.known.cluster_refs)
-            .await;
-        let Some(doc) = session::newest_document(&read) else {
-            return Ok((lock, read));
+        let (name, refs) = (target.name.clone(), target.known.cluster_refs.clone());
+        async move { store.read_whole(&name, &refs).await }
+    };
+    lock_and_read_with(target, clusters, config, global, out, wait, read, |r| r).await
+}
+
+/// [`lock_and_read`] with reads of the caller's own (`read`, which must read every copy of the
+/// state, found by `state`). When the look made early shows the lock free after a clean
+/// release, the reads start beside the claim, and are kept if the lock was taken over the
+/// versions that look saw ([`session::clean_look`]); otherwise they are made under the lock.
+#[allow(clippy::too_many_arguments)]
+pub async fn lock_and_read_with<T, F>(
+    target: &mut Target,
+    clusters: &Clusters,
+    config: &mut LocalConfig,
+    global: &Global,
+    out: &Out,
+    wait: Option<&str>,
+    read: impl Fn(&Target) -> F,
+    state: impl Fn(&T) -> &WholeRead,
+) -> Result<(WriteLock, T), Failure>
+where
+    F: Future<Output = T>,
+{
+    for attempt in 0..SET_RETRIES {
+        let beside = async {
+            // Only the first lock has a look made early.
+            let versions = if attempt == 0 {
+                session::clean_look(target, clusters).await?
+            } else {
+                return None;
+            };
+            Some((versions, read(target).await))
+        };
+        let (beside, lock) = tokio::join!(
+            beside,
+            lock_once(target, clusters, config, global, out, wait)
+        );
+        let lock = lock?;
+        let value = match beside {
+            Some((versions, value)) if lock.taken_over() == Some(&versions) => value,
+            _ => read(target).await,
+        };
+        let Some(doc) = session::newest_document(state(&value)) else {
+            return Ok((lock, value));
         };
         let named = session::lease_keys(&doc);
         if named.is_empty() || named.is_subset(&target.leases) {
-            return Ok((lock, read));
+            return Ok((lock, value));
         }
         let kept = matches!(lock.hold, Hold::Kept(_));
         let held = keys_text(&target.leases);
