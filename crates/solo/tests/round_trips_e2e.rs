@@ -172,3 +172,79 @@ fn lease_status_reads_the_leases_beside_the_state_not_after_it() {
         "the leases were read only after the state: {requests:#?}"
     );
 }
+
+/// The steps of a locked command after a clean release (issue 15): the lock's first LIST goes
+/// out beside the state's first read, and the reads under the lock go out beside the claim (the
+/// lock is taken over the very versions that LIST saw), so neither costs a round trip of its own.
+fn assert_reads_beside_the_claim(requests: &[Request], ns: &str, state_ns: &str, deployment: &str) {
+    let leases = format!("/apis/coordination.k8s.io/v1/namespaces/{ns}/leases");
+    let state = format!("/api/v1/namespaces/{state_ns}/secrets/{deployment}");
+    let first_read = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == state)
+        .map(|r| r.answered)
+        .min()
+        .expect("the state is read");
+    let lists: Vec<_> = requests
+        .iter()
+        .filter(|r| {
+            r.method == "GET"
+                && r.path.starts_with(&format!("{leases}?"))
+                && !r.path.contains("watch=true")
+        })
+        .collect();
+    let looked = lists.iter().map(|l| l.answered).max().unwrap_or_default();
+    assert_eq!(
+        lists.len(),
+        2,
+        "one look, one LIST per cluster: {requests:#?}"
+    );
+    assert!(
+        lists.iter().all(|l| l.sent < first_read),
+        "the lock's LIST waited for the state's first read: {requests:#?}"
+    );
+    let claims: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path.starts_with(&format!("{leases}/")))
+        .collect();
+    let claim = claims.iter().map(|c| c.sent).min().expect("claimed");
+    let claimed = claims
+        .iter()
+        .filter(|c| c.sent == claim)
+        .map(|c| c.answered)
+        .max()
+        .expect("claimed");
+    // The first read after the look is the one under the lock (a history append reads again).
+    let under_lock = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == state && r.sent >= looked)
+        .map(|r| r.sent)
+        .min()
+        .expect("read under the lock");
+    assert!(
+        under_lock <= claimed,
+        "the read under the lock waited for the claim: {requests:#?}"
+    );
+}
+
+#[test]
+fn after_a_clean_release_a_locked_write_and_exec_read_beside_their_claim() {
+    let (alice, ns, state_ns) = alice_with_a_deployment("rtbeside", "rtbeside-net");
+    let add = |node: &str| {
+        [
+            "component",
+            "add",
+            "rtbeside-net",
+            "consensus",
+            node,
+            "--cluster-ref",
+            "cluster-1",
+        ]
+        .map(str::to_owned)
+    };
+    alice.ok(&add("node0").each_ref().map(String::as_str));
+    let write = requests(&alice, &add("node1").each_ref().map(String::as_str));
+    assert_reads_beside_the_claim(&write, &ns, &state_ns, "rtbeside-net");
+    let exec = requests(&alice, &["exec", "rtbeside-net", "--", "true"]);
+    assert_reads_beside_the_claim(&exec, &ns, &state_ns, "rtbeside-net");
+}
