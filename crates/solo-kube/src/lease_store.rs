@@ -60,6 +60,8 @@ pub struct KubeLeaseStore {
     audit: Option<(Authenticated, String)>,
     pending: Pending,
     watches: watch::Watches,
+    /// The clusters whose connection pool was filled for a handoff ([`Self::watch_change`]).
+    warmed: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
 /// The updates of leases that have not succeeded (still in flight, or failed), by lease: what a
@@ -96,6 +98,7 @@ impl KubeLeaseStore {
             audit: None,
             pending: Pending::default(),
             watches: watch::Watches::default(),
+            warmed: Arc::default(),
         }
     }
 
@@ -519,6 +522,19 @@ impl LeaseStore for KubeLeaseStore {
         since_resource_version: &str,
     ) -> Result<Option<Versioned<LeaseRecord>>, StoreError> {
         let api = self.api(key)?;
+        // Whoever watches a Lease waits for it to be released, then claims it and lists its
+        // namespace at once: over HTTP/1.1 that takes two idle connections beside the watch's
+        // own, and a new one would cost a TLS handshake, a round trip, right in the handoff.
+        // So they are opened now, while it waits (once per cluster).
+        let first = self
+            .warmed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.cluster.clone());
+        if first {
+            let (clusters, cluster) = (self.clusters.clone(), key.cluster.clone());
+            tokio::spawn(async move { clusters.open_connections(&cluster, 2).await });
+        }
         let change = self
             .watches
             .change_after(&api, key, name, since_resource_version, AfterDeletion::Keep)
