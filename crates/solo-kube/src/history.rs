@@ -26,7 +26,6 @@
 //! next append lists it. Within one archive, the clusters' copies may differ after a cut-short
 //! write; the longest copy is the one extended (and rolled forward everywhere).
 
-use crate::state_store::WholeRead;
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::join_all;
@@ -43,7 +42,9 @@ use crate::clusters::Clusters;
 use crate::identity::Authenticated;
 use crate::lease_store::MANAGED_BY_LABEL;
 use crate::retry::IntoStore as _;
-use crate::state_store::{CopyError, DEPLOYMENT_LABEL, StateStore, StateStoreError, TEAM_LABEL};
+use crate::state_store::{
+    CopyError, DEPLOYMENT_LABEL, StateStore, StateStoreError, TEAM_LABEL, WholeRead,
+};
 
 /// The most entries one archive holds.
 pub const ENTRIES_PER_ARCHIVE: usize = 99;

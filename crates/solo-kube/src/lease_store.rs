@@ -119,24 +119,27 @@ impl KubeLeaseStore {
         let listing: EarlyListing = async move { list_lock(&api?, &n).await }.boxed().shared();
         // Spawned so that it runs while the caller awaits other things.
         tokio::spawn(listing.clone());
-        self.clusters
-            .asked
-            .early_listings
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.early_listings()
             .insert((key.clone(), name.to_owned()), listing);
     }
 
     /// The LIST started by [`list_early`](Self::list_early) for the lock `name` at `key`, if
     /// no look has used it yet.
     pub fn early_listing(&self, key: &LeaseKey, name: &str) -> Option<EarlyListing> {
+        self.early_listings()
+            .get(&(key.clone(), name.to_owned()))
+            .cloned()
+    }
+
+    /// The early LISTs not used yet, kept in these [`Clusters`].
+    fn early_listings(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<(LeaseKey, String), EarlyListing>> {
         self.clusters
             .asked
             .early_listings
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&(key.clone(), name.to_owned()))
-            .cloned()
     }
 
     /// The lease updates of this store that have not succeeded (shared with its clones).
@@ -550,11 +553,7 @@ impl LeaseStore for KubeLeaseStore {
     /// label (or by another tool) is not in it until our first replace labels it.
     async fn list(&self, key: &LeaseKey, name: &str) -> Result<LockListing, StoreError> {
         let early = self
-            .clusters
-            .asked
-            .early_listings
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .early_listings()
             .remove(&(key.clone(), name.to_owned()));
         match early {
             Some(listing) => listing.await,

@@ -1,6 +1,6 @@
 //! A log of every API request on stderr when `SOLO_LOG_REQUESTS` is set (like `kubectl -v=6`):
 //! when it started since the first client was made, what it asked, the answer and how long it
-//! took, over which HTTP version. Requests that start at the same moment run in parallel; one that starts when another
+//! took. Requests that start at the same moment run in parallel; one that starts when another
 //! ends waited for it, so the log shows a command's sequential round trips.
 
 use std::sync::OnceLock;
@@ -77,7 +77,7 @@ where
         async move {
             let result = answer.await;
             let outcome = match &result {
-                Ok(response) => format!("{} {:?}", response.status().as_u16(), response.version()),
+                Ok(response) => response.status().as_u16().to_string(),
                 Err(e) => format!("error: {e}"),
             };
             eprintln!(

@@ -747,11 +747,8 @@ where
             Arc::clone(&self.clock),
             leases,
         )
-        .with_tickets(tickets);
-        let held = match taken_over {
-            Some(versions) => held.with_taken_over(versions),
-            None => held,
-        };
+        .with_tickets(tickets)
+        .with_taken_over(taken_over);
         if renew {
             // A kept lock's longer hold, or the stamped epoch, goes onto every Lease now.
             if let Err(e) = held.renew_once().await {

@@ -158,10 +158,10 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
         }
     }
 
-    /// The lock taken straight over a clean release: every Lease was claimed at this
-    /// resourceVersion, where it was free and not stamp-needed.
-    pub(crate) fn with_taken_over(mut self, versions: BTreeMap<LeaseKey, String>) -> Self {
-        self.taken_over = Some(versions);
+    /// The lock, taken straight over a clean release when `versions` is given: every Lease was
+    /// claimed at its resourceVersion there, where it was free and not stamp-needed.
+    pub(crate) fn with_taken_over(mut self, versions: Option<BTreeMap<LeaseKey, String>>) -> Self {
+        self.taken_over = versions;
         self
     }
 

@@ -177,14 +177,10 @@ pub async fn lock_and_read_with<T, F>(
 where
     F: Future<Output = T>,
 {
-    for attempt in 0..SET_RETRIES {
+    for _ in 0..SET_RETRIES {
+        // Only the first lock finds a look made early (its first look uses it up).
         let beside = async {
-            // Only the first lock has a look made early.
-            let versions = if attempt == 0 {
-                session::clean_look(target, clusters).await?
-            } else {
-                return None;
-            };
+            let versions = session::clean_look(target, clusters).await?;
             Some((versions, read(target).await))
         };
         let (beside, lock) = tokio::join!(
