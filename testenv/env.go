@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -173,7 +172,7 @@ func create(dir string, n int) (*Env, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(3 + 2*n)
+	ports, err := reservePorts(dir, 3+2*n)
 	if err != nil {
 		return nil, err
 	}
@@ -197,25 +196,6 @@ func create(dir string, n int) (*Env, error) {
 		return nil, err
 	}
 	return env, env.save()
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var listeners []net.Listener
-	defer func() {
-		for _, l := range listeners {
-			l.Close()
-		}
-	}()
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		listeners = append(listeners, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // spawn starts this binary again with args, in its own session, logging to DIR/logs/NAME.log.
@@ -383,6 +363,7 @@ func cmdDown(args []string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
+	releasePorts(dir)
 	fmt.Printf("testenv: stopped and removed %s\n", dir)
 	return nil
 }
