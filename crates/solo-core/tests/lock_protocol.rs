@@ -402,3 +402,56 @@ fn a_lock_says_it_was_taken_over_a_clean_release_only_when_it_was() {
         "only a lock taken over a clean release says so"
     );
 }
+
+#[test]
+fn a_waiter_whose_link_failed_while_it_waited_leaves_no_ticket_once_it_holds() {
+    // Bob waits behind alice; his link to cluster-3 fails for 7s around his heartbeat there
+    // (half of the failed writes land all the same), and alice releases at varied times around
+    // its end. Once he holds, none of his tickets may stay: a ticket left behind stands before
+    // his successor until the waiter TTL passes.
+    let mut left = Vec::new();
+    for seed in 0..20 {
+        let mut h = Harness::new(100 + seed, 2, 30);
+        h.partition(0, 2, 8, 7);
+        let mut bob = h.contender(0, "bob@example.com", 0);
+        let mut alice = h.contender(1, "alice@example.com", 0);
+        let (clock_a, clock_b) = (h.clock(0), h.clock(0));
+        let core = std::sync::Arc::clone(&h.core);
+        let alice_holds = shared(false);
+        let seen = Rc::clone(&alice_holds);
+        let found = shared(None);
+        let out = Rc::clone(&found);
+        h.spawn(1, async move {
+            let held = alice
+                .acquire(WaitPolicy::NoWait, |_| {})
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            *alice_holds.borrow_mut() = true;
+            sleep_secs(&clock_a, 14.0 + 0.1 * seed as f64).await;
+            held.release().await.unwrap_or_else(|e| panic!("{e}"));
+        });
+        h.spawn(0, async move {
+            while !*seen.borrow() {
+                sleep_secs(&clock_b, 0.1).await;
+            }
+            let held = bob
+                .acquire(WaitPolicy::Until(Duration::from_secs(60)), |_| {})
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            held.drop_tickets().await;
+            let left = {
+                let core = lock_sim::exec::lock(&core);
+                core.world
+                    .leases
+                    .iter()
+                    .filter(|l| l.has_ticket("c0"))
+                    .count()
+            };
+            *out.borrow_mut() = Some(left);
+            held.release().await.unwrap_or_else(|e| panic!("{e}"));
+        });
+        h.run();
+        left.push(found.borrow().expect("bob held"));
+    }
+    assert_eq!(left, vec![0; 20], "bob's tickets left behind, per seed");
+}
