@@ -146,6 +146,7 @@ fn sabotage_named(name: &str) -> Option<Sabotage> {
         "late-watch" => core.late_watch = true,
         "holder-only" => core.holder_only = true,
         "taken-over-unclean" => core.taken_over_unclean = true,
+        "list-since-seen" => core.list_since_seen = true,
         _ => return None,
     }
     Some(sabotage)
@@ -156,11 +157,13 @@ fn sabotage_named(name: &str) -> Option<Sabotage> {
 /// 63788, 81877), a deadline passed while writing heartbeats (progress: 6, 22, 26), a lost lock
 /// released clean with a write in flight (fencing: 48, 8189, 14594, 26850, 31571), a lock
 /// taken with little validity left whose renewals waited for the ticket deletions (stop in
-/// time: 20300, 101879).
+/// time: 20300, 101879), a request tried again after it gave up that claimed on its old look
+/// (FIFO: 62517).
 #[test]
 fn schedules_that_once_failed_keep_every_rule() {
     let seeds = [
-        6, 22, 26, 36, 41, 48, 8189, 11503, 14594, 20300, 26850, 31571, 60324, 63788, 81877, 101879,
+        6, 22, 26, 36, 41, 48, 8189, 11503, 14594, 20300, 26850, 31571, 60324, 62517, 63788, 81877,
+        101879,
     ];
     let failures: Vec<String> = seeds
         .into_iter()
@@ -215,6 +218,21 @@ fn a_takeover_called_clean_after_a_stamp_is_caught() {
         .expect("a takeover called clean after a stamp broke nothing the checker can see");
     eprintln!("caught as expected: {found}");
     assert!(found.message.starts_with("clean takeover"), "{found}");
+}
+
+/// After a claim, list from the version seen before it instead of the claim's own: a cache
+/// may answer with the namespace as it was at the release, before a ticket that queued while
+/// the lock was still held elsewhere, and the claimer jumps the queue. The FIFO check catches
+/// it, which shows that the round's LIST must be no older than the claim.
+#[test]
+fn a_round_listed_from_before_its_claim_is_caught() {
+    let sabotage = sabotage_named("list-since-seen").expect("a sabotage");
+    let (failures, _, _) = run_many(0, 10_000, sabotage, 1, 1);
+    let found = failures
+        .first()
+        .expect("a round listed from before its claim broke nothing the checker can see");
+    eprintln!("caught as expected: {found}");
+    assert!(found.message.starts_with("FIFO"), "{found}");
 }
 
 /// Take away the per-request deadline of renewals and a stopped apiserver holds the renewal

@@ -16,7 +16,7 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{
     Api, DeleteParams, ListParams, ObjectList, ObjectMeta, Patch, PatchParams, PostParams,
-    Preconditions,
+    Preconditions, VersionMatch,
 };
 use serde::Serialize;
 use solo_core::lock::{
@@ -42,12 +42,38 @@ pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "sol
 pub const LEGACY_WAITERS_ANNOTATION: &str = "solo.hiero.org/lock-waiters";
 
 /// One LIST of the lock `name`'s Lease and tickets by the lock's label.
-async fn list_lock(api: &Api<Lease>, name: &str) -> Result<LockListing, StoreError> {
-    let params = ListParams::default().labels(&format!("{LOCK_LABEL}={}", lock_label_value(name)));
+async fn list_lock(
+    api: &Api<Lease>,
+    name: &str,
+    since: Option<&str>,
+) -> Result<LockListing, StoreError> {
+    let mut params =
+        ListParams::default().labels(&format!("{LOCK_LABEL}={}", lock_label_value(name)));
+    if let Some(version) = since {
+        params = params.at(version).matching(VersionMatch::NotOlderThan);
+    }
     let listed = retry::call(|| api.list(&params))
         .await
         .map_err(IntoStore::into_store)?;
     Ok(split_listing(name, listed))
+}
+
+/// A LIST of the lock's Leases in its own task. The protocol races two LISTs after a claim and
+/// drops the slower: dropping a request in flight would close its HTTP/1.1 connection, and the
+/// next request would pay a TLS handshake. In a task, the slower one finishes in the background
+/// and its connection goes back to the pool.
+async fn list_in_task(
+    api: Api<Lease>,
+    name: String,
+    since: Option<String>,
+) -> Result<LockListing, StoreError> {
+    tokio::spawn(async move { list_lock(&api, &name, since.as_deref()).await })
+        .await
+        .unwrap_or_else(|e| {
+            Err(StoreError::Unavailable {
+                message: format!("the LIST task ended: {e}"),
+            })
+        })
 }
 
 /// A LIST made before the lock asked for it ([`KubeLeaseStore::list_early`]).
@@ -116,7 +142,9 @@ impl KubeLeaseStore {
         // The future holds the client only, not these `Clusters`, which keep it.
         let api = self.api(key);
         let n = name.to_owned();
-        let listing: EarlyListing = async move { list_lock(&api?, &n).await }.boxed().shared();
+        let listing: EarlyListing = async move { list_lock(&api?, &n, None).await }
+            .boxed()
+            .shared();
         // Spawned so that it runs while the caller awaits other things.
         tokio::spawn(listing.clone());
         self.early_listings()
@@ -557,8 +585,20 @@ impl LeaseStore for KubeLeaseStore {
             .remove(&(key.clone(), name.to_owned()));
         match early {
             Some(listing) => listing.await,
-            None => list_lock(&self.api(key)?, name).await,
+            None => list_in_task(self.api(key)?, name.to_owned(), None).await,
         }
+    }
+
+    /// A LIST at `resourceVersionMatch=NotOlderThan`: the API server answers from its watch
+    /// cache once the cache has seen that version, without waiting for the newest revision.
+    async fn list_since(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        resource_version: &str,
+    ) -> Result<LockListing, StoreError> {
+        let since = Some(resource_version.to_owned());
+        list_in_task(self.api(key)?, name.to_owned(), since).await
     }
 
     /// A heartbeat is a merge patch at the version seen, like [`replace`](Self::replace): a

@@ -56,6 +56,10 @@ pub struct Sabotage {
     /// Say that a lock was taken over a clean release even when a Lease was stamp-needed (a
     /// caller then keeps reads that can miss an earlier holder's last writes).
     pub taken_over_unclean: bool,
+    /// After a claim, list at the version of the Lease seen before it rather than at the
+    /// claim's own (a cache may then answer with a namespace older than the lock's release
+    /// everywhere, without a ticket that queued meanwhile).
+    pub list_since_seen: bool,
 }
 
 impl Default for LockConfig {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use futures::future::{join, join_all};
+use futures::future::{Either, join, join_all, select};
 
 use super::config::{Jitter, LockConfig};
 use super::decide::{Decision, LeaseView, Observer, decide, has_earlier};
@@ -87,8 +87,11 @@ struct Slot {
     observer: Observer,
     /// The other waiters' tickets here, as last listed (or watched).
     tickets: Vec<Versioned<Waiter>>,
-    /// `lease` and `tickets` come from a LIST of the current look (not from a watch).
+    /// `lease` and `tickets` come from a consistent LIST of the current look (not from a
+    /// watch, nor from a LIST no older than what we knew).
     listed: bool,
+    /// The resourceVersion of the last LIST here, once this request has listed.
+    list_version: Option<String>,
     /// The Lease exists but a LIST by the lock's label does not show it (written by another
     /// tool or an older client, without the label): it is read by name until we write it.
     unlabelled: bool,
@@ -113,6 +116,23 @@ struct Slot {
 impl Slot {
     fn mine(&self, request_id: &str) -> bool {
         self.lease.record().is_some_and(|r| r.held_by(request_id))
+    }
+
+    /// The newest resourceVersion we know here (our last LIST, and every Lease and ticket
+    /// seen or written since), once this request has listed here; `None` before, or when a
+    /// version is not a number (then only a consistent LIST will do).
+    fn newest_version(&self) -> Option<String> {
+        let listed = self.list_version.as_deref()?;
+        let known = [listed]
+            .into_iter()
+            .chain(self.lease.version())
+            .chain(self.ticket.iter().map(|t| t.resource_version.as_str()))
+            .chain(self.tickets.iter().map(|t| t.resource_version.as_str()));
+        let mut newest = 0u64;
+        for version in known {
+            newest = newest.max(version.parse().ok()?);
+        }
+        Some(newest.to_string())
     }
 }
 
@@ -211,6 +231,7 @@ where
                 observer: Observer::default(),
                 tickets: Vec::new(),
                 listed: false,
+                list_version: None,
                 unlabelled: false,
                 claim_sent: None,
                 taken_clean: None,
@@ -263,12 +284,14 @@ where
         };
         let waits = policy != WaitPolicy::NoWait;
         let mut reported: Option<Vec<String>> = None;
+        // A request tried again after it gave up looks again: what it saw then may be old.
+        self.must_list = true;
         loop {
             // 1. Look: list every namespace (a newcomer, or woken from behind), or decide on
             // what the open watches delivered.
             let failing = self.slots.iter().any(|s| s.failures > 0);
             if (self.must_list || failing)
-                && let Err(e) = self.list_all(waits).await
+                && let Err(e) = self.list_all(waits, false).await
             {
                 return Err(self.bail(e).await);
             }
@@ -443,7 +466,12 @@ where
     /// Step 1: lists every namespace in parallel (the Lease and every ticket, one snapshot
     /// each). A namespace that fails transiently keeps what we saw and is retried after a
     /// backoff (`waits`), or ends the request (a `NoWait` one).
-    async fn list_all(&mut self, waits: bool) -> Result<(), LockError> {
+    ///
+    /// A look after the first (`consistent` false) lists each namespace no older than the
+    /// newest version we know there: an API server answers that from its watch cache at once,
+    /// where a consistent LIST may wait up to 100 ms for the cache. Such a look decides only
+    /// whether to claim or wait; it is not fresh, so the round lists again beside its claims.
+    async fn list_all(&mut self, waits: bool, consistent: bool) -> Result<(), LockError> {
         let backoff = self.slots.iter().map(|s| s.failures).max().unwrap_or(0);
         if backoff > 0 {
             let cap = self.config.renew_interval;
@@ -451,11 +479,24 @@ where
             self.clock.sleep(pause).await;
         }
         let (store, lock_set) = (&*self.store, &self.lock_set);
-        let lists = join_all(
-            self.slots
-                .iter()
-                .map(|slot| store.list(&slot.key, lock_set.lease_name(&slot.key))),
-        )
+        // Keys, not slots, go into the futures: a slot holds watches, which are not `Sync`.
+        let (keys, sinces): (Vec<LeaseKey>, Vec<Option<String>>) = self
+            .slots
+            .iter()
+            .map(|slot| {
+                let since = slot.newest_version().filter(|_| !consistent);
+                (slot.key.clone(), since)
+            })
+            .unzip();
+        let lists = join_all(keys.iter().zip(&sinces).map(|(key, since)| {
+            let name = lock_set.lease_name(key);
+            async move {
+                match since {
+                    Some(version) => store.list_since(key, name, version).await,
+                    None => store.list(key, name).await,
+                }
+            }
+        }))
         .await;
         self.must_list = false;
         let now = self.clock.mono_now();
@@ -478,7 +519,8 @@ where
                             Err(e) => return Err(LockError::store(key, e)),
                         }
                     }
-                    self.take_listing(i, listing, now, true)
+                    self.take_listing(i, listing, now, true);
+                    self.slots[i].listed &= sinces[i].is_none();
                 }
                 Err(e) if e.is_transient() && waits => {
                     let slot = &mut self.slots[i];
@@ -524,6 +566,7 @@ where
         slot.observer
             .observe_tickets(others.iter().map(|t| &t.value), now);
         slot.tickets = others;
+        slot.list_version = Some(listing.resource_version);
         slot.listed = true;
         slot.failures = 0;
         slot.last_error = None;
@@ -608,29 +651,47 @@ where
             .collect();
         // Keys, not slots, go into the futures: a slot holds watches, which are not `Sync`.
         let keys: Vec<LeaseKey> = self.slots.iter().map(|s| s.key.clone()).collect();
+        let mut claims: BTreeMap<usize, _> = claims
+            .into_iter()
+            .map(|(i, record, version, clean)| (i, (record, version, clean)))
+            .collect();
+        let list_since_seen = self.config.sabotage.list_since_seen;
         let (store, lock_set, keys) = (&*self.store, &self.lock_set, &keys);
-        let writes = join_all(
-            claims
-                .into_iter()
-                .map(|(i, record, version, clean)| async move {
-                    let key = &keys[i];
-                    let name = lock_set.lease_name(key);
+        let steps = join_all(keys.iter().enumerate().map(|(i, key)| {
+            let claim = claims.remove(&i);
+            async move {
+                let name = lock_set.lease_name(key);
+                let write = claim.map(|(record, version, clean)| async move {
                     let result = match &version {
                         Some(rv) => store.replace(key, name, record, rv).await,
                         None => store.create(key, name, record).await,
                     };
-                    (i, (version.is_none(), version.filter(|_| clean)), result)
-                }),
-        );
-        let lists = join_all(
-            keys.iter()
-                .enumerate()
-                .filter(|_| !fresh)
-                .map(
-                    |(i, key)| async move { (i, store.list(key, lock_set.lease_name(key)).await) },
-                ),
-        );
-        let (writes, lists) = join(writes, lists).await;
+                    let seen = version.clone();
+                    ((version.is_none(), version.filter(|_| clean)), seen, result)
+                });
+                match (write, fresh) {
+                    (None, true) => (i, None, None),
+                    (None, false) => (i, None, Some(store.list(key, name).await)),
+                    (Some(write), true) => (i, Some(write.await), None),
+                    (Some(write), false) => {
+                        let (written, listed) =
+                            claim_and_list(store, key, name, write, list_since_seen).await;
+                        (i, Some(written), Some(listed))
+                    }
+                }
+            }
+        }))
+        .await;
+        let mut writes = Vec::new();
+        let mut lists = Vec::new();
+        for (i, written, listed) in steps {
+            if let Some((flags, _, result)) = written {
+                writes.push((i, flags, result));
+            }
+            if let Some(listed) = listed {
+                lists.push((i, listed));
+            }
+        }
         let mut complete = true;
         let mut conflict = false;
         for (i, (created, taken_clean), result) in writes {
@@ -1108,7 +1169,7 @@ where
         self.predecessor = None;
         if !trust_cache {
             // Best effort: a namespace we cannot list is cleaned from what we saw.
-            let _ = self.list_all(true).await;
+            let _ = self.list_all(true, true).await;
         }
         let me = self.me.request_id.clone();
         let (store, lock_set) = (&*self.store, &self.lock_set);
@@ -1350,6 +1411,57 @@ fn arm_watch<S: LeaseStore + 'static>(store: &Arc<S>, slot: &mut Slot, name: &st
 }
 
 /// Waits a little after repeated lost races, so that contenders do not collide in lockstep.
+/// One namespace of a round that must list: the claim, and a consistent LIST beside it. If the
+/// claim lands first, a LIST no older than the claim races the consistent one (which an API
+/// server may hold until its cache catches up with the store); either shows every ticket
+/// visible when the lock became free everywhere, since the claim landed after that.
+async fn claim_and_list<S: LeaseStore, W>(
+    store: &S,
+    key: &LeaseKey,
+    name: &str,
+    write: impl Future<
+        Output = (
+            W,
+            Option<String>,
+            Result<Versioned<LeaseRecord>, StoreError>,
+        ),
+    >,
+    list_since_seen: bool,
+) -> (
+    (
+        W,
+        Option<String>,
+        Result<Versioned<LeaseRecord>, StoreError>,
+    ),
+    Result<LockListing, StoreError>,
+) {
+    if list_since_seen {
+        let written = write.await;
+        let listed = match &written.1 {
+            Some(seen) if written.2.is_ok() => store.list_since(key, name, seen).await,
+            _ => store.list(key, name).await,
+        };
+        return (written, listed);
+    }
+    let list = std::pin::pin!(store.list(key, name));
+    let write = std::pin::pin!(write);
+    match select(write, list).await {
+        Either::Right((listed, write)) => (write.await, listed),
+        Either::Left((written, list)) => {
+            let listed = match &written.2 {
+                Ok(v) => {
+                    let since = std::pin::pin!(store.list_since(key, name, &v.resource_version));
+                    match select(list, since).await {
+                        Either::Left((listed, _)) | Either::Right((listed, _)) => listed,
+                    }
+                }
+                Err(_) => list.await,
+            };
+            (written, listed)
+        }
+    }
+}
+
 async fn back_off<C: Clock>(clock: &C, jitter: &Jitter, config: &LockConfig, conflicts: u32) {
     let cap = config.renew_interval / 4;
     clock

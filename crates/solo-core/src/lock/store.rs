@@ -133,6 +133,21 @@ pub trait LeaseStore: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<LockListing, StoreError>> + Send;
 
+    /// Lists as [`list`](Self::list) does, at a revision no older than `resource_version`, the
+    /// version of the Lease `name` that this caller's own write produced: the namespace as it
+    /// was when that write landed, or later.
+    ///
+    /// An API server answers from its watch cache as soon as the cache has seen that write,
+    /// where a consistent LIST may first wait for the cache to catch up with the store's newest
+    /// revision (up to 100 ms when other resources are written). The protocol lists this way
+    /// only right after a claim of its own, racing a consistent LIST sent beside the claim.
+    fn list_since(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        resource_version: &str,
+    ) -> impl Future<Output = Result<LockListing, StoreError>> + Send;
+
     /// Writes the ticket of `ticket.request_id` for the lock `name`: creates it when
     /// `resource_version` is `None` ([`StoreError::Conflict`] if it exists), else replaces it if
     /// still at that version (a heartbeat). `ttl` is stored for people reading it

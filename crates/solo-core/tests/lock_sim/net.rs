@@ -227,6 +227,39 @@ impl LeaseStore for SimStore {
         })
     }
 
+    /// A watch cache's answer: the namespace at any revision from `resource_version` to now.
+    fn list_since(
+        &self,
+        key: &LeaseKey,
+        _name: &str,
+        resource_version: &str,
+    ) -> impl Future<Output = Result<LockListing, StoreError>> + Send {
+        let client = self.client;
+        let since: u64 = resource_version.parse().unwrap_or(0);
+        request(&self.core, client, key, move |core, lease| {
+            let now_rv = core.world.cluster_rv(lease);
+            // As old as allowed half of the time: that is where a wrong `since` shows.
+            let oldest = since.min(now_rv);
+            let rv = if core.rng.chance(50) {
+                oldest
+            } else {
+                core.rng.range(oldest, now_rv + 1)
+            };
+            let listing = core.world.list_at(lease, client, rv);
+            core.world.log(core.now, || {
+                let tickets: Vec<&str> = listing
+                    .tickets
+                    .iter()
+                    .map(|t| t.value.request_id.as_str())
+                    .collect();
+                format!(
+                    "c{client} lists lease {lease} since {since} at rv {rv}: tickets {tickets:?}"
+                )
+            });
+            Ok(listing)
+        })
+    }
+
     fn put_ticket(
         &self,
         key: &LeaseKey,

@@ -305,6 +305,33 @@ impl World {
         }
     }
 
+    /// The revision of the cluster of `lease` now.
+    pub fn cluster_rv(&self, lease: usize) -> u64 {
+        self.cluster_rv[self.leases[lease].cluster]
+    }
+
+    /// The LIST of [`list`](Self::list) as the namespace of `lease` was at revision `rv` of its
+    /// cluster (after every write up to it): what a watch cache that has reached `rv` answers.
+    pub fn list_at(&self, lease: usize, client: usize, rv: u64) -> LockListing {
+        fn at<T>(history: &[Version<T>], rv: u64) -> Option<(u64, &T)> {
+            let v = history.iter().rev().find(|v| v.rv <= rv)?;
+            Some((v.rv, v.value.as_deref()?))
+        }
+        let l = &self.leases[lease];
+        let tickets = l
+            .tickets
+            .values()
+            .filter_map(|t| at(&t.history, rv))
+            .filter(|(_, w)| self.shows_ticket(client, &w.request_id))
+            .filter_map(|(v, w)| versioned(v, Some(w)))
+            .collect();
+        LockListing {
+            lease: at(&l.history, rv).and_then(|(v, r)| versioned(v, Some(r))),
+            tickets,
+            resource_version: rv.to_string(),
+        }
+    }
+
     /// The tickets of the set's namespaces now, for stories to look at: (lease, request id).
     pub fn ticket_ids(&self) -> Vec<(usize, String)> {
         self.leases
