@@ -8,13 +8,16 @@
 //!
 //! 1. **look**: lists every namespace in parallel, one request each ([`LeaseStore::list`]: the
 //!    Lease and every ticket at one resourceVersion); a request already waiting decides on
-//!    what its open watches delivered instead;
+//!    what its open watches delivered instead. A look after the request's first lists no older
+//!    than what it knows ([`LeaseStore::list_since`], answered without waiting for the API
+//!    server's cache to reach the newest revision): it may be stale, so its round lists;
 //! 2. **decide** ([`decide`]): behind a live ticket with an earlier stamp (in any namespace);
 //!    otherwise the head: a round when no Lease is held by a live other, a yield of its claims
 //!    when an earlier claimer holds one, else a wait on the Leases it lacks;
 //! 3. **round**: claims every Lease it lacks straight to held, one compare-and-swap each in
 //!    parallel, carrying the next fencing [`Epoch`] (one above the highest on the Leases), and
-//!    lists every namespace beside the claims unless the look itself was such a list. Every
+//!    lists every namespace beside the claims unless the look itself was a consistent list
+//!    (a claim answered first races that LIST with one no older than the claim). Every
 //!    Lease ours and no live earlier ticket: the lock is held ([`HeldLock`]); an earlier ticket:
 //!    behind; a lost race: look again;
 //! 4. **held**: if a Lease was taken from a holder that did not release it (expired, broken,
