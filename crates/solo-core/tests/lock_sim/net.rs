@@ -124,6 +124,16 @@ fn land<T: Send + 'static>(
     core.after(back, move |_| deliver(&reply, result));
 }
 
+/// A listing for the trace: its revision and whose tickets it shows.
+fn describe(listing: &LockListing) -> String {
+    let tickets: Vec<&str> = listing
+        .tickets
+        .iter()
+        .map(|t| t.value.request_id.as_str())
+        .collect();
+    format!("at rv {}: tickets {tickets:?}", listing.resource_version)
+}
+
 fn partitioned(core: &Core, lease: usize) -> StoreError {
     StoreError::Unavailable {
         message: format!(
@@ -213,15 +223,7 @@ impl LeaseStore for SimStore {
         request(&self.core, client, key, move |core, lease| {
             let listing = core.world.list(lease, client);
             core.world.log(core.now, || {
-                let tickets: Vec<&str> = listing
-                    .tickets
-                    .iter()
-                    .map(|t| t.value.request_id.as_str())
-                    .collect();
-                format!(
-                    "c{client} lists lease {lease} at rv {}: tickets {tickets:?}",
-                    listing.resource_version
-                )
+                format!("c{client} lists lease {lease} {}", describe(&listing))
             });
             Ok(listing)
         })
@@ -247,13 +249,9 @@ impl LeaseStore for SimStore {
             };
             let listing = core.world.list_at(lease, client, rv);
             core.world.log(core.now, || {
-                let tickets: Vec<&str> = listing
-                    .tickets
-                    .iter()
-                    .map(|t| t.value.request_id.as_str())
-                    .collect();
                 format!(
-                    "c{client} lists lease {lease} since {since} at rv {rv}: tickets {tickets:?}"
+                    "c{client} lists lease {lease} since {since} {}",
+                    describe(&listing)
                 )
             });
             Ok(listing)
