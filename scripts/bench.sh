@@ -44,12 +44,19 @@ curl -s --cacert "$SOLO_TESTENV_DIR/pki/ca.crt" -H "Authorization: Bearer $token
 if [ -n "${SOLO_BENCH_QUICK:-}" ]; then wan=(-default-handoffs 3 -default-rounds 1 -tuned-handoffs 5 -tuned-rounds 1)
 else wan=(-default-handoffs 10 -default-rounds 1 -tuned-handoffs 20 -tuned-rounds 2); fi
 echo "== client-go at 80 ms" >&2
-"$clientgo" -kubeconfig "$SOLO_TESTENV_DIR/kubeconfig" -context cluster-1 "${wan[@]}" |
+# Only client-go: the floor probe and etcd's mutex are loopback figures, and a second run of them
+# here would replace those in the tables.
+"$clientgo" -kubeconfig "$SOLO_TESTENV_DIR/kubeconfig" -context cluster-1 -peers clientgo "${wan[@]}" |
   grep -vE '^\s*$' | sed -E 's/^([a-z0-9_]+_ms) clientgo-([a-z]+) /\1 clientgo-\2-80ms /' | tee -a "$raw"
 "$launcher" link --dir "$SOLO_TESTENV_DIR" --cluster 1 --clear
 
 declare -A m
-while read -r metric subject value; do m[$metric/$subject]=$value; done < <(grep -E "$machine" "$raw")
+# A figure measured twice (say, a peer run again under another link) would silently replace the
+# first in the tables: refuse it.
+while read -r metric subject value; do
+  [ -z "${m[$metric/$subject]:-}" ] || { echo "bench.sh: $metric $subject was measured twice; give each run its own subject" >&2; exit 1; }
+  m[$metric/$subject]=$value
+done < <(grep -E "$machine" "$raw")
 fig() { [ -n "${m[$1]:-}" ] && printf '%.0f ms' "${m[$1]}" || echo "n/a"; }
 # ratio A B: A / B, one decimal, or n/a when either is missing.
 ratio() { awk -v a="${m[$1]:-}" -v b="${m[$2]:-}" 'BEGIN { if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.1f×", a / b }'; }
