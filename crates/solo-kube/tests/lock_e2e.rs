@@ -842,3 +842,44 @@ async fn a_higher_epoch_writes_and_raises_the_fence_then_a_lower_one_is_refused(
     );
     assert_eq!(node_names(&store, &setup).await, ["node-at-7"]);
 }
+
+/// A holder that waited for its turn and releases at once (a command of a few milliseconds)
+/// leaves no ticket behind: the renewal task that deletes them off the critical path is
+/// stopped by the release, which must still see them deleted. A ticket left behind would
+/// stand before every later waiter until it dies, a whole waiter TTL later.
+#[tokio::test]
+async fn a_holder_that_waited_and_releases_at_once_leaves_no_ticket() {
+    let env = TestEnv::shared();
+    let ns = env.fresh_namespace("lock-quick").await;
+    let setup = Setup::new(env, &ns, "quick-net", 3);
+    let clusters = setup.connect().await;
+    for round in 0..8 {
+        let alice = state_lock(&setup, &clusters, "alice@example.com", WaitPolicy::NoWait)
+            .await
+            .expect("alice takes the free lock");
+        let bob = tokio::spawn({
+            let (setup, clusters) = (setup.clone(), clusters.clone());
+            async move { state_lock(&setup, &clusters, "bob@example.com", WaitPolicy::Forever).await }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !tickets_in(&clusters, &setup, &["cluster-1", "cluster-2", "cluster-3"])
+            .await
+            .iter()
+            .all(|(_, t)| t.contains("bob@"))
+        {
+            assert!(Instant::now() < deadline, "bob never queued himself");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        alice.release().await.expect("alice releases");
+        let bob = bob.await.expect("bob's task").expect("bob takes the lock");
+        bob.release().await.expect("bob releases");
+        for (cluster, queued) in
+            tickets_in(&clusters, &setup, &["cluster-1", "cluster-2", "cluster-3"]).await
+        {
+            assert!(
+                queued.is_empty(),
+                "round {round}: {cluster} still queues {queued}"
+            );
+        }
+    }
+}

@@ -116,6 +116,9 @@ pub struct HeldLock<S, C> {
     jitter: Jitter,
     state: Arc<Mutex<HeldState>>,
     taken_over: Option<BTreeMap<LeaseKey, String>>,
+    /// Held while our tickets are being deleted: a second call waits for the first rather
+    /// than send the same deletions again.
+    dropping_tickets: futures::lock::Mutex<()>,
 }
 
 impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
@@ -155,6 +158,7 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
             jitter,
             state: Arc::new(Mutex::new(state)),
             taken_over: None,
+            dropping_tickets: futures::lock::Mutex::new(()),
         }
     }
 
@@ -193,8 +197,16 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
 
     /// Deletes our tickets now (they were left by the wait, and wake our successor): the first
     /// renewal and the release do it too; call it before keeping the lock beyond this process.
+    ///
+    /// The tickets are forgotten only once their deletions were answered: a call cut short
+    /// (the renewal stopped by the release, say, before its deletions left) leaves them to the
+    /// next call, so that the release still deletes them.
     pub async fn drop_tickets(&self) {
-        let tickets = std::mem::take(&mut locked(&self.state).tickets);
+        let _one_at_a_time = self.dropping_tickets.lock().await;
+        let tickets = locked(&self.state).tickets.clone();
+        if tickets.is_empty() {
+            return;
+        }
         let limit = self.config.request_timeout;
         let no_timeout = self.config.sabotage.no_request_timeout;
         let deletes = tickets.iter().map(|(key, version)| {
@@ -206,8 +218,11 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
             );
             timed(&*self.clock, limit, no_timeout, delete)
         });
-        // Best effort: a ticket left behind dies after the waiter TTL.
+        // Best effort: a ticket whose deletion failed dies after the waiter TTL.
         let _ = join_all(deletes).await;
+        locked(&self.state)
+            .tickets
+            .retain(|ticket| !tickets.contains(ticket));
     }
 
     /// What to keep so that a later process can [`resume`](Self::resume) this lock.
