@@ -16,10 +16,11 @@
 //! 3. only then, when an archive is not yet listed, write the state's `cli.history` through
 //!    [`StateStore::write`] (fenced by the same epoch).
 //!
-//! Every read the steps need (the state's copies for step 1, the archives each cluster labels,
-//! the newest archive the caller saw listed, who the clusters authenticate) is made at once, in
+//! Every read the steps need (the state's copies for step 1, the newest archive the caller saw
+//! listed and the one after it, who the clusters authenticate) is made at once, in
 //! [`HistoryStore::prepare`], before anything is written: across regions, one round trip, which
-//! a locked write runs beside its own state write.
+//! a locked write runs beside its own state write. Only an archive after those (a listing
+//! behind by more than one) costs more reads.
 //!
 //! If step 3 fails, the entry is already stored: readers ([`HistoryStore::read_all`]) list
 //! archives by label *and* by `cli.history`, so an archive not yet listed is still read, and the
@@ -314,9 +315,9 @@ impl HistoryStore {
 
     /// The reads of an append, all at once, under the lock of `epoch`: every copy of the state
     /// (the fence: none may carry an epoch newer than `epoch`, checked here, before anything is
-    /// written; the listing; the team label), the archives each cluster labels, the newest archive
-    /// of `listed_when_locked` (the state's `cli.history` as the caller read it under the lock) and
-    /// who the clusters authenticate. A caller may run it beside its own state write, whose
+    /// written; the listing; the team label), the newest archive of `listed_when_locked` (the
+    /// state's `cli.history` as the caller read it under the lock) and the one after it, and who
+    /// the clusters authenticate. A caller may run it beside its own state write, whose
     /// copies carry the same epoch; the entry is then written by [`PreparedAppend::append`].
     pub async fn prepare(
         &self,
@@ -344,11 +345,10 @@ impl HistoryStore {
             .filter_map(|n| archive_number(deployment, n))
             .max()
             .unwrap_or(1);
-        let guess_name = archive_name(deployment, guess);
-        let (read, labelled, guessed, authenticated_as) = tokio::join!(
+        let (read, guessed, after, authenticated_as) = tokio::join!(
             self.states.read_whole(deployment, clusters),
-            join_all(clusters.iter().map(|c| self.list_labelled(deployment, c))),
-            join_all(clusters.iter().map(|c| self.read_archive(c, &guess_name))),
+            self.read_archives(deployment, clusters, guess),
+            self.read_archives(deployment, clusters, guess + 1),
             self.users.summary(clusters),
         );
         let stamp = MigrationStamp {
@@ -360,26 +360,19 @@ impl HistoryStore {
             .and_then(|c| c.load(&stamp).ok())
             .map(|l| l.document().cli.history.clone())
             .unwrap_or_default();
-        // The archives: every name known in any cluster, by label or by listing.
+        // The archives: every name listed, and every one found in any cluster (an archive made
+        // by an append cut short before its listing).
         let mut numbers: BTreeSet<u32> = listed
             .iter()
             .filter_map(|n| archive_number(deployment, n))
             .collect();
-        let mut failed = None;
-        for names in labelled {
-            match names {
-                Ok(names) => {
-                    numbers.extend(names.iter().filter_map(|n| archive_number(deployment, n)))
-                }
-                Err(e) => failed = failed.or(Some(e)),
-            }
-        }
-        let number = numbers.last().copied().unwrap_or(1);
-        let newest = if failed.is_some() || number == guess {
-            guessed
-        } else {
-            let name = archive_name(deployment, number);
-            join_all(clusters.iter().map(|c| self.read_archive(c, &name))).await
+        let mut reads = BTreeMap::from([(guess, guessed), (guess + 1, after)]);
+        let (newest, failed) = match self
+            .find_newest(deployment, clusters, &mut numbers, &mut reads)
+            .await
+        {
+            Ok(number) => (reads.remove(&number).unwrap_or_default(), None),
+            Err(e) => (Vec::new(), Some(e)),
         };
         Gathered {
             store: self,
@@ -391,6 +384,83 @@ impl HistoryStore {
             newest,
             failed,
             authenticated_as,
+        }
+    }
+
+    /// Archive `number` as every cluster holds it.
+    async fn read_archives(
+        &self,
+        deployment: &str,
+        clusters: &[String],
+        number: u32,
+    ) -> ArchiveReads {
+        let name = archive_name(deployment, number);
+        join_all(clusters.iter().map(|c| self.read_archive(c, &name))).await
+    }
+
+    /// The number of the newest archive, read into `reads`: the highest listed or found
+    /// (added to `numbers`), once the one after it is absent from every cluster. Archives
+    /// are made one after another, so that absence ends the search.
+    ///
+    /// Found by name, not by label: a GET is answered by etcd, while a LIST waits for the API
+    /// server's cache to reach etcd's newest revision, which, with the Lease writes of the lock
+    /// just before, can take up to its 100 ms progress tick, on the critical path of every
+    /// locked write. After [`CHASED_BY_NAME`] reads in a row (the listing lost several
+    /// archives), the labels are listed instead.
+    async fn find_newest(
+        &self,
+        deployment: &str,
+        clusters: &[String],
+        numbers: &mut BTreeSet<u32>,
+        reads: &mut BTreeMap<u32, ArchiveReads>,
+    ) -> Result<u32, HistoryError> {
+        let mut labelled = false;
+        let mut chased = 0;
+        loop {
+            if let Some(e) = take_error(reads) {
+                return Err(e);
+            }
+            numbers.extend(
+                reads
+                    .iter()
+                    .filter(|(_, raws)| {
+                        raws.iter().any(|r| {
+                            matches!(
+                                r,
+                                Ok(RawArchive {
+                                    secret: Some(_),
+                                    ..
+                                })
+                            )
+                        })
+                    })
+                    .map(|(n, _)| *n),
+            );
+            let top = numbers.last().copied().unwrap_or(1);
+            let after = (!labelled).then_some(top + 1);
+            let missing: Vec<u32> = [Some(top), after]
+                .into_iter()
+                .flatten()
+                .filter(|n| !reads.contains_key(n))
+                .collect();
+            if missing.is_empty() {
+                return Ok(top);
+            }
+            if chased >= CHASED_BY_NAME && !labelled {
+                let names = join_all(clusters.iter().map(|c| self.list_labelled(deployment, c)));
+                for names in names.await {
+                    numbers.extend(names?.iter().filter_map(|n| archive_number(deployment, n)));
+                }
+                labelled = true;
+                continue;
+            }
+            let fetched = join_all(
+                missing
+                    .iter()
+                    .map(|n| self.read_archives(deployment, clusters, *n)),
+            );
+            reads.extend(missing.iter().copied().zip(fetched.await));
+            chased += 1;
         }
     }
 
@@ -605,6 +675,20 @@ impl HistoryStore {
     }
 }
 
+/// One archive as each cluster holds it (or why it could not be read there).
+type ArchiveReads = Vec<Result<RawArchive, HistoryError>>;
+
+/// Archive reads by name in a row before [`HistoryStore::find_newest`] lists by label.
+const CHASED_BY_NAME: usize = 2;
+
+/// The first failed read, taken out of `reads`.
+fn take_error(reads: &mut BTreeMap<u32, ArchiveReads>) -> Option<HistoryError> {
+    reads.values_mut().find_map(|raws| {
+        let failed = raws.iter().position(Result::is_err)?;
+        raws.remove(failed).err()
+    })
+}
+
 /// The reads of an append ([`HistoryStore::gather`]), not yet checked against an epoch.
 pub struct Gathered<'a> {
     store: &'a HistoryStore,
@@ -613,7 +697,7 @@ pub struct Gathered<'a> {
     read: WholeRead,
     listed: Vec<String>,
     numbers: BTreeSet<u32>,
-    newest: Vec<Result<RawArchive, HistoryError>>,
+    newest: ArchiveReads,
     failed: Option<HistoryError>,
     authenticated_as: Option<String>,
 }

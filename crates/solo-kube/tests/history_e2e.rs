@@ -12,6 +12,7 @@ use kube::api::{Api, ListParams};
 use solo_core::lock::Epoch;
 use solo_core::state::{ClusterRef, MigrationStamp, StateDocument};
 use solo_kube::history::{ENTRIES_PER_ARCHIVE, HISTORY_KEY, HISTORY_LABEL, archive_name};
+use solo_kube::state_store::DEPLOYMENT_LABEL;
 use solo_kube::{
     Clusters, HistoryEntry, HistoryError, HistoryStore, LockGuard, StateStore, StateStoreError,
 };
@@ -212,5 +213,65 @@ async fn an_archive_not_yet_listed_in_the_state_is_read_and_listed_by_the_next_a
     let (copy, _) = t.store.read("net", &t.refs).await.expect("read");
     let doc = copy.load(&stamp).expect("loads").into_document();
     assert_eq!(doc.cli.history, ["net-history-01"]);
+    guard.release().await.expect("release");
+}
+
+#[tokio::test]
+async fn a_listing_that_lost_several_archives_is_rebuilt_and_the_newest_extended() {
+    let t = setup("history-lost-listing").await;
+    t.create("net").await;
+    let guard = t.lock("net").await;
+    // Archives 01 to 05 stored in every cluster (the first four full), none of them listed in
+    // the state: more than the reads by name follow before the append lists by label.
+    for cluster in &t.refs {
+        let api: Api<Secret> =
+            Api::namespaced(t.clusters.client(cluster).expect("client").clone(), &t.ns);
+        for n in 1..=5u32 {
+            let count = if n < 5 { ENTRIES_PER_ARCHIVE } else { 3 };
+            let entries: Vec<HistoryEntry> = (0..count).map(entry).collect();
+            let secret = Secret {
+                metadata: kube::api::ObjectMeta {
+                    name: Some(archive_name("net", n)),
+                    labels: Some(
+                        [
+                            (DEPLOYMENT_LABEL.to_owned(), "net".to_owned()),
+                            (HISTORY_LABEL.to_owned(), "true".to_owned()),
+                        ]
+                        .into(),
+                    ),
+                    ..Default::default()
+                },
+                data: Some(
+                    [(
+                        HISTORY_KEY.to_owned(),
+                        k8s_openapi::ByteString(serde_json::to_vec(&entries).expect("json")),
+                    )]
+                    .into(),
+                ),
+                ..Default::default()
+            };
+            api.create(&Default::default(), &secret)
+                .await
+                .expect("archive");
+        }
+    }
+
+    let outcome = t
+        .history
+        .append(guard.epoch(), "net", &t.refs, &entry(7))
+        .await
+        .expect("append");
+    assert_eq!(outcome.archive, archive_name("net", 5));
+    assert_eq!(outcome.position, 4);
+    assert!(outcome.listed);
+    let stamp = MigrationStamp {
+        by: "test".into(),
+        at: Timestamp::now(),
+    };
+    for (cluster, copy) in t.store.read_all("net", &t.refs).await {
+        let loaded = copy.expect("copy").load(&stamp).expect("loads");
+        let expected: Vec<String> = (1..=5).rev().map(|n| archive_name("net", n)).collect();
+        assert_eq!(loaded.document().cli.history, expected, "{cluster}");
+    }
     guard.release().await.expect("release");
 }
