@@ -197,12 +197,24 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
 
     /// Deletes our tickets now (they were left by the wait, and wake our successor): the first
     /// renewal and the release do it too; call it before keeping the lock beyond this process.
-    ///
+    /// Waits for a deletion already under way, then deletes what it left.
+    pub async fn drop_tickets(&self) {
+        let _one_at_a_time = self.dropping_tickets.lock().await;
+        self.delete_tickets().await;
+    }
+
+    /// [`drop_tickets`](Self::drop_tickets) beside a renewal, which must never wait for it: does
+    /// nothing while another deletion is under way.
+    async fn drop_tickets_beside(&self) {
+        if let Some(_one_at_a_time) = self.dropping_tickets.try_lock() {
+            self.delete_tickets().await;
+        }
+    }
+
     /// The tickets are forgotten only once their deletions were answered: a call cut short
     /// (the renewal stopped by the release, say, before its deletions left) leaves them to the
     /// next call, so that the release still deletes them.
-    pub async fn drop_tickets(&self) {
-        let _one_at_a_time = self.dropping_tickets.lock().await;
+    async fn delete_tickets(&self) {
         let tickets = locked(&self.state).tickets.clone();
         if tickets.is_empty() {
             return;
@@ -388,7 +400,7 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
     /// was deleted, or could not be renewed in time; after that the lock is never valid again
     /// (and [`release`](Self::release) frees the leases that are still ours).
     pub async fn renew_once(&self) -> Result<(), LockError> {
-        let tickets = self.drop_tickets();
+        let tickets = self.drop_tickets_beside();
         let (leases, deadline) = {
             let state = locked(&self.state);
             if let Some((key, reason)) = &state.lost {
@@ -568,7 +580,9 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
                 }
             }
         };
-        futures::future::join(self.drop_tickets(), renewals).await.1
+        futures::future::join(self.drop_tickets_beside(), renewals)
+            .await
+            .1
     }
 
     /// Releases every lease at once, in parallel, with no sleep: clears its holder and its
