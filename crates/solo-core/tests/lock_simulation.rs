@@ -157,8 +157,8 @@ fn sabotage_named(name: &str) -> Option<Sabotage> {
 /// 63788, 81877), a deadline passed while writing heartbeats (progress: 6, 22, 26), a lost lock
 /// released clean with a write in flight (fencing: 48, 8189, 14594, 26850, 31571), a lock
 /// taken with little validity left whose renewals waited for the ticket deletions (stop in
-/// time: 20300, 101879; and a renewal that waited for the renew loop's deletion: 90535), a request tried again after it gave up that claimed on its old look
-/// (FIFO: 62517).
+/// time: 20300, 101879; and a renewal that waited for the renew loop's deletion: 90535), a
+/// request tried again after it gave up that claimed on its old look (FIFO: 62517).
 #[test]
 fn schedules_that_once_failed_keep_every_rule() {
     let seeds = [

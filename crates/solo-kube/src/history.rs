@@ -423,17 +423,7 @@ impl HistoryStore {
             numbers.extend(
                 reads
                     .iter()
-                    .filter(|(_, raws)| {
-                        raws.iter().any(|r| {
-                            matches!(
-                                r,
-                                Ok(RawArchive {
-                                    secret: Some(_),
-                                    ..
-                                })
-                            )
-                        })
-                    })
+                    .filter(|(_, raws)| stored(raws))
                     .map(|(n, _)| *n),
             );
             let top = numbers.last().copied().unwrap_or(1);
@@ -680,6 +670,12 @@ type ArchiveReads = Vec<Result<RawArchive, HistoryError>>;
 
 /// Archive reads by name in a row before [`HistoryStore::find_newest`] lists by label.
 const CHASED_BY_NAME: usize = 2;
+
+/// Whether any cluster holds the archive.
+fn stored(raws: &ArchiveReads) -> bool {
+    raws.iter()
+        .any(|r| matches!(r, Ok(raw) if raw.secret.is_some()))
+}
 
 /// The first failed read, taken out of `reads`.
 fn take_error(reads: &mut BTreeMap<u32, ArchiveReads>) -> Option<HistoryError> {

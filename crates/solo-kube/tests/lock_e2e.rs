@@ -853,6 +853,7 @@ async fn a_holder_that_waited_and_releases_at_once_leaves_no_ticket() {
     let ns = env.fresh_namespace("lock-quick").await;
     let setup = Setup::new(env, &ns, "quick-net", 3);
     let clusters = setup.connect().await;
+    let all = ["cluster-1", "cluster-2", "cluster-3"];
     for round in 0..8 {
         let alice = state_lock(&setup, &clusters, "alice@example.com", WaitPolicy::NoWait)
             .await
@@ -862,7 +863,7 @@ async fn a_holder_that_waited_and_releases_at_once_leaves_no_ticket() {
             async move { state_lock(&setup, &clusters, "bob@example.com", WaitPolicy::Forever).await }
         });
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !tickets_in(&clusters, &setup, &["cluster-1", "cluster-2", "cluster-3"])
+        while !tickets_in(&clusters, &setup, &all)
             .await
             .iter()
             .all(|(_, t)| t.contains("bob@"))
@@ -873,9 +874,7 @@ async fn a_holder_that_waited_and_releases_at_once_leaves_no_ticket() {
         alice.release().await.expect("alice releases");
         let bob = bob.await.expect("bob's task").expect("bob takes the lock");
         bob.release().await.expect("bob releases");
-        for (cluster, queued) in
-            tickets_in(&clusters, &setup, &["cluster-1", "cluster-2", "cluster-3"]).await
-        {
+        for (cluster, queued) in tickets_in(&clusters, &setup, &all).await {
             assert!(
                 queued.is_empty(),
                 "round {round}: {cluster} still queues {queued}"

@@ -116,8 +116,8 @@ pub struct HeldLock<S, C> {
     jitter: Jitter,
     state: Arc<Mutex<HeldState>>,
     taken_over: Option<BTreeMap<LeaseKey, String>>,
-    /// Held while our tickets are being deleted: a second call waits for the first rather
-    /// than send the same deletions again.
+    /// Held while our tickets are being deleted, so the same deletions are never sent twice at
+    /// once: [`drop_tickets`](Self::drop_tickets) waits for one under way, a renewal skips it.
     dropping_tickets: futures::lock::Mutex<()>,
 }
 
