@@ -4,7 +4,9 @@
 //! own beside the lock's, named by [`ticket_name`], with the waiter as JSON in its
 //! `holderIdentity`. The lock's Lease and its tickets carry the label [`LOCK_LABEL`], so that one
 //! LIST returns them all at one resourceVersion. Every write is a compare-and-swap on
-//! `resourceVersion`. Watches are kept open across wake-ups, one per object (`watch`).
+//! `resourceVersion`. A waiting request's looks and waits are answered from one watch of the
+//! lock's label per namespace (`view`); where it cannot answer, watches of single objects are
+//! kept open across wake-ups (`watch`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,6 +31,7 @@ use crate::identity::Authenticated;
 use crate::retry::{self, IntoStore};
 
 mod names;
+mod view;
 mod watch;
 
 pub use names::{LOCK_LABEL, is_dns_subdomain, is_label_value, lock_label_value, ticket_name};
@@ -86,6 +89,7 @@ pub struct KubeLeaseStore {
     audit: Option<(Authenticated, String)>,
     pending: Pending,
     watches: watch::Watches,
+    views: view::Views,
     /// The clusters whose connection pool was filled for a handoff ([`Self::watch_change`]).
     warmed: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
@@ -124,6 +128,7 @@ impl KubeLeaseStore {
             audit: None,
             pending: Pending::default(),
             watches: watch::Watches::default(),
+            views: view::Views::default(),
             warmed: Arc::default(),
         }
     }
@@ -566,6 +571,13 @@ impl LeaseStore for KubeLeaseStore {
             let (clusters, cluster) = (self.clusters.clone(), key.cluster.clone());
             tokio::spawn(async move { clusters.open_connections(&cluster, 2).await });
         }
+        if let Some(change) = self
+            .views
+            .lease_after(&api, key, name, since_resource_version)
+            .await
+        {
+            return Ok(change);
+        }
         let change = self
             .watches
             .change_after(&api, key, name, since_resource_version, AfterDeletion::Keep)
@@ -578,27 +590,43 @@ impl LeaseStore for KubeLeaseStore {
     }
 
     /// One LIST by the lock's label (see [`split_listing`]). A lock's Lease written before the
-    /// label (or by another tool) is not in it until our first replace labels it.
+    /// label (or by another tool) is not in it until our first replace labels it. It is kept
+    /// as the seed of the namespace's view, should the request wait.
     async fn list(&self, key: &LeaseKey, name: &str) -> Result<LockListing, StoreError> {
         let early = self
             .early_listings()
             .remove(&(key.clone(), name.to_owned()));
-        match early {
+        let listing = match early {
             Some(listing) => listing.await,
             None => list_in_task(self.api(key)?, name.to_owned(), None).await,
-        }
+        }?;
+        self.views.seed(key, name, &listing);
+        Ok(listing)
     }
 
-    /// A LIST at `resourceVersionMatch=NotOlderThan`: the API server answers from its watch
-    /// cache once the cache has seen that version, without waiting for the newest revision.
+    /// From the namespace's view once it has reached that version; else a LIST at
+    /// `resourceVersionMatch=NotOlderThan`: the API server answers from its watch cache once
+    /// the cache has seen that version, without waiting for the newest revision.
     async fn list_since(
         &self,
         key: &LeaseKey,
         name: &str,
         resource_version: &str,
     ) -> Result<LockListing, StoreError> {
+        let api = self.api(key)?;
+        if let Some(listing) = self
+            .views
+            .listing_since(&api, key, name, resource_version)
+            .await
+        {
+            return Ok(listing);
+        }
         let since = Some(resource_version.to_owned());
-        list_in_task(self.api(key)?, name.to_owned(), since).await
+        list_in_task(api, name.to_owned(), since).await
+    }
+
+    fn lists_since_locally(&self, key: &LeaseKey, name: &str) -> bool {
+        self.views.is_open(key, name)
     }
 
     /// A heartbeat is a merge patch at the version seen, like [`replace`](Self::replace): a
@@ -664,6 +692,13 @@ impl LeaseStore for KubeLeaseStore {
         since_resource_version: &str,
     ) -> Result<Option<Versioned<Waiter>>, StoreError> {
         let api = self.api(key)?;
+        if let Some(change) = self
+            .views
+            .ticket_after(&api, key, name, request_id, since_resource_version)
+            .await
+        {
+            return Ok(change);
+        }
         let ticket_name = ticket_name(name, request_id);
         let change = self
             .watches

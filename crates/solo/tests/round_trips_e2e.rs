@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use solo_testenv::TestEnv;
-use support::{User, alice_with_a_deployment};
+use support::{User, alice_with_a_deployment, json};
 
 /// One request of the log: method, cluster (host:port) and path.
 #[derive(Debug)]
@@ -23,16 +23,26 @@ struct Request {
     answered: u64,
 }
 
-/// Runs `solo args` as `user` with the request log on; the requests it made.
-fn requests(user: &User, args: &[&str]) -> Vec<Request> {
-    let out = Command::new(env!("CARGO_BIN_EXE_solo"))
+/// `solo args` as `user` with the request log on.
+fn logged(user: &User, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_solo"));
+    command
         .env("SOLO_HOME", &user.home)
         .env("SOLO_USER_EMAIL", &user.email)
         .env("KUBECONFIG", TestEnv::shared().kubeconfig())
         .env("SOLO_LOG_REQUESTS", "1")
-        .args(args)
-        .output()
-        .expect("solo runs");
+        .args(args);
+    command
+}
+
+/// Runs `solo args` as `user` with the request log on; the requests it made.
+fn requests(user: &User, args: &[&str]) -> Vec<Request> {
+    let out = logged(user, args).output().expect("solo runs");
+    parse(args, &out)
+}
+
+/// The requests in the log of a run of `solo args` that succeeded.
+fn parse(args: &[&str], out: &std::process::Output) -> Vec<Request> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "solo {args:?} failed:\n{stderr}");
     let requests: Vec<Request> = stderr
@@ -251,4 +261,92 @@ fn after_a_clean_release_a_locked_write_and_exec_read_beside_their_claim() {
     assert_reads_beside_the_claim(&write, &ns, &state_ns, "rtbeside-net");
     let exec = requests(&alice, &["exec", "rtbeside-net", "--", "true"]);
     assert_reads_beside_the_claim(&exec, &ns, &state_ns, "rtbeside-net");
+}
+
+/// A request that waits in the queue (issue 13) costs each namespace one LIST (its first look),
+/// one watch of the lock's label, its ticket's create and delete, the claim and the release:
+/// its later looks (after queueing, when woken, beside its claim) and its waits are answered by
+/// that one watch. Before, each of them was a request of its own: three LISTs and two watches
+/// of single objects per namespace.
+#[test]
+fn a_queued_exec_lists_each_namespace_once_and_watches_it_once() {
+    let (alice, ns, state_ns) = alice_with_a_deployment("rtqueue", "rtqueue-net");
+    alice.ok(&["lease", "acquire", "rtqueue-net", "--for", "2m"]);
+    let bob = User::new("rtqueue", "bob@example.com");
+    bob.connect(&["cluster-1", "cluster-2"], str::to_owned);
+    bob.ok(&[
+        "lease",
+        "status",
+        "rtqueue-net",
+        "--state-namespace",
+        &state_ns,
+    ]);
+    let args = ["exec", "rtqueue-net", "--wait=60s", "--", "true"];
+    let waiter = logged(&bob, &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("bob's exec starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = json(
+            &alice
+                .ok(&["lease", "status", "rtqueue-net", "-o", "json"])
+                .stdout,
+        );
+        let leases = status["leases"].as_array().expect("leases").clone();
+        if leases.iter().all(|l| l["waiters"] == 1) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bob never queued in every lease: {leases:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Lease renewals and ticket heartbeats meanwhile wake nobody into a request.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    alice.ok(&["lease", "release", "rtqueue-net"]);
+    let out = waiter.wait_with_output().expect("bob's exec ends");
+    let requests = parse(&args, &out);
+    let leases = format!("/apis/coordination.k8s.io/v1/namespaces/{ns}/leases");
+    let lease_requests = |method: &str, matches: &dyn Fn(&str) -> bool| {
+        per_cluster(&requests, |r| {
+            r.method == method
+                && (r.path == leases
+                    || r.path.starts_with(&format!("{leases}?"))
+                    || r.path.starts_with(&format!("{leases}/")))
+                && matches(&r.path)
+        })
+    };
+    let lists = lease_requests("GET", &|p| p.contains('?') && !p.contains("watch=true"));
+    let watches = lease_requests("GET", &|p| p.contains("watch=true"));
+    let by_label = lease_requests("GET", &|p| {
+        p.contains("watch=true") && p.contains("labelSelector")
+    });
+    let tickets = lease_requests("POST", &|_| true);
+    let deletions = lease_requests("DELETE", &|_| true);
+    for counts in [&lists, &watches, &by_label, &tickets, &deletions] {
+        assert_eq!(counts.len(), 2, "both clusters: {requests:#?}");
+    }
+    assert!(
+        lists.values().all(|n| *n == 1),
+        "one LIST per namespace, got {lists:?}: {requests:#?}"
+    );
+    assert!(
+        watches.values().all(|n| *n == 1),
+        "one watch per namespace, got {watches:?}: {requests:#?}"
+    );
+    assert_eq!(
+        watches, by_label,
+        "the watch is of the lock's label: {requests:#?}"
+    );
+    assert!(
+        tickets.values().all(|n| *n == 1),
+        "one ticket each: {requests:#?}"
+    );
+    assert!(
+        deletions.values().all(|n| *n == 1),
+        "its ticket deleted once: {requests:#?}"
+    );
 }

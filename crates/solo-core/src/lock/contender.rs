@@ -673,6 +673,11 @@ where
                     (None, true) => (i, None, None),
                     (None, false) => (i, None, Some(store.list(key, name).await)),
                     (Some(write), true) => (i, Some(write.await), None),
+                    (Some(write), false) if store.lists_since_locally(key, name) => {
+                        let (written, listed) =
+                            claim_then_list(store, key, name, write, list_since_seen).await;
+                        (i, Some(written), Some(listed))
+                    }
                     (Some(write), false) => {
                         let (written, listed) =
                             claim_and_list(store, key, name, write, list_since_seen).await;
@@ -1460,6 +1465,43 @@ async fn claim_and_list<S: LeaseStore, W>(
             (written, listed)
         }
     }
+}
+
+/// One namespace of a round that must list, where the adapter answers a LIST no older than a
+/// version without a request ([`LeaseStore::lists_since_locally`]): the claim, then a LIST no
+/// older than it (the race of [`claim_and_list`] when the claim answers first). A claim that
+/// failed is followed by a consistent LIST, as in that race: what we knew is older than the
+/// Lease, and a LIST no older than it could show it again.
+async fn claim_then_list<S: LeaseStore, W>(
+    store: &S,
+    key: &LeaseKey,
+    name: &str,
+    write: impl Future<
+        Output = (
+            W,
+            Option<String>,
+            Result<Versioned<LeaseRecord>, StoreError>,
+        ),
+    >,
+    list_since_seen: bool,
+) -> (
+    (
+        W,
+        Option<String>,
+        Result<Versioned<LeaseRecord>, StoreError>,
+    ),
+    Result<LockListing, StoreError>,
+) {
+    let written = write.await;
+    let listed = match &written.2 {
+        Ok(v) if list_since_seen => {
+            let since = written.1.clone().unwrap_or(v.resource_version.clone());
+            store.list_since(key, name, &since).await
+        }
+        Ok(v) => store.list_since(key, name, &v.resource_version).await,
+        Err(_) => store.list(key, name).await,
+    };
+    (written, listed)
 }
 
 async fn back_off<C: Clock>(clock: &C, jitter: &Jitter, config: &LockConfig, conflicts: u32) {

@@ -17,7 +17,9 @@
 //! 3. **round**: claims every Lease it lacks straight to held, one compare-and-swap each in
 //!    parallel, carrying the next fencing [`Epoch`] (one above the highest on the Leases), and
 //!    lists every namespace beside the claims unless the look itself was a consistent list
-//!    (a claim answered first races that LIST with one no older than the claim). Every
+//!    (a claim answered first races that LIST with one no older than the claim; where the
+//!    adapter answers that one without a request, [`LeaseStore::lists_since_locally`], it is
+//!    the only LIST, after the claim). Every
 //!    Lease ours and no live earlier ticket: the lock is held ([`HeldLock`]); an earlier ticket:
 //!    behind; a lost race: look again;
 //! 4. **held**: if a Lease was taken from a holder that did not release it (expired, broken,

@@ -148,6 +148,14 @@ pub trait LeaseStore: Send + Sync {
         resource_version: &str,
     ) -> impl Future<Output = Result<LockListing, StoreError>> + Send;
 
+    /// Whether [`list_since`](Self::list_since) of the lock `name` in the namespace of `key` is
+    /// answered without a request of its own right now (from a watch the adapter keeps open).
+    /// A round then lists after its claim, no older than it, instead of sending a consistent
+    /// LIST beside it: the same listing the race of the two gives when the claim answers first.
+    fn lists_since_locally(&self, _key: &LeaseKey, _name: &str) -> bool {
+        false
+    }
+
     /// Writes the ticket of `ticket.request_id` for the lock `name`: creates it when
     /// `resource_version` is `None` ([`StoreError::Conflict`] if it exists), else replaces it if
     /// still at that version (a heartbeat). `ttl` is stored for people reading it
