@@ -207,10 +207,7 @@ impl LockGuard {
     /// Stops renewing and leaves every lease held (a kept lock goes on after this process);
     /// what a later process needs to [`resume`] it.
     pub async fn keep(mut self) -> KeptLock {
-        if let Some(task) = self.renewal.take() {
-            task.abort();
-            let _ = task.await;
-        }
+        self.stop_renewing().await;
         let held = self
             .held
             .take()
@@ -220,16 +217,27 @@ impl LockGuard {
         held.kept()
     }
 
+    /// Stops the renewal task, once the deletion of our tickets it started (at once, beside
+    /// its first renewal) was answered: stopped in the middle, its requests may land or not,
+    /// and the release would send them again (a 404 for each that landed, and a connection
+    /// closed under it). The lock is still renewed while this waits.
+    async fn stop_renewing(&mut self) {
+        if let Some(held) = &self.held {
+            held.drop_tickets().await;
+        }
+        if let Some(task) = self.renewal.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
     /// Stops renewing and releases every lease at once.
     pub async fn release(mut self) -> Result<(), LockError> {
         self.release_inner().await
     }
 
     async fn release_inner(&mut self) -> Result<(), LockError> {
-        if let Some(task) = self.renewal.take() {
-            task.abort();
-            let _ = task.await;
-        }
+        self.stop_renewing().await;
         let Some(held) = self.held.take() else {
             return Ok(());
         };
