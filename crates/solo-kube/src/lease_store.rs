@@ -590,8 +590,8 @@ impl LeaseStore for KubeLeaseStore {
     }
 
     /// One LIST by the lock's label (see [`split_listing`]). A lock's Lease written before the
-    /// label (or by another tool) is not in it until our first replace labels it. It is kept
-    /// as the seed of the namespace's view, should the request wait.
+    /// label (or by another tool) is not in it until our first replace labels it. The
+    /// namespace's view takes it in (its seed, should the request wait).
     async fn list(&self, key: &LeaseKey, name: &str) -> Result<LockListing, StoreError> {
         let early = self
             .early_listings()
@@ -600,7 +600,7 @@ impl LeaseStore for KubeLeaseStore {
             Some(listing) => listing.await,
             None => list_in_task(self.api(key)?, name.to_owned(), None).await,
         }?;
-        self.views.seed(key, name, &listing);
+        self.views.take_listing(key, name, &listing);
         Ok(listing)
     }
 
@@ -622,7 +622,9 @@ impl LeaseStore for KubeLeaseStore {
             return Ok(listing);
         }
         let since = Some(resource_version.to_owned());
-        list_in_task(api, name.to_owned(), since).await
+        let listing = list_in_task(api, name.to_owned(), since).await?;
+        self.views.take_listing(key, name, &listing);
+        Ok(listing)
     }
 
     fn lists_since_locally(&self, key: &LeaseKey, name: &str) -> bool {

@@ -107,6 +107,23 @@ impl State {
         }
     }
 
+    /// Takes in a LIST of the lock at version `at`, newer than the view: the view is then that
+    /// listing (what it no longer shows was deleted by `at`), and the watch's events up to `at`,
+    /// which the listing already shows, are skipped when they arrive.
+    fn absorb(&mut self, at: u64, listing: LockListing, lock: &str) {
+        let mut listed = State::from_seed(at, listing, lock);
+        if listed.lease.is_none() && self.lease.as_ref().is_some_and(|(_, l)| l.is_some()) {
+            listed.lease = Some((at, None));
+        }
+        for (name, (version, ticket)) in &self.tickets {
+            if !listed.tickets.contains_key(name) {
+                let gone = if ticket.is_some() { at } else { *version };
+                listed.tickets.insert(name.clone(), (gone, None));
+            }
+        }
+        *self = listed;
+    }
+
     /// Takes in one event of the watch of the lock `lock`; false when the view cannot go on.
     fn apply(&mut self, lock: &str, event: WatchEvent<Lease>) -> bool {
         let (lease, deleted) = match event {
@@ -125,7 +142,11 @@ impl State {
         let Some(version) = lease.metadata.resource_version.as_deref().and_then(number) else {
             return false;
         };
-        self.position = self.position.max(version);
+        if version <= self.position {
+            // Shown already by a LIST the view took in.
+            return true;
+        }
+        self.position = version;
         let name = lease.metadata.name.clone().unwrap_or_default();
         if name == lock {
             self.lease = Some((version, (!deleted).then(|| from_lease(&lease))));
@@ -168,19 +189,28 @@ impl Views {
         guard(&self.0)
     }
 
-    /// Keeps a consistent LIST of the lock `lock` as the seed of a view, unless one is open.
-    pub(super) fn seed(&self, key: &LeaseKey, lock: &str, listing: &LockListing) {
-        let Some(start) = number(&listing.resource_version) else {
+    /// Takes in a LIST of the lock `lock`: the seed of a view, or, when one is open and behind
+    /// it, its new state. A LIST's version is the store's newest revision, which the watch
+    /// delivers only if this lock's objects changed at it: without this, a caller that knows
+    /// that version would wait in vain for the view to reach it.
+    pub(super) fn take_listing(&self, key: &LeaseKey, lock: &str, listing: &LockListing) {
+        let Some(at) = number(&listing.resource_version) else {
             return;
         };
         let mut entries = self.entries();
         let object = (key.clone(), lock.to_owned());
-        if let Some(Entry::Open { view, .. }) = entries.get(&object)
-            && guard(&view.state).alive
-        {
-            return;
+        if let Some(Entry::Open { view, .. }) = entries.get(&object) {
+            let mut state = guard(&view.state);
+            if state.alive {
+                if at > state.position {
+                    state.absorb(at, listing.clone(), lock);
+                    drop(state);
+                    view.changes.send_modify(|n| *n += 1);
+                }
+                return;
+            }
         }
-        entries.insert(object, Entry::Seed(start, Box::new(listing.clone())));
+        entries.insert(object, Entry::Seed(at, Box::new(listing.clone())));
     }
 
     /// Whether a view of the lock follows its watch here.
@@ -395,4 +425,116 @@ async fn open(
         .await
         .map_err(IntoStore::into_store)?;
     Ok(stream.boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lease_store::{ticket_lease, to_lease};
+    use jiff::Timestamp;
+
+    fn waiter(n: u32) -> Waiter {
+        let at = Timestamp::from_second(1_000 + i64::from(n)).expect("a time");
+        Waiter {
+            request_id: format!("request-{n}"),
+            requested_at: at,
+            user: format!("user-{n}@example.com"),
+            host: "laptop".into(),
+            pid: n,
+            heartbeat: at,
+        }
+    }
+
+    fn at(mut lease: Lease, version: u64) -> Lease {
+        lease.metadata.resource_version = Some(version.to_string());
+        lease
+    }
+
+    fn ticket(n: u32, version: u64) -> Lease {
+        at(ticket_lease("net", &waiter(n), Duration::from_secs(30)), version)
+    }
+
+    fn lock(version: u64) -> Lease {
+        at(
+            to_lease("net", &LeaseRecord::free(Duration::from_secs(30))),
+            version,
+        )
+    }
+
+    fn ids(state: &State) -> Vec<String> {
+        let listing = state.listing();
+        listing
+            .tickets
+            .iter()
+            .map(|t| t.value.request_id.clone())
+            .collect()
+    }
+
+    fn seeded() -> State {
+        let listing = LockListing {
+            lease: Some(from_lease(&lock(10))),
+            tickets: vec![from_ticket("net", &ticket(1, 11)).expect("a ticket")],
+            resource_version: "20".into(),
+        };
+        State::from_seed(20, listing, "net")
+    }
+
+    #[test]
+    fn events_after_the_seed_make_the_listing_at_their_version() {
+        let mut state = seeded();
+        assert!(state.apply("net", WatchEvent::Added(ticket(2, 21))));
+        assert!(state.apply("net", WatchEvent::Deleted(ticket(1, 22))));
+        assert!(state.apply("net", WatchEvent::Modified(lock(23))));
+        let listing = state.listing();
+        assert_eq!(listing.resource_version, "23");
+        assert_eq!(ids(&state), ["request-2"]);
+        assert_eq!(
+            listing.lease.map(|l| l.resource_version).as_deref(),
+            Some("23")
+        );
+        // The deleted ticket changed at 22: after 21, not after 22.
+        let gone = state.tickets.get("net-w-request-1").expect("a tombstone");
+        assert_eq!(*gone, (22, None));
+    }
+
+    #[test]
+    fn a_newer_list_moves_the_view_to_its_version_and_its_events_are_not_taken_twice() {
+        let mut state = seeded();
+        // A LIST at 30, the store's newest revision (written elsewhere): ticket 1 gone, 3 new.
+        let listing = LockListing {
+            lease: Some(from_lease(&lock(10))),
+            tickets: vec![from_ticket("net", &ticket(3, 25)).expect("a ticket")],
+            resource_version: "30".into(),
+        };
+        state.absorb(30, listing, "net");
+        assert_eq!(state.position, 30, "a caller that knows 30 waits no more");
+        assert_eq!(ids(&state), ["request-3"]);
+        assert_eq!(
+            state.tickets.get("net-w-request-1"),
+            Some(&(30, None)),
+            "deleted by 30, as far as the view can tell"
+        );
+        // The watch then delivers what the LIST showed already: skipped, not re-applied.
+        assert!(state.apply("net", WatchEvent::Added(ticket(3, 25))));
+        assert!(state.apply("net", WatchEvent::Deleted(ticket(1, 24))));
+        assert_eq!(state.tickets.get("net-w-request-1"), Some(&(30, None)));
+        assert_eq!(state.position, 30);
+        // And what comes after it as usual.
+        assert!(state.apply("net", WatchEvent::Added(ticket(4, 31))));
+        assert_eq!(ids(&state), ["request-3", "request-4"]);
+        assert_eq!(state.position, 31);
+    }
+
+    #[test]
+    fn a_lease_missing_from_a_newer_list_was_deleted_or_unlabelled_by_then() {
+        let mut state = seeded();
+        let listing = LockListing {
+            lease: None,
+            tickets: Vec::new(),
+            resource_version: "40".into(),
+        };
+        state.absorb(40, listing, "net");
+        assert_eq!(state.lease, Some((40, None)));
+        assert!(state.listing().lease.is_none());
+    }
 }
