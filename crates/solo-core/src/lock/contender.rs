@@ -673,14 +673,10 @@ where
                     (None, true) => (i, None, None),
                     (None, false) => (i, None, Some(store.list(key, name).await)),
                     (Some(write), true) => (i, Some(write.await), None),
-                    (Some(write), false) if store.lists_since_locally(key, name) => {
-                        let (written, listed) =
-                            claim_then_list(store, key, name, write, list_since_seen).await;
-                        (i, Some(written), Some(listed))
-                    }
                     (Some(write), false) => {
+                        let local = store.lists_since_locally(key, name);
                         let (written, listed) =
-                            claim_and_list(store, key, name, write, list_since_seen).await;
+                            claim_and_list(store, key, name, write, local, list_since_seen).await;
                         (i, Some(written), Some(listed))
                     }
                 }
@@ -1415,36 +1411,42 @@ fn arm_watch<S: LeaseStore + 'static>(store: &Arc<S>, slot: &mut Slot, name: &st
     slot.watch = Some((rv, watch));
 }
 
-/// Waits a little after repeated lost races, so that contenders do not collide in lockstep.
+/// What a claim's write answers: flags for the round, the version it replaced (if any), and
+/// the Lease as written.
+type Claimed<W> = (
+    W,
+    Option<String>,
+    Result<Versioned<LeaseRecord>, StoreError>,
+);
+
 /// One namespace of a round that must list: the claim, and a consistent LIST beside it. If the
 /// claim lands first, a LIST no older than the claim races the consistent one (which an API
 /// server may hold until its cache catches up with the store); either shows every ticket
 /// visible when the lock became free everywhere, since the claim landed after that.
+///
+/// Where the adapter answers a LIST no older than a version without a request
+/// (`lists_locally`: [`LeaseStore::lists_since_locally`]), only the second LIST is made, after
+/// the claim; a claim that failed is followed by the consistent LIST, as in the race: what we
+/// knew is older than the Lease, and a LIST no older than it could show it again.
 async fn claim_and_list<S: LeaseStore, W>(
     store: &S,
     key: &LeaseKey,
     name: &str,
-    write: impl Future<
-        Output = (
-            W,
-            Option<String>,
-            Result<Versioned<LeaseRecord>, StoreError>,
-        ),
-    >,
+    write: impl Future<Output = Claimed<W>>,
+    lists_locally: bool,
     list_since_seen: bool,
-) -> (
-    (
-        W,
-        Option<String>,
-        Result<Versioned<LeaseRecord>, StoreError>,
-    ),
-    Result<LockListing, StoreError>,
-) {
-    if list_since_seen {
+) -> (Claimed<W>, Result<LockListing, StoreError>) {
+    if lists_locally || list_since_seen {
         let written = write.await;
-        let listed = match &written.1 {
-            Some(seen) if written.2.is_ok() => store.list_since(key, name, seen).await,
-            _ => store.list(key, name).await,
+        let since = match &written.2 {
+            // The sabotage: no older than what the claim replaced, which may predate it.
+            Ok(_) if list_since_seen => written.1.clone(),
+            Ok(v) => Some(v.resource_version.clone()),
+            Err(_) => None,
+        };
+        let listed = match since {
+            Some(since) => store.list_since(key, name, &since).await,
+            None => store.list(key, name).await,
         };
         return (written, listed);
     }
@@ -1467,43 +1469,7 @@ async fn claim_and_list<S: LeaseStore, W>(
     }
 }
 
-/// One namespace of a round that must list, where the adapter answers a LIST no older than a
-/// version without a request ([`LeaseStore::lists_since_locally`]): the claim, then a LIST no
-/// older than it (the race of [`claim_and_list`] when the claim answers first). A claim that
-/// failed is followed by a consistent LIST, as in that race: what we knew is older than the
-/// Lease, and a LIST no older than it could show it again.
-async fn claim_then_list<S: LeaseStore, W>(
-    store: &S,
-    key: &LeaseKey,
-    name: &str,
-    write: impl Future<
-        Output = (
-            W,
-            Option<String>,
-            Result<Versioned<LeaseRecord>, StoreError>,
-        ),
-    >,
-    list_since_seen: bool,
-) -> (
-    (
-        W,
-        Option<String>,
-        Result<Versioned<LeaseRecord>, StoreError>,
-    ),
-    Result<LockListing, StoreError>,
-) {
-    let written = write.await;
-    let listed = match &written.2 {
-        Ok(v) if list_since_seen => {
-            let since = written.1.clone().unwrap_or(v.resource_version.clone());
-            store.list_since(key, name, &since).await
-        }
-        Ok(v) => store.list_since(key, name, &v.resource_version).await,
-        Err(_) => store.list(key, name).await,
-    };
-    (written, listed)
-}
-
+/// Waits a little after repeated lost races, so that contenders do not collide in lockstep.
 async fn back_off<C: Clock>(clock: &C, jitter: &Jitter, config: &LockConfig, conflicts: u32) {
     let cap = config.renew_interval / 4;
     clock

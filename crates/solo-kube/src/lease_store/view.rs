@@ -451,7 +451,10 @@ mod tests {
     }
 
     fn ticket(n: u32, version: u64) -> Lease {
-        at(ticket_lease("net", &waiter(n), Duration::from_secs(30)), version)
+        at(
+            ticket_lease("net", &waiter(n), Duration::from_secs(30)),
+            version,
+        )
     }
 
     fn lock(version: u64) -> Lease {
