@@ -406,11 +406,17 @@ async fn sixteen_writers_lose_no_update_in_a_storm_of_conflicts() {
     let admin = setup.connect().await;
     let conflicts_before = conflicts(&admin).await;
     let started = std::time::Instant::now();
+    // Every writer looks first at the same moment, once connected: they all find the lock free
+    // and claim it at once. Staggered by their connection set-up, the queue sorts them out with
+    // no conflict at all.
+    let start_line = Arc::new(tokio::sync::Barrier::new(WRITERS));
     let tasks: Vec<_> = (0..WRITERS)
         .map(|id| {
             let setup = setup.clone();
+            let start_line = Arc::clone(&start_line);
             tokio::spawn(async move {
                 let clusters = setup.connect().await;
+                start_line.wait().await;
                 let store = StateStore::new(clusters.clone(), &setup.namespace);
                 let user = format!("writer-{id}@example.com");
                 let mut outcomes = Vec::new();
