@@ -43,6 +43,11 @@ use crate::retry::{self, IntoStore};
 /// does not see.
 const CATCH_UP: Duration = Duration::from_secs(1);
 
+/// How many deleted tickets a view remembers (to answer a wait on one deleted since): the
+/// oldest are forgotten beyond it, so that a long-lived process does not grow with every
+/// waiter it saw; a wait on a forgotten one is answered by a request.
+const TOMBSTONES: usize = 256;
+
 /// The views of one store (shared by its clones), one per (namespace, lock).
 #[derive(Clone, Default)]
 pub(super) struct Views(Arc<Mutex<HashMap<(LeaseKey, String), Entry>>>);
@@ -154,8 +159,26 @@ impl State {
             // A ticket overwritten into something else is no ticket any more: as if deleted.
             let ticket = (!deleted).then(|| from_ticket(lock, &lease)).flatten();
             self.tickets.insert(name, (version, ticket));
+            self.forget_old_tombstones();
         }
         true
+    }
+
+    /// Keeps at most [`TOMBSTONES`] deleted tickets, the latest.
+    fn forget_old_tombstones(&mut self) {
+        let mut deleted: Vec<(u64, String)> = self
+            .tickets
+            .iter()
+            .filter(|(_, (_, ticket))| ticket.is_none())
+            .map(|(name, (version, _))| (*version, name.clone()))
+            .collect();
+        if deleted.len() <= TOMBSTONES {
+            return;
+        }
+        deleted.sort();
+        for (_, name) in &deleted[..deleted.len() - TOMBSTONES] {
+            self.tickets.remove(name);
+        }
     }
 
     fn listing(&self) -> LockListing {
@@ -526,6 +549,26 @@ mod tests {
         assert!(state.apply("net", WatchEvent::Added(ticket(4, 31))));
         assert_eq!(ids(&state), ["request-3", "request-4"]);
         assert_eq!(state.position, 31);
+    }
+
+    #[test]
+    fn only_the_latest_deleted_tickets_are_remembered() {
+        let mut state = seeded();
+        let mut version = 100;
+        for n in 0..(TOMBSTONES as u32 + 10) {
+            version += 2;
+            assert!(state.apply("net", WatchEvent::Added(ticket(n + 10, version))));
+            assert!(state.apply("net", WatchEvent::Deleted(ticket(n + 10, version + 1))));
+        }
+        let deleted = state.tickets.values().filter(|(_, t)| t.is_none()).count();
+        assert_eq!(deleted, TOMBSTONES);
+        assert!(
+            !state.tickets.contains_key("net-w-request-10"),
+            "the oldest forgotten"
+        );
+        let last = format!("net-w-request-{}", TOMBSTONES as u32 + 19);
+        assert_eq!(state.tickets.get(&last), Some(&(version + 1, None)));
+        assert_eq!(ids(&state), ["request-1"], "live tickets are all kept");
     }
 
     #[test]
