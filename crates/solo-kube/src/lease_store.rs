@@ -34,6 +34,7 @@ mod names;
 mod view;
 mod watch;
 
+use names::lock_selector;
 pub use names::{LOCK_LABEL, is_dns_subdomain, is_label_value, lock_label_value, ticket_name};
 use watch::AfterDeletion;
 
@@ -50,8 +51,7 @@ async fn list_lock(
     name: &str,
     since: Option<&str>,
 ) -> Result<LockListing, StoreError> {
-    let mut params =
-        ListParams::default().labels(&format!("{LOCK_LABEL}={}", lock_label_value(name)));
+    let mut params = ListParams::default().labels(&lock_selector(name));
     if let Some(version) = since {
         params = params.at(version).matching(VersionMatch::NotOlderThan);
     }
@@ -418,11 +418,22 @@ pub fn split_listing(lock: &str, listed: ObjectList<Lease>) -> LockListing {
             );
         }
     }
+    let version = listed.metadata.resource_version.unwrap_or_default();
+    queue_listing(lease, tickets, version)
+}
+
+/// The listing of a lock's Lease and tickets at `resource_version`, its tickets in queue order
+/// (oldest stamp first), as every listing of the store gives them.
+fn queue_listing(
+    lease: Option<Versioned<LeaseRecord>>,
+    mut tickets: Vec<Versioned<Waiter>>,
+    resource_version: String,
+) -> LockListing {
     tickets.sort_by(|a, b| a.value.stamp_key().cmp(&b.value.stamp_key()));
     LockListing {
         lease,
         tickets,
-        resource_version: listed.metadata.resource_version.unwrap_or_default(),
+        resource_version,
     }
 }
 

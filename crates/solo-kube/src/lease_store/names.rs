@@ -17,6 +17,12 @@ const MAX_NAME: usize = 253;
 /// Hex digits of the hash in a hashed name or label value: 64 bits, no collision in practice.
 const HASH_DIGITS: usize = 16;
 
+/// The label selector of every Lease of the lock `lock`: what its LIST and its watch select,
+/// which must be the same for a watch to carry a LIST forward.
+pub fn lock_selector(lock: &str) -> String {
+    format!("{LOCK_LABEL}={}", lock_label_value(lock))
+}
+
 /// The [`LOCK_LABEL`] value of the lock whose Lease is named `lock`: the name itself when it
 /// is a valid label value, else a stable short form (a readable prefix and a hash of the whole).
 pub fn lock_label_value(lock: &str) -> String {

@@ -33,8 +33,8 @@ use kube::api::{Api, WatchEvent, WatchParams};
 use solo_core::lock::{LeaseKey, LeaseRecord, LockListing, StoreError, Versioned, Waiter};
 use tokio::sync::{oneshot, watch};
 
-use super::names::{LOCK_LABEL, lock_label_value, ticket_name};
-use super::{from_lease, from_ticket};
+use super::names::{lock_selector, ticket_name};
+use super::{from_lease, from_ticket, queue_listing};
 use crate::retry::{self, IntoStore};
 
 /// How long a question waits for the view to reach the version it names before it is
@@ -166,15 +166,16 @@ impl State {
 
     /// Keeps at most [`TOMBSTONES`] deleted tickets, the latest.
     fn forget_old_tombstones(&mut self) {
+        let deleted = self.tickets.values().filter(|(_, t)| t.is_none()).count();
+        if deleted <= TOMBSTONES {
+            return;
+        }
         let mut deleted: Vec<(u64, String)> = self
             .tickets
             .iter()
             .filter(|(_, (_, ticket))| ticket.is_none())
             .map(|(name, (version, _))| (*version, name.clone()))
             .collect();
-        if deleted.len() <= TOMBSTONES {
-            return;
-        }
         deleted.sort();
         for (_, name) in &deleted[..deleted.len() - TOMBSTONES] {
             self.tickets.remove(name);
@@ -183,17 +184,12 @@ impl State {
 
     fn listing(&self) -> LockListing {
         let lease = self.lease.as_ref().and_then(|(_, l)| l.clone());
-        let mut tickets: Vec<Versioned<Waiter>> = self
+        let tickets = self
             .tickets
             .values()
             .filter_map(|(_, t)| t.clone())
             .collect();
-        tickets.sort_by(|a, b| a.value.stamp_key().cmp(&b.value.stamp_key()));
-        LockListing {
-            lease,
-            tickets,
-            resource_version: self.position.to_string(),
-        }
+        queue_listing(lease, tickets, self.position.to_string())
     }
 }
 
@@ -441,7 +437,7 @@ async fn open(
     from: u64,
 ) -> Result<BoxStream<'static, Result<WatchEvent<Lease>, kube::Error>>, StoreError> {
     let params = WatchParams::default()
-        .labels(&format!("{LOCK_LABEL}={}", lock_label_value(lock)))
+        .labels(&lock_selector(lock))
         .timeout(290);
     let from = from.to_string();
     let stream = retry::call(|| api.watch(&params, &from))
