@@ -147,6 +147,7 @@ fn sabotage_named(name: &str) -> Option<Sabotage> {
         "holder-only" => core.holder_only = true,
         "taken-over-unclean" => core.taken_over_unclean = true,
         "list-since-seen" => core.list_since_seen = true,
+        "recalled-as-listed" => core.recalled_as_listed = true,
         _ => return None,
     }
     Some(sabotage)
@@ -218,6 +219,24 @@ fn a_takeover_called_clean_after_a_stamp_is_caught() {
         .expect("a takeover called clean after a stamp broke nothing the checker can see");
     eprintln!("caught as expected: {found}");
     assert!(found.message.starts_with("clean takeover"), "{found}");
+}
+
+/// Take a first look remembered from an earlier release (a third of the clients remember
+/// their own) as a consistent LIST, and claim without listing beside: a ticket that queued
+/// after that release, while someone else held the lock, is jumped when its holder lets go
+/// and the Lease returns... no: the claim's compare-and-swap at the remembered version fails
+/// then. What it misses is a waiter that queued behind the remembering client itself, before
+/// its release: the FIFO check catches it, which shows that a remembered look must not stand
+/// for the round's LIST.
+#[test]
+fn a_remembered_look_taken_for_a_list_is_caught() {
+    let sabotage = sabotage_named("recalled-as-listed").expect("a sabotage");
+    let (failures, _, _) = run_many(0, 10_000, sabotage, 1, 1);
+    let found = failures
+        .first()
+        .expect("a remembered look taken for a LIST broke nothing the checker can see");
+    eprintln!("caught as expected: {found}");
+    assert!(found.message.starts_with("FIFO"), "{found}");
 }
 
 /// After a claim, list from the version seen before it instead of the claim's own: a cache

@@ -27,16 +27,22 @@ impl ServerClock {
     /// Measures the offset of the local clock against `client`'s API server. The `Date` header
     /// has a one-second resolution, so an offset under a second is not corrected.
     pub async fn measure(client: &Client) -> Self {
-        let request = match http::Request::get("/version").body(kube::client::Body::empty()) {
-            Ok(r) => r,
-            Err(_) => return ServerClock::local(),
-        };
+        Self::try_measure(client)
+            .await
+            .unwrap_or_else(ServerClock::local)
+    }
+
+    /// [`measure`](Self::measure); `None` when the server did not say its time.
+    async fn try_measure(client: &Client) -> Option<Self> {
+        let request = http::Request::get("/version")
+            .body(kube::client::Body::empty())
+            .ok()?;
         let sent = Timestamp::now();
         // The correction is an improvement, not a need: a server that does not answer in time
         // leaves the local clock (a stamp off by the skew changes a queue place, not safety).
         let answer = tokio::time::timeout(crate::retry::REQUEST_TIMEOUT, client.send(request));
         let Ok(Ok(response)) = answer.await else {
-            return ServerClock::local();
+            return None;
         };
         let received = Timestamp::now();
         // Read to its end, so that the connection is kept for the requests that follow.
@@ -49,22 +55,22 @@ impl ServerClock {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| jiff::fmt::rfc2822::parse(v).ok())
             .map(|z| z.timestamp());
-        let Some(server) = server else {
-            return ServerClock::local();
-        };
         // The server's clock read somewhere in [Date, Date + 1s): take the middle of both intervals.
         let midpoint = sent + received.duration_since(sent) / 2;
-        let offset = (server + SignedDuration::from_millis(500)).duration_since(midpoint);
-        if offset.abs() < SignedDuration::from_secs(1) {
+        let offset = (server? + SignedDuration::from_millis(500)).duration_since(midpoint);
+        Some(if offset.abs() < SignedDuration::from_secs(1) {
             ServerClock::local()
         } else {
             ServerClock { offset }
-        }
+        })
     }
 
     /// The clock corrected against `cluster`'s API server, measured once per [`Clusters`]:
     /// the first caller measures, later ones (or ones that ask meanwhile) get its answer. So
     /// a command can start the measure beside its first read and find it ready when it locks.
+    /// Where the clusters remember what servers said ([`Clusters::remember_in`]), the offset
+    /// the last command measured is the answer at once, and this one's measure is remembered
+    /// for the next.
     pub async fn of(clusters: &Clusters, cluster: &str) -> Self {
         let Ok(client) = clusters.client(cluster) else {
             return ServerClock::local();
@@ -77,7 +83,35 @@ impl ServerClock {
                 .unwrap_or_else(|e| e.into_inner());
             Arc::clone(cells.entry(cluster.to_owned()).or_default())
         };
-        *cell.get_or_init(|| ServerClock::measure(client)).await
+        let memory = clusters
+            .memory(cluster)
+            .map(|(dir, server)| (dir, server.to_owned()));
+        let client = client.clone();
+        *cell
+            .get_or_init(|| async move {
+                let Some((dir, server)) = memory else {
+                    return ServerClock::measure(&client).await;
+                };
+                let remembered = crate::said::recall(&dir, &server).offset_ms;
+                let measure = async move {
+                    let clock = ServerClock::try_measure(&client).await;
+                    if let Some(clock) = clock {
+                        let ms = i64::try_from(clock.offset.as_millis()).unwrap_or(0);
+                        crate::said::amend(&dir, &server, |said| said.offset_ms = Some(ms));
+                    }
+                    clock.unwrap_or_else(ServerClock::local)
+                };
+                match remembered {
+                    Some(ms) => {
+                        tokio::spawn(measure);
+                        ServerClock {
+                            offset: SignedDuration::from_millis(ms),
+                        }
+                    }
+                    None => measure.await,
+                }
+            })
+            .await
     }
 
     /// How far the local clock is behind the server's (negative: ahead).

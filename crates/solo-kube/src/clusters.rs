@@ -53,6 +53,9 @@ fn first_line(err: &KubeconfigError) -> String {
 #[derive(Clone)]
 pub struct Clusters {
     clients: BTreeMap<String, Client>,
+    /// Each cluster ref's API server address, as the kubeconfig names it, and a fingerprint
+    /// of the credentials its context uses (none for clients given directly).
+    servers: BTreeMap<String, (String, String)>,
     pub(crate) asked: Arc<Asked>,
 }
 
@@ -67,6 +70,11 @@ pub(crate) struct Asked {
     /// of that lock ([`crate::KubeLeaseStore::list_early`]).
     pub(crate) early_listings:
         Mutex<BTreeMap<(solo_core::lock::LeaseKey, String), crate::lease_store::EarlyListing>>,
+    /// Where what these clusters said is remembered across processes
+    /// ([`Clusters::remember_in`]); `None`: nowhere.
+    pub(crate) memory: Mutex<Option<PathBuf>>,
+    /// The Leases recalled from there by this process.
+    pub(crate) recalled: crate::lease_store::Recalled,
 }
 
 impl Clusters {
@@ -77,7 +85,7 @@ impl Clusters {
         mapping: &[(String, String)],
     ) -> Result<Self, ClustersError> {
         let kubeconfig = read_kubeconfig(path)?;
-        let mut clients = BTreeMap::new();
+        let (mut clients, mut servers) = (BTreeMap::new(), BTreeMap::new());
         for (cluster, context) in mapping {
             let options = KubeConfigOptions {
                 context: Some(context.clone()),
@@ -94,12 +102,17 @@ impl Clusters {
             let config = Config::from_custom_kubeconfig(kubeconfig.clone(), &options)
                 .await
                 .map_err(|e| context_error(crate::error::error_chain(&e)))?;
+            let credentials = serde_json::to_string(&config.auth_info).unwrap_or_default();
+            let server = config.cluster_url.to_string();
+            let fingerprint = crate::said::digest(&format!("{server}\n{credentials}"));
+            servers.insert(cluster.clone(), (server, fingerprint));
             let client =
                 client(config).map_err(|e| context_error(crate::error::error_chain(&e)))?;
             clients.insert(cluster.clone(), client);
         }
         Ok(Clusters {
             clients,
+            servers,
             asked: Arc::default(),
         })
     }
@@ -108,8 +121,39 @@ impl Clusters {
     pub fn from_clients(clients: impl IntoIterator<Item = (String, Client)>) -> Self {
         Clusters {
             clients: clients.into_iter().collect(),
+            servers: BTreeMap::new(),
             asked: Arc::default(),
         }
+    }
+
+    /// Remembers across processes, in the directory `dir`, what these clusters said that the
+    /// next command can start from: each lock Lease as a release through them leaves it (its
+    /// first look then claims at once, see `lease_store/memory.rs`), each server's clock
+    /// offset and who it authenticated us as (see `said.rs`). Off unless called, and only for
+    /// clusters connected from a kubeconfig (memories are filed by server address).
+    pub fn remember_in(&self, dir: PathBuf) {
+        *self
+            .asked
+            .memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(dir);
+    }
+
+    /// Where what `cluster` said is remembered, and its server's address.
+    pub(crate) fn memory(&self, cluster: &str) -> Option<(PathBuf, &str)> {
+        let (server, _) = self.servers.get(cluster)?;
+        let dir = self
+            .asked
+            .memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()?;
+        Some((dir, server.as_str()))
+    }
+
+    /// A fingerprint of the server and credentials that `cluster`'s client uses.
+    pub(crate) fn fingerprint(&self, cluster: &str) -> Option<&str> {
+        Some(self.servers.get(cluster)?.1.as_str())
     }
 
     /// The client of a cluster ref.

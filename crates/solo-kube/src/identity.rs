@@ -7,6 +7,9 @@
 //! [`Authenticated`] asks each cluster once per [`Clusters`] and keeps the answer (every
 //! `Authenticated` over the same clients shares it), so the lock's claims and the history's
 //! entry ask once, and [`Authenticated::prefetch`] can ask beside the first read of the state.
+//! Where the clusters remember what servers said ([`Clusters::remember_in`]), the answer the
+//! last command got for the same server and credentials is used at once, and this one's
+//! answer, asked beside, is remembered for the next (see `said.rs`).
 
 use std::sync::Arc;
 
@@ -105,19 +108,52 @@ impl Authenticated {
             Arc::clone(cells.entry(cluster.to_owned()).or_default())
         };
         let client = self.clusters.client(cluster).ok()?.clone();
-        cell.get_or_init(|| async move {
+        let memory = self.clusters.memory(cluster).and_then(|(dir, server)| {
+            let fingerprint = self.clusters.fingerprint(cluster)?.to_owned();
+            Some((dir, server.to_owned(), fingerprint))
+        });
+        let name = cluster.to_owned();
+        let ask = async move {
             // Best effort, and never longer than one request may take: an API server that stops
             // answering must not hold up the lock that this record only annotates.
             match tokio::time::timeout(crate::retry::REQUEST_TIMEOUT, who_am_i(&client)).await {
                 Ok(Ok(user)) => user,
                 Ok(Err(e)) => {
-                    tracing::warn!(cluster, error = %e, "no SelfSubjectReview");
+                    tracing::warn!(cluster = name, error = %e, "no SelfSubjectReview");
                     None
                 }
                 Err(_) => {
-                    tracing::warn!(cluster, "no answer to the SelfSubjectReview in time");
+                    tracing::warn!(cluster = name, "no answer to the SelfSubjectReview in time");
                     None
                 }
+            }
+        };
+        cell.get_or_init(|| async move {
+            // Where the clusters remember what servers said: the answer the last command got
+            // for these credentials at once, and this one's remembered for the next.
+            let Some((dir, server, fingerprint)) = memory else {
+                return ask.await;
+            };
+            let remembered = crate::said::recall(&dir, &server)
+                .users
+                .remove(&fingerprint)
+                .map(|(username, groups)| AuthenticatedUser { username, groups });
+            let ask = async move {
+                let user = ask.await;
+                if let Some(user) = &user {
+                    crate::said::amend(&dir, &server, |said| {
+                        let answer = (user.username.clone(), user.groups.clone());
+                        said.users.insert(fingerprint, answer);
+                    });
+                }
+                user
+            };
+            match remembered {
+                Some(user) => {
+                    tokio::spawn(ask);
+                    Some(user)
+                }
+                None => ask.await,
             }
         })
         .await

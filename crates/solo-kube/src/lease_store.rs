@@ -30,9 +30,12 @@ use crate::clusters::Clusters;
 use crate::identity::Authenticated;
 use crate::retry::{self, IntoStore};
 
+mod memory;
 mod names;
 mod view;
 mod watch;
+
+pub(crate) use memory::Recalled;
 
 use names::lock_selector;
 pub use names::{LOCK_LABEL, is_dns_subdomain, is_label_value, lock_label_value, ticket_name};
@@ -324,7 +327,8 @@ pub fn from_lease(lease: &Lease) -> Versioned<LeaseRecord> {
 /// nulled when absent; our annotations are set or removed (and an older version's waiter queue
 /// removed); our labels are added, so that a Lease made before them, or by another tool, is
 /// listed from then on. `resourceVersion` makes the server refuse it (409) when the Lease
-/// changed since we read it.
+/// changed since we read it; a `uid`, when `lease` has one, when it is another Lease (422: the
+/// UID cannot change).
 pub fn replace_patch(lease: &Lease, resource_version: &str) -> serde_json::Value {
     let spec = lease.spec.clone().unwrap_or_default();
     let annotation = |key: &str| {
@@ -335,7 +339,7 @@ pub fn replace_patch(lease: &Lease, resource_version: &str) -> serde_json::Value
             .and_then(|a| a.get(key))
             .cloned()
     };
-    serde_json::json!({
+    let mut patch = serde_json::json!({
         "metadata": {
             "resourceVersion": resource_version,
             "labels": lease.metadata.labels,
@@ -352,7 +356,11 @@ pub fn replace_patch(lease: &Lease, resource_version: &str) -> serde_json::Value
             "renewTime": spec.renew_time,
             "leaseTransitions": spec.lease_transitions,
         },
-    })
+    });
+    if let Some(uid) = &lease.metadata.uid {
+        patch["metadata"]["uid"] = serde_json::Value::String(uid.clone());
+    }
+    patch
 }
 
 /// The ticket Lease of `ticket` waiting for the lock `lock` (without a resourceVersion): the
@@ -534,12 +542,43 @@ impl LeaseStore for KubeLeaseStore {
     ) -> Result<Versioned<LeaseRecord>, StoreError> {
         let api = self.api(key)?;
         let record = self.audited(key, record).await;
-        let lease = to_lease(name, &record);
+        let mut lease = to_lease(name, &record);
+        // A claim over a remembered Lease names its UID: the API server refuses to change it.
+        lease.metadata.uid = self
+            .clusters
+            .asked
+            .recalled
+            .uid_for(key, name, resource_version);
         self.pending.set(key, Some("no answer yet".to_owned()));
-        let replaced = self.patch(key, &api, name, &lease, resource_version).await;
+        let replaced = match self.patch(key, &api, name, &lease, resource_version).await {
+            // Another Lease at the version remembered (a re-created cluster): not ours to claim.
+            // The server refuses the UID as invalid (422); the protocol then looks again, and
+            // claims without a memory.
+            Err(StoreError::Invalid { .. } | StoreError::Other { .. })
+                if lease.metadata.uid.is_some() =>
+            {
+                Err(StoreError::Conflict)
+            }
+            replaced => replaced,
+        };
         self.pending
             .set(key, replaced.as_ref().err().map(ToString::to_string));
-        Ok(from_lease(&replaced?))
+        let replaced = replaced?;
+        if record.holder.is_none()
+            && let Some((dir, server)) = self.clusters.memory(&key.cluster)
+        {
+            memory::remember(&dir, server, &key.namespace, name, &replaced);
+        }
+        Ok(from_lease(&replaced))
+    }
+
+    /// The Lease as the last release made on this machine left it (see `memory`).
+    fn remembered(&self, key: &LeaseKey, name: &str) -> Option<Versioned<LeaseRecord>> {
+        let (dir, server) = self.clusters.memory(&key.cluster)?;
+        let lease = memory::recall(&dir, server, &key.namespace, name)?;
+        let seen = from_lease(&lease);
+        self.clusters.asked.recalled.keep(key, name, lease);
+        Some(seen)
     }
 
     async fn delete(
@@ -559,6 +598,9 @@ impl LeaseStore for KubeLeaseStore {
         retry::call(|| api.delete(name, &params))
             .await
             .map_err(IntoStore::into_store)?;
+        if let Some((dir, server)) = self.clusters.memory(&key.cluster) {
+            memory::forget(&dir, server, &key.namespace, name);
+        }
         Ok(())
     }
 

@@ -33,6 +33,7 @@ pub mod lease_store;
 pub mod namespaces;
 pub mod request_log;
 pub mod retry;
+mod said;
 pub mod solo_remote;
 pub mod state_store;
 pub mod teams;

@@ -21,6 +21,8 @@ struct Request {
     /// When it was sent and answered, in ms since the command started.
     sent: u64,
     answered: u64,
+    /// The HTTP status it was answered with (or the error).
+    status: String,
 }
 
 /// `solo args` as `user` with the request log on.
@@ -54,6 +56,7 @@ fn parse(args: &[&str], out: &std::process::Output) -> Vec<Request> {
             let mut words = words.skip(1);
             let method = words.next()?.to_owned();
             let target = words.next()?;
+            let status = words.nth(1)?.to_owned();
             let slash = target.find('/')?;
             let took: u64 = rest
                 .rsplit(" in ")
@@ -67,6 +70,7 @@ fn parse(args: &[&str], out: &std::process::Output) -> Vec<Request> {
                 path: target[slash..].to_owned(),
                 sent,
                 answered: sent + took,
+                status,
             })
         })
         .collect();
@@ -241,6 +245,182 @@ fn assert_reads_beside_the_claim(requests: &[Request], ns: &str, state_ns: &str,
     );
 }
 
+/// Forgets what `user`'s machine remembers of the clusters (a fresh machine).
+fn forget_leases(user: &User) {
+    let _ = std::fs::remove_dir_all(user.home.join("cache").join("clusters"));
+}
+
+/// The remembered leases of `user`, as files (one per Lease).
+fn remembered(user: &User) -> Vec<std::path::PathBuf> {
+    let dir = user.home.join("cache").join("clusters");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
+        .unwrap_or_default();
+    files.retain(|f| {
+        f.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| !n.starts_with("server-"))
+    });
+    files.sort();
+    files
+}
+
+/// The claims of the lock's Leases in `ns`, in the order they were sent.
+fn claims<'a>(requests: &'a [Request], ns: &str) -> Vec<&'a Request> {
+    let leases = format!("/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/");
+    let mut claims: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path.starts_with(&leases))
+        .collect();
+    claims.sort_by_key(|r| r.sent);
+    claims
+}
+
+/// The steps of a locked command after this machine's own clean release: the lock is
+/// remembered free, so the claim goes out at once, beside the lock's LIST (which it does not
+/// wait for) and beside the reads under the lock; no read of the state before the lock.
+fn assert_claimed_at_once(requests: &[Request], ns: &str, state_ns: &str, deployment: &str) {
+    let leases = format!("/apis/coordination.k8s.io/v1/namespaces/{ns}/leases");
+    let state = format!("/api/v1/namespaces/{state_ns}/secrets/{deployment}");
+    let claims = claims(requests, ns);
+    assert_eq!(
+        claims.len() % 2,
+        0,
+        "a claim and a release per cluster: {requests:#?}"
+    );
+    let (claimed, _released) = claims.split_at(claims.len() / 2);
+    assert!(
+        claimed.iter().all(|c| c.status == "200"),
+        "claimed: {requests:#?}"
+    );
+    let sent = claimed.iter().map(|c| c.sent).max().expect("claimed");
+    let answered = claimed.iter().map(|c| c.answered).min().expect("claimed");
+    let listed = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with(&format!("{leases}?")))
+        .map(|r| r.answered)
+        .max()
+        .expect("the lock is listed");
+    assert!(
+        sent < listed,
+        "the claim waited for the lock's LIST: {requests:#?}"
+    );
+    // Each copy is read once before the claim is answered: beside it, not before the lock.
+    let before = per_cluster(requests, |r| {
+        r.method == "GET" && r.path == state && r.sent < answered
+    });
+    assert!(
+        before.len() == 2 && before.values().all(|n| *n == 1),
+        "each copy read once, beside the claim: {before:?} {requests:#?}"
+    );
+}
+
+#[test]
+fn after_its_own_release_a_locked_write_and_exec_claim_before_anything_is_answered() {
+    let (alice, ns, state_ns) = alice_with_a_deployment("rtrecall", "rtrecall-net");
+    let add = |node: &str| {
+        [
+            "component",
+            "add",
+            "rtrecall-net",
+            "consensus",
+            node,
+            "--cluster-ref",
+            "cluster-1",
+        ]
+        .map(str::to_owned)
+    };
+    alice.ok(&add("node0").each_ref().map(String::as_str));
+    assert_eq!(
+        remembered(&alice).len(),
+        2,
+        "one Lease remembered per cluster"
+    );
+    let write = requests(&alice, &add("node1").each_ref().map(String::as_str));
+    assert_claimed_at_once(&write, &ns, &state_ns, "rtrecall-net");
+    let exec = requests(&alice, &["exec", "rtrecall-net", "--", "true"]);
+    assert_claimed_at_once(&exec, &ns, &state_ns, "rtrecall-net");
+    let show = json(
+        &alice
+            .ok(&["state", "show", "rtrecall-net", "--output", "json"])
+            .stdout,
+    );
+    let nodes = show.to_string();
+    assert!(nodes.contains("node0") && nodes.contains("node1"), "{show}");
+}
+
+/// A memory out of date (someone wrote the lock since) or of another Lease (a cluster
+/// re-created at the same address, whose Lease happens to be at the remembered version)
+/// claims nothing: its claim is refused, the command takes the lock as without a memory, and
+/// every write under it lands once, on the state as the previous holder left it.
+#[test]
+fn a_memory_out_of_date_or_of_another_lease_claims_nothing() {
+    let (alice, ns, _) = alice_with_a_deployment("rtstale", "rtstale-net");
+    let add = |node: &str| {
+        [
+            "component",
+            "add",
+            "rtstale-net",
+            "consensus",
+            node,
+            "--cluster-ref",
+            "cluster-1",
+        ]
+        .map(str::to_owned)
+    };
+    alice.ok(&add("node0").each_ref().map(String::as_str));
+    let old: Vec<(std::path::PathBuf, Vec<u8>)> = remembered(&alice)
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read(&f).expect("read the memory");
+            (f, text)
+        })
+        .collect();
+    alice.ok(&add("node1").each_ref().map(String::as_str));
+    // Out of date: the memory of before the last write.
+    for (file, text) in &old {
+        std::fs::write(file, text).expect("restore the old memory");
+    }
+    let write = requests(&alice, &add("node2").each_ref().map(String::as_str));
+    let refused = claims(&write, &ns);
+    assert!(
+        refused.iter().any(|c| c.status == "409"),
+        "the claim over the memory out of date was refused: {write:#?}"
+    );
+    // Another Lease at the very version remembered: the memory's UID is not the Lease's.
+    for file in remembered(&alice) {
+        let text = std::fs::read_to_string(&file).expect("read the memory");
+        let mut filed: serde_json::Value = serde_json::from_str(&text).expect("json");
+        filed["lease"]["metadata"]["uid"] = "00000000-0000-4000-8000-000000000000".into();
+        std::fs::write(&file, filed.to_string()).expect("write the memory");
+    }
+    let write = requests(&alice, &add("node3").each_ref().map(String::as_str));
+    let refused = claims(&write, &ns);
+    assert!(
+        refused.iter().any(|c| c.status == "422"),
+        "the claim over another Lease's UID was refused: {write:#?}"
+    );
+    let show = json(
+        &alice
+            .ok(&["state", "show", "rtstale-net", "--output", "json"])
+            .stdout,
+    );
+    let text = show.to_string();
+    for node in ["node0", "node1", "node2", "node3"] {
+        assert!(text.contains(node), "{node} was written once: {show}");
+    }
+    let history = alice
+        .ok(&["history", "rtstale-net", "--output", "json"])
+        .stdout;
+    for node in ["node1", "node2", "node3"] {
+        assert_eq!(
+            history.matches(&format!("\"{node}\"")).count(),
+            1,
+            "one history entry for {node}: {history}"
+        );
+    }
+}
+
 #[test]
 fn after_a_clean_release_a_locked_write_and_exec_read_beside_their_claim() {
     let (alice, ns, state_ns) = alice_with_a_deployment("rtbeside", "rtbeside-net");
@@ -257,8 +437,11 @@ fn after_a_clean_release_a_locked_write_and_exec_read_beside_their_claim() {
         .map(str::to_owned)
     };
     alice.ok(&add("node0").each_ref().map(String::as_str));
+    // Released on another machine: this one remembers nothing of it.
+    forget_leases(&alice);
     let write = requests(&alice, &add("node1").each_ref().map(String::as_str));
     assert_reads_beside_the_claim(&write, &ns, &state_ns, "rtbeside-net");
+    forget_leases(&alice);
     let exec = requests(&alice, &["exec", "rtbeside-net", "--", "true"]);
     assert_reads_beside_the_claim(&exec, &ns, &state_ns, "rtbeside-net");
 }

@@ -60,6 +60,12 @@ pub struct Sabotage {
     /// claim's own (a cache may then answer with a namespace older than the lock's release
     /// everywhere, without a ticket that queued meanwhile).
     pub list_since_seen: bool,
+    /// Take a first look remembered from an earlier process ([`LeaseStore::remembered`]) as
+    /// a consistent LIST: the round then claims without listing beside, and a ticket that
+    /// queued since the memory was made is jumped.
+    ///
+    /// [`LeaseStore::remembered`]: super::LeaseStore::remembered
+    pub recalled_as_listed: bool,
 }
 
 impl Default for LockConfig {

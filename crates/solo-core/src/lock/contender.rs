@@ -286,6 +286,11 @@ where
         let mut reported: Option<Vec<String>> = None;
         // A request tried again after it gave up looks again: what it saw then may be old.
         self.must_list = true;
+        // A newcomer whose adapter remembers every Lease free after a clean release takes that
+        // for its first look: its round claims at once, beside the LIST it makes anyway.
+        if self.recall() {
+            self.must_list = false;
+        }
         loop {
             // 1. Look: list every namespace (a newcomer, or woken from behind), or decide on
             // what the open watches delivered.
@@ -399,6 +404,41 @@ where
     async fn bail(&mut self, error: LockError) -> LockError {
         let _ = self.cleanup(false).await;
         error
+    }
+
+    /// Takes what the adapter remembers of every Lease ([`LeaseStore::remembered`]) as the
+    /// first look, when this request has looked nowhere yet and the memory shows each Lease
+    /// free after a clean release. It is not a LIST (`listed` stays false), so the round lists
+    /// beside its claims; a memory out of date only loses their compare-and-swaps.
+    fn recall(&mut self) -> bool {
+        let fresh = self
+            .slots
+            .iter()
+            .all(|s| s.list_version.is_none() && matches!(s.lease, Seen::Unknown));
+        if !fresh {
+            return false;
+        }
+        let (store, lock_set) = (&self.store, &self.lock_set);
+        let remembered: Option<Vec<_>> = self
+            .slots
+            .iter()
+            .map(|s| {
+                store
+                    .remembered(&s.key, lock_set.lease_name(&s.key))
+                    .filter(|v| v.value.released_clean())
+            })
+            .collect();
+        let Some(remembered) = remembered else {
+            return false;
+        };
+        let now = self.clock.mono_now();
+        let listed = self.config.sabotage.recalled_as_listed;
+        for (slot, lease) in self.slots.iter_mut().zip(remembered) {
+            slot.lease = Seen::Present(lease);
+            slot.observer.observe(slot.lease.record(), now);
+            slot.listed = listed;
+        }
+        true
     }
 
     fn claimed(&self) -> usize {

@@ -156,6 +156,19 @@ pub trait LeaseStore: Send + Sync {
         false
     }
 
+    /// The lock's Lease `name` in the namespace of `key` as this client last left it: the
+    /// answer to its own release, remembered by the adapter from an earlier process (`None`
+    /// when it remembers nothing there). A request's first look may take it instead of a LIST
+    /// when it shows every Lease free after a clean release: the round then claims over those
+    /// versions at once, and lists beside its claims as after any look that was not a
+    /// consistent LIST. A memory that is out of date costs nothing but the lost race of its
+    /// compare-and-swap; the adapter must make sure that a claim over a remembered version can
+    /// succeed only on the very Lease it remembers (not one of another cluster that happens to
+    /// be at the same version).
+    fn remembered(&self, _key: &LeaseKey, _name: &str) -> Option<Versioned<LeaseRecord>> {
+        None
+    }
+
     /// Writes the ticket of `ticket.request_id` for the lock `name`: creates it when
     /// `resource_version` is `None` ([`StoreError::Conflict`] if it exists), else replaces it if
     /// still at that version (a heartbeat). `ttl` is stored for people reading it

@@ -182,7 +182,13 @@ impl LeaseStore for SimStore {
     ) -> impl Future<Output = Result<Versioned<LeaseRecord>, StoreError>> + Send {
         let (client, rv) = (self.client, resource_version.to_owned());
         request(&self.core, client, key, move |core, lease| {
-            core.replace(lease, client, record, &rv)
+            let replaced = core.replace(lease, client, record, &rv);
+            if let Ok(v) = &replaced
+                && v.value.holder.is_none()
+            {
+                core.world.memory.insert((client, lease), v.clone());
+            }
+            replaced
         })
     }
 
@@ -262,6 +268,17 @@ impl LeaseStore for SimStore {
     /// a watch of the namespace does: both paths of the round run in every schedule.
     fn lists_since_locally(&self, _key: &LeaseKey, _name: &str) -> bool {
         self.client % 2 == 1
+    }
+
+    /// A third of the clients remember their own last release of each Lease across requests,
+    /// as the adapter does across processes: their first look claims over it at once.
+    fn remembered(&self, key: &LeaseKey, _name: &str) -> Option<Versioned<LeaseRecord>> {
+        if self.client % 3 != 0 {
+            return None;
+        }
+        let core = lock(&self.core);
+        let lease = core.world.lease_index(key);
+        core.world.memory.get(&(self.client, lease)).cloned()
     }
 
     fn put_ticket(

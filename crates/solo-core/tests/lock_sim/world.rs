@@ -178,6 +178,11 @@ pub struct World {
     free_at: u64,
     /// When the register last accepted a write, create, delete or stamp.
     last_write_at: u64,
+    /// (client, lease): the Lease as that client's last release of it left it (what an
+    /// adapter remembers across processes, [`LeaseStore::remembered`]).
+    ///
+    /// [`LeaseStore::remembered`]: solo_core::lock::LeaseStore::remembered
+    pub memory: BTreeMap<(usize, usize), Versioned<LeaseRecord>>,
 }
 
 impl World {
@@ -197,6 +202,7 @@ impl World {
             })
             .collect();
         World {
+            memory: BTreeMap::new(),
             leases,
             cluster_rv: vec![100; clusters.len()],
             contenders: (0..contenders).map(|_| Contender::default()).collect(),

@@ -178,10 +178,18 @@ pub async fn resolve(
 }
 
 /// Clients for the `(cluster ref, kube context)` pairs.
+///
+/// What they say is remembered in `$SOLO_HOME/cache/clusters` for the next command: the lock's
+/// Leases as released through them (for its first look, [`recalled_look`]), each server's
+/// clock offset and who it authenticated us as.
 pub async fn connect(global: &Global, mapping: &[(String, String)]) -> Result<Clusters, Failure> {
-    Clusters::connect(global.kubeconfig.clone(), mapping)
+    let clusters = Clusters::connect(global.kubeconfig.clone(), mapping)
         .await
-        .map_err(|e| clusters_failure(&e))
+        .map_err(|e| clusters_failure(&e))?;
+    if let Ok(home) = config::solo_home() {
+        clusters.remember_in(home.join("cache").join("clusters"));
+    }
+    Ok(clusters)
 }
 
 /// A deployment's state for a command that only reads it, without the lock: the newest copy,
@@ -300,6 +308,28 @@ pub async fn clean_look(
     Some(versions)
 }
 
+/// The resourceVersion of every Lease of `target`'s lock when this machine remembers each one
+/// free after a clean release of its own (`KubeLeaseStore`'s memory). The lock's first look
+/// is then that memory, and its round claims over these very versions at once: a read started
+/// now is as good as one made under the lock if the lock is taken over them
+/// ([`HeldLock::taken_over`]); `None` otherwise.
+///
+/// [`HeldLock::taken_over`]: solo_core::lock::HeldLock::taken_over
+pub fn recalled_look(target: &Target, clusters: &Clusters) -> Option<BTreeMap<LeaseKey, String>> {
+    let lock_set = target.lock_set().ok()?;
+    let store = KubeLeaseStore::new(clusters.clone());
+    lock_set
+        .keys()
+        .iter()
+        .map(|key| {
+            let lease = store
+                .remembered(key, lock_set.lease_name(key))
+                .filter(|l| l.value.released_clean())?;
+            Some((key.clone(), lease.resource_version))
+        })
+        .collect()
+}
+
 /// The leases of a deployment as read, each with its record (`None`: no such Lease) and the
 /// tickets of its waiters, oldest stamp first, dead or alive.
 pub type LeaseRead = Vec<(LeaseKey, Option<Versioned<LeaseRecord>>, Vec<Waiter>)>;
@@ -378,6 +408,17 @@ async fn open_with(
     // A kept lock (`solo lease acquire`) is renewed, not claimed: nothing to ask early.
     if to_lock && !config.leases.contains_key(name) {
         ask_early(&target, &clusters);
+        // Every Lease remembered free after our own release: the lock is claimed at once, and
+        // the reads under it go beside the claim; a read now would only delay them. The state
+        // still says what the lock is: the locked command checks it under the lock.
+        if recalled_look(&target, &clusters).is_some() {
+            let opened = Opened {
+                config,
+                target,
+                clusters,
+            };
+            return Ok((opened, None));
+        }
     }
     let read = StateStore::new(clusters.clone(), &target.known.state_namespace)
         .read_whole(&target.name, &target.known.cluster_refs)

@@ -160,9 +160,10 @@ pub async fn lock_and_read(
 }
 
 /// [`lock_and_read`] with reads of the caller's own (`read`, which must read every copy of the
-/// state, found by `state`). When the look made early shows the lock free after a clean
-/// release, the reads start beside the claim, and are kept if the lock was taken over the
-/// versions that look saw ([`session::clean_look`]); otherwise they are made under the lock.
+/// state, found by `state`). When this machine remembers the lock free after its own release
+/// ([`session::recalled_look`]), or the look made early shows it free after a clean release
+/// ([`session::clean_look`]), the reads start beside the claim, and are kept if the lock was
+/// taken over the versions remembered or seen; otherwise they are made under the lock.
 #[allow(clippy::too_many_arguments)]
 pub async fn lock_and_read_with<T, F>(
     target: &mut Target,
@@ -178,19 +179,34 @@ where
     F: Future<Output = T>,
 {
     for _ in 0..SET_RETRIES {
-        // Only the first lock finds a look made early (its first look uses it up).
-        let beside = async {
-            let versions = session::clean_look(target, clusters).await?;
+        // What this machine remembers of the lock, when it shows it free: the reads start now.
+        let recalled = session::recalled_look(target, clusters);
+        let at_once = async {
+            let versions = recalled.clone()?;
             Some((versions, read(target).await))
         };
-        let (beside, lock) = tokio::join!(
-            beside,
+        // Only the first lock finds a look made early (its first look uses it up): the reads
+        // start when it shows the lock free at other versions than remembered.
+        let after_look = async {
+            let versions = session::clean_look(target, clusters).await?;
+            if Some(&versions) == recalled.as_ref() {
+                return None;
+            }
+            Some((versions, read(target).await))
+        };
+        let (at_once, after_look, lock) = tokio::join!(
+            at_once,
+            after_look,
             lock_once(target, clusters, config, global, out, wait)
         );
         let lock = lock?;
-        let value = match beside {
-            Some((versions, value)) if lock.taken_over() == Some(&versions) => value,
-            _ => read(target).await,
+        let value = match [at_once, after_look]
+            .into_iter()
+            .flatten()
+            .find(|(versions, _)| lock.taken_over() == Some(versions))
+        {
+            Some((_, value)) => value,
+            None => read(target).await,
         };
         let Some(doc) = session::newest_document(state(&value)) else {
             return Ok((lock, value));

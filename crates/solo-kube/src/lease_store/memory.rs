@@ -1,0 +1,168 @@
+//! What this machine remembers of a lock's Leases across processes: each one as the last
+//! release made here left it, so that the next request's first look costs no round trip
+//! ([`LeaseStore::remembered`](solo_core::lock::LeaseStore::remembered)).
+//!
+//! A memory is only a guess, and a wrong one must cost no more than a lost race. The claim made
+//! over it is a compare-and-swap at its resourceVersion, which fails when anyone wrote the Lease
+//! since; but versions are numbers of one cluster's etcd, and a cluster re-created at the same
+//! address counts them again. So a memory is filed under the API server's address (a cluster
+//! ref pointed elsewhere finds nothing), and the claim carries the Lease's UID
+//! ([`Recalled::uid_for`]): a Lease of a re-created cluster at the same version refuses it.
+//!
+//! One small file per Lease, `<dir>/<hash of server, namespace, name>.json`, written whole to a
+//! temporary file and renamed over the old one: processes that release at once leave one of
+//! their answers, each a state the Lease was really in. Failures to read or write are ignored
+//! (the first look then lists, as it would without a memory).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use solo_core::lock::LeaseKey;
+
+/// One remembered Lease as filed: where it lives, and the Lease as the release answered it.
+#[derive(Serialize, Deserialize)]
+struct Filed {
+    server: String,
+    namespace: String,
+    name: String,
+    lease: Lease,
+}
+
+/// The file of the Lease `name` in `namespace` of the API server at `server`.
+fn file(dir: &Path, server: &str, namespace: &str, name: &str) -> PathBuf {
+    let digest = Sha256::digest(format!("{server}\n{namespace}\n{name}").as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    dir.join(format!("{hex}.json"))
+}
+
+/// The Lease remembered there, if any (and if the file says it is that Lease).
+pub(crate) fn recall(dir: &Path, server: &str, namespace: &str, name: &str) -> Option<Lease> {
+    let text = std::fs::read(file(dir, server, namespace, name)).ok()?;
+    let filed: Filed = serde_json::from_slice(&text).ok()?;
+    (filed.server == server && filed.namespace == namespace && filed.name == name)
+        .then_some(filed.lease)
+}
+
+/// Remembers `lease` as the Lease `name` in `namespace` at `server` (best effort).
+pub(crate) fn remember(dir: &Path, server: &str, namespace: &str, name: &str, lease: &Lease) {
+    let filed = Filed {
+        server: server.to_owned(),
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        lease: lease.clone(),
+    };
+    let path = file(dir, server, namespace, name);
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&tmp, serde_json::to_vec(&filed).unwrap_or_default()))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        tracing::debug!("could not remember the lease {namespace}/{name}: {e}");
+    }
+}
+
+/// Forgets the Lease `name` in `namespace` at `server` (it was deleted).
+pub(crate) fn forget(dir: &Path, server: &str, namespace: &str, name: &str) {
+    let _ = std::fs::remove_file(file(dir, server, namespace, name));
+}
+
+/// The Leases recalled in this process, by (namespace, lock): what a claim over one of them
+/// must carry.
+#[derive(Default)]
+pub(crate) struct Recalled(Mutex<BTreeMap<(LeaseKey, String), Lease>>);
+
+impl Recalled {
+    /// Keeps `lease` as recalled for the lock `name` at `key`.
+    pub(crate) fn keep(&self, key: &LeaseKey, name: &str, lease: Lease) {
+        self.entries().insert((key.clone(), name.to_owned()), lease);
+    }
+
+    /// The UID a replace of the lock `name` at `key`, at `resource_version`, must carry: the
+    /// recalled Lease's, when the replace is based on it (used once).
+    pub(crate) fn uid_for(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+        resource_version: &str,
+    ) -> Option<String> {
+        let mut entries = self.entries();
+        let object = (key.clone(), name.to_owned());
+        let lease = entries.get(&object)?;
+        if lease.metadata.resource_version.as_deref() != Some(resource_version) {
+            return None;
+        }
+        entries.remove(&object)?.metadata.uid
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<(LeaseKey, String), Lease>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::ObjectMeta;
+
+    fn lease(uid: &str, rv: &str) -> Lease {
+        Lease {
+            metadata: ObjectMeta {
+                name: Some("net".to_owned()),
+                uid: Some(uid.to_owned()),
+                resource_version: Some(rv.to_owned()),
+                ..Default::default()
+            },
+            spec: None,
+        }
+    }
+
+    #[test]
+    fn a_lease_is_recalled_only_where_it_was_remembered() {
+        let dir = std::env::temp_dir().join(format!("solo-memory-{}", std::process::id()));
+        remember(&dir, "https://a:6443", "ns", "net", &lease("u1", "7"));
+        let recalled = recall(&dir, "https://a:6443", "ns", "net").expect("remembered");
+        assert_eq!(recalled.metadata.uid.as_deref(), Some("u1"));
+        assert!(
+            recall(&dir, "https://b:6443", "ns", "net").is_none(),
+            "another server"
+        );
+        assert!(
+            recall(&dir, "https://a:6443", "other", "net").is_none(),
+            "another namespace"
+        );
+        remember(&dir, "https://a:6443", "ns", "net", &lease("u1", "9"));
+        let newer = recall(&dir, "https://a:6443", "ns", "net").expect("remembered");
+        assert_eq!(newer.metadata.resource_version.as_deref(), Some("9"));
+        forget(&dir, "https://a:6443", "ns", "net");
+        assert!(
+            recall(&dir, "https://a:6443", "ns", "net").is_none(),
+            "forgotten"
+        );
+        std::fs::write(file(&dir, "https://a:6443", "ns", "net"), b"{not json").expect("write");
+        assert!(
+            recall(&dir, "https://a:6443", "ns", "net").is_none(),
+            "unreadable"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_claim_carries_the_uid_only_over_the_version_recalled_and_once() {
+        let recalled = Recalled::default();
+        let key = LeaseKey {
+            cluster: "c1".to_owned(),
+            namespace: "ns".to_owned(),
+        };
+        recalled.keep(&key, "net", lease("u1", "7"));
+        assert_eq!(recalled.uid_for(&key, "net", "8"), None, "another version");
+        assert_eq!(recalled.uid_for(&key, "net", "7").as_deref(), Some("u1"));
+        assert_eq!(recalled.uid_for(&key, "net", "7"), None, "used once");
+    }
+}

@@ -1,0 +1,102 @@
+//! What each API server said, remembered across processes, so that a command's first write
+//! need not wait for it: the offset of the local clock against the server's ([`ServerClock`]),
+//! and who it authenticated each set of credentials as ([`crate::Authenticated`]).
+//!
+//! Both are asked again beside the command's first requests, and the answer is remembered for
+//! the next command: a remembered answer is at most one command old. Neither is a matter of
+//! safety: the clock orders the queue (a stamp off by a skew changes a place, not who holds),
+//! and the authenticated name annotates the records (credentials that now authenticate someone
+//! else are named rightly from the next command on).
+//!
+//! One file per server, `<dir>/server-<hash of its address>.json`, written whole to a
+//! temporary file and renamed; failures to read or write are ignored (the command then waits
+//! for the server's answer, as without a memory).
+//!
+//! [`ServerClock`]: crate::ServerClock
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// What one server said, as filed.
+#[derive(Serialize, Deserialize, Default, Debug, PartialEq)]
+pub(crate) struct Said {
+    /// The server's address.
+    pub server: String,
+    /// How far the local clock was behind the server's, in milliseconds.
+    pub offset_ms: Option<i64>,
+    /// Who the server authenticated each set of credentials as (by their fingerprint), and in
+    /// which groups.
+    #[serde(default)]
+    pub users: BTreeMap<String, (String, Vec<String>)>,
+}
+
+/// The hex SHA-256 of `text`, shortened (a file name, a fingerprint).
+pub(crate) fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes())[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn file(dir: &Path, server: &str) -> PathBuf {
+    dir.join(format!("server-{}.json", digest(server)))
+}
+
+/// What `server` said last, as remembered in `dir` (empty when nothing is).
+pub(crate) fn recall(dir: &Path, server: &str) -> Said {
+    std::fs::read(file(dir, server))
+        .ok()
+        .and_then(|text| serde_json::from_slice::<Said>(&text).ok())
+        .filter(|said| said.server == server)
+        .unwrap_or_default()
+}
+
+/// Changes what `server` said, as remembered in `dir` (best effort).
+pub(crate) fn amend(dir: &Path, server: &str, change: impl FnOnce(&mut Said)) {
+    let mut said = recall(dir, server);
+    said.server = server.to_owned();
+    change(&mut said);
+    let path = file(dir, server);
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&tmp, serde_json::to_vec(&said).unwrap_or_default()))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        tracing::debug!("could not remember what {server} said: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_server_said_is_recalled_for_that_server_only() {
+        let dir = std::env::temp_dir().join(format!("solo-said-{}", std::process::id()));
+        assert_eq!(
+            recall(&dir, "https://a:6443"),
+            Said::default(),
+            "nothing yet"
+        );
+        amend(&dir, "https://a:6443", |s| s.offset_ms = Some(-2000));
+        amend(&dir, "https://a:6443", |s| {
+            s.users.insert(
+                "f1".to_owned(),
+                ("alice".to_owned(), vec!["devs".to_owned()]),
+            );
+        });
+        let said = recall(&dir, "https://a:6443");
+        assert_eq!(said.offset_ms, Some(-2000), "kept by the second change");
+        assert_eq!(said.users["f1"].0, "alice");
+        assert_eq!(
+            recall(&dir, "https://b:6443"),
+            Said::default(),
+            "another server"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
