@@ -222,12 +222,10 @@ fn a_takeover_called_clean_after_a_stamp_is_caught() {
 }
 
 /// Take a first look remembered from an earlier release (a third of the clients remember
-/// their own) as a consistent LIST, and claim without listing beside: a ticket that queued
-/// after that release, while someone else held the lock, is jumped when its holder lets go
-/// and the Lease returns... no: the claim's compare-and-swap at the remembered version fails
-/// then. What it misses is a waiter that queued behind the remembering client itself, before
-/// its release: the FIFO check catches it, which shows that a remembered look must not stand
-/// for the round's LIST.
+/// their own) for a consistent LIST, and claim without listing beside it: the Lease may still
+/// be at the remembered version while a waiter that queued behind the remembering client's
+/// last hold waits for its turn. The FIFO check catches the jump, which shows that a memory
+/// must not stand for the round's LIST.
 #[test]
 fn a_remembered_look_taken_for_a_list_is_caught() {
     let sabotage = sabotage_named("recalled-as-listed").expect("a sabotage");
