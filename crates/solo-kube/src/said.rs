@@ -54,11 +54,19 @@ pub(crate) fn recall(dir: &Path, server: &str) -> Said {
         .unwrap_or_default()
 }
 
-/// Changes what `server` said, as remembered in `dir` (best effort).
+/// Changes what `server` said, as remembered in `dir` (best effort; the file is written only
+/// when the change changes it).
 pub(crate) fn amend(dir: &Path, server: &str, change: impl FnOnce(&mut Said)) {
-    let mut said = recall(dir, server);
-    said.server = server.to_owned();
+    let before = recall(dir, server);
+    let mut said = Said {
+        server: server.to_owned(),
+        offset_ms: before.offset_ms,
+        users: before.users.clone(),
+    };
     change(&mut said);
+    if said == before {
+        return;
+    }
     let path = file(dir, server);
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let written = std::fs::create_dir_all(dir)
