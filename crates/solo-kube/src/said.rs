@@ -8,8 +8,8 @@
 //! and the authenticated name annotates the records (credentials that now authenticate someone
 //! else are named rightly from the next command on).
 //!
-//! One file per server, `<dir>/server-<hash of its address>.json`, written whole to a
-//! temporary file and renamed; failures to read or write are ignored (the command then waits
+//! One file per server, `<dir>/server-<hash of its address>.json`, written whole
+//! ([`write_whole`]); failures to read or write are ignored (the command then waits
 //! for the server's answer, as without a memory).
 //!
 //! [`ServerClock`]: crate::ServerClock
@@ -67,15 +67,24 @@ pub(crate) fn amend(dir: &Path, server: &str, change: impl FnOnce(&mut Said)) {
     if said == before {
         return;
     }
-    let path = file(dir, server);
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let written = std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&tmp, serde_json::to_vec(&said).unwrap_or_default()))
-        .and_then(|()| std::fs::rename(&tmp, &path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
+    if let Err(e) = write_whole(&file(dir, server), &said) {
         tracing::debug!("could not remember what {server} said: {e}");
     }
+}
+
+/// Writes `value` as JSON to `path` whole: to a temporary file beside it, renamed over it (so
+/// a reader finds the old file or the new one, never half of one), creating its directory.
+pub(crate) fn write_whole(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&tmp, serde_json::to_vec(value).unwrap_or_default()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]

@@ -245,6 +245,20 @@ fn assert_reads_beside_the_claim(requests: &[Request], ns: &str, state_ns: &str,
     );
 }
 
+/// `component add <deployment> consensus <node> --cluster-ref cluster-1`.
+fn add(deployment: &str, node: &str) -> [String; 7] {
+    [
+        "component",
+        "add",
+        deployment,
+        "consensus",
+        node,
+        "--cluster-ref",
+        "cluster-1",
+    ]
+    .map(str::to_owned)
+}
+
 /// Forgets what `user`'s machine remembers of the clusters (a fresh machine).
 fn forget_leases(user: &User) {
     let _ = std::fs::remove_dir_all(user.home.join("cache").join("clusters"));
@@ -318,25 +332,16 @@ fn assert_claimed_at_once(requests: &[Request], ns: &str, state_ns: &str, deploy
 #[test]
 fn after_its_own_release_a_locked_write_and_exec_claim_before_anything_is_answered() {
     let (alice, ns, state_ns) = alice_with_a_deployment("rtrecall", "rtrecall-net");
-    let add = |node: &str| {
-        [
-            "component",
-            "add",
-            "rtrecall-net",
-            "consensus",
-            node,
-            "--cluster-ref",
-            "cluster-1",
-        ]
-        .map(str::to_owned)
-    };
-    alice.ok(&add("node0").each_ref().map(String::as_str));
+    alice.ok(&add("rtrecall-net", "node0").each_ref().map(String::as_str));
     assert_eq!(
         remembered(&alice).len(),
         2,
         "one Lease remembered per cluster"
     );
-    let write = requests(&alice, &add("node1").each_ref().map(String::as_str));
+    let write = requests(
+        &alice,
+        &add("rtrecall-net", "node1").each_ref().map(String::as_str),
+    );
     assert_claimed_at_once(&write, &ns, &state_ns, "rtrecall-net");
     let exec = requests(&alice, &["exec", "rtrecall-net", "--", "true"]);
     assert_claimed_at_once(&exec, &ns, &state_ns, "rtrecall-net");
@@ -356,19 +361,7 @@ fn after_its_own_release_a_locked_write_and_exec_claim_before_anything_is_answer
 #[test]
 fn a_memory_out_of_date_or_of_another_lease_claims_nothing() {
     let (alice, ns, _) = alice_with_a_deployment("rtstale", "rtstale-net");
-    let add = |node: &str| {
-        [
-            "component",
-            "add",
-            "rtstale-net",
-            "consensus",
-            node,
-            "--cluster-ref",
-            "cluster-1",
-        ]
-        .map(str::to_owned)
-    };
-    alice.ok(&add("node0").each_ref().map(String::as_str));
+    alice.ok(&add("rtstale-net", "node0").each_ref().map(String::as_str));
     let old: Vec<(std::path::PathBuf, Vec<u8>)> = remembered(&alice)
         .into_iter()
         .map(|f| {
@@ -376,12 +369,15 @@ fn a_memory_out_of_date_or_of_another_lease_claims_nothing() {
             (f, text)
         })
         .collect();
-    alice.ok(&add("node1").each_ref().map(String::as_str));
+    alice.ok(&add("rtstale-net", "node1").each_ref().map(String::as_str));
     // Out of date: the memory of before the last write.
     for (file, text) in &old {
         std::fs::write(file, text).expect("restore the old memory");
     }
-    let write = requests(&alice, &add("node2").each_ref().map(String::as_str));
+    let write = requests(
+        &alice,
+        &add("rtstale-net", "node2").each_ref().map(String::as_str),
+    );
     let refused = claims(&write, &ns);
     assert!(
         refused.iter().any(|c| c.status == "409"),
@@ -394,7 +390,10 @@ fn a_memory_out_of_date_or_of_another_lease_claims_nothing() {
         filed["lease"]["metadata"]["uid"] = "00000000-0000-4000-8000-000000000000".into();
         std::fs::write(&file, filed.to_string()).expect("write the memory");
     }
-    let write = requests(&alice, &add("node3").each_ref().map(String::as_str));
+    let write = requests(
+        &alice,
+        &add("rtstale-net", "node3").each_ref().map(String::as_str),
+    );
     let refused = claims(&write, &ns);
     assert!(
         refused.iter().any(|c| c.status == "422"),
@@ -424,22 +423,13 @@ fn a_memory_out_of_date_or_of_another_lease_claims_nothing() {
 #[test]
 fn after_a_clean_release_a_locked_write_and_exec_read_beside_their_claim() {
     let (alice, ns, state_ns) = alice_with_a_deployment("rtbeside", "rtbeside-net");
-    let add = |node: &str| {
-        [
-            "component",
-            "add",
-            "rtbeside-net",
-            "consensus",
-            node,
-            "--cluster-ref",
-            "cluster-1",
-        ]
-        .map(str::to_owned)
-    };
-    alice.ok(&add("node0").each_ref().map(String::as_str));
+    alice.ok(&add("rtbeside-net", "node0").each_ref().map(String::as_str));
     // Released on another machine: this one remembers nothing of it.
     forget_leases(&alice);
-    let write = requests(&alice, &add("node1").each_ref().map(String::as_str));
+    let write = requests(
+        &alice,
+        &add("rtbeside-net", "node1").each_ref().map(String::as_str),
+    );
     assert_reads_beside_the_claim(&write, &ns, &state_ns, "rtbeside-net");
     forget_leases(&alice);
     let exec = requests(&alice, &["exec", "rtbeside-net", "--", "true"]);

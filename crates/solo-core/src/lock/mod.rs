@@ -10,7 +10,11 @@
 //!    Lease and every ticket at one resourceVersion); a request already waiting decides on
 //!    what its open watches delivered instead. A look after the request's first lists no older
 //!    than what it knows ([`LeaseStore::list_since`], answered without waiting for the API
-//!    server's cache to reach the newest revision): it may be stale, so its round lists;
+//!    server's cache to reach the newest revision): it may be stale, so its round lists. A
+//!    newcomer whose adapter remembers every Lease free after a clean release of its own
+//!    ([`LeaseStore::remembered`], across processes) takes that memory for its first look: it
+//!    is not a LIST either, so its round lists beside the claims, which fail if the memory is
+//!    out of date;
 //! 2. **decide** ([`decide`]): behind a live ticket with an earlier stamp (in any namespace);
 //!    otherwise the head: a round when no Lease is held by a live other, a yield of its claims
 //!    when an earlier claimer holds one, else a wait on the Leases it lacks;
@@ -81,8 +85,9 @@
 //!   those versions until it was ours, and every write of the holders before them had landed
 //!   (or was fenced by a stamp since), so a read started after a look that showed those very
 //!   versions sees the state as a read under the lock would: a command may read beside its
-//!   claim and save the round trip. The simulation checks that no state write is accepted
-//!   after the Leases reached those versions.
+//!   claim and save the round trip. The look may be a memory of the answers to its own
+//!   release: the reads then start before any request is answered. The simulation checks that
+//!   no state write is accepted after the Leases reached those versions.
 //! - **Progress**: a crashed holder's leases expire after their hold duration, a crashed
 //!   claimer's claims after the (short) lease duration, a dead waiter's tickets after the
 //!   waiter TTL (all timed from when a live contender first saw them).

@@ -9,9 +9,9 @@
 //! ref pointed elsewhere finds nothing), and the claim carries the Lease's UID
 //! ([`Recalled::uid_for`]): a Lease of a re-created cluster at the same version refuses it.
 //!
-//! One small file per Lease, `<dir>/<hash of server, namespace, name>.json`, written whole to a
-//! temporary file and renamed over the old one: processes that release at once leave one of
-//! their answers, each a state the Lease was really in. Failures to read or write are ignored
+//! One small file per Lease, `<dir>/<hash of server, namespace, name>.json`, written whole
+//! (`said::write_whole`): processes that release at once leave one of their answers, each a
+//! state the Lease was really in. Failures to read or write are ignored
 //! (the first look then lists, as it would without a memory).
 
 use std::collections::BTreeMap;
@@ -20,7 +20,6 @@ use std::sync::Mutex;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use solo_core::lock::LeaseKey;
 
 /// One remembered Lease as filed: where it lives, and the Lease as the release answered it.
@@ -34,8 +33,7 @@ struct Filed {
 
 /// The file of the Lease `name` in `namespace` of the API server at `server`.
 fn file(dir: &Path, server: &str, namespace: &str, name: &str) -> PathBuf {
-    let digest = Sha256::digest(format!("{server}\n{namespace}\n{name}").as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::said::digest(&format!("{server}\n{namespace}\n{name}"));
     dir.join(format!("{hex}.json"))
 }
 
@@ -55,13 +53,7 @@ pub(crate) fn remember(dir: &Path, server: &str, namespace: &str, name: &str, le
         name: name.to_owned(),
         lease: lease.clone(),
     };
-    let path = file(dir, server, namespace, name);
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let written = std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&tmp, serde_json::to_vec(&filed).unwrap_or_default()))
-        .and_then(|()| std::fs::rename(&tmp, &path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
+    if let Err(e) = crate::said::write_whole(&file(dir, server, namespace, name), &filed) {
         tracing::debug!("could not remember the lease {namespace}/{name}: {e}");
     }
 }
