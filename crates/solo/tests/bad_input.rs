@@ -4,7 +4,7 @@
 //! deployment's state in the clusters, and its lock is left free. (A command that remembers the
 //! lock free after its own release claims every Lease at once, beside its first requests: when
 //! one cluster then refuses it, the claims that landed elsewhere are given back, which leaves
-//! those Leases free at a higher epoch mark, and the memory under `$SOLO_HOME/cache` follows.)
+//! those Leases free at a higher epoch mark, and the memory under `$SOLO_HOME/solo-state-cache` follows.)
 //!
 //! Covered elsewhere, not repeated: an unknown context given to `cluster-ref connect`
 //! (`cli_e2e::an_unmapped_ref_or_an_unknown_context_is_a_clear_error`), a damaged local config
@@ -40,7 +40,7 @@ struct Run {
     stderr: String,
 }
 
-/// What must not change: every file under SOLO_HOME but its cache, the state object of `bad-net`
+/// What must not change: every file under SOLO_HOME but solo's memory (`solo-state-cache`), the state object of `bad-net`
 /// in each cluster (by resourceVersion), and its Lease's holder (none).
 #[derive(Debug, PartialEq, Eq)]
 struct Snapshot {
@@ -134,7 +134,7 @@ impl World {
         while let Some(dir) = dirs.pop() {
             for entry in std::fs::read_dir(&dir).expect("read SOLO_HOME") {
                 let path = entry.expect("entry").path();
-                if path == self.home.join("cache") {
+                if path == self.home.join("solo-state-cache") {
                     continue;
                 }
                 if path.is_dir() {

@@ -261,12 +261,12 @@ fn add(deployment: &str, node: &str) -> [String; 7] {
 
 /// Forgets what `user`'s machine remembers of the clusters (a fresh machine).
 fn forget_leases(user: &User) {
-    let _ = std::fs::remove_dir_all(user.home.join("cache").join("clusters"));
+    let _ = std::fs::remove_dir_all(user.home.join("solo-state-cache"));
 }
 
 /// The remembered leases of `user`, as files (one per Lease).
 fn remembered(user: &User) -> Vec<std::path::PathBuf> {
-    let dir = user.home.join("cache").join("clusters");
+    let dir = user.home.join("solo-state-cache");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
         .unwrap_or_default();

@@ -177,9 +177,13 @@ pub async fn resolve(
     Err(refused.unwrap_or_else(not_known))
 }
 
+/// Where, inside `$SOLO_HOME`, solo remembers what clusters said for the next command: beside
+/// its config, not in the Solo tool's own `cache` directory, which that tool manages.
+pub const MEMORY_DIR: &str = "solo-state-cache";
+
 /// Clients for the `(cluster ref, kube context)` pairs.
 ///
-/// What they say is remembered in `$SOLO_HOME/cache/clusters` for the next command: the lock's
+/// What they say is remembered in `$SOLO_HOME/solo-state-cache` for the next command: the lock's
 /// Leases as released through them (for its first look, [`recalled_look`]), each server's
 /// clock offset and who it authenticated us as.
 pub async fn connect(global: &Global, mapping: &[(String, String)]) -> Result<Clusters, Failure> {
@@ -187,7 +191,7 @@ pub async fn connect(global: &Global, mapping: &[(String, String)]) -> Result<Cl
         .await
         .map_err(|e| clusters_failure(&e))?;
     if let Ok(home) = config::solo_home() {
-        clusters.remember_in(home.join("cache").join("clusters"));
+        clusters.remember_in(home.join(MEMORY_DIR));
     }
     Ok(clusters)
 }
