@@ -407,8 +407,8 @@ where
     }
 
     /// Takes what the adapter remembers of every Lease ([`LeaseStore::remembered`]) as the
-    /// first look, when this request has looked nowhere yet and the memory shows each Lease
-    /// free after a clean release. It is not a LIST (`listed` stays false), so the round lists
+    /// first look, when this request has looked nowhere yet and the memory shows the lock free
+    /// ([`remembered_free`]). It is not a LIST (`listed` stays false), so the round lists
     /// beside its claims; a memory out of date only loses their compare-and-swaps.
     fn recall(&mut self) -> bool {
         let fresh = self
@@ -418,22 +418,12 @@ where
         if !fresh {
             return false;
         }
-        let (store, lock_set) = (&self.store, &self.lock_set);
-        let remembered: Option<Vec<_>> = self
-            .slots
-            .iter()
-            .map(|s| {
-                store
-                    .remembered(&s.key, lock_set.lease_name(&s.key))
-                    .filter(|v| v.value.released_clean())
-            })
-            .collect();
-        let Some(remembered) = remembered else {
+        let Some(remembered) = remembered_free(&*self.store, &self.lock_set) else {
             return false;
         };
         let now = self.clock.mono_now();
         let listed = self.config.sabotage.recalled_as_listed;
-        for (slot, lease) in self.slots.iter_mut().zip(remembered) {
+        for (slot, (_, lease)) in self.slots.iter_mut().zip(remembered) {
             slot.lease = Seen::Present(lease);
             slot.observer.observe(slot.lease.record(), now);
             slot.listed = listed;
@@ -1337,6 +1327,26 @@ fn min_opt(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
         (a, None) => a,
         (None, b) => b,
     }
+}
+
+/// Every Lease of `lock_set` as `store` remembers it ([`LeaseStore::remembered`]), in the
+/// order of its keys, when each one is remembered free after a clean release: what a
+/// newcomer's first look takes, and the versions its claims then replace (a caller may read
+/// beside them, [`HeldLock::taken_over`]). `None` when one is not.
+pub fn remembered_free<S: LeaseStore>(
+    store: &S,
+    lock_set: &LockSet,
+) -> Option<Vec<(LeaseKey, Versioned<LeaseRecord>)>> {
+    lock_set
+        .keys()
+        .iter()
+        .map(|key| {
+            let lease = store
+                .remembered(key, lock_set.lease_name(key))
+                .filter(|v| v.value.released_clean())?;
+            Some((key.clone(), lease))
+        })
+        .collect()
 }
 
 /// The record a claim writes over `seen` (`None`: the Lease does not exist): us as holder for

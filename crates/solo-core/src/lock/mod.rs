@@ -141,7 +141,7 @@ mod types;
 
 pub use admin::{break_lease, break_lock, read_lock};
 pub use config::{ConfigError, LockConfig, Sabotage};
-pub use contender::{Contender, Progress, WaitPolicy};
+pub use contender::{Contender, Progress, WaitPolicy, remembered_free};
 pub use decide::{Decision, LeaseView, Observer, decide, has_earlier};
 pub use error::{Blocker, LockError, blocker_sentence, human_duration};
 pub use held::{HeldLock, KeptLock, Validity};

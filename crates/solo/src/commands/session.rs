@@ -322,16 +322,13 @@ pub async fn clean_look(
 pub fn recalled_look(target: &Target, clusters: &Clusters) -> Option<BTreeMap<LeaseKey, String>> {
     let lock_set = target.lock_set().ok()?;
     let store = KubeLeaseStore::new(clusters.clone());
-    lock_set
-        .keys()
-        .iter()
-        .map(|key| {
-            let lease = store
-                .remembered(key, lock_set.lease_name(key))
-                .filter(|l| l.value.released_clean())?;
-            Some((key.clone(), lease.resource_version))
-        })
-        .collect()
+    let remembered = solo_core::lock::remembered_free(&store, &lock_set)?;
+    Some(
+        remembered
+            .into_iter()
+            .map(|(key, lease)| (key, lease.resource_version))
+            .collect(),
+    )
 }
 
 /// The leases of a deployment as read, each with its record (`None`: no such Lease) and the
