@@ -92,24 +92,20 @@ impl ServerClock {
                 let Some((dir, server)) = memory else {
                     return ServerClock::measure(&client).await;
                 };
-                let remembered = crate::said::recall(&dir, &server).offset_ms;
-                let measure = async move {
-                    let clock = ServerClock::try_measure(&client).await;
-                    if let Some(clock) = clock {
-                        let ms = i64::try_from(clock.offset.as_millis()).unwrap_or(0);
-                        crate::said::amend(&dir, &server, |said| said.offset_ms = Some(ms));
-                    }
-                    clock.unwrap_or_else(ServerClock::local)
-                };
-                match remembered {
-                    Some(ms) => {
-                        tokio::spawn(measure);
-                        ServerClock {
+                let remembered =
+                    crate::said::recall(&dir, &server)
+                        .offset_ms
+                        .map(|ms| ServerClock {
                             offset: SignedDuration::from_millis(ms),
-                        }
-                    }
-                    None => measure.await,
-                }
+                        });
+                let measure = async move { ServerClock::try_measure(&client).await };
+                let remember = move |clock: &ServerClock| {
+                    let ms = i64::try_from(clock.offset.as_millis()).unwrap_or(0);
+                    crate::said::amend(&dir, &server, |said| said.offset_ms = Some(ms));
+                };
+                crate::said::remembered_or_asked(remembered, measure, remember)
+                    .await
+                    .unwrap_or_else(ServerClock::local)
             })
             .await
     }

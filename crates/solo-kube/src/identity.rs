@@ -138,23 +138,13 @@ impl Authenticated {
                 .users
                 .remove(&fingerprint)
                 .map(|(username, groups)| AuthenticatedUser { username, groups });
-            let ask = async move {
-                let user = ask.await;
-                if let Some(user) = &user {
-                    crate::said::amend(&dir, &server, |said| {
-                        let answer = (user.username.clone(), user.groups.clone());
-                        said.users.insert(fingerprint, answer);
-                    });
-                }
-                user
+            let remember = move |user: &AuthenticatedUser| {
+                crate::said::amend(&dir, &server, |said| {
+                    let answer = (user.username.clone(), user.groups.clone());
+                    said.users.insert(fingerprint, answer);
+                });
             };
-            match remembered {
-                Some(user) => {
-                    tokio::spawn(ask);
-                    Some(user)
-                }
-                None => ask.await,
-            }
+            crate::said::remembered_or_asked(remembered, ask, remember).await
         })
         .await
         .clone()

@@ -15,6 +15,7 @@
 //! [`ServerClock`]: crate::ServerClock
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -69,6 +70,30 @@ pub(crate) fn amend(dir: &Path, server: &str, change: impl FnOnce(&mut Said)) {
     }
     if let Err(e) = write_whole(&file(dir, server), &said) {
         tracing::debug!("could not remember what {server} said: {e}");
+    }
+}
+
+/// An answer a server gives once per command: the `remembered` one at once, with `ask` sent
+/// beside it to be remembered for the next command (`remember`); without one, `ask`'s own
+/// answer, remembered too. `None` when the server did not answer.
+pub(crate) async fn remembered_or_asked<T: Clone + Send + 'static>(
+    remembered: Option<T>,
+    ask: impl Future<Output = Option<T>> + Send + 'static,
+    remember: impl FnOnce(&T) + Send + 'static,
+) -> Option<T> {
+    let ask = async move {
+        let answer = ask.await;
+        if let Some(answer) = &answer {
+            remember(answer);
+        }
+        answer
+    };
+    match remembered {
+        Some(answer) => {
+            tokio::spawn(ask);
+            Some(answer)
+        }
+        None => ask.await,
     }
 }
 
