@@ -568,16 +568,25 @@ impl LeaseStore for KubeLeaseStore {
             && let Some((dir, server)) = self.clusters.memory(&key.cluster)
         {
             memory::remember(&dir, server, &key.namespace, name, &replaced);
+            self.clusters
+                .asked
+                .recalled
+                .keep(key, name, replaced.clone());
         }
         Ok(from_lease(&replaced))
     }
 
-    /// The Lease as the last release made on this machine left it (see `memory`).
+    /// The Lease as the last release made on this machine left it (see `memory`), read from
+    /// its file once per process.
     fn remembered(&self, key: &LeaseKey, name: &str) -> Option<Versioned<LeaseRecord>> {
+        let recalled = &self.clusters.asked.recalled;
+        if let Some(lease) = recalled.get(key, name) {
+            return Some(from_lease(&lease));
+        }
         let (dir, server) = self.clusters.memory(&key.cluster)?;
         let lease = memory::recall(&dir, server, &key.namespace, name)?;
         let seen = from_lease(&lease);
-        self.clusters.asked.recalled.keep(key, name, lease);
+        recalled.keep(key, name, lease);
         Some(seen)
     }
 

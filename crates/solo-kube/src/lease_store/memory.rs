@@ -63,15 +63,22 @@ pub(crate) fn forget(dir: &Path, server: &str, namespace: &str, name: &str) {
     let _ = std::fs::remove_file(file(dir, server, namespace, name));
 }
 
-/// The Leases recalled in this process, by (namespace, lock): what a claim over one of them
-/// must carry.
+/// The Leases recalled in this process, by (namespace, lock), until a claim over one of them
+/// uses it: what that claim must carry.
 #[derive(Default)]
 pub(crate) struct Recalled(Mutex<BTreeMap<(LeaseKey, String), Lease>>);
 
 impl Recalled {
-    /// Keeps `lease` as recalled for the lock `name` at `key`.
+    /// Keeps `lease` as recalled for the lock `name` at `key` (or as this process's own
+    /// release left it, which it also remembers).
     pub(crate) fn keep(&self, key: &LeaseKey, name: &str, lease: Lease) {
         self.entries().insert((key.clone(), name.to_owned()), lease);
+    }
+
+    /// The Lease kept for the lock `name` at `key`, if any: this process reads each memory's
+    /// file once.
+    pub(crate) fn get(&self, key: &LeaseKey, name: &str) -> Option<Lease> {
+        self.entries().get(&(key.clone(), name.to_owned())).cloned()
     }
 
     /// The UID a replace of the lock `name` at `key`, at `resource_version`, must carry: the
