@@ -19,6 +19,16 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
+/// Runs up to `schedules` schedules under `sabotage` and checks that the checker catches it:
+/// the first failure breaks `rule` (its message starts with it). `unseen` says what went
+/// unnoticed if nothing failed.
+fn assert_caught(sabotage: Sabotage, schedules: u64, rule: &str, unseen: &str) {
+    let (failures, _, _) = run_many(0, schedules, sabotage, 1, 1);
+    let found = failures.first().expect(unseen);
+    eprintln!("caught as expected: {found}");
+    assert!(found.message.starts_with(rule), "{found}");
+}
+
 /// Runs `count` schedules from `first` on every core; returns the failures (at most a few) and
 /// the summed statistics.
 fn run_many(
@@ -193,12 +203,12 @@ fn without_a_visible_queue_the_checker_finds_a_fifo_violation() {
         hide_waiters: true,
         ..Sabotage::default()
     };
-    let (failures, _, _) = run_many(0, 3_000, sabotage, 1, 1);
-    let found = failures
-        .first()
-        .expect("hiding the waiter queue broke nothing the checker can see");
-    eprintln!("caught as expected: {found}");
-    assert!(found.message.starts_with("FIFO"), "{found}");
+    assert_caught(
+        sabotage,
+        3_000,
+        "FIFO",
+        "hiding the waiter queue broke nothing the checker can see",
+    );
 }
 
 /// Say a lock was taken over a clean release when a Lease was stamp-needed, and a read made
@@ -213,12 +223,12 @@ fn a_takeover_called_clean_after_a_stamp_is_caught() {
         },
         ..Sabotage::default()
     };
-    let (failures, _, _) = run_many(0, 3_000, sabotage, 1, 1);
-    let found = failures
-        .first()
-        .expect("a takeover called clean after a stamp broke nothing the checker can see");
-    eprintln!("caught as expected: {found}");
-    assert!(found.message.starts_with("clean takeover"), "{found}");
+    assert_caught(
+        sabotage,
+        3_000,
+        "clean takeover",
+        "a takeover called clean after a stamp broke nothing the checker can see",
+    );
 }
 
 /// Take a first look remembered from an earlier release (a third of the clients remember
@@ -229,12 +239,12 @@ fn a_takeover_called_clean_after_a_stamp_is_caught() {
 #[test]
 fn a_remembered_look_taken_for_a_list_is_caught() {
     let sabotage = sabotage_named("recalled-as-listed").expect("a sabotage");
-    let (failures, _, _) = run_many(0, 10_000, sabotage, 1, 1);
-    let found = failures
-        .first()
-        .expect("a remembered look taken for a LIST broke nothing the checker can see");
-    eprintln!("caught as expected: {found}");
-    assert!(found.message.starts_with("FIFO"), "{found}");
+    assert_caught(
+        sabotage,
+        10_000,
+        "FIFO",
+        "a remembered look taken for a LIST broke nothing the checker can see",
+    );
 }
 
 /// After a claim, list from the version seen before it instead of the claim's own: a cache
@@ -244,12 +254,12 @@ fn a_remembered_look_taken_for_a_list_is_caught() {
 #[test]
 fn a_round_listed_from_before_its_claim_is_caught() {
     let sabotage = sabotage_named("list-since-seen").expect("a sabotage");
-    let (failures, _, _) = run_many(0, 10_000, sabotage, 1, 1);
-    let found = failures
-        .first()
-        .expect("a round listed from before its claim broke nothing the checker can see");
-    eprintln!("caught as expected: {found}");
-    assert!(found.message.starts_with("FIFO"), "{found}");
+    assert_caught(
+        sabotage,
+        10_000,
+        "FIFO",
+        "a round listed from before its claim broke nothing the checker can see",
+    );
 }
 
 /// Take away the per-request deadline of renewals and a stopped apiserver holds the renewal
@@ -263,12 +273,12 @@ fn without_request_deadlines_the_checker_finds_work_past_the_lease() {
         },
         ..Sabotage::default()
     };
-    let (failures, _, _) = run_many(0, 3_000, sabotage, 1, 1);
-    let found = failures
-        .first()
-        .expect("renewals without deadlines broke nothing the checker can see");
-    eprintln!("caught as expected: {found}");
-    assert!(found.message.starts_with("stop in time"), "{found}");
+    assert_caught(
+        sabotage,
+        3_000,
+        "stop in time",
+        "renewals without deadlines broke nothing the checker can see",
+    );
 }
 
 /// Take away the safety margin and a holder whose renewals fail works until the very moment
@@ -282,12 +292,12 @@ fn without_a_safety_margin_the_checker_finds_work_at_expiry() {
         },
         ..Sabotage::default()
     };
-    let (failures, _, _) = run_many(0, 3_000, sabotage, 1, 1);
-    let found = failures
-        .first()
-        .expect("no safety margin broke nothing the checker can see");
-    eprintln!("caught as expected: {found}");
-    assert!(found.message.starts_with("stop in time"), "{found}");
+    assert_caught(
+        sabotage,
+        3_000,
+        "stop in time",
+        "no safety margin broke nothing the checker can see",
+    );
 }
 
 /// Claims made while waiting with the long hold of a kept lock: the claim check catches it.
@@ -300,12 +310,12 @@ fn with_long_claims_the_checker_finds_them() {
         },
         ..Sabotage::default()
     };
-    let (failures, _, _) = run_many(0, 3_000, sabotage, 1, 1);
-    let found = failures
-        .first()
-        .expect("long claims broke nothing the checker can see");
-    eprintln!("caught as expected: {found}");
-    assert!(found.message.starts_with("short claims"), "{found}");
+    assert_caught(
+        sabotage,
+        3_000,
+        "short claims",
+        "long claims broke nothing the checker can see",
+    );
 }
 
 /// Take away fencing (the register accepts any epoch) and a paused holder's late write gets in:
@@ -316,10 +326,10 @@ fn without_fencing_the_checker_finds_a_stale_write() {
         accept_stale_writes: true,
         ..Sabotage::default()
     };
-    let (failures, _, _) = run_many(0, 3_000, sabotage, 1, 1);
-    let found = failures
-        .first()
-        .expect("accepting stale epochs broke nothing the checker can see");
-    eprintln!("caught as expected: {found}");
-    assert!(found.message.starts_with("fencing"), "{found}");
+    assert_caught(
+        sabotage,
+        3_000,
+        "fencing",
+        "accepting stale epochs broke nothing the checker can see",
+    );
 }

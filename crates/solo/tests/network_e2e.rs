@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use prost::Message;
 use solo_testenv::TestEnv;
-use support::{User, grant, json, namespaces, team_setup};
+use support::{User, add_consensus, grant, json, namespaces, team_setup};
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Runtime::new().expect("runtime").block_on(f)
@@ -99,15 +99,7 @@ fn three_cluster_network(test: &str) -> (User, String) {
 /// Adds each (node, cluster ref) of `nodes` to `deployment` as a consensus node.
 fn add_nodes(user: &User, deployment: &str, nodes: &[(&str, &str)]) {
     for (node, c) in nodes {
-        user.ok(&[
-            "component",
-            "add",
-            deployment,
-            "consensus",
-            node,
-            "--cluster-ref",
-            c,
-        ]);
+        user.ok(&add_consensus(deployment, node, c));
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use solo_testenv::TestEnv;
-use support::{User, alice_with_a_deployment, json};
+use support::{User, add_consensus, alice_with_a_deployment, json};
 
 /// One request of the log: method, cluster (host:port) and path.
 #[derive(Debug)]
@@ -245,20 +245,6 @@ fn assert_reads_beside_the_claim(requests: &[Request], ns: &str, state_ns: &str,
     );
 }
 
-/// `component add <deployment> consensus <node> --cluster-ref cluster-1`.
-fn add(deployment: &str, node: &str) -> [String; 7] {
-    [
-        "component",
-        "add",
-        deployment,
-        "consensus",
-        node,
-        "--cluster-ref",
-        "cluster-1",
-    ]
-    .map(str::to_owned)
-}
-
 /// Forgets what `user`'s machine remembers of the clusters (a fresh machine).
 fn forget_leases(user: &User) {
     let _ = std::fs::remove_dir_all(user.home.join("solo-state-cache"));
@@ -332,16 +318,13 @@ fn assert_claimed_at_once(requests: &[Request], ns: &str, state_ns: &str, deploy
 #[test]
 fn after_its_own_release_a_locked_write_and_exec_claim_before_anything_is_answered() {
     let (alice, ns, state_ns) = alice_with_a_deployment("rtrecall", "rtrecall-net");
-    alice.ok(&add("rtrecall-net", "node0").each_ref().map(String::as_str));
+    alice.ok(&add_consensus("rtrecall-net", "node0", "cluster-1"));
     assert_eq!(
         remembered(&alice).len(),
         2,
         "one Lease remembered per cluster"
     );
-    let write = requests(
-        &alice,
-        &add("rtrecall-net", "node1").each_ref().map(String::as_str),
-    );
+    let write = requests(&alice, &add_consensus("rtrecall-net", "node1", "cluster-1"));
     assert_claimed_at_once(&write, &ns, &state_ns, "rtrecall-net");
     let exec = requests(&alice, &["exec", "rtrecall-net", "--", "true"]);
     assert_claimed_at_once(&exec, &ns, &state_ns, "rtrecall-net");
@@ -354,6 +337,16 @@ fn after_its_own_release_a_locked_write_and_exec_claim_before_anything_is_answer
     assert!(nodes.contains("node0") && nodes.contains("node1"), "{show}");
 }
 
+/// `user` adds `node` to `deployment`, and one of its claims of the lock's Leases in `ns` is
+/// refused with `status` (409: the Lease changed since; 422: another Lease, by its UID).
+fn add_with_a_claim_refused(user: &User, ns: &str, deployment: &str, node: &str, status: &str) {
+    let write = requests(user, &add_consensus(deployment, node, "cluster-1"));
+    assert!(
+        claims(&write, ns).iter().any(|c| c.status == status),
+        "no claim was refused with {status}: {write:#?}"
+    );
+}
+
 /// A memory out of date (someone wrote the lock since) or of another Lease (a cluster
 /// re-created at the same address, whose Lease happens to be at the remembered version)
 /// claims nothing: its claim is refused, the command takes the lock as without a memory, and
@@ -361,7 +354,7 @@ fn after_its_own_release_a_locked_write_and_exec_claim_before_anything_is_answer
 #[test]
 fn a_memory_out_of_date_or_of_another_lease_claims_nothing() {
     let (alice, ns, _) = alice_with_a_deployment("rtstale", "rtstale-net");
-    alice.ok(&add("rtstale-net", "node0").each_ref().map(String::as_str));
+    alice.ok(&add_consensus("rtstale-net", "node0", "cluster-1"));
     let old: Vec<(std::path::PathBuf, Vec<u8>)> = remembered(&alice)
         .into_iter()
         .map(|f| {
@@ -369,20 +362,12 @@ fn a_memory_out_of_date_or_of_another_lease_claims_nothing() {
             (f, text)
         })
         .collect();
-    alice.ok(&add("rtstale-net", "node1").each_ref().map(String::as_str));
+    alice.ok(&add_consensus("rtstale-net", "node1", "cluster-1"));
     // Out of date: the memory of before the last write.
     for (file, text) in &old {
         std::fs::write(file, text).expect("restore the old memory");
     }
-    let write = requests(
-        &alice,
-        &add("rtstale-net", "node2").each_ref().map(String::as_str),
-    );
-    let refused = claims(&write, &ns);
-    assert!(
-        refused.iter().any(|c| c.status == "409"),
-        "the claim over the memory out of date was refused: {write:#?}"
-    );
+    add_with_a_claim_refused(&alice, &ns, "rtstale-net", "node2", "409");
     // Another Lease at the very version remembered: the memory's UID is not the Lease's.
     for file in remembered(&alice) {
         let text = std::fs::read_to_string(&file).expect("read the memory");
@@ -390,15 +375,7 @@ fn a_memory_out_of_date_or_of_another_lease_claims_nothing() {
         filed["lease"]["metadata"]["uid"] = "00000000-0000-4000-8000-000000000000".into();
         std::fs::write(&file, filed.to_string()).expect("write the memory");
     }
-    let write = requests(
-        &alice,
-        &add("rtstale-net", "node3").each_ref().map(String::as_str),
-    );
-    let refused = claims(&write, &ns);
-    assert!(
-        refused.iter().any(|c| c.status == "422"),
-        "the claim over another Lease's UID was refused: {write:#?}"
-    );
+    add_with_a_claim_refused(&alice, &ns, "rtstale-net", "node3", "422");
     let show = json(
         &alice
             .ok(&["state", "show", "rtstale-net", "--output", "json"])
@@ -423,13 +400,10 @@ fn a_memory_out_of_date_or_of_another_lease_claims_nothing() {
 #[test]
 fn after_a_clean_release_a_locked_write_and_exec_read_beside_their_claim() {
     let (alice, ns, state_ns) = alice_with_a_deployment("rtbeside", "rtbeside-net");
-    alice.ok(&add("rtbeside-net", "node0").each_ref().map(String::as_str));
+    alice.ok(&add_consensus("rtbeside-net", "node0", "cluster-1"));
     // Released on another machine: this one remembers nothing of it.
     forget_leases(&alice);
-    let write = requests(
-        &alice,
-        &add("rtbeside-net", "node1").each_ref().map(String::as_str),
-    );
+    let write = requests(&alice, &add_consensus("rtbeside-net", "node1", "cluster-1"));
     assert_reads_beside_the_claim(&write, &ns, &state_ns, "rtbeside-net");
     forget_leases(&alice);
     let exec = requests(&alice, &["exec", "rtbeside-net", "--", "true"]);

@@ -146,6 +146,19 @@ pub fn namespaces(prefix: &str) -> (String, String) {
     })
 }
 
+/// `component add <deployment> consensus <node> --cluster-ref <cluster>`.
+pub fn add_consensus<'a>(deployment: &'a str, node: &'a str, cluster: &'a str) -> [&'a str; 7] {
+    [
+        "component",
+        "add",
+        deployment,
+        "consensus",
+        node,
+        "--cluster-ref",
+        cluster,
+    ]
+}
+
 pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
 }
