@@ -70,10 +70,11 @@ for c in "${clusters[@]}"; do setup env SOLO_HOME="$home" "$solo" cluster-ref co
 net=contention-$$
 setup env SOLO_HOME="$home" "$solo" deployment create "$net" --namespace "$ns" --cluster-ref cluster-1 --cluster-ref cluster-2 --yes
 
-# contender I: its own SOLO_HOME (a copy of the connected one), SECTIONS sections in a row.
+# contender I: its own SOLO_HOME (a copy of the connected one, as on a machine of its own: without
+# what the setup's machine remembers of the clusters), SECTIONS sections in a row.
 contender() {
   local h=$work/c$1
-  rm -rf "$h"; cp -r "$home" "$h"
+  rm -rf "$h"; cp -r "$home" "$h"; rm -rf "$h/solo-state-cache"
   for _ in $(seq 1 "$sections"); do
     SOLO_HOME=$h SOLO_USER_EMAIL="c$1@example.com" "$solo" exec "$net" --wait=10m -- true >/dev/null 2>"$h.err" ||
       { echo "contention: contender $1 failed: $(cat "$h.err")" >&2; return 1; }

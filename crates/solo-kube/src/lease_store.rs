@@ -564,14 +564,18 @@ impl LeaseStore for KubeLeaseStore {
         self.pending
             .set(key, replaced.as_ref().err().map(ToString::to_string));
         let replaced = replaced?;
-        if record.holder.is_none()
-            && let Some((dir, server)) = self.clusters.memory(&key.cluster)
-        {
-            memory::remember(&dir, server, &key.namespace, name, &replaced);
-            self.clusters
-                .asked
-                .recalled
-                .keep(key, name, replaced.clone());
+        if let Some((dir, server)) = self.clusters.memory(&key.cluster) {
+            let recalled = &self.clusters.asked.recalled;
+            // A holder that waited still follows the lock: who queued since its claim.
+            if let Some(now) = self.views.current(key, name) {
+                recalled.saw(key, name, &now);
+            }
+            if record.holder.is_none() && !recalled.waited(key, name) {
+                memory::remember(&dir, server, &key.namespace, name, &replaced);
+                recalled.keep(key, name, replaced.clone());
+            } else {
+                memory::forget(&dir, server, &key.namespace, name);
+            }
         }
         Ok(from_lease(&replaced))
     }
@@ -663,6 +667,7 @@ impl LeaseStore for KubeLeaseStore {
             None => list_in_task(self.api(key)?, name.to_owned(), None).await,
         }?;
         self.views.take_listing(key, name, &listing);
+        self.clusters.asked.recalled.saw(key, name, &listing);
         Ok(listing)
     }
 
@@ -676,16 +681,20 @@ impl LeaseStore for KubeLeaseStore {
         resource_version: &str,
     ) -> Result<LockListing, StoreError> {
         let api = self.api(key)?;
-        if let Some(listing) = self
+        let listing = match self
             .views
             .listing_since(&api, key, name, resource_version)
             .await
         {
-            return Ok(listing);
-        }
-        let since = Some(resource_version.to_owned());
-        let listing = list_in_task(api, name.to_owned(), since).await?;
-        self.views.take_listing(key, name, &listing);
+            Some(listing) => listing,
+            None => {
+                let since = Some(resource_version.to_owned());
+                let listing = list_in_task(api, name.to_owned(), since).await?;
+                self.views.take_listing(key, name, &listing);
+                listing
+            }
+        };
+        self.clusters.asked.recalled.saw(key, name, &listing);
         Ok(listing)
     }
 

@@ -2,6 +2,11 @@
 //! release made here left it, so that the next request's first look costs no round trip
 //! ([`LeaseStore::remembered`](solo_core::lock::LeaseStore::remembered)).
 //!
+//! A Lease is remembered only while this machine's last write left it free with nobody seen
+//! waiting for it: a claim forgets it, and so does a release with a queue behind it (the next
+//! in the queue takes the lock at once). Under contention a new request then looks first, as
+//! without a memory, instead of losing a race it could not win.
+//!
 //! A memory is only a guess, and a wrong one must cost no more than a lost race. The claim made
 //! over it is a compare-and-swap at its resourceVersion, which fails when anyone wrote the Lease
 //! since; but versions are numbers of one cluster's etcd, and a cluster re-created at the same
@@ -14,13 +19,13 @@
 //! state the Lease was really in. Failures to read or write are ignored
 //! (the first look then lists, as it would without a memory).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use serde::{Deserialize, Serialize};
-use solo_core::lock::LeaseKey;
+use solo_core::lock::{LeaseKey, LockListing};
 
 /// One remembered Lease as filed: where it lives, and the Lease as the release answered it.
 #[derive(Serialize, Deserialize)]
@@ -64,11 +69,41 @@ pub(crate) fn forget(dir: &Path, server: &str, namespace: &str, name: &str) {
 }
 
 /// The Leases recalled in this process, by (namespace, lock), until a claim over one of them
-/// uses it: what that claim must carry.
+/// uses it: what that claim must carry. And the locks whose last listing here showed someone
+/// waiting: their release is not remembered free (the next in the queue takes the lock at
+/// once, and a claim from the memory would only lose the race).
 #[derive(Default)]
-pub(crate) struct Recalled(Mutex<BTreeMap<(LeaseKey, String), Lease>>);
+pub(crate) struct Recalled(
+    Mutex<BTreeMap<(LeaseKey, String), Lease>>,
+    Mutex<BTreeSet<(LeaseKey, String)>>,
+);
 
 impl Recalled {
+    /// Takes in a listing of the lock `name` at `key`: whether anyone but the Lease's holder
+    /// waits for it.
+    pub(crate) fn saw(&self, key: &LeaseKey, name: &str, listing: &LockListing) {
+        let holder = listing.lease.as_ref().and_then(|l| l.value.holder.as_ref());
+        let waited = listing
+            .tickets
+            .iter()
+            .any(|t| !holder.is_some_and(|h| h.is_request(&t.value.request_id)));
+        let mut waiting = self.1.lock().unwrap_or_else(PoisonError::into_inner);
+        let object = (key.clone(), name.to_owned());
+        if waited {
+            waiting.insert(object);
+        } else {
+            waiting.remove(&object);
+        }
+    }
+
+    /// Whether the last listing of the lock `name` at `key` showed someone waiting for it.
+    pub(crate) fn waited(&self, key: &LeaseKey, name: &str) -> bool {
+        self.1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&(key.clone(), name.to_owned()))
+    }
+
     /// Keeps `lease` as recalled for the lock `name` at `key` (or as this process's own
     /// release left it, which it also remembers).
     pub(crate) fn keep(&self, key: &LeaseKey, name: &str, lease: Lease) {
@@ -99,9 +134,7 @@ impl Recalled {
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<(LeaseKey, String), Lease>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -150,6 +183,62 @@ mod tests {
             "unreadable"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_lock_counts_as_waited_for_while_its_last_listing_shows_a_ticket_not_its_holders() {
+        use solo_core::lock::{Holder, HolderField, LeaseRecord, Phase, Versioned, Waiter};
+        let at = jiff::Timestamp::UNIX_EPOCH;
+        let ticket = |id: &str| Versioned {
+            value: Waiter {
+                request_id: id.to_owned(),
+                requested_at: at,
+                user: "a@example.com".to_owned(),
+                host: "h".to_owned(),
+                pid: 1,
+                heartbeat: at,
+            },
+            resource_version: "5".to_owned(),
+        };
+        let held_by = |id: &str| Versioned {
+            value: LeaseRecord {
+                holder: Some(HolderField::Known(Holder {
+                    user: "a@example.com".to_owned(),
+                    host: "h".to_owned(),
+                    pid: 1,
+                    request_id: id.to_owned(),
+                    requested_at: at,
+                    phase: Phase::Held,
+                    authenticated_as: None,
+                })),
+                lease_duration: std::time::Duration::from_secs(30),
+                acquire_time: Some(at),
+                renew_time: Some(at),
+                transitions: 0,
+                epoch_mark: None,
+                stamp_needed: false,
+            },
+            resource_version: "6".to_owned(),
+        };
+        let key = LeaseKey {
+            cluster: "c1".to_owned(),
+            namespace: "ns".to_owned(),
+        };
+        let recalled = Recalled::default();
+        let listing = |lease, tickets| LockListing {
+            lease: Some(lease),
+            tickets,
+            resource_version: "7".to_owned(),
+        };
+        recalled.saw(&key, "net", &listing(held_by("me"), vec![ticket("me")]));
+        assert!(
+            !recalled.waited(&key, "net"),
+            "only the holder's own ticket"
+        );
+        recalled.saw(&key, "net", &listing(held_by("me"), vec![ticket("other")]));
+        assert!(recalled.waited(&key, "net"), "someone else waits");
+        recalled.saw(&key, "net", &listing(held_by("me"), vec![]));
+        assert!(!recalled.waited(&key, "net"), "the last listing counts");
     }
 
     #[test]

@@ -232,6 +232,17 @@ impl Views {
         entries.insert(object, Entry::Seed(at, Box::new(listing.clone())));
     }
 
+    /// The lock here as the view shows it now, if one follows its watch.
+    pub(super) fn current(&self, key: &LeaseKey, lock: &str) -> Option<LockListing> {
+        match self.entries().get(&(key.clone(), lock.to_owned())) {
+            Some(Entry::Open { view, .. }) => {
+                let state = guard(&view.state);
+                state.alive.then(|| state.listing())
+            }
+            _ => None,
+        }
+    }
+
     /// Whether a view of the lock follows its watch here.
     pub(super) fn is_open(&self, key: &LeaseKey, lock: &str) -> bool {
         match self.entries().get(&(key.clone(), lock.to_owned())) {
