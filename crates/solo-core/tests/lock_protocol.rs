@@ -404,6 +404,54 @@ fn a_lock_says_it_was_taken_over_a_clean_release_only_when_it_was() {
 }
 
 #[test]
+fn a_waiter_woken_by_a_clean_release_names_the_versions_it_takes_over_before_it_claims() {
+    use std::sync::{Arc, Mutex};
+    let mut h = Harness::new(12, 2, 10);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    // Alice makes the Leases (nothing to take over); Bob waits, and is woken by her release.
+    for (client, user, at, hold) in [(0, "alice", 0.0, 5.0), (1, "bob", 1.0, 0.0)] {
+        let mut contender = h.contender(client, &format!("{user}@example.com"), 0);
+        let announced = Arc::clone(&log);
+        contender.on_clean_claim(Box::new(move |versions| {
+            let event = (format!("{user} claims over"), Some(versions.clone()));
+            announced.lock().unwrap().push(event);
+        }));
+        let clock = h.clock(0);
+        let seen = Arc::clone(&log);
+        h.spawn(client, async move {
+            sleep_secs(&clock, at).await;
+            let held = contender
+                .acquire(WaitPolicy::Forever, |_| {})
+                .await
+                .unwrap_or_else(|e| panic!("{user}: {e}"));
+            let event = (
+                format!("{user} holds, taken over"),
+                held.taken_over().cloned(),
+            );
+            seen.lock().unwrap().push(event);
+            sleep_secs(&clock, hold).await;
+            held.release().await.expect("release");
+        });
+    }
+    h.run();
+    let log = log.lock().unwrap();
+    let said: Vec<(&str, Option<usize>)> = log
+        .iter()
+        .map(|(what, v)| (what.as_str(), v.as_ref().map(|v| v.len())))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            ("alice holds, taken over", None),
+            ("bob claims over", Some(3)),
+            ("bob holds, taken over", Some(3)),
+        ],
+        "only bob takes the Leases over a clean release, and he is told so before he claims"
+    );
+    assert_eq!(log[1].1, log[2].1, "what bob was told is what he took over");
+}
+
+#[test]
 fn a_waiter_whose_link_failed_while_it_waited_leaves_no_ticket_once_it_holds() {
     // Bob waits behind alice; his link to cluster-3 fails for 7s around his heartbeat there
     // (half of the failed writes land all the same), and alice releases at varied times around

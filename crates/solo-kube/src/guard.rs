@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use solo_core::lock::{
-    Clock, Contender, Epoch, Fence, HeldLock, Identity, KeptLock, LockConfig, LockError, LockSet,
-    Progress, Validity, WaitPolicy,
+    CleanClaims, Clock, Contender, Epoch, Fence, HeldLock, Identity, KeptLock, LockConfig,
+    LockError, LockSet, Progress, Validity, WaitPolicy,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -55,6 +55,20 @@ pub async fn lock<F: Fence + 'static>(
     fence: F,
     on_progress: impl FnMut(&Progress),
 ) -> Result<LockGuard, GuardError> {
+    lock_announcing(request, store, clock, fence, on_progress, None).await
+}
+
+/// [`lock`], telling `on_clean_claim` the versions of each round that claims every Lease over
+/// a clean release, as its claims go out ([`Contender::on_clean_claim`]): a caller may start
+/// its reads then, and keep them if [`HeldLock::taken_over`] names the same versions.
+pub async fn lock_announcing<F: Fence + 'static>(
+    request: LockRequest,
+    store: KubeLeaseStore,
+    clock: ServerClock,
+    fence: F,
+    on_progress: impl FnMut(&Progress),
+    on_clean_claim: Option<CleanClaims>,
+) -> Result<LockGuard, GuardError> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let margin = request.config.effective_margin();
     let store = store.recording_authenticated(&request_id);
@@ -68,6 +82,9 @@ pub async fn lock<F: Fence + 'static>(
         Arc::new(clock),
         Arc::new(fence),
     )?;
+    if let Some(announce) = on_clean_claim {
+        contender.on_clean_claim(announce);
+    }
     let outcome = {
         let acquire = contender.acquire(request.wait, on_progress);
         tokio::select! {

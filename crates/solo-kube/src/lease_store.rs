@@ -41,6 +41,9 @@ use names::lock_selector;
 pub use names::{LOCK_LABEL, is_dns_subdomain, is_label_value, lock_label_value, ticket_name};
 use watch::AfterDeletion;
 
+/// Connections a waiter opens to each cluster while it waits, for its handoff.
+const HANDOFF_CONNECTIONS: usize = 2;
+
 /// Label on every Lease solo writes, so that they can be listed.
 pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "solo");
 
@@ -139,8 +142,7 @@ impl KubeLeaseStore {
     /// Starts the LIST of the lock `name` in the namespace of `key` now, before the lock is
     /// taken (beside a command's first read, whose connection set-up it shares), and keeps it
     /// for the first [`list`](LeaseStore::list) of that lock in these [`Clusters`]: the lock's
-    /// first look then costs no round trip of its own. [`early_listing`](Self::early_listing)
-    /// shows it to a caller that wants to see what it showed.
+    /// first look then costs no round trip of its own.
     ///
     /// This is safe for the protocol: it times what a listing showed from when `list` returns,
     /// which is after this LIST answered (a later observation only waits longer), and every
@@ -159,12 +161,25 @@ impl KubeLeaseStore {
             .insert((key.clone(), name.to_owned()), listing);
     }
 
-    /// The LIST started by [`list_early`](Self::list_early) for the lock `name` at `key`, if
-    /// no look has used it yet.
-    pub fn early_listing(&self, key: &LeaseKey, name: &str) -> Option<EarlyListing> {
-        self.early_listings()
-            .get(&(key.clone(), name.to_owned()))
-            .cloned()
+    /// Whoever waits (behind a ticket, or for a Lease) is woken by a release, then claims and
+    /// lists the namespace at once, and reads the state beside: over HTTP/1.1 that takes idle
+    /// connections beside the watch's own, and a new one would cost a TLS handshake, a round
+    /// trip more, right in the handoff. So they are opened at its first wait, once per
+    /// cluster, and kept by the client's pool while it waits.
+    fn open_connections_for_handoff(&self, key: &LeaseKey) {
+        let first = self
+            .warmed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.cluster.clone());
+        if first {
+            let (clusters, cluster) = (self.clusters.clone(), key.cluster.clone());
+            tokio::spawn(async move {
+                clusters
+                    .open_connections(&cluster, HANDOFF_CONNECTIONS)
+                    .await
+            });
+        }
     }
 
     /// The early LISTs not used yet, kept in these [`Clusters`].
@@ -624,19 +639,7 @@ impl LeaseStore for KubeLeaseStore {
         since_resource_version: &str,
     ) -> Result<Option<Versioned<LeaseRecord>>, StoreError> {
         let api = self.api(key)?;
-        // Whoever watches a Lease waits for it to be released, then claims it and lists its
-        // namespace at once: over HTTP/1.1 that takes two idle connections beside the watch's
-        // own, and a new one would cost a TLS handshake, a round trip, right in the handoff.
-        // So they are opened now, while it waits (once per cluster).
-        let first = self
-            .warmed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key.cluster.clone());
-        if first {
-            let (clusters, cluster) = (self.clusters.clone(), key.cluster.clone());
-            tokio::spawn(async move { clusters.open_connections(&cluster, 2).await });
-        }
+        self.open_connections_for_handoff(key);
         if let Some(change) = self
             .views
             .lease_after(&api, key, name, since_resource_version)
@@ -765,6 +768,7 @@ impl LeaseStore for KubeLeaseStore {
         since_resource_version: &str,
     ) -> Result<Option<Versioned<Waiter>>, StoreError> {
         let api = self.api(key)?;
+        self.open_connections_for_handoff(key);
         if let Some(change) = self
             .views
             .ticket_after(&api, key, name, request_id, since_resource_version)

@@ -414,9 +414,10 @@ fn after_a_clean_release_a_locked_write_and_exec_read_beside_their_claim() {
 /// one watch of the lock's label, its ticket's create and delete, the claim and the release:
 /// its later looks (after queueing, when woken, beside its claim) and its waits are answered by
 /// that one watch. Before, each of them was a request of its own: three LISTs and two watches
-/// of single objects per namespace.
+/// of single objects per namespace. Woken by a clean release, it reads the state beside its
+/// claims (before, after them: a round trip more in each handoff).
 #[test]
-fn a_queued_exec_lists_each_namespace_once_and_watches_it_once() {
+fn a_queued_exec_lists_each_namespace_once_watches_it_once_and_reads_beside_its_claim() {
     let (alice, ns, state_ns) = alice_with_a_deployment("rtqueue", "rtqueue-net");
     alice.ok(&["lease", "acquire", "rtqueue-net", "--for", "2m"]);
     let bob = User::new("rtqueue", "bob@example.com");
@@ -495,5 +496,35 @@ fn a_queued_exec_lists_each_namespace_once_and_watches_it_once() {
     assert!(
         deletions.values().all(|n| *n == 1),
         "its ticket deleted once: {requests:#?}"
+    );
+    // Woken by alice's clean release, bob reads the state beside his claims, not after them.
+    let queued = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.starts_with(&format!("{leases}?")))
+        .map(|r| r.answered)
+        .max()
+        .expect("queued");
+    let claim = requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path.starts_with(&format!("{leases}/")))
+        .map(|r| r.sent)
+        .min()
+        .expect("claimed");
+    let claimed = requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.sent == claim)
+        .map(|r| r.answered)
+        .max()
+        .expect("claimed");
+    let state = format!("/api/v1/namespaces/{state_ns}/secrets/rtqueue-net");
+    let under_lock = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == state && r.sent >= queued)
+        .map(|r| r.sent)
+        .min()
+        .expect("read under the lock");
+    assert!(
+        claim >= queued && under_lock <= claimed,
+        "woken by a clean release, the read under the lock waited for the claim: {requests:#?}"
     );
 }

@@ -144,6 +144,9 @@ struct PredecessorWatch {
     watch: TicketWatch,
 }
 
+/// Told the versions a round claims over, before its claims go out ([`Contender::on_clean_claim`]).
+pub type CleanClaims = Box<dyn FnMut(&BTreeMap<LeaseKey, String>) + Send>;
+
 /// One request for the lock of a deployment, with its stamp taken once, when it is created.
 ///
 /// Dropping an [`acquire`](Contender::acquire) future leaves our claims and tickets (they
@@ -164,6 +167,8 @@ pub struct Contender<S, C, F> {
     predecessor: Option<PredecessorWatch>,
     /// Lost compare-and-swap races in a row, for the backoff.
     conflicts: u32,
+    /// Told of each round that takes every Lease over a clean release.
+    on_clean_claim: Option<CleanClaims>,
 }
 
 impl<S, C, F> Contender<S, C, F>
@@ -256,7 +261,18 @@ where
             must_list: true,
             predecessor: None,
             conflicts: 0,
+            on_clean_claim: None,
         })
+    }
+
+    /// Calls `announce`, right before a round's claims go out, with the resourceVersion of
+    /// every Lease when each is claimed over a clean release (or was, in an earlier round). If
+    /// the lock is taken in that round, [`HeldLock::taken_over`] equals them: a read started
+    /// once it is called sees the state as a read under the lock would, so a caller may read
+    /// beside the claims (keeping the read only if the versions match). A newcomer's first
+    /// round and a waiter woken by a clean release both announce.
+    pub fn on_clean_claim(&mut self, announce: CleanClaims) {
+        self.on_clean_claim = Some(announce);
     }
 
     /// This request's place in the queue.
@@ -685,6 +701,7 @@ where
             .into_iter()
             .map(|(i, record, version, clean)| (i, (record, version, clean)))
             .collect();
+        self.announce_clean(&claims);
         let list_since_seen = self.config.sabotage.list_since_seen;
         let (store, lock_set, keys) = (&*self.store, &self.lock_set, &keys);
         let steps = join_all(keys.iter().enumerate().map(|(i, key)| {
@@ -780,6 +797,30 @@ where
             self.live_tickets(after).map(|(_, t)| &t.value),
         );
         Ok(!earlier && self.claimed() == self.slots.len())
+    }
+
+    /// Calls [`on_clean_claim`](Self::on_clean_claim)'s callback when the round about to send
+    /// `claims` (slot → record, version claimed over, clean) would leave every slot's
+    /// `taken_clean` set: the versions [`take_hold`](Self::take_hold) then gives as taken over.
+    fn announce_clean(&mut self, claims: &BTreeMap<usize, (LeaseRecord, Option<String>, bool)>) {
+        let Some(announce) = self.on_clean_claim.as_mut() else {
+            return;
+        };
+        let versions: Option<BTreeMap<LeaseKey, String>> = self
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| {
+                let version = match claims.get(&i) {
+                    Some((_, version, clean)) => version.clone().filter(|_| *clean),
+                    None => slot.taken_clean.clone(),
+                };
+                Some((slot.key.clone(), version?))
+            })
+            .collect();
+        if let Some(versions) = versions {
+            announce(&versions);
+        }
     }
 
     /// Step 4: every Lease is ours and nobody earlier waits. Stamp the state if a Lease was

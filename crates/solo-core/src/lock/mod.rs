@@ -85,8 +85,10 @@
 //!   those versions until it was ours, and every write of the holders before them had landed
 //!   (or was fenced by a stamp since), so a read started after a look that showed those very
 //!   versions sees the state as a read under the lock would: a command may read beside its
-//!   claim and save the round trip. The look may be a memory of the answers to its own
-//!   release: the reads then start before any request is answered. The simulation checks that
+//!   claim and save the round trip ([`Contender::on_clean_claim`] names the versions as the
+//!   claims go out, for a newcomer and for a waiter woken by a release alike). The look may be
+//!   a memory of the answers to its own release: the reads then start before any request is
+//!   answered. The simulation checks that
 //!   no state write is accepted after the Leases reached those versions.
 //! - **Progress**: a crashed holder's leases expire after their hold duration, a crashed
 //!   claimer's claims after the (short) lease duration, a dead waiter's tickets after the
@@ -141,7 +143,7 @@ mod types;
 
 pub use admin::{break_lease, break_lock, read_lock};
 pub use config::{ConfigError, LockConfig, Sabotage};
-pub use contender::{Contender, Progress, WaitPolicy, remembered_free};
+pub use contender::{CleanClaims, Contender, Progress, WaitPolicy, remembered_free};
 pub use decide::{Decision, LeaseView, Observer, decide, has_earlier};
 pub use error::{Blocker, LockError, blocker_sentence, human_duration};
 pub use held::{HeldLock, KeptLock, Validity};

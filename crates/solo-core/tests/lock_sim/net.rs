@@ -273,7 +273,7 @@ impl LeaseStore for SimStore {
     /// A third of the clients remember their own last release of each Lease across requests,
     /// as the adapter does across processes: their first look claims over it at once.
     fn remembered(&self, key: &LeaseKey, _name: &str) -> Option<Versioned<LeaseRecord>> {
-        if self.client % 3 != 0 {
+        if !self.client.is_multiple_of(3) {
             return None;
         }
         let core = lock(&self.core);

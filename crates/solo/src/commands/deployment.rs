@@ -166,7 +166,8 @@ pub async fn create_locked(
 ) -> Result<solo_core::state::StoredMeta, Failure> {
     let name = &target.name;
     let state_ns = &target.known.state_namespace;
-    let guard = session::take_lock(target, clusters, identity, WaitPolicy::NoWait, |_| {}).await?;
+    let guard =
+        session::take_lock(target, clusters, identity, WaitPolicy::NoWait, |_| {}, None).await?;
     out.detail(&format!(
         "holding the lock of {name} at epoch {}",
         guard.epoch()

@@ -17,7 +17,7 @@ use solo_kube::{
     Clusters, KubeLeaseStore, LockGuard, LockRequest, ServerClock, StateFence, StateStore,
     StateStoreError, fence_targets,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::future::Future;
 
 /// Runs `work` on a fresh multi-threaded runtime.
@@ -184,7 +184,7 @@ pub const MEMORY_DIR: &str = "solo-state-cache";
 /// Clients for the `(cluster ref, kube context)` pairs.
 ///
 /// What they say is remembered in `$SOLO_HOME/solo-state-cache` for the next command: the lock's
-/// Leases as released through them (for its first look, [`recalled_look`]), each server's
+/// Leases as released through them (for its first look, [`remembers_lock_free`]), each server's
 /// clock offset and who it authenticated us as.
 pub async fn connect(global: &Global, mapping: &[(String, String)]) -> Result<Clusters, Failure> {
     let clusters = Clusters::connect(global.kubeconfig.clone(), mapping)
@@ -281,54 +281,18 @@ pub async fn open_to_lock_read(
     open_with(name, state_namespace, global, true, |_, _| {}).await
 }
 
-/// The resourceVersion of every Lease of `target`'s lock when the look asked early (by
-/// [`open_to_lock`]) shows each one free after a clean release, with nobody queued. A read
-/// started then is as good as one made under the lock, if the lock is then taken over these
-/// very versions ([`HeldLock::taken_over`]); `None` otherwise, and the reads wait for the lock.
+/// Whether this machine remembers every Lease of `target`'s lock free after a clean release
+/// of its own (`KubeLeaseStore`'s memory). The lock's first look is then that memory, and its
+/// round claims over those versions at once, naming them as the claims go out: the reads
+/// under the lock start there, beside the claims ([`write::lock_and_read_with`]).
 ///
-/// [`HeldLock::taken_over`]: solo_core::lock::HeldLock::taken_over
-pub async fn clean_look(
-    target: &Target,
-    clusters: &Clusters,
-) -> Option<BTreeMap<LeaseKey, String>> {
-    let lock_set = target.lock_set().ok()?;
+/// [`write::lock_and_read_with`]: super::write::lock_and_read_with
+pub fn remembers_lock_free(target: &Target, clusters: &Clusters) -> bool {
+    let Ok(lock_set) = target.lock_set() else {
+        return false;
+    };
     let store = KubeLeaseStore::new(clusters.clone());
-    // Taken before the first await: the lock's first look uses them up.
-    let early: Vec<_> = lock_set
-        .keys()
-        .iter()
-        .map(|key| store.early_listing(key, lock_set.lease_name(key)))
-        .collect::<Option<_>>()?;
-    let listings = futures::future::join_all(early).await;
-    let mut versions = BTreeMap::new();
-    for (key, listing) in lock_set.keys().iter().zip(listings) {
-        let listing = listing.ok()?;
-        let lease = listing.lease.filter(|l| l.value.released_clean())?;
-        if !listing.tickets.is_empty() {
-            return None;
-        }
-        versions.insert(key.clone(), lease.resource_version);
-    }
-    Some(versions)
-}
-
-/// The resourceVersion of every Lease of `target`'s lock when this machine remembers each one
-/// free after a clean release of its own (`KubeLeaseStore`'s memory). The lock's first look
-/// is then that memory, and its round claims over these very versions at once: a read started
-/// now is as good as one made under the lock if the lock is taken over them
-/// ([`HeldLock::taken_over`]); `None` otherwise.
-///
-/// [`HeldLock::taken_over`]: solo_core::lock::HeldLock::taken_over
-pub fn recalled_look(target: &Target, clusters: &Clusters) -> Option<BTreeMap<LeaseKey, String>> {
-    let lock_set = target.lock_set().ok()?;
-    let store = KubeLeaseStore::new(clusters.clone());
-    let remembered = solo_core::lock::remembered_free(&store, &lock_set)?;
-    Some(
-        remembered
-            .into_iter()
-            .map(|(key, lease)| (key, lease.resource_version))
-            .collect(),
-    )
+    solo_core::lock::remembered_free(&store, &lock_set).is_some()
 }
 
 /// The leases of a deployment as read, each with its record (`None`: no such Lease) and the
@@ -412,7 +376,7 @@ async fn open_with(
         // Every Lease remembered free after our own release: the lock is claimed at once, and
         // the reads under it go beside the claim; a read now would only delay them. The state
         // still says what the lock is: the locked command checks it under the lock.
-        if recalled_look(&target, &clusters).is_some() {
+        if remembers_lock_free(&target, &clusters) {
             let opened = Opened {
                 config,
                 target,
@@ -645,6 +609,7 @@ pub async fn take_lock(
     identity: Identity,
     wait: solo_core::lock::WaitPolicy,
     on_progress: impl FnMut(&solo_core::lock::Progress),
+    on_clean_claim: Option<solo_core::lock::CleanClaims>,
 ) -> Result<LockGuard, Failure> {
     let lock_set = target.lock_set()?;
     let clock = server_clock(target, clusters).await;
@@ -655,12 +620,13 @@ pub async fn take_lock(
         config: lock_config()?,
         wait,
     };
-    solo_kube::guard::lock(
+    solo_kube::guard::lock_announcing(
         request,
         KubeLeaseStore::new(clusters.clone()),
         clock,
         fence,
         on_progress,
+        on_clean_claim,
     )
     .await
     .map_err(|e| guard_failure(&e, &target.known.state_namespace))

@@ -52,7 +52,15 @@ pub async fn migrate(args: &MigrateArgs, global: &Global, out: &Out) -> Result<(
     }
     let identity = session::lock_identity(global, &mut config)?;
     let by = identity.user.clone();
-    let guard = session::take_lock(target, &clusters, identity, WaitPolicy::NoWait, |_| {}).await?;
+    let guard = session::take_lock(
+        target,
+        &clusters,
+        identity,
+        WaitPolicy::NoWait,
+        |_| {},
+        None,
+    )
+    .await?;
     let written = async {
         // Read again under the lock: the write is based on what the lock protects.
         let (copy, _) = store.read(&target.name, &refs).await?;

@@ -10,7 +10,9 @@ use super::session::{self, Target};
 use crate::cli::Global;
 use crate::config::LocalConfig;
 use crate::render::{Failure, Out, Progress};
-use solo_core::lock::Epoch;
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
+use solo_core::lock::{CleanClaims, Epoch};
 use solo_core::state::{self, MigrationStamp, StateDocument};
 use solo_kube::state_store::WholeRead;
 use solo_kube::{
@@ -160,10 +162,11 @@ pub async fn lock_and_read(
 }
 
 /// [`lock_and_read`] with reads of the caller's own (`read`, which must read every copy of the
-/// state, found by `state`). When this machine remembers the lock free after its own release
-/// ([`session::recalled_look`]), or the look made early shows it free after a clean release
-/// ([`session::clean_look`]), the reads start beside the claim, and are kept if the lock was
-/// taken over the versions remembered or seen; otherwise they are made under the lock.
+/// state, found by `state`). A round of the lock that claims every Lease over a clean release
+/// names their versions as its claims go out (after this machine's own release, remembered;
+/// after the look made early; or woken by the holder's release while waiting): the reads
+/// start then, beside the claims, and are kept if the lock was taken over those versions;
+/// otherwise they are made under the lock.
 #[allow(clippy::too_many_arguments)]
 pub async fn lock_and_read_with<T, F>(
     target: &mut Target,
@@ -179,34 +182,41 @@ where
     F: Future<Output = T>,
 {
     for _ in 0..SET_RETRIES {
-        // What this machine remembers of the lock, when it shows it free: the reads start now.
-        let recalled = session::recalled_look(target, clusters);
-        let at_once = async {
-            let versions = recalled.clone()?;
-            Some((versions, read(target).await))
-        };
-        // Only the first lock finds a look made early (its first look uses it up): the reads
-        // start when it shows the lock free at other versions than remembered.
-        let after_look = async {
-            let versions = session::clean_look(target, clusters).await?;
-            if Some(&versions) == recalled.as_ref() {
-                return None;
+        let (announce, mut announced) = tokio::sync::mpsc::unbounded_channel();
+        let on_clean_claim: CleanClaims = Box::new(move |versions| {
+            let _ = announce.send(versions.clone());
+        });
+        let (shared, read) = (&*target, &read);
+        // Ends once the lock is taken or refused (the contender, and the sender with it, is
+        // gone) and every read started has answered.
+        let beside = async {
+            let mut reading = FuturesUnordered::new();
+            let mut done = Vec::new();
+            let mut open = true;
+            while open || !reading.is_empty() {
+                tokio::select! {
+                    versions = announced.recv(), if open => match versions {
+                        Some(versions) => {
+                            reading.push(async move { (versions, read(shared).await) });
+                        }
+                        None => open = false,
+                    },
+                    Some(value) = reading.next(), if !reading.is_empty() => done.push(value),
+                }
             }
-            Some((versions, read(target).await))
+            done
         };
-        let (at_once, after_look, lock) = tokio::join!(
-            at_once,
-            after_look,
-            lock_once(target, clusters, config, global, out, wait)
+        let (lock, beside) = tokio::join!(
+            lock_once(shared, clusters, config, global, out, wait, on_clean_claim),
+            beside
         );
         let lock = lock?;
-        let value = match [at_once, after_look]
+        let value = match beside
             .into_iter()
-            .flatten()
             .find(|(versions, _)| lock.taken_over() == Some(versions))
         {
             Some((_, value)) => value,
-            None => read(target).await,
+            None => read(shared).await,
         };
         let Some(doc) = session::newest_document(state(&value)) else {
             return Ok((lock, value));
@@ -262,6 +272,7 @@ async fn lock_once(
     global: &Global,
     out: &Out,
     wait: Option<&str>,
+    on_clean_claim: CleanClaims,
 ) -> Result<WriteLock, Failure> {
     let wait = session::wait_policy(wait)?;
     let identity = session::lock_identity(global, config)?;
@@ -295,7 +306,15 @@ async fn lock_once(
         });
     }
     let mut progress = Progress::new();
-    let guard = session::take_lock(target, clusters, identity, wait, |p| progress.show(p)).await;
+    let guard = session::take_lock(
+        target,
+        clusters,
+        identity,
+        wait,
+        |p| progress.show(p),
+        Some(on_clean_claim),
+    )
+    .await;
     progress.done();
     let guard = guard?;
     for key in guard.held().lock_set().keys() {
