@@ -161,11 +161,11 @@ impl KubeLeaseStore {
             .insert((key.clone(), name.to_owned()), listing);
     }
 
-    /// Whoever waits (behind a ticket, or for a Lease) is woken by a release, then claims and
-    /// lists the namespace at once, and reads the state beside: over HTTP/1.1 that takes idle
+    /// Whoever watches a Lease waits for it to be released, then claims it and lists its
+    /// namespace at once, and reads the state beside: over HTTP/1.1 that takes idle
     /// connections beside the watch's own, and a new one would cost a TLS handshake, a round
-    /// trip more, right in the handoff. So they are opened at its first wait, once per
-    /// cluster, and kept by the client's pool while it waits.
+    /// trip more, right in the handoff. So they are opened when it starts to wait for the
+    /// Lease (the head of the queue: its turn is near), once per cluster.
     fn open_connections_for_handoff(&self, key: &LeaseKey) {
         let first = self
             .warmed
@@ -768,7 +768,6 @@ impl LeaseStore for KubeLeaseStore {
         since_resource_version: &str,
     ) -> Result<Option<Versioned<Waiter>>, StoreError> {
         let api = self.api(key)?;
-        self.open_connections_for_handoff(key);
         if let Some(change) = self
             .views
             .ticket_after(&api, key, name, request_id, since_resource_version)
