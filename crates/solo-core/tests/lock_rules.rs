@@ -493,7 +493,7 @@ fn stale_lock_set_after_a_move(sabotage: Sabotage) -> RunEnd {
         let mut held = held.unwrap_or_else(|e| panic!("{e}"));
         if let Err(mismatch) = held.confirm_lock_set(&named(&core)) {
             // Stamp nothing, release, and start again with the set the state names.
-            assert_eq!(mismatch.required, named(&core));
+            assert_eq!(*mismatch.required, named(&core));
             held.release().await.unwrap_or_else(|e| panic!("{e}"));
             let mut again = again;
             held = again

@@ -56,7 +56,7 @@ pub struct LockSetMismatch {
     /// Leases held but not required.
     pub extra: Vec<LeaseKey>,
     /// The set to lock instead.
-    pub required: LockSet,
+    pub required: Box<LockSet>,
 }
 
 impl fmt::Display for LockSetMismatch {
@@ -104,6 +104,6 @@ pub fn check_lock_set(held: &LockSet, required: &LockSet) -> Result<(), LockSetM
         deployment: required.deployment().to_owned(),
         missing,
         extra,
-        required: required.clone(),
+        required: Box::new(required.clone()),
     })
 }

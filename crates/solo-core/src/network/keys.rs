@@ -78,8 +78,19 @@ pub fn pem_certificate(pem: &str) -> Option<Vec<u8>> {
         .filter(|der| !der.is_empty())
 }
 
-/// One DER element: its tag, its whole encoding, its contents, and what follows it.
-fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+/// One DER element.
+struct DerElement<'a> {
+    tag: u8,
+    /// Its whole encoding, header included.
+    whole: &'a [u8],
+    /// Its contents.
+    contents: &'a [u8],
+    /// What follows it.
+    rest: &'a [u8],
+}
+
+/// The DER element at the start of `input`.
+fn der_element(input: &[u8]) -> Option<DerElement<'_>> {
     let tag = *input.first()?;
     let first = *input.get(1)?;
     let (len, header) = if first < 0x80 {
@@ -97,28 +108,33 @@ fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
     };
     let total = header.checked_add(len)?;
     let whole = input.get(..total)?;
-    Some((tag, whole, &whole[header..], &input[total..]))
+    Some(DerElement {
+        tag,
+        whole,
+        contents: &whole[header..],
+        rest: &input[total..],
+    })
 }
 
 /// The SubjectPublicKeyInfo (DER) of an X.509 certificate (DER): the seventh field of
 /// `tbsCertificate` when it has a version, the sixth otherwise.
 pub fn subject_public_key_info(cert: &[u8]) -> Option<&[u8]> {
     const SEQUENCE: u8 = 0x30;
-    let (tag, _, cert_body, _) = der_element(cert)?;
-    let (tbs_tag, _, tbs, _) = der_element(cert_body)?;
-    if tag != SEQUENCE || tbs_tag != SEQUENCE {
+    let cert = der_element(cert)?;
+    let tbs = der_element(cert.contents)?;
+    if cert.tag != SEQUENCE || tbs.tag != SEQUENCE {
         return None;
     }
-    let mut rest = tbs;
+    let mut rest = tbs.contents;
     if rest.first() == Some(&0xa0) {
-        rest = der_element(rest)?.3;
+        rest = der_element(rest)?.rest;
     }
     // serialNumber, signature, issuer, validity, subject
     for _ in 0..5 {
-        rest = der_element(rest)?.3;
+        rest = der_element(rest)?.rest;
     }
-    let (spki_tag, spki, _, _) = der_element(rest)?;
-    (spki_tag == SEQUENCE).then_some(spki)
+    let spki = der_element(rest)?;
+    (spki.tag == SEQUENCE).then_some(spki.whole)
 }
 
 /// Lowercase hex of bytes.

@@ -152,7 +152,7 @@ pub async fn import_solo(args: &ImportSoloArgs, global: &Global, out: &Out) -> R
         .await?;
     }
     let target = Target::from_known(
-        &name,
+        name,
         KnownDeployment {
             cluster_refs: refs.clone(),
             namespace: namespace.clone(),
