@@ -54,14 +54,7 @@ fn run_many(
                     }
                     match run_schedule(seed, sabotage, false) {
                         Ok(outcome) => {
-                            let (s, o) = (&mut local.0, &outcome.stats);
-                            s.entries += o.entries;
-                            s.accepted_writes += o.accepted_writes;
-                            s.refused_writes += o.refused_writes;
-                            s.lease_writes += o.lease_writes;
-                            s.ticket_writes += o.ticket_writes;
-                            s.fifo_checks += o.fifo_checks;
-                            s.lost_locks += o.lost_locks;
+                            local.0 += outcome.stats;
                             local.1 += outcome.sim_time;
                         }
                         Err(failure) => {
@@ -72,14 +65,7 @@ fn run_many(
                     }
                 }
                 if let Ok(mut t) = totals.lock() {
-                    let (s, o) = (&mut t.0, &local.0);
-                    s.entries += o.entries;
-                    s.accepted_writes += o.accepted_writes;
-                    s.refused_writes += o.refused_writes;
-                    s.lease_writes += o.lease_writes;
-                    s.ticket_writes += o.ticket_writes;
-                    s.fifo_checks += o.fifo_checks;
-                    s.lost_locks += o.lost_locks;
+                    t.0 += local.0;
                     t.1 += local.1;
                 }
             });

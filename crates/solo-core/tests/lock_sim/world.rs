@@ -142,6 +142,18 @@ pub struct Stats {
     pub lost_locks: u64,
 }
 
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Stats) {
+        self.entries += o.entries;
+        self.accepted_writes += o.accepted_writes;
+        self.refused_writes += o.refused_writes;
+        self.lease_writes += o.lease_writes;
+        self.ticket_writes += o.ticket_writes;
+        self.fifo_checks += o.fifo_checks;
+        self.lost_locks += o.lost_locks;
+    }
+}
+
 pub struct World {
     pub leases: Vec<LeaseObj>,
     /// One revision counter per cluster (its etcd): every object of the cluster takes its
