@@ -223,12 +223,7 @@ fn assert_reads_beside_the_claim(requests: &[Request], ns: &str, state_ns: &str,
     );
     let (_, claimed) = first_claim(requests, ns);
     // The first read after the look is the one under the lock (a history append reads again).
-    let under_lock = requests
-        .iter()
-        .filter(|r| r.method == "GET" && r.path == state && r.sent >= looked)
-        .map(|r| r.sent)
-        .min()
-        .expect("read under the lock");
+    let under_lock = first_sent_after(requests, &state, looked);
     assert!(
         under_lock <= claimed,
         "the read under the lock waited for the claim: {requests:#?}"
@@ -264,6 +259,16 @@ fn claims<'a>(requests: &'a [Request], ns: &str) -> Vec<&'a Request> {
         .collect();
     claims.sort_by_key(|r| r.sent);
     claims
+}
+
+/// When the first GET of `path` sent at or after `since` was sent: the read under the lock.
+fn first_sent_after(requests: &[Request], path: &str, since: u64) -> u64 {
+    requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == path && r.sent >= since)
+        .map(|r| r.sent)
+        .min()
+        .expect("read under the lock")
 }
 
 /// The first claim of the lock's Leases in `ns`, one per cluster: when its first request was
@@ -512,12 +517,7 @@ fn a_queued_exec_lists_each_namespace_once_watches_it_once_and_reads_beside_its_
         .expect("queued");
     let (claim, claimed) = first_claim(&requests, &ns);
     let state = format!("/api/v1/namespaces/{state_ns}/secrets/rtqueue-net");
-    let under_lock = requests
-        .iter()
-        .filter(|r| r.method == "GET" && r.path == state && r.sent >= queued)
-        .map(|r| r.sent)
-        .min()
-        .expect("read under the lock");
+    let under_lock = first_sent_after(&requests, &state, queued);
     assert!(
         claim >= queued && under_lock <= claimed,
         "woken by a clean release, the read under the lock waited for the claim: {requests:#?}"
