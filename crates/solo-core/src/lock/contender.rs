@@ -136,6 +136,19 @@ impl Slot {
     }
 }
 
+/// The version each slot's Lease was taken over a clean release at (`taken`, by slot index),
+/// when every one was: the versions a lock says it was taken over ([`HeldLock::taken_over`]).
+fn taken_clean_everywhere(
+    slots: &[Slot],
+    taken: impl Fn(usize, &Slot) -> Option<String>,
+) -> Option<BTreeMap<LeaseKey, String>> {
+    slots
+        .iter()
+        .enumerate()
+        .map(|(i, slot)| Some((slot.key.clone(), taken(i, slot)?)))
+        .collect()
+}
+
 /// The watch on our predecessor's ticket while we wait behind it.
 struct PredecessorWatch {
     slot: usize,
@@ -806,18 +819,10 @@ where
         let Some(announce) = self.on_clean_claim.as_mut() else {
             return;
         };
-        let versions: Option<BTreeMap<LeaseKey, String>> = self
-            .slots
-            .iter()
-            .enumerate()
-            .map(|(i, slot)| {
-                let version = match claims.get(&i) {
-                    Some((_, version, clean)) => version.clone().filter(|_| *clean),
-                    None => slot.taken_clean.clone(),
-                };
-                Some((slot.key.clone(), version?))
-            })
-            .collect();
+        let versions = taken_clean_everywhere(&self.slots, |i, slot| match claims.get(&i) {
+            Some((_, version, clean)) => version.clone().filter(|_| *clean),
+            None => slot.taken_clean.clone(),
+        });
         if let Some(versions) = versions {
             announce(&versions);
         }
@@ -842,11 +847,7 @@ where
             .max()
             .unwrap_or(Epoch(0));
         let stamp = leases.iter().any(|(_, v, _)| v.value.stamp_needed);
-        let taken_over: Option<BTreeMap<LeaseKey, String>> = self
-            .slots
-            .iter()
-            .map(|s| Some((s.key.clone(), s.taken_clean.clone()?)))
-            .collect::<Option<_>>()
+        let taken_over = taken_clean_everywhere(&self.slots, |_, s| s.taken_clean.clone())
             .filter(|_| !stamp || self.config.sabotage.taken_over_unclean);
         let epoch = if stamp {
             let floor = Epoch(claimed_epoch.0.saturating_sub(1));
