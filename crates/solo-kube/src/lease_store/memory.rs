@@ -73,10 +73,10 @@ pub(crate) fn forget(dir: &Path, server: &str, namespace: &str, name: &str) {
 /// waiting: their release is not remembered free (the next in the queue takes the lock at
 /// once, and a claim from the memory would only lose the race).
 #[derive(Default)]
-pub(crate) struct Recalled(
-    Mutex<BTreeMap<(LeaseKey, String), Lease>>,
-    Mutex<BTreeSet<(LeaseKey, String)>>,
-);
+pub(crate) struct Recalled {
+    leases: Mutex<BTreeMap<(LeaseKey, String), Lease>>,
+    waited: Mutex<BTreeSet<(LeaseKey, String)>>,
+}
 
 impl Recalled {
     /// Takes in a listing of the lock `name` at `key`: whether anyone but the Lease's holder
@@ -87,7 +87,7 @@ impl Recalled {
             .tickets
             .iter()
             .any(|t| !holder.is_some_and(|h| h.is_request(&t.value.request_id)));
-        let mut waiting = self.1.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut waiting = self.waited.lock().unwrap_or_else(PoisonError::into_inner);
         let object = (key.clone(), name.to_owned());
         if waited {
             waiting.insert(object);
@@ -98,7 +98,7 @@ impl Recalled {
 
     /// Whether the last listing of the lock `name` at `key` showed someone waiting for it.
     pub(crate) fn waited(&self, key: &LeaseKey, name: &str) -> bool {
-        self.1
+        self.waited
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .contains(&(key.clone(), name.to_owned()))
@@ -134,7 +134,7 @@ impl Recalled {
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<(LeaseKey, String), Lease>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.leases.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
