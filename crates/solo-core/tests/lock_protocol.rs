@@ -503,3 +503,44 @@ fn a_waiter_whose_link_failed_while_it_waited_leaves_no_ticket_once_it_holds() {
     }
     assert_eq!(left, vec![0; 20], "bob's tickets left behind, per seed");
 }
+
+#[test]
+fn a_head_waiter_overtaken_in_the_queue_while_it_waits_lets_the_earlier_one_go_without_a_claim() {
+    // Alice holds. Carol queues first and is the head; Bob queues after her, but his clock is
+    // behind, so his stamp is earlier: he goes first when Alice releases. Carol learns of his
+    // ticket while she waits on the Leases: she must not claim over him (a claim she would
+    // only give back, and a race Bob could lose), on any schedule.
+    for seed in 0..20 {
+        let mut h = Harness::new(seed, 3, 60);
+        let order = shared(Vec::new());
+        for (client, user, skew, at, hold) in [
+            (0, "alice", 0, 0.0, 30.0),
+            (1, "carol", 0, 10.0, 0.5),
+            (2, "bob", -30, 20.0, 0.5),
+        ] {
+            let mut contender = h.contender(client, &format!("{user}@example.com"), skew);
+            let clock = h.clock(0);
+            let order = Rc::clone(&order);
+            h.spawn(client, async move {
+                sleep_secs(&clock, at).await;
+                let held = contender
+                    .acquire(WaitPolicy::Forever, |_| {})
+                    .await
+                    .unwrap_or_else(|e| panic!("{user}: {e}"));
+                order.borrow_mut().push(user);
+                sleep_secs(&clock, hold).await;
+                held.release()
+                    .await
+                    .unwrap_or_else(|e| panic!("seed {seed}: {user} releases: {e}"));
+            });
+        }
+        h.run();
+        assert_eq!(*order.borrow(), ["alice", "bob", "carol"], "seed {seed}");
+        // Each claims the 3 Leases once and releases them once: no claim given back.
+        assert_eq!(
+            h.lease_writes(),
+            18,
+            "seed {seed}: a claim was made and given back"
+        );
+    }
+}

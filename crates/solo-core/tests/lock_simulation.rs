@@ -155,12 +155,13 @@ fn sabotage_named(name: &str) -> Option<Sabotage> {
 /// released clean with a write in flight (fencing: 48, 8189, 14594, 26850, 31571), a lock
 /// taken with little validity left whose renewals waited for the ticket deletions (stop in
 /// time: 20300, 101879; and a renewal that waited for the renew loop's deletion: 90535), a
-/// request tried again after it gave up that claimed on its old look (FIFO: 62517).
+/// request tried again after it gave up that claimed on its old look (FIFO: 62517), a lock
+/// found expired as it was taken whose tickets had gone with it (FIFO: 5695).
 #[test]
 fn schedules_that_once_failed_keep_every_rule() {
     let seeds = [
         6, 22, 26, 36, 41, 48, 8189, 11503, 14594, 20300, 26850, 31571, 60324, 62517, 63788, 81877,
-        90535, 101879, 344, 989,
+        90535, 101879, 344, 989, 5695,
     ];
     let failures: Vec<String> = seeds
         .into_iter()

@@ -338,15 +338,7 @@ where
                     // 3. Claim straight to held, beside a LIST of every namespace.
                     match self.round(waits).await {
                         Ok(true) => match self.take_hold().await {
-                            Ok(Some(held)) if held.validity().is_valid(self.clock.mono_now()) => {
-                                return Ok(held);
-                            }
-                            Ok(Some(expired)) => {
-                                // Paused past the lease while taking hold: never hand out a
-                                // lock that is already invalid; start again.
-                                let _ = expired.release().await;
-                                self.must_list = true;
-                            }
+                            Ok(Some(held)) => return Ok(held),
                             Ok(None) => self.must_list = true,
                             Err(e) => return Err(self.bail(e).await),
                         },
@@ -830,7 +822,7 @@ where
 
     /// Step 4: every Lease is ours and nobody earlier waits. Stamp the state if a Lease was
     /// taken from a holder that did not release it, then hold. `None` when a Lease turned out
-    /// not to be ours any more.
+    /// not to be ours any more, or the lock expired before it was ours (our tickets then stay).
     async fn take_hold(&mut self) -> Result<Option<HeldLock<S, C>>, LockError> {
         let mut leases = Vec::with_capacity(self.slots.len());
         for slot in &self.slots {
@@ -860,6 +852,33 @@ where
                 .iter()
                 .any(|(_, v, _)| v.value.epoch_mark != Some(epoch))
             || self.config.hold_duration > self.config.claim_duration();
+        let held = HeldLock::new(
+            self.lock_set.clone(),
+            self.me.clone(),
+            epoch,
+            self.config.clone(),
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+            leases,
+        )
+        .with_taken_over(taken_over);
+        if renew {
+            // A kept lock's longer hold, or the stamped epoch, goes onto every Lease now.
+            if let Err(e) = held.renew_once().await {
+                let _ = held.release().await;
+                return match e {
+                    LockError::Lost { .. } => Ok(None),
+                    other => Err(other),
+                };
+            }
+        }
+        if !held.validity().is_valid(self.clock.mono_now()) {
+            // Paused past the lease while taking hold: never hand out a lock that is already
+            // invalid. Our tickets stay (the lock was not given to them yet), so we keep our
+            // place in the queue and start again.
+            let _ = held.release().await;
+            return Ok(None);
+        }
         let tickets: Vec<(LeaseKey, String)> = self
             .slots
             .iter_mut()
@@ -872,28 +891,7 @@ where
             slot.watch = None;
         }
         self.predecessor = None;
-        let held = HeldLock::new(
-            self.lock_set.clone(),
-            self.me.clone(),
-            epoch,
-            self.config.clone(),
-            Arc::clone(&self.store),
-            Arc::clone(&self.clock),
-            leases,
-        )
-        .with_tickets(tickets)
-        .with_taken_over(taken_over);
-        if renew {
-            // A kept lock's longer hold, or the stamped epoch, goes onto every Lease now.
-            if let Err(e) = held.renew_once().await {
-                let _ = held.release().await;
-                return match e {
-                    LockError::Lost { .. } => Ok(None),
-                    other => Err(other),
-                };
-            }
-        }
-        Ok(Some(held))
+        Ok(Some(held.with_tickets(tickets)))
     }
 
     /// Step 6: gives back, in parallel, every Lease we claimed (holder cleared; its epoch and
@@ -1190,6 +1188,12 @@ where
                             slot.lease = Seen::Present(v);
                             slot.listed = false;
                             slot.observer.observe(slot.lease.record(), now);
+                            // The queue may have changed since we last looked (an earlier
+                            // stamp queued behind us while we waited as the head): look
+                            // again before deciding, or we would claim over it and give
+                            // the claims back. The look is no older than what we know, which
+                            // an adapter with a view of the namespace answers at once.
+                            self.must_list = true;
                         }
                         // Deleted: we do not know from which version to watch; list.
                         Ok(None) => self.must_list = true,

@@ -29,11 +29,15 @@
 //! 4. **held**: if a Lease was taken from a holder that did not release it (expired, broken,
 //!    or never held by this protocol: [`LeaseRecord::stamp_needed`]), stamps the epoch into
 //!    every copy of the state through [`Fence`] before going; a clean handoff writes nothing
-//!    more. Its tickets are deleted off the critical path, which wakes its successor;
+//!    more. Its tickets are deleted off the critical path, which wakes its successor; a lock
+//!    that expired while it was being taken (a paused request) is given back, and the request,
+//!    still queued, starts again;
 //! 5. **queue** (before any wait): creates its ticket in every namespace, then looks again;
 //! 6. **wait**: behind, it watches only its predecessor's ticket (the live one with the latest
 //!    earlier stamp), from the version its decision saw, and its death on our clock; the head
-//!    watches the Leases it lacks and their holders' expiry. So a handoff wakes the head only,
+//!    watches the Leases it lacks and their holders' expiry, and looks again when one changes
+//!    (no older than the change: an earlier stamp may have queued meanwhile, and a claim over
+//!    it would only be given back). So a handoff wakes the head only,
 //!    and the new holder's ticket deletion wakes its successor only. Watches stay open across
 //!    wake-ups ([`LeaseStore::watch_change`], [`LeaseStore::watch_ticket`]).
 //!
