@@ -544,3 +544,61 @@ fn a_head_waiter_overtaken_in_the_queue_while_it_waits_lets_the_earlier_one_go_w
         );
     }
 }
+
+#[test]
+fn tickets_deleted_apart_are_left_alone_by_the_renewals_so_stopping_them_cuts_no_deletion_short() {
+    let mut h = Harness::new(21, 2, 10);
+    let mut alice = h.contender(0, "alice@example.com", 0);
+    let mut bob = h.contender(1, "bob@example.com", 0);
+    let (clock_a, clock_b) = (h.clock(0), h.clock(0));
+    let core = std::sync::Arc::clone(&h.core);
+    let bobs_tickets = move || {
+        let core = lock_sim::exec::lock(&core);
+        core.world
+            .leases
+            .iter()
+            .filter(|l| l.has_ticket("c1"))
+            .count()
+    };
+    let counted = shared(Vec::new());
+    let log = Rc::clone(&counted);
+    let alice_holds = shared(false);
+    let seen = Rc::clone(&alice_holds);
+    h.spawn(0, async move {
+        let held = alice
+            .acquire(WaitPolicy::NoWait, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        *alice_holds.borrow_mut() = true;
+        sleep_secs(&clock_a, 3.0).await;
+        held.release().await.unwrap_or_else(|e| panic!("{e}"));
+    });
+    h.spawn(1, async move {
+        while !*seen.borrow() {
+            sleep_secs(&clock_b, 0.1).await;
+        }
+        let held = bob
+            .acquire(WaitPolicy::Forever, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        log.borrow_mut().push(bobs_tickets());
+        // The deletion is taken apart (not yet run): three renewals go by without it.
+        let apart = held.drop_tickets_apart();
+        let work = sleep_secs(&clock_b, 12.0);
+        if let Either::Left((lost, _)) =
+            select(std::pin::pin!(held.renew_loop()), std::pin::pin!(work)).await
+        {
+            panic!("{lost}");
+        }
+        log.borrow_mut().push(bobs_tickets());
+        apart.await;
+        log.borrow_mut().push(bobs_tickets());
+        held.release().await.unwrap_or_else(|e| panic!("{e}"));
+    });
+    h.run();
+    assert_eq!(
+        *counted.borrow(),
+        [3, 3, 0],
+        "bob's tickets stay through his renewals and go with the deletion taken apart"
+    );
+}

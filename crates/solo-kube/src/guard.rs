@@ -171,6 +171,9 @@ impl LockGuard {
     ) -> Self {
         let epoch = held.epoch();
         let validity = held.validity();
+        // Our tickets go at once, in a task of their own: that wakes our successor, and a
+        // release right after (a short section) need not wait for them before its Lease writes.
+        tokio::spawn(held.drop_tickets_apart());
         let held = Arc::new(held);
         let (tx, lost) = watch::channel(None);
         let renewing = Arc::clone(&held);
@@ -234,14 +237,11 @@ impl LockGuard {
         held.kept()
     }
 
-    /// Stops the renewal task, once the deletion of our tickets it started (at once, beside
-    /// its first renewal) was answered: stopped in the middle, its requests may land or not,
-    /// and the release would send them again (a 404 for each that landed, and a connection
-    /// closed under it). The lock is still renewed while this waits.
+    /// Stops the renewal task. The task of `drop_tickets_apart` took the deletion of our
+    /// tickets over before it started, so the renewals only try again what that one could not
+    /// delete, and stopping them cuts no first deletion short (the release sends again what is
+    /// left).
     async fn stop_renewing(&mut self) {
-        if let Some(held) = &self.held {
-            held.drop_tickets().await;
-        }
         if let Some(task) = self.renewal.take() {
             task.abort();
             let _ = task.await;

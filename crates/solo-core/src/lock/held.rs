@@ -118,7 +118,7 @@ pub struct HeldLock<S, C> {
     taken_over: Option<BTreeMap<LeaseKey, String>>,
     /// Held while our tickets are being deleted, so the same deletions are never sent twice at
     /// once: [`drop_tickets`](Self::drop_tickets) waits for one under way, a renewal skips it.
-    dropping_tickets: futures::lock::Mutex<()>,
+    dropping_tickets: Arc<futures::lock::Mutex<()>>,
 }
 
 impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
@@ -158,7 +158,7 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
             jitter,
             state: Arc::new(Mutex::new(state)),
             taken_over: None,
-            dropping_tickets: futures::lock::Mutex::new(()),
+            dropping_tickets: Arc::new(futures::lock::Mutex::new(())),
         }
     }
 
@@ -203,6 +203,28 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
         self.delete_tickets().await;
     }
 
+    /// [`drop_tickets`](Self::drop_tickets) as a future of its own, which borrows nothing of the
+    /// lock: an adapter spawns it as the lock is taken, so that the successor wakes at once and
+    /// a release soon after (a short critical section) goes out without waiting for it (the
+    /// release waits for it beside its Lease writes). It takes the deletion over at once: the
+    /// renewals skip it from now on, so stopping them never cuts a deletion short.
+    pub fn drop_tickets_apart(&self) -> impl Future<Output = ()> + Send + 'static
+    where
+        S: 'static,
+        C: 'static,
+    {
+        let deletion = self.ticket_deletion();
+        let taken = self.dropping_tickets.try_lock_owned();
+        let dropping = Arc::clone(&self.dropping_tickets);
+        async move {
+            let _one_at_a_time = match taken {
+                Some(guard) => guard,
+                None => dropping.lock_owned().await,
+            };
+            deletion.run().await;
+        }
+    }
+
     /// [`drop_tickets`](Self::drop_tickets) beside a renewal, which must never wait for it: does
     /// nothing while another deletion is under way.
     async fn drop_tickets_beside(&self) {
@@ -211,30 +233,20 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
         }
     }
 
-    /// The tickets are forgotten only once their deletions were answered: a call cut short
-    /// (the renewal stopped by the release, say, before its deletions left) leaves them to the
-    /// next call, so that the release still deletes them.
     async fn delete_tickets(&self) {
-        let tickets = locked(&self.state).tickets.clone();
-        if tickets.is_empty() {
-            return;
+        self.ticket_deletion().run().await;
+    }
+
+    fn ticket_deletion(&self) -> TicketDeletion<S, C> {
+        TicketDeletion {
+            lock_set: self.lock_set.clone(),
+            request_id: self.holder.request_id.clone(),
+            limit: self.config.request_timeout,
+            no_timeout: self.config.sabotage.no_request_timeout,
+            store: Arc::clone(&self.store),
+            clock: Arc::clone(&self.clock),
+            state: Arc::clone(&self.state),
         }
-        let limit = self.config.request_timeout;
-        let no_timeout = self.config.sabotage.no_request_timeout;
-        let deletes = tickets.iter().map(|(key, version)| {
-            let delete = self.store.delete_ticket(
-                key,
-                self.lock_set.lease_name(key),
-                &self.holder.request_id,
-                Some(version),
-            );
-            timed(&*self.clock, limit, no_timeout, delete)
-        });
-        // Best effort: a ticket whose deletion failed dies after the waiter TTL.
-        let _ = join_all(deletes).await;
-        locked(&self.state)
-            .tickets
-            .retain(|ticket| !tickets.contains(ticket));
     }
 
     /// What to keep so that a later process can [`resume`](Self::resume) this lock.
@@ -744,6 +756,42 @@ enum Released {
     NotOurs(LeaseKey, String),
 }
 
+/// The deletion of our tickets, with what it needs of the lock (so that it can run apart).
+struct TicketDeletion<S, C> {
+    lock_set: LockSet,
+    request_id: String,
+    limit: Duration,
+    no_timeout: bool,
+    store: Arc<S>,
+    clock: Arc<C>,
+    state: Arc<Mutex<HeldState>>,
+}
+
+impl<S: LeaseStore, C: Clock> TicketDeletion<S, C> {
+    /// The tickets are forgotten only once their deletions were answered: a call cut short
+    /// (the renewal stopped by the release, say, before its deletions left) leaves them to the
+    /// next call, so that the release still deletes them.
+    async fn run(&self) {
+        let tickets = locked(&self.state).tickets.clone();
+        if tickets.is_empty() {
+            return;
+        }
+        let deletes = tickets.iter().map(|(key, version)| {
+            let delete = self.store.delete_ticket(
+                key,
+                self.lock_set.lease_name(key),
+                &self.request_id,
+                Some(version),
+            );
+            timed(&*self.clock, self.limit, self.no_timeout, delete)
+        });
+        // Best effort: a ticket whose deletion failed dies after the waiter TTL.
+        let _ = join_all(deletes).await;
+        locked(&self.state)
+            .tickets
+            .retain(|ticket| !tickets.contains(ticket));
+    }
+}
 /// Runs a store request with a deadline on `clock` (none when sabotaged): a request that has
 /// not answered by then is given up as [`StoreError::Timeout`] (it may still land).
 pub(crate) async fn timed<T, C: Clock>(
