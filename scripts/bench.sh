@@ -191,7 +191,8 @@ ge() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "") print 
   echo "## The lock under contention (issue 13)"
   echo
   echo "From outside, as a user sees it (scripts/contention.sh): N processes each run"
-  echo "\`solo exec <deployment> --wait -- true\` 6 times in a row, on one deployment over 2 clusters; the Lease"
+  echo "\`solo exec <deployment> --wait -- true\` in a row, 6 times each or more (every row runs at least 96"
+  echo "sections: one process alone runs 96, 4 run 24 each), on one deployment over 2 clusters; the Lease"
   echo "API requests (resource=leases, every verb but PUT: the apiservers' own identity Leases) and the 409s"
   echo "are read from the apiservers' own \`apiserver_request_total\` before and after, and the Lease watch events"
   echo "they sent (once per watcher) from \`apiserver_watch_events_total\`. The CPU a section cost is the machine's"
