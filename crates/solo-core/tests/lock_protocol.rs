@@ -602,3 +602,55 @@ fn tickets_deleted_apart_are_left_alone_by_the_renewals_so_stopping_them_cuts_no
         "bob's tickets stay through his renewals and go with the deletion taken apart"
     );
 }
+
+#[test]
+fn a_release_whose_answer_was_lost_but_landed_is_a_release_not_a_lost_lock() {
+    // Alice releases while her link to cluster-3 fails for a moment: half the time her write
+    // lands and only its answer is lost. Read again, the Lease shows her own release (or, once
+    // Bob has claimed over it, Bob holding it at her epoch + 1, taken over cleanly): she
+    // released, and must not be told that she lost the lock. (A link that fails for longer than
+    // her retries leaves her told that the Lease may still be held: true as far as she knows.)
+    let mut lost = Vec::new();
+    let mut released = 0;
+    for seed in 0..40 {
+        let mut h = Harness::new(seed, 2, 30);
+        let mut alice = h.contender(0, "alice@example.com", 0);
+        let mut bob = h.contender(1, "bob@example.com", 0);
+        let (clock_a, clock_b) = (h.clock(0), h.clock(0));
+        lock_sim::exec::lock(&h.core)
+            .world
+            .partitions
+            .push((0, 2, 10_000_000, 10_150_000));
+        let said = shared(None);
+        let out = Rc::clone(&said);
+        h.spawn(0, async move {
+            let held = alice
+                .acquire(WaitPolicy::NoWait, |_| {})
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let now = solo_core::lock::Clock::mono_now(&*clock_a).as_secs_f64();
+            sleep_secs(&clock_a, 10.0 - now).await;
+            *out.borrow_mut() = Some(held.release().await);
+        });
+        // Bob waits from 5 s on, to claim the moment she has released.
+        h.spawn(1, async move {
+            sleep_secs(&clock_b, 5.0).await;
+            let held = bob
+                .acquire(WaitPolicy::Forever, |_| {})
+                .await
+                .unwrap_or_else(|e| panic!("bob: {e}"));
+            held.release().await.unwrap_or_else(|e| panic!("bob: {e}"));
+        });
+        h.run();
+        match said.borrow_mut().take() {
+            Some(Ok(())) => released += 1,
+            Some(Err(LockError::Release { .. })) => {}
+            other => lost.push(format!("seed {seed}: {other:?}")),
+        }
+    }
+    assert!(lost.is_empty(), "told the lock was lost: {lost:#?}");
+    assert!(
+        released >= 30,
+        "only {released} of 40 releases went through"
+    );
+}

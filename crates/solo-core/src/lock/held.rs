@@ -602,9 +602,10 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
     /// unknown outcome: [`note_unknown_write`](Self::note_unknown_write)), and keeps the Lease
     /// with our epoch (the next holder's goes above it;
     /// a release never deletes a Lease). Our tickets left, if any, are deleted beside it. A
-    /// failing cluster is tried a few times; [`LockError::Release`] names the leases still
-    /// held then (they expire after the hold duration), [`LockError::Lost`] a lease that had
-    /// already become someone else's.
+    /// failing cluster is tried a few times (a try whose answer was lost reads the Lease first,
+    /// and counts it released when the Lease shows that try landed); [`LockError::Release`]
+    /// names the leases still held then (they expire after the hold duration),
+    /// [`LockError::Lost`] a lease that had already become someone else's.
     pub async fn release(self) -> Result<(), LockError> {
         self.give_back().await
     }
@@ -682,6 +683,8 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
         let no_timeout = self.config.sabotage.no_request_timeout;
         let mut failures = 0;
         let mut reread = false;
+        // A release sent whose answer never came (timed out, link cut): it may have landed.
+        let mut maybe_landed = false;
         loop {
             if reread {
                 match timed(&*self.clock, limit, no_timeout, self.store.get(&key, name)).await {
@@ -699,6 +702,9 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
                 }
             }
             if !current.value.held_by(&self.holder.request_id) {
+                if maybe_landed && self.shows_our_release(&current.value, clean) {
+                    return Released::Done(key);
+                }
                 return Released::NotOurs(key, taken_by(&current.value));
             }
             let mut next = current.value.clone();
@@ -723,11 +729,32 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
                         "the lease was deleted (broken with --force?)".to_owned(),
                     );
                 }
-                Err(e) => match self.failed(&mut failures, e).await {
-                    Some(e) => return Released::Held(key, e),
-                    // A timed-out write may have landed: read before writing again.
-                    None => reread = true,
-                },
+                Err(e) => {
+                    maybe_landed = true;
+                    match self.failed(&mut failures, e).await {
+                        Some(e) => return Released::Held(key, e),
+                        // A timed-out write may have landed: read before writing again.
+                        None => reread = true,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether `record`, read after a release of ours whose answer was lost, is that release
+    /// having landed: the Lease free as we wrote it (holder cleared, our epoch, stamp-needed
+    /// as we set it), or, after a clean release, claimed by the next holder at our epoch + 1
+    /// without stamp-needed. Only the first holder after us takes epoch + 1, and it claims
+    /// without stamp-needed only over a clean release: on this Lease, ours (a Lease taken over
+    /// from us unreleased, or broken, is marked stamp-needed). A record it cannot tell from
+    /// ours not landing says the lock was lost, as before.
+    fn shows_our_release(&self, record: &LeaseRecord, clean: bool) -> bool {
+        match &record.holder {
+            None => record.epoch_mark == Some(self.epoch) && record.stamp_needed != clean,
+            Some(_) => {
+                clean
+                    && !record.stamp_needed
+                    && record.epoch_mark == Some(Epoch(self.epoch.0.saturating_add(1)))
             }
         }
     }
