@@ -14,6 +14,13 @@ fn shared<T>(value: T) -> Rc<RefCell<T>> {
     Rc::new(RefCell::new(value))
 }
 
+/// Waits until another story sets `flag` (polled every 0.1 s of simulated time).
+async fn until(flag: &Rc<RefCell<bool>>, clock: &lock_sim::net::SimClock) {
+    while !*flag.borrow() {
+        sleep_secs(clock, 0.1).await;
+    }
+}
+
 #[test]
 fn uncontended_the_lock_costs_one_write_per_lease_to_claim_and_one_to_release() {
     let mut h = Harness::new(1, 1, 30);
@@ -479,9 +486,7 @@ fn a_waiter_whose_link_failed_while_it_waited_leaves_no_ticket_once_it_holds() {
             held.release().await.unwrap_or_else(|e| panic!("{e}"));
         });
         h.spawn(0, async move {
-            while !*seen.borrow() {
-                sleep_secs(&clock_b, 0.1).await;
-            }
+            until(&seen, &clock_b).await;
             let held = bob
                 .acquire(WaitPolicy::Until(Duration::from_secs(60)), |_| {})
                 .await
@@ -574,9 +579,7 @@ fn tickets_deleted_apart_are_left_alone_by_the_renewals_so_stopping_them_cuts_no
         held.release().await.unwrap_or_else(|e| panic!("{e}"));
     });
     h.spawn(1, async move {
-        while !*seen.borrow() {
-            sleep_secs(&clock_b, 0.1).await;
-        }
+        until(&seen, &clock_b).await;
         let held = bob
             .acquire(WaitPolicy::Forever, |_| {})
             .await
