@@ -200,7 +200,7 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
     /// Waits for a deletion already under way, then deletes what it left.
     pub async fn drop_tickets(&self) {
         let _one_at_a_time = self.dropping_tickets.lock().await;
-        self.delete_tickets().await;
+        self.ticket_deletion().run().await;
     }
 
     /// [`drop_tickets`](Self::drop_tickets) as a future of its own, which borrows nothing of the
@@ -229,12 +229,8 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
     /// nothing while another deletion is under way.
     async fn drop_tickets_beside(&self) {
         if let Some(_one_at_a_time) = self.dropping_tickets.try_lock() {
-            self.delete_tickets().await;
+            self.ticket_deletion().run().await;
         }
-    }
-
-    async fn delete_tickets(&self) {
-        self.ticket_deletion().run().await;
     }
 
     fn ticket_deletion(&self) -> TicketDeletion<S, C> {
@@ -819,6 +815,7 @@ impl<S: LeaseStore, C: Clock> TicketDeletion<S, C> {
             .retain(|ticket| !tickets.contains(ticket));
     }
 }
+
 /// Runs a store request with a deadline on `clock` (none when sabotaged): a request that has
 /// not answered by then is given up as [`StoreError::Timeout`] (it may still land).
 pub(crate) async fn timed<T, C: Clock>(
