@@ -1,13 +1,14 @@
 /* The lock at scale (docs/model/README.md): K Leases claimed by compare-and-swap, one ticket object
-   per waiter per lease, wake one waiter per handoff, hand off in two writes.
+   per waiter in the queue's namespace (Lease 0's), wake one waiter per handoff, hand off in two
+   writes.
 
    - A waiter that sees a live ticket earlier than its own watches only its predecessor's ticket
      (the latest earlier one), as etcd's concurrency.Mutex watches the key just before its own.
    - The head (no live earlier ticket) watches the Leases it lacks, from what it saw; when it must
-     wait and has no ticket yet, it queues first (creates its tickets, then looks again).
+     wait and has no ticket yet, it queues first (creates its ticket, then looks again).
    - The head claims every free Lease straight to held (one write each, in parallel) and, in the
-     same round, lists the tickets again; it enters when it has every Lease and saw no live earlier
-     ticket, else an earlier stamp wins: it yields what it claimed.
+     same round, lists the queue's tickets again; it enters when it has every Lease and saw no live
+     earlier ticket, else an earlier stamp wins: it yields what it claimed.
    - The fencing epoch travels in the Lease. A release clears the Lease but keeps the epoch; the
      next holder takes epoch + 1 and stamps the state only when some Lease was taken from an expired
      holder since the last stamp (stampNeeded). Every state write is accepted only with an epoch at
@@ -33,12 +34,13 @@
 byte holder[K];        /* who holds Lease l (a claimer or the holder), or NONE */
 byte lepoch[K];        /* the epoch recorded in Lease l (kept when released) */
 bool stampNeeded[K];   /* Lease l was taken from an expired holder since the last stamp */
-byte tickets[K];       /* bitmask: ticket objects of waiters in the namespace of Lease l */
+byte tickets[K];       /* bitmask: ticket objects of waiters in the namespace of Lease l (this
+                          protocol writes them in Lease 0's only; a look reads every one) */
 bool crashed[N];       /* dead or paused past its lease: its claims and tickets have expired */
 byte stateEpoch = 0;   /* the fencing epoch stamped in the state copies */
 byte inCS = 0;         /* valid holders inside the critical section */
 byte lastIn = NONE;    /* the holder that entered the critical section last */
-byte visibleAtFree = 0;/* live waiters with a ticket in every Lease when the lock last became free */
+byte visibleAtFree = 0;/* live waiters with a ticket in the queue when the lock last became free */
 byte crashes = 0;
 
 /* adds to `earlier` the live tickets earlier than mine in the bitmask t */
@@ -56,7 +58,7 @@ inline FORGET_LOOK() {
 }
 
 proctype P(byte me) {
-  byte l, q, e, myEpoch, claimed, acts, seenT, earlier, pred, watchL;
+  byte l, q, e, myEpoch, claimed, acts, seenT, earlier, pred;
   byte sh[K]; byte se[K]; bool sn[K]; byte st[K]; byte prevE[K];
   bool queued, present;
 
@@ -106,9 +108,7 @@ behind:
   d_step {
     pred = 0; q = 0;
     do :: q < me -> if :: (earlier >> q) & 1 -> pred = q :: else fi; q++ :: else -> break od;
-    q = 0; earlier = 0;
-    /* watch its ticket in the first Lease where the look saw it */
-    watchL = (((st[0] >> pred) & 1) -> 0 : 1)
+    q = 0; earlier = 0
   }
 #ifdef SABOTAGE_HOLDER_ONLY
   /* watches the Lease holders instead of its predecessor's ticket */
@@ -117,22 +117,22 @@ behind:
   :: atomic {
        (holder[0] != sh[0] || sh[0] != NONE && crashed[sh[0]]) ||
        (holder[1] != sh[1] || sh[1] != NONE && crashed[sh[1]])
-     } -> pred = 0; watchL = 0; goto look
+     } -> pred = 0; goto look
   fi;
 #else
   FORGET_LOOK();
   present = true;   /* the look saw its ticket: the watch starts from that read */
 #ifdef SABOTAGE_LATE_WATCH
-  present = (tickets[watchL] >> pred) & 1;
+  present = (tickets[0] >> pred) & 1;
 #endif
   if
   :: crashes < MAXCRASH -> atomic { crashed[me] = true; crashes++ }; goto dead
-  :: atomic { ((tickets[watchL] >> pred) & 1) != present || crashed[pred] } -> pred = 0; watchL = 0; present = false; goto look
+  :: atomic { ((tickets[0] >> pred) & 1) != present || crashed[pred] } -> pred = 0; present = false; goto look
   fi;
 #endif
 
 round:
-  /* claim every Lease I lack straight to held, carrying epoch + 1, and list every Lease's tickets
+  /* claim every Lease I lack straight to held, carrying epoch + 1, and list the queue's tickets
      again, all in parallel (any order); every Lease was seen free before any of these is sent */
   e = (se[0] > se[1] -> se[0] : se[1]) + 1;
   do
@@ -165,7 +165,7 @@ round:
        fi;
        acts = acts | 2
      }
-  :: !(acts & 4) -> d_step { seenT = tickets[0] | tickets[1]; LIVE_EARLIER(seenT); acts = acts | 12 }
+  :: !(acts & 4) -> d_step { seenT = tickets[0]; LIVE_EARLIER(seenT); acts = acts | 12 }
   :: crashes < MAXCRASH -> atomic { crashed[me] = true; crashes++ }; goto dead
   od;
   if
@@ -187,14 +187,9 @@ yield:
   if :: queued -> goto look :: else fi;
 
 queue:
-  /* create my ticket in every namespace (in parallel), then look again, as etcd reads after its put */
-  acts = 0;
+  /* create my ticket in the queue's namespace, then look again, as etcd reads after its put */
   FORGET_LOOK();
-  do
-  :: acts == ALL -> acts = 0; break
-  :: !(acts & 1) -> tickets[0] = tickets[0] | (1 << me); acts = acts | 1
-  :: !(acts & 2) -> tickets[1] = tickets[1] | (1 << me); acts = acts | 2
-  od;
+  tickets[0] = tickets[0] | (1 << me);
   queued = true;
   goto look;
 
@@ -208,22 +203,16 @@ held:
     :: else
     fi;
     inCS++; lastIn = me;
-    /* FIFO: no earlier live waiter that was visible everywhere when the lock became free is overtaken */
+    /* FIFO: no earlier live waiter that was in the queue when the lock became free is overtaken */
     q = 0;
     do :: q < me -> assert(!(((visibleAtFree >> q) & 1) && !crashed[q])); q++ :: else -> break od;
     visibleAtFree = 0;
     q = 0; claimed = 0; prevE[0] = 0; prevE[1] = 0;
     sh[0] = 0; sh[1] = 0; se[0] = 0; se[1] = 0; sn[0] = false; sn[1] = false; st[0] = 0; st[1] = 0
   };
-  /* delete my tickets (in parallel): this wakes my successor, which becomes the head */
+  /* delete my ticket: this wakes my successor, which becomes the head */
   if
-  :: queued ->
-     acts = 0;
-     do
-     :: acts == ALL -> acts = 0; break
-     :: !(acts & 1) -> tickets[0] = tickets[0] & ~(1 << me); acts = acts | 1
-     :: !(acts & 2) -> tickets[1] = tickets[1] & ~(1 << me); acts = acts | 2
-     od
+  :: queued -> tickets[0] = tickets[0] & ~(1 << me)
   :: else
   fi;
 progress:
@@ -241,14 +230,14 @@ progress:
   do
   :: acts == ALL -> acts = 0; break
   :: !(acts & 1) -> atomic { holder[0] = NONE; stampNeeded[0] = false; acts = acts | 1;
-                             if :: acts == ALL -> visibleAtFree = tickets[0] & tickets[1] :: else fi }
+                             if :: acts == ALL -> visibleAtFree = tickets[0] :: else fi }
   :: !(acts & 2) -> atomic { holder[1] = NONE; stampNeeded[1] = false; acts = acts | 2;
-                             if :: acts == ALL -> visibleAtFree = tickets[0] & tickets[1] :: else fi }
+                             if :: acts == ALL -> visibleAtFree = tickets[0] :: else fi }
   od;
 dead:
   /* nothing of a dead process matters any more: forget it all, for the same reason */
   atomic {
-    l = 0; q = 0; e = 0; myEpoch = 0; claimed = 0; acts = 0; seenT = 0; earlier = 0; pred = 0; watchL = 0;
+    l = 0; q = 0; e = 0; myEpoch = 0; claimed = 0; acts = 0; seenT = 0; earlier = 0; pred = 0;
     prevE[0] = 0; prevE[1] = 0; queued = false; present = false;
     FORGET_LOOK()
   }

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use proptest::prelude::*;
 use solo_core::lock::{
     Blocker, ConfigError, Decision, Holder, HolderField, LeaseKey, LeaseRecord, LeaseView,
-    LockConfig, LockSet, Observer, Phase, Stamp, Waiter, decide, has_earlier,
+    LockConfig, LockSet, Observer, Phase, Stamp, Waiter, check_lock_set, decide, has_earlier,
 };
 
 fn at(secs: i64) -> Timestamp {
@@ -322,4 +322,24 @@ fn a_lock_set_is_sorted_deduplicated_and_never_empty() {
             deployment: "net".to_owned()
         })
     );
+}
+
+#[test]
+fn a_lock_queues_in_its_first_namespace_and_a_change_keeps_the_queue_of_the_set_it_extends() {
+    let set = |keys: &[(&str, &str)]| {
+        LockSet::new("net", keys.iter().map(|(c, n)| LeaseKey::new(*c, *n)))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let before = set(&[("c2", "net"), ("c3", "net")]);
+    assert_eq!(before.queue_key(), &LeaseKey::new("c2", "net"));
+    // Adding c1, which sorts first: the change's requests still meet the others in c2's queue.
+    let after = set(&[("c1", "net"), ("c2", "net"), ("c3", "net")]);
+    let change = LockSet::for_change(&before, Some(&after)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(change.keys(), after.keys());
+    assert_eq!(change.queue_key(), &LeaseKey::new("c2", "net"));
+    assert_eq!(after.queue_key(), &LeaseKey::new("c1", "net"));
+    // The same Leases wherever the queue is: a holder of either holds what the other requires.
+    assert!(change.same_leases(&after));
+    assert_eq!(check_lock_set(&change, &after), Ok(()));
+    assert!(check_lock_set(&before, &after).is_err());
 }

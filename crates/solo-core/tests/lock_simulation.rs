@@ -144,6 +144,7 @@ fn sabotage_named(name: &str) -> Option<Sabotage> {
         "taken-over-unclean" => core.taken_over_unclean = true,
         "list-since-seen" => core.list_since_seen = true,
         "recalled-as-listed" => core.recalled_as_listed = true,
+        "trust-fresh-look" => core.trust_fresh_look = true,
         _ => return None,
     }
     Some(sabotage)
@@ -161,7 +162,7 @@ fn sabotage_named(name: &str) -> Option<Sabotage> {
 fn schedules_that_once_failed_keep_every_rule() {
     let seeds = [
         6, 22, 26, 36, 41, 48, 8189, 11503, 14594, 20300, 26850, 31571, 60324, 62517, 63788, 81877,
-        90535, 101879, 344, 989, 5695,
+        90535, 101879, 344, 989, 5695, 92, 2483,
     ];
     let failures: Vec<String> = seeds
         .into_iter()
@@ -246,6 +247,22 @@ fn a_round_listed_from_before_its_claim_is_caught() {
         10_000,
         "FIFO",
         "a round listed from before its claim broke nothing the checker can see",
+    );
+}
+
+/// Take a newcomer's look, which listed every namespace with every Lease free, for the round's
+/// LIST of the queue (as when every namespace held a ticket): the queue's namespace may have
+/// been listed before another Lease's release, behind which a waiter queued, and the newcomer
+/// jumps it (first seen at schedule 13233: the look's LIST of the queue 0.16 s before the last
+/// release). The FIFO check catches it, which shows that the queue is listed beside the claims.
+#[test]
+fn a_fresh_look_taken_for_the_queue_listing_is_caught() {
+    let sabotage = sabotage_named("trust-fresh-look").expect("a sabotage");
+    assert_caught(
+        sabotage,
+        20_000,
+        "FIFO",
+        "a fresh look taken for the queue's listing broke nothing the checker can see",
     );
 }
 

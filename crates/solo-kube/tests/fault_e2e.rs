@@ -248,7 +248,7 @@ async fn a_cluster_stopped_or_restarted_never_costs_a_committed_write() {
     while !tickets(&setup)
         .await
         .iter()
-        .all(|(_, t)| t.contains("bob@"))
+        .any(|(_, t)| t.contains("bob@"))
     {
         assert!(std::time::Instant::now() < deadline, "bob never queued");
         tokio::time::sleep(Duration::from_millis(50)).await;

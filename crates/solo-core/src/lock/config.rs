@@ -61,11 +61,16 @@ pub struct Sabotage {
     /// everywhere, without a ticket that queued meanwhile).
     pub list_since_seen: bool,
     /// Take a first look remembered from an earlier process ([`LeaseStore::remembered`]) as
-    /// a consistent LIST: the round then claims without listing beside, and a ticket that
-    /// queued since the memory was made is jumped.
+    /// a consistent LIST of the queue: the round then claims without listing beside, and a
+    /// ticket that queued since the memory was made is jumped.
     ///
     /// [`LeaseStore::remembered`]: super::LeaseStore::remembered
     pub recalled_as_listed: bool,
+    /// Take the look's LIST of the queue's namespace, with every Lease seen free, for the
+    /// round's even when the lock has other namespaces (as when every namespace had a
+    /// ticket): a Lease released after that LIST was served, behind a waiter that queued
+    /// before the release, lets the claimer jump it.
+    pub trust_fresh_look: bool,
 }
 
 impl Default for LockConfig {

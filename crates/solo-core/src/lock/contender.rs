@@ -321,6 +321,11 @@ where
             self.must_list = false;
         }
         loop {
+            // Heartbeats and claim renewals fall due between rounds too: a head that keeps
+            // losing races, or whose lock expires as it is taken, must not look dead meanwhile.
+            if let Err(e) = self.maintain().await {
+                return Err(self.bail(e).await);
+            }
             // 1. Look: list every namespace (a newcomer, or woken from behind), or decide on
             // what the open watches delivered.
             let failing = self.slots.iter().any(|s| s.failures > 0);
@@ -376,7 +381,7 @@ where
                 return Err(LockError::Busy { blockers });
             }
             if decision != Decision::Round && !self.queued() {
-                // 7. Be visible before waiting: a ticket in every namespace, then look again.
+                // 7. Be visible before waiting: a ticket in the queue's namespace, then look again.
                 if let Err(e) = self.queue().await {
                     return Err(self.bail(e).await);
                 }
@@ -459,8 +464,14 @@ where
             .count()
     }
 
+    /// The slot of the lock set's queue namespace, where our ticket goes.
+    fn queue_slot(&self) -> usize {
+        let key = self.lock_set.queue_key();
+        self.slots.iter().position(|s| &s.key == key).unwrap_or(0)
+    }
+
     fn queued(&self) -> bool {
-        self.slots.iter().all(|s| s.ticket.is_some())
+        self.slots[self.queue_slot()].ticket.is_some()
     }
 
     fn view<'a>(&self, slot: &'a Slot, now: Duration) -> LeaseView<'a> {
@@ -656,22 +667,30 @@ where
     }
 
     /// Step 3: claims, in parallel, every Lease we lack, straight to held (one write each,
-    /// carrying the next epoch), and lists every namespace beside the claims unless this
-    /// look already listed them all (a LIST taken with every Lease seen free shows every
-    /// ticket visible when the lock became free). True when every Lease is ours and no live
-    /// earlier ticket was seen: the lock is ours.
+    /// carrying the next epoch), and lists the queue's namespace beside the claims (its
+    /// tickets are the queue) unless the look's LIST of it already shows every ticket visible
+    /// when the lock became free. True when every Lease is ours and no live earlier ticket
+    /// was seen: the lock is ours.
     async fn round(&mut self, waits: bool) -> Result<bool, LockError> {
         let now = self.clock.mono_now();
-        // The look's LIST shows every ticket visible when the lock became free only if every
-        // Lease was free (or ours) in that very LIST: a holder that expired on our clock since
-        // was live when it was listed, so list again beside the claims.
+        // The look's LIST of the queue's namespace shows every ticket visible when the lock
+        // became free only if the Lease was free (or ours) in that very LIST (a holder that
+        // expired on our clock since was live when it was listed) and no other Lease could
+        // have been released after it: a lock of one namespace. With more, the others' LISTs
+        // may have been served later, after a release that a waiter had queued before.
         let me = &self.me.request_id;
-        let fresh = self.slots.iter().all(|s| {
-            s.listed
-                && s.lease
-                    .record()
-                    .is_none_or(|r| r.holder.is_none() || r.held_by(me))
-        });
+        let queue = self.queue_slot();
+        let sabotage = &self.config.sabotage;
+        let recalled = self.slots.iter().all(|s| s.list_version.is_none());
+        let fresh = (self.slots.len() == 1
+            || sabotage.trust_fresh_look
+            || sabotage.recalled_as_listed && recalled)
+            && self.slots.iter().all(|s| {
+                s.listed
+                    && s.lease
+                        .record()
+                        .is_none_or(|r| r.holder.is_none() || r.held_by(me))
+            });
         let epoch = if self.config.sabotage.ignore_epoch_marks {
             Epoch(1)
         } else {
@@ -721,10 +740,19 @@ where
                     let seen = version.clone();
                     ((version.is_none(), version.filter(|_| clean)), seen, result)
                 });
-                match (write, fresh) {
+                match (write, fresh || i != queue) {
                     (None, true) => (i, None, None),
                     (None, false) => (i, None, Some(store.list(key, name).await)),
-                    (Some(write), true) => (i, Some(write.await), None),
+                    // Another namespace: its LIST is not needed for the queue, but a claim
+                    // that failed is followed by a consistent one, as in `claim_and_list`.
+                    (Some(write), true) => {
+                        let written = write.await;
+                        let listed = match (&written.2, fresh) {
+                            (Err(_), false) => Some(store.list(key, name).await),
+                            _ => None,
+                        };
+                        (i, Some(written), listed)
+                    }
                     (Some(write), false) => {
                         let local = store.lists_since_locally(key, name);
                         let (written, listed) =
@@ -909,8 +937,8 @@ where
         results.into_iter().collect()
     }
 
-    /// Step 7: creates our ticket in every namespace that lacks it, in parallel; the next look
-    /// lists again (whoever lists second sees the other).
+    /// Step 7: creates our ticket in the lock set's queue namespace; the next look lists again
+    /// (whoever lists second sees the other).
     async fn queue(&mut self) -> Result<(), LockError> {
         let now = self.clock.mono_now();
         let waiter = Waiter {
@@ -919,11 +947,12 @@ where
         };
         let ttl = self.config.waiter_ttl;
         let (store, lock_set) = (&*self.store, &self.lock_set);
+        let queue = self.queue_slot();
         let missing: Vec<(usize, LeaseKey)> = self
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.ticket.is_none())
+            .filter(|&(i, s)| i == queue && s.ticket.is_none())
             .map(|(i, s)| (i, s.key.clone()))
             .collect();
         let results = join_all(missing.iter().map(|(i, key)| {

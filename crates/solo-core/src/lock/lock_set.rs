@@ -13,8 +13,9 @@ use super::config::ConfigError;
 use super::types::{LeaseKey, LockSet};
 
 impl LockSet {
-    /// Both sets' leases (for a change of the `clusters` list: old and new); the deployment
-    /// must be the same.
+    /// Both sets' leases (for a change of the `clusters` list: old and new), queued where
+    /// `self` is (the requests of the set before the change meet there); the deployment must be
+    /// the same.
     pub fn union(&self, other: &LockSet) -> Result<LockSet, ConfigError> {
         if self.deployment() != other.deployment() {
             return Err(ConfigError::DifferentDeployments {
@@ -25,7 +26,8 @@ impl LockSet {
         let union = LockSet::new(
             self.deployment(),
             self.keys().iter().chain(other.keys()).cloned(),
-        )?;
+        )?
+        .queued_at(self.queue_key());
         Ok(
             if self.is_named_after_namespaces() || other.is_named_after_namespaces() {
                 union.named_after_namespaces()
@@ -85,7 +87,7 @@ impl fmt::Display for LockSetMismatch {
 /// Whether `held` is exactly `required` (see [`LockSet::for_change`]), checked by a new holder
 /// against the copies it re-read under the lock.
 pub fn check_lock_set(held: &LockSet, required: &LockSet) -> Result<(), LockSetMismatch> {
-    if held == required {
+    if held.same_leases(required) {
         return Ok(());
     }
     let missing = required

@@ -3,7 +3,7 @@
 //!
 //! The lock of a deployment is one `coordination.k8s.io/v1` Lease per (cluster, namespace) of
 //! the deployment, all named after it (a [`LockSet`]), and one small Lease per waiter beside
-//! each, its ticket ([`Waiter`]). A request ([`Contender`]) takes its [`Stamp`] once, then
+//! the first of them (the queue's), its ticket ([`Waiter`]). A request ([`Contender`]) takes its [`Stamp`] once, then
 //! follows `docs/model/lock.pml` (checked exhaustively there, for 3 contenders and 2 leases):
 //!
 //! 1. **look**: lists every namespace in parallel, one request each ([`LeaseStore::list`]: the
@@ -20,19 +20,21 @@
 //!    when an earlier claimer holds one, else a wait on the Leases it lacks;
 //! 3. **round**: claims every Lease it lacks straight to held, one compare-and-swap each in
 //!    parallel, carrying the next fencing [`Epoch`] (one above the highest on the Leases), and
-//!    lists every namespace beside the claims unless the look itself was a consistent list
-//!    (a claim answered first races that LIST with one no older than the claim; where the
-//!    adapter answers that one without a request, [`LeaseStore::lists_since_locally`], it is
-//!    the only LIST, after the claim). Every
-//!    Lease ours and no live earlier ticket: the lock is held ([`HeldLock`]); an earlier ticket:
-//!    behind; a lost race: look again;
+//!    lists the queue's namespace beside the claims, unless the lock has that namespace only
+//!    and the look itself was a consistent list of it (a claim answered first races that LIST
+//!    with one no older than the claim; where the adapter answers that one without a request,
+//!    [`LeaseStore::lists_since_locally`], it is the only LIST, after the claim; a claim
+//!    elsewhere that fails is followed by a consistent LIST of its namespace). Every Lease ours
+//!    and no live earlier ticket: the lock is held ([`HeldLock`]); an earlier ticket: behind; a
+//!    lost race: look again;
 //! 4. **held**: if a Lease was taken from a holder that did not release it (expired, broken,
 //!    or never held by this protocol: [`LeaseRecord::stamp_needed`]), stamps the epoch into
 //!    every copy of the state through [`Fence`] before going; a clean handoff writes nothing
-//!    more. Its tickets are deleted off the critical path, which wakes its successor; a lock
+//!    more. Its ticket is deleted off the critical path, which wakes its successor; a lock
 //!    that expired while it was being taken (a paused request) is given back, and the request,
 //!    still queued, starts again;
-//! 5. **queue** (before any wait): creates its ticket in every namespace, then looks again;
+//! 5. **queue** (before any wait): creates its ticket in the lock set's queue namespace
+//!    ([`LockSet::queue_key`]), then looks again;
 //! 6. **wait**: behind, it watches only its predecessor's ticket (the live one with the latest
 //!    earlier stamp), from the version its decision saw, and its death on our clock; the head
 //!    watches the Leases it lacks and their holders' expiry, and looks again when one changes
@@ -82,8 +84,8 @@
 //!   raise the copy's epoch to it. Each holder's epoch is above every earlier holder's; one
 //!   whose Lease was taken without its release is fenced by its successor's stamp. Epochs
 //!   never go back, not even across a delete and re-create of the deployment.
-//! - **FIFO**: among waiters whose ticket is in every namespace when the lock becomes free,
-//!   the earliest stamp goes next. A request not yet visible anywhere may be overtaken.
+//! - **FIFO**: among waiters whose ticket is in the queue's namespace when the lock becomes
+//!   free, the earliest stamp goes next. A request not yet visible there may be overtaken.
 //! - **Reads beside the claim**: a lock taken straight over a clean release in every namespace
 //!   says so with the versions it claimed ([`HeldLock::taken_over`]). Nobody held it from
 //!   those versions until it was ours, and every write of the holders before them had landed
@@ -130,6 +132,11 @@
 //!   `--wait` does.
 //! - A waiter that cannot get its heartbeat written for a whole TTL (paused, partitioned, or
 //!   losing every race) is treated as dead and may be overtaken.
+//! - Requests queue where their own lock set says ([`LockSet::queue_key`]): a change's union
+//!   keeps the queue of the set it extends, but a request made with a set whose queue lies
+//!   outside another request's set (one started before a change of `clusters` was committed,
+//!   whose first key is gone) is not in that request's queue, and the two are ordered by their
+//!   claims only.
 //! - A [`HeldLock`] dropped without [`HeldLock::release`] stays held until its leases expire
 //!   (that is how a lock is kept).
 

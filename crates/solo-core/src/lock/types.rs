@@ -34,12 +34,15 @@ impl fmt::Display for LeaseKey {
 }
 
 /// The whole lock of one deployment: every (cluster, namespace) it uses, sorted and deduplicated,
-/// so that every client claims the same leases and names them in the same order.
+/// so that every client claims the same leases and names them in the same order, and the one
+/// of them where its waiters queue ([`Self::queue_key`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockSet {
     deployment: String,
     named_after_namespace: bool,
     keys: Vec<LeaseKey>,
+    /// Index in `keys` of the queue's namespace.
+    queue: usize,
 }
 
 impl LockSet {
@@ -62,6 +65,7 @@ impl LockSet {
             deployment,
             named_after_namespace: false,
             keys,
+            queue: 0,
         })
     }
 
@@ -97,6 +101,28 @@ impl LockSet {
     /// The leases, sorted by (cluster, namespace).
     pub fn keys(&self) -> &[LeaseKey] {
         &self.keys
+    }
+
+    /// Where waiters put their ticket: one namespace of the set, the first unless the set is a
+    /// change's union ([`Self::union`] keeps the queue of the set it extends), so that the
+    /// requests of one lock meet in one queue. Tickets are read in every namespace all the same.
+    pub fn queue_key(&self) -> &LeaseKey {
+        &self.keys[self.queue]
+    }
+
+    /// The same set with its queue at `key` when the set has it.
+    pub(super) fn queued_at(mut self, key: &LeaseKey) -> Self {
+        if let Some(i) = self.keys.iter().position(|k| k == key) {
+            self.queue = i;
+        }
+        self
+    }
+
+    /// Whether both sets are the same Leases, named alike (wherever their queue is).
+    pub fn same_leases(&self, other: &LockSet) -> bool {
+        self.deployment == other.deployment
+            && self.named_after_namespace == other.named_after_namespace
+            && self.keys == other.keys
     }
 }
 

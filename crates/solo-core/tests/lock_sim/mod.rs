@@ -9,7 +9,8 @@
 //!
 //! Checked at every step: mutual exclusion of valid holders, fencing (no accepted write from
 //! anyone but the newest holder), FIFO on tickets (`docs/model/README.md`: nobody enters ahead
-//! of a live earlier waiter whose ticket was in every namespace when the lock last became free)
+//! of a live earlier waiter whose ticket was in the queue's namespace when the lock last became
+//! free)
 //! and progress (every contender that does not crash finishes its script within a bound on
 //! simulated time).
 

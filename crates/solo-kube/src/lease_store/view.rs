@@ -3,8 +3,8 @@
 //! namespace. A waiter's later looks ([`LeaseStore::list_since`]) and its waits on its
 //! predecessor's ticket or on the Lease ([`LeaseStore::watch_ticket`],
 //! [`LeaseStore::watch_change`]) are answered from that view, without a request of their own.
-//! A queued section then costs each namespace one LIST, this watch, its ticket's create and
-//! delete, the claim and the release, however long the queue.
+//! A queued section then costs each namespace one LIST, this watch, the claim and the release,
+//! and the queue's namespace its ticket's create and delete, however long the queue.
 //!
 //! The protocol is still woken only by what decides its turn: the view takes in every event,
 //! and a wait resolves only at a change of the object it waits on.

@@ -5,7 +5,7 @@ use super::session;
 use crate::cli::{BreakArgs, DeploymentArgs, Global, LeaseCommand, Output};
 use crate::render::{Failure, Out};
 use serde_json::json;
-use solo_core::lock::{HolderField, Phase, SoloToolHolder, Waiter};
+use solo_core::lock::{HolderField, LeaseKey, Phase, SoloToolHolder, Waiter};
 
 /// Run a `solo lease` command.
 pub fn run(cmd: &LeaseCommand, global: &Global, out: &Out) -> Result<(), Failure> {
@@ -79,8 +79,20 @@ async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(),
         session::open_and_read_lock(&args.deployment, args.state_namespace.as_deref(), global)
             .await?;
     let now = jiff::Timestamp::now();
+    // The lock's queue: each waiter once, with where its ticket is (the lock set's queue
+    // namespace; an older solo put one in every namespace), oldest stamp first. Every lease
+    // shows it: a waiter waits for the whole lock.
+    let mut queue: Vec<(&LeaseKey, &Waiter)> = Vec::new();
+    for (key, _, tickets) in &leases {
+        for waiter in tickets {
+            if !queue.iter().any(|(_, w)| w.request_id == waiter.request_id) {
+                queue.push((key, waiter));
+            }
+        }
+    }
+    queue.sort_by(|a, b| a.1.stamp_key().cmp(&b.1.stamp_key()));
     let mut rows = Vec::new();
-    for (key, lease, tickets) in &leases {
+    for (key, lease, _) in &leases {
         let record = lease.as_ref().map(|v| &v.value);
         let holder = record.and_then(|r| r.holder.as_ref());
         let expires = record.and_then(|r| {
@@ -120,8 +132,8 @@ async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(),
             "holder": holder_json,
             "since": holder.and(record.and_then(|r| r.acquire_time)).map(|t| t.to_string()),
             "expires": holder.and(expires).map(|t| t.to_string()),
-            "waiters": tickets.len(),
-            "queue": tickets.iter().map(waiter_json).collect::<Vec<_>>(),
+            "waiters": queue.len(),
+            "queue": queue.iter().map(|(_, w)| waiter_json(w)).collect::<Vec<_>>(),
         }));
     }
     match out.format {
@@ -168,18 +180,16 @@ async fn status(args: &DeploymentArgs, global: &Global, out: &Out) -> Result<(),
                 ],
                 table,
             ));
-            let queue: Vec<Vec<String>> = leases
+            let queue: Vec<Vec<String>> = queue
                 .iter()
-                .flat_map(|(key, _, tickets)| {
-                    tickets.iter().map(move |w| {
-                        vec![
-                            key.cluster.clone(),
-                            key.namespace.clone(),
-                            HolderField::Known(w.as_holder()).describe(),
-                            crate::render::when(w.requested_at),
-                            crate::render::when(w.heartbeat),
-                        ]
-                    })
+                .map(|(key, w)| {
+                    vec![
+                        key.cluster.clone(),
+                        key.namespace.clone(),
+                        HolderField::Known(w.as_holder()).describe(),
+                        crate::render::when(w.requested_at),
+                        crate::render::when(w.heartbeat),
+                    ]
                 })
                 .collect();
             if !queue.is_empty() {
