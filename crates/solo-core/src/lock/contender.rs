@@ -173,6 +173,7 @@ pub struct Contender<S, C, F> {
     clock: Arc<C>,
     fence: Arc<F>,
     jitter: Jitter,
+    /// One per key of the lock set, in its order (so [`LockSet::queue_index`] is our queue's).
     slots: Vec<Slot>,
     /// The next look lists every namespace (a newcomer, after a lost race or a failure, after
     /// queueing, or woken from behind).
@@ -464,14 +465,8 @@ where
             .count()
     }
 
-    /// The slot of the lock set's queue namespace, where our ticket goes.
-    fn queue_slot(&self) -> usize {
-        let key = self.lock_set.queue_key();
-        self.slots.iter().position(|s| &s.key == key).unwrap_or(0)
-    }
-
     fn queued(&self) -> bool {
-        self.slots[self.queue_slot()].ticket.is_some()
+        self.slots[self.lock_set.queue_index()].ticket.is_some()
     }
 
     fn view<'a>(&self, slot: &'a Slot, now: Duration) -> LeaseView<'a> {
@@ -679,7 +674,7 @@ where
         // have been released after it: a lock of one namespace. With more, the others' LISTs
         // may have been served later, after a release that a waiter had queued before.
         let me = &self.me.request_id;
-        let queue = self.queue_slot();
+        let queue = self.lock_set.queue_index();
         let sabotage = &self.config.sabotage;
         let recalled = self.slots.iter().all(|s| s.list_version.is_none());
         let fresh = (self.slots.len() == 1
@@ -945,48 +940,35 @@ where
             heartbeat: self.clock.wall_now(),
             ..self.waiter.clone()
         };
-        let ttl = self.config.waiter_ttl;
-        let (store, lock_set) = (&*self.store, &self.lock_set);
-        let queue = self.queue_slot();
-        let missing: Vec<(usize, LeaseKey)> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|&(i, s)| i == queue && s.ticket.is_none())
-            .map(|(i, s)| (i, s.key.clone()))
-            .collect();
-        let results = join_all(missing.iter().map(|(i, key)| {
-            let waiter = &waiter;
-            async move {
-                let name = lock_set.lease_name(key);
-                (*i, store.put_ticket(key, name, waiter, ttl, None).await)
-            }
-        }))
-        .await;
         self.must_list = true;
-        for (i, result) in results {
-            let slot = &mut self.slots[i];
-            match result {
-                Ok(v) => {
-                    slot.ticket = Some(v);
-                    slot.ticket_sent = Some(now);
-                }
-                // Ours already (a create that timed out but landed): the list shows it.
-                Err(StoreError::Conflict) => {}
-                Err(StoreError::NotFound) => {
-                    return Err(LockError::store(
-                        &slot.key,
-                        StoreError::NamespaceMissing {
-                            namespace: slot.key.namespace.clone(),
-                        },
-                    ));
-                }
-                Err(e) if e.is_transient() => {
-                    slot.failures += 1;
-                    slot.last_error = Some(e);
-                }
-                Err(e) => return Err(LockError::store(&slot.key, e)),
+        let slot = &mut self.slots[self.lock_set.queue_index()];
+        if slot.ticket.is_some() {
+            return Ok(());
+        }
+        let name = self.lock_set.lease_name(&slot.key);
+        let result = (self.store)
+            .put_ticket(&slot.key, name, &waiter, self.config.waiter_ttl, None)
+            .await;
+        match result {
+            Ok(v) => {
+                slot.ticket = Some(v);
+                slot.ticket_sent = Some(now);
             }
+            // Ours already (a create that timed out but landed): the list shows it.
+            Err(StoreError::Conflict) => {}
+            Err(StoreError::NotFound) => {
+                return Err(LockError::store(
+                    &slot.key,
+                    StoreError::NamespaceMissing {
+                        namespace: slot.key.namespace.clone(),
+                    },
+                ));
+            }
+            Err(e) if e.is_transient() => {
+                slot.failures += 1;
+                slot.last_error = Some(e);
+            }
+            Err(e) => return Err(LockError::store(&slot.key, e)),
         }
         Ok(())
     }

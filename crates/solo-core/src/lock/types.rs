@@ -110,6 +110,11 @@ impl LockSet {
         &self.keys[self.queue]
     }
 
+    /// The index of [`Self::queue_key`] in [`Self::keys`].
+    pub fn queue_index(&self) -> usize {
+        self.queue
+    }
+
     /// The same set with its queue at `key` when the set has it.
     pub(super) fn queued_at(mut self, key: &LeaseKey) -> Self {
         if let Some(i) = self.keys.iter().position(|k| k == key) {
