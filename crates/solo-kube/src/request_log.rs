@@ -81,9 +81,9 @@ where
                 Err(e) => format!("error: {e}"),
             };
             eprintln!(
-                "request +{:>6} ms {line} -> {outcome} in {} ms",
-                sent.duration_since(start).as_millis(),
-                sent.elapsed().as_millis()
+                "request +{:>9.1} ms {line} -> {outcome} in {:.1} ms",
+                sent.duration_since(start).as_secs_f64() * 1e3,
+                sent.elapsed().as_secs_f64() * 1e3
             );
             result
         }

@@ -18,7 +18,7 @@ struct Request {
     method: String,
     host: String,
     path: String,
-    /// When it was sent and answered, in ms since the command started.
+    /// When it was sent and answered, in µs since the command started.
     sent: u64,
     answered: u64,
     /// The HTTP status it was answered with (or the error).
@@ -43,6 +43,12 @@ fn requests(user: &User, args: &[&str]) -> Vec<Request> {
     parse(args, &out)
 }
 
+/// A time the log gives in milliseconds (one decimal), in microseconds.
+fn micros(ms: &str) -> Option<u64> {
+    let ms: f64 = ms.parse().ok()?;
+    Some((ms * 1000.0).round() as u64)
+}
+
 /// The requests in the log of a run of `solo args` that succeeded.
 fn parse(args: &[&str], out: &std::process::Output) -> Vec<Request> {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -52,18 +58,13 @@ fn parse(args: &[&str], out: &std::process::Output) -> Vec<Request> {
         .filter_map(|line| {
             let rest = line.strip_prefix("request +")?;
             let mut words = rest.split_whitespace();
-            let sent: u64 = words.next()?.parse().ok()?;
+            let sent = micros(words.next()?)?;
             let mut words = words.skip(1);
             let method = words.next()?.to_owned();
             let target = words.next()?;
             let status = words.nth(1)?.to_owned();
             let slash = target.find('/')?;
-            let took: u64 = rest
-                .rsplit(" in ")
-                .next()?
-                .trim_end_matches(" ms")
-                .parse()
-                .ok()?;
+            let took = micros(rest.rsplit(" in ").next()?.trim_end_matches(" ms"))?;
             Some(Request {
                 method,
                 host: target[..slash].to_owned(),
