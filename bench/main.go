@@ -18,10 +18,12 @@
 // e.g. `handoff_p50_ms clientgo-default 1234.5`, that scripts/bench.sh turns into ratios.
 //
 // With -etcd it also runs etcd's concurrency.Mutex on that etcd (etcd.go), and it always runs the
-// floor probe (floor.go): a Lease write by one client seen by another client's watch.
+// floor probe (floor.go): a Lease write by one client seen by another client's watch, and with
+// -floor-contexts the same step in several clusters at once.
 //
 // Usage: clientgo-bench -kubeconfig target/testenv-bench/kubeconfig -context cluster-1 [-etcd URL]
-// [-peers clientgo,etcd,floor] (bench/clientgo.sh builds it; scripts/bench.sh runs it).
+// [-floor-contexts cluster-1,cluster-2,cluster-3] [-peers clientgo,etcd,floor]
+// (bench/clientgo.sh builds it; scripts/bench.sh runs it).
 package main
 
 import (
@@ -72,6 +74,7 @@ func main() {
 	etcdHandoffs := flag.Int("etcd-handoffs", 50, "handoff runs of the etcd mutex")
 	etcdRounds := flag.Int("etcd-rounds", 5, "contender rounds of the etcd mutex")
 	floorWrites := flag.Int("floor-writes", 100, "writes of the floor probe")
+	floorContexts := flag.String("floor-contexts", "", "contexts (comma-separated) of the clusters the floor probe also steps over at once")
 	peers := flag.String("peers", "clientgo,etcd,floor", "which peers to run (comma-separated: clientgo, etcd, floor)")
 	flag.Parse()
 	// client-go logs each renewal that a release cuts short; these runs cut them short on purpose.
@@ -79,26 +82,25 @@ func main() {
 	if *kubeconfig == "" {
 		fail("give the cluster's kubeconfig with -kubeconfig FILE")
 	}
-	config, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-		&clientcmd.ClientConfigLoadingRules{ExplicitPath: *kubeconfig},
-		&clientcmd.ConfigOverrides{CurrentContext: *kubecontext}).ClientConfig()
-	if err != nil {
-		fail("cannot load context %q from %s: %v", *kubecontext, *kubeconfig, err)
-	}
-	b := bench{config: config, namespace: fmt.Sprintf("bench-clientgo-%08x", rand.Uint32())}
-	admin := b.clientset()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: b.namespace}}
-	if _, err := admin.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
-		fail("cannot create namespace %s: %v", b.namespace, err)
-	}
-	defer admin.CoreV1().Namespaces().Delete(context.Background(), b.namespace, metav1.DeleteOptions{})
+	namespace := fmt.Sprintf("bench-clientgo-%08x", rand.Uint32())
+	b, cleanup := benchIn(*kubeconfig, *kubecontext, namespace)
+	defer cleanup()
 
 	run := map[string]bool{}
 	for _, p := range strings.Split(*peers, ",") {
 		run[strings.TrimSpace(p)] = true
 	}
 	if run["floor"] {
-		b.runFloor(*floorWrites)
+		runFloor(*floorWrites, []bench{b})
+		if *floorContexts != "" {
+			var over []bench
+			for _, c := range strings.Split(*floorContexts, ",") {
+				other, cleanup := benchIn(*kubeconfig, strings.TrimSpace(c), namespace)
+				defer cleanup()
+				over = append(over, other)
+			}
+			runFloor(*floorWrites, over)
+		}
 	}
 	if run["etcd"] && *etcdEndpoint != "" {
 		runEtcd(*etcdEndpoint, *etcdHandoffs, *etcdRounds, *contenders)
@@ -127,6 +129,25 @@ func main() {
 			fmt.Sprintf("%d contenders each hold once, %s", *contenders, label), len(rounds),
 			ms(mean), ms(mean)/float64(*contenders))
 		fmt.Printf("contenders_mean_ms %s %.1f\n", s.name, ms(mean))
+	}
+}
+
+// benchIn makes `namespace` in the cluster of `kubecontext`; the cleanup deletes it.
+func benchIn(kubeconfig, kubecontext, namespace string) (bench, func()) {
+	config, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig},
+		&clientcmd.ConfigOverrides{CurrentContext: kubecontext}).ClientConfig()
+	if err != nil {
+		fail("cannot load context %q from %s: %v", kubecontext, kubeconfig, err)
+	}
+	b := bench{config: config, namespace: namespace}
+	admin := b.clientset()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+	if _, err := admin.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
+		fail("cannot create namespace %s in %s: %v", namespace, kubecontext, err)
+	}
+	return b, func() {
+		admin.CoreV1().Namespaces().Delete(context.Background(), namespace, metav1.DeleteOptions{})
 	}
 }
 
