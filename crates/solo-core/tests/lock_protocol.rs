@@ -241,6 +241,40 @@ fn breaking_the_lock_returns_the_holder_and_the_holder_finds_out_at_renewal() {
 }
 
 #[test]
+fn a_first_look_from_a_cache_behind_a_release_does_not_call_the_lock_busy() {
+    let mut h = Harness::new(2, 2, 30);
+    let mut alice = h.contender(0, "alice@example.com", 0);
+    let mut bob = h.contender(1, "bob@example.com", 0);
+    let clock = h.clock(0);
+    h.spawn(0, async move {
+        let held = alice
+            .acquire(WaitPolicy::NoWait, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sleep_secs(&clock, 1.0).await;
+        held.release().await.unwrap_or_else(|e| panic!("{e}"));
+    });
+    let clock = h.clock(0);
+    let core = std::sync::Arc::clone(&h.core);
+    let epoch = shared(None);
+    let seen = Rc::clone(&epoch);
+    h.spawn(1, async move {
+        sleep_secs(&clock, 2.0).await;
+        // Alice's release was each cluster's last write: a cache one revision behind still
+        // shows her holding the lock.
+        lock_sim::exec::lock(&core).world.cache_lag = Some(1);
+        let held = bob
+            .acquire(WaitPolicy::NoWait, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("alice had released: {e}"));
+        *seen.borrow_mut() = Some(held.epoch().0);
+        held.release().await.unwrap_or_else(|e| panic!("{e}"));
+    });
+    h.run();
+    assert_eq!(*epoch.borrow(), Some(2));
+}
+
+#[test]
 fn an_unreachable_cluster_is_named_and_the_other_claims_are_released() {
     let mut h = Harness::new(6, 1, 30);
     h.partition(0, 1, 0, 600);

@@ -157,12 +157,14 @@ fn sabotage_named(name: &str) -> Option<Sabotage> {
 /// taken with little validity left whose renewals waited for the ticket deletions (stop in
 /// time: 20300, 101879; and a renewal that waited for the renew loop's deletion: 90535), a
 /// request tried again after it gave up that claimed on its old look (FIFO: 62517), a lock
-/// found expired as it was taken whose tickets had gone with it (FIFO: 5695).
+/// found expired as it was taken whose tickets had gone with it (FIFO: 5695), a head that
+/// waited on a holder it had read after a lost race but never timed, which then crashed
+/// (progress: 45944, 63752, 73369, with first looks from the cache).
 #[test]
 fn schedules_that_once_failed_keep_every_rule() {
     let seeds = [
         6, 22, 26, 36, 41, 48, 8189, 11503, 14594, 20300, 26850, 31571, 60324, 62517, 63788, 81877,
-        90535, 101879, 344, 989, 5695, 92, 2483,
+        90535, 101879, 344, 989, 5695, 92, 2483, 45944, 63752, 73369,
     ];
     let failures: Vec<String> = seeds
         .into_iter()
@@ -251,10 +253,11 @@ fn a_round_listed_from_before_its_claim_is_caught() {
 }
 
 /// Take a newcomer's look, which listed every namespace with every Lease free, for the round's
-/// LIST of the queue (as when every namespace held a ticket): the queue's namespace may have
-/// been listed before another Lease's release, behind which a waiter queued, and the newcomer
-/// jumps it (first seen at schedule 13233: the look's LIST of the queue 0.16 s before the last
-/// release). The FIFO check catches it, which shows that the queue is listed beside the claims.
+/// LIST of the queue (as when every namespace held a ticket), even a first look from the cache:
+/// the queue's namespace may have been listed before another Lease's release, behind which a
+/// waiter queued, and the newcomer jumps it (schedule 12134: c2's first look, from a cache one
+/// revision behind, missed a ticket queued before the last release; 13233 for a consistent look). The FIFO check catches it, which
+/// shows that the queue is listed beside the claims.
 #[test]
 fn a_fresh_look_taken_for_the_queue_listing_is_caught() {
     let sabotage = sabotage_named("trust-fresh-look").expect("a sabotage");

@@ -51,6 +51,9 @@ pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "sol
 /// written now, ignored on read, and removed by every replace, so that old queues disappear.
 pub const LEGACY_WAITERS_ANNOTATION: &str = "solo.hiero.org/lock-waiters";
 
+/// The resourceVersion a LIST names to be answered from the watch cache as it is.
+const ANY_VERSION: &str = "0";
+
 /// One LIST of the lock `name`'s Lease and tickets by the lock's label.
 async fn list_lock(
     api: &Api<Lease>,
@@ -141,8 +144,8 @@ impl KubeLeaseStore {
 
     /// Starts the LIST of the lock `name` in the namespace of `key` now, before the lock is
     /// taken (beside a command's first read, whose connection set-up it shares), and keeps it
-    /// for the first [`list`](LeaseStore::list) of that lock in these [`Clusters`]: the lock's
-    /// first look then costs no round trip of its own.
+    /// for the first [`list_recent`](LeaseStore::list_recent) of that lock in these
+    /// [`Clusters`]: the lock's first look then costs no round trip of its own.
     ///
     /// This is safe for the protocol: it times what a listing showed from when `list` returns,
     /// which is after this LIST answered (a later observation only waits longer), and every
@@ -152,7 +155,7 @@ impl KubeLeaseStore {
         // The future holds the client only, not these `Clusters`, which keep it.
         let api = self.api(key);
         let n = name.to_owned();
-        let listing: EarlyListing = async move { list_lock(&api?, &n, None).await }
+        let listing: EarlyListing = async move { list_lock(&api?, &n, Some(ANY_VERSION)).await }
             .boxed()
             .shared();
         // Spawned so that it runs while the caller awaits other things.
@@ -662,13 +665,30 @@ impl LeaseStore for KubeLeaseStore {
     /// label (or by another tool) is not in it until our first replace labels it. The
     /// namespace's view takes it in (its seed, should the request wait).
     async fn list(&self, key: &LeaseKey, name: &str) -> Result<LockListing, StoreError> {
+        let listing = list_in_task(self.api(key)?, name.to_owned(), None).await?;
+        self.views.take_listing(key, name, &listing);
+        self.clusters.asked.recalled.saw(key, name, &listing);
+        Ok(listing)
+    }
+
+    /// The LIST [`list_early`](KubeLeaseStore::list_early) started, once; else one at
+    /// `resourceVersion=0`, which the API server answers from its watch cache as it is (a
+    /// consistent LIST first waits for the cache to reach the store's newest revision, which
+    /// it learns of only by a progress request every 100 ms when other resources were written
+    /// since this one: between 50 and 100 ms seen over 3 clusters, against 1.5 ms). The view of
+    /// an open watch answers at once.
+    async fn list_recent(&self, key: &LeaseKey, name: &str) -> Result<LockListing, StoreError> {
         let early = self
             .early_listings()
             .remove(&(key.clone(), name.to_owned()));
-        let listing = match early {
-            Some(listing) => listing.await,
-            None => list_in_task(self.api(key)?, name.to_owned(), None).await,
-        }?;
+        let listing = match (early, self.views.current(key, name)) {
+            (Some(listing), _) => listing.await?,
+            (None, Some(listing)) => listing,
+            (None, None) => {
+                let any = Some(ANY_VERSION.to_owned());
+                list_in_task(self.api(key)?, name.to_owned(), any).await?
+            }
+        };
         self.views.take_listing(key, name, &listing);
         self.clusters.asked.recalled.saw(key, name, &listing);
         Ok(listing)

@@ -223,6 +223,12 @@ fn assert_reads_beside_the_claim(requests: &[Request], ns: &str, state_ns: &str,
         2,
         "one look, one LIST per cluster: {requests:#?}"
     );
+    // A consistent LIST waits for the API server's watch cache to reach the newest revision,
+    // which it learns of by a progress request every 100 ms when other objects were written.
+    assert!(
+        look.iter().all(|l| l.path.contains("resourceVersion=0")),
+        "the look's LISTs are not answered from the watch cache as it is: {requests:#?}"
+    );
     assert!(
         look.iter().all(|l| l.sent < first_read),
         "the lock's LIST waited for the state's first read: {requests:#?}"

@@ -68,8 +68,9 @@ pub struct Sabotage {
     pub recalled_as_listed: bool,
     /// Take the look's LIST of the queue's namespace, with every Lease seen free, for the
     /// round's even when the lock has other namespaces (as when every namespace had a
-    /// ticket): a Lease released after that LIST was served, behind a waiter that queued
-    /// before the release, lets the claimer jump it.
+    /// ticket), and even when it was a first look from a cache: a Lease released after that
+    /// LIST was served, behind a waiter that queued before the release, lets the claimer jump
+    /// it.
     pub trust_fresh_look: bool,
 }
 

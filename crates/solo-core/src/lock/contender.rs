@@ -118,6 +118,12 @@ impl Slot {
         self.lease.record().is_some_and(|r| r.held_by(request_id))
     }
 
+    /// Whether this request has neither listed nor written here: a listing of any age then
+    /// tells no less than it knows.
+    fn knows_nothing(&self) -> bool {
+        self.list_version.is_none() && matches!(self.lease, Seen::Unknown) && self.ticket.is_none()
+    }
+
     /// The newest resourceVersion we know here (our last LIST, and every Lease and ticket
     /// seen or written since), once this request has listed here; `None` before, or when a
     /// version is not a number (then only a consistent LIST will do).
@@ -149,6 +155,21 @@ fn taken_clean_everywhere(
         .collect()
 }
 
+/// How a look lists one namespace ([`Contender::list_all`]). A `Consistent` or `Recent` one
+/// may be fresh for the round ([`Contender::round`]): a snapshot, however old, that shows the
+/// Lease free shows every ticket queued before that release and still there, and the claim
+/// at the listed version fails if the Lease changed since. A `Since` look is never taken as
+/// fresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Look {
+    /// A consistent LIST: the namespace now.
+    Consistent,
+    /// No older than this version, the newest we know there.
+    Since(String),
+    /// At any version the adapter answers at once: where this request knows nothing yet.
+    Recent,
+}
+
 /// The watch on our predecessor's ticket while we wait behind it.
 struct PredecessorWatch {
     slot: usize,
@@ -178,6 +199,10 @@ pub struct Contender<S, C, F> {
     /// The next look lists every namespace (a newcomer, after a lost race or a failure, after
     /// queueing, or woken from behind).
     must_list: bool,
+    /// The last look listed a namespace at whatever version the adapter had at hand
+    /// ([`Look::Recent`]): it may predate a release, so a request that does not wait looks
+    /// again, consistently, before it calls the lock busy.
+    stale_look: bool,
     predecessor: Option<PredecessorWatch>,
     /// Lost compare-and-swap races in a row, for the backoff.
     conflicts: u32,
@@ -273,6 +298,7 @@ where
             jitter,
             slots,
             must_list: true,
+            stale_look: false,
             predecessor: None,
             conflicts: 0,
             on_clean_claim: None,
@@ -376,6 +402,12 @@ where
             }
             let now = self.clock.mono_now();
             if !waits {
+                if self.stale_look {
+                    if let Err(e) = self.list_all(false, true).await {
+                        return Err(self.bail(e).await);
+                    }
+                    continue;
+                }
                 let blockers = self.blockers(now);
                 // Best effort: a claim we could not remove expires on its own.
                 let _ = self.cleanup(true).await;
@@ -524,10 +556,12 @@ where
     /// each). A namespace that fails transiently keeps what we saw and is retried after a
     /// backoff (`waits`), or ends the request (a `NoWait` one).
     ///
-    /// A look after the first (`consistent` false) lists each namespace no older than the
-    /// newest version we know there: an API server answers that from its watch cache at once,
-    /// where a consistent LIST may wait up to 100 ms for the cache. Such a look decides only
-    /// whether to claim or wait; it is not fresh, so the round lists again beside its claims.
+    /// Unless `consistent`, a namespace is listed no older than the newest version we know
+    /// there, or, where this request never listed, at whatever version the adapter answers at
+    /// once ([`LeaseStore::list_recent`]): an API server answers both from its watch cache,
+    /// where a consistent LIST may wait up to 100 ms for the cache. A look no older than a
+    /// version decides only whether to claim or wait; it is not fresh ([`Look`]), so the round
+    /// lists again beside its claims.
     async fn list_all(&mut self, waits: bool, consistent: bool) -> Result<(), LockError> {
         let backoff = self.slots.iter().map(|s| s.failures).max().unwrap_or(0);
         if backoff > 0 {
@@ -537,20 +571,27 @@ where
         }
         let (store, lock_set) = (&*self.store, &self.lock_set);
         // Keys, not slots, go into the futures: a slot holds watches, which are not `Sync`.
-        let (keys, sinces): (Vec<LeaseKey>, Vec<Option<String>>) = self
+        let (keys, looks): (Vec<LeaseKey>, Vec<Look>) = self
             .slots
             .iter()
             .map(|slot| {
-                let since = slot.newest_version().filter(|_| !consistent);
-                (slot.key.clone(), since)
+                let look = match (consistent, slot.newest_version()) {
+                    (true, _) => Look::Consistent,
+                    (false, Some(version)) => Look::Since(version),
+                    (false, None) if slot.knows_nothing() => Look::Recent,
+                    (false, None) => Look::Consistent,
+                };
+                (slot.key.clone(), look)
             })
             .unzip();
-        let lists = join_all(keys.iter().zip(&sinces).map(|(key, since)| {
+        self.stale_look = looks.contains(&Look::Recent);
+        let lists = join_all(keys.iter().zip(&looks).map(|(key, look)| {
             let name = lock_set.lease_name(key);
             async move {
-                match since {
-                    Some(version) => store.list_since(key, name, version).await,
-                    None => store.list(key, name).await,
+                match look {
+                    Look::Since(version) => store.list_since(key, name, version).await,
+                    Look::Recent => store.list_recent(key, name).await,
+                    Look::Consistent => store.list(key, name).await,
                 }
             }
         }))
@@ -577,7 +618,7 @@ where
                         }
                     }
                     self.take_listing(i, listing, now, true);
-                    self.slots[i].listed &= sinces[i].is_none();
+                    self.slots[i].listed &= !matches!(looks[i], Look::Since(_));
                 }
                 Err(e) if e.is_transient() && waits => {
                     let slot = &mut self.slots[i];
@@ -1138,6 +1179,9 @@ where
                         slot.watch = None;
                         continue;
                     }
+                    // A record read without being observed (a re-read after a lost race) is
+                    // timed from now, or its holder would never expire on our clock.
+                    slot.observer.observe(slot.lease.record(), now);
                     // A holder that expired before the decision was decided on already.
                     if let Some(t) = slot
                         .lease

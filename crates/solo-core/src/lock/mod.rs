@@ -6,25 +6,30 @@
 //! the first of them (the queue's), its ticket ([`Waiter`]). A request ([`Contender`]) takes its [`Stamp`] once, then
 //! follows `docs/model/lock.pml` (checked exhaustively there, for 3 contenders and 2 leases):
 //!
-//! 1. **look**: lists every namespace in parallel, one request each ([`LeaseStore::list`]: the
-//!    Lease and every ticket at one resourceVersion); a request already waiting decides on
-//!    what its open watches delivered instead. A look after the request's first lists no older
-//!    than what it knows ([`LeaseStore::list_since`], answered without waiting for the API
-//!    server's cache to reach the newest revision): it may be stale, so its round lists. A
-//!    newcomer whose adapter remembers every Lease free after a clean release of its own
-//!    ([`LeaseStore::remembered`], across processes) takes that memory for its first look: it
-//!    is not a LIST either, so its round lists beside the claims, which fail if the memory is
-//!    out of date;
+//! 1. **look**: lists every namespace in parallel, one request each (the Lease and every
+//!    ticket at one resourceVersion); a request already waiting decides on what its open
+//!    watches delivered instead. None of these LISTs waits for the API server's cache to reach
+//!    the newest revision: a request's first look takes whatever version the cache has
+//!    ([`LeaseStore::list_recent`]), a later one a version no older than what it knows
+//!    ([`LeaseStore::list_since`]). Either may be stale: a request that does not wait looks
+//!    again with a consistent LIST ([`LeaseStore::list`]) before it calls the lock busy, and
+//!    only a snapshot taken where the request knew nothing (a first look, or a consistent
+//!    one) may spare the round its LIST (3.). A newcomer whose adapter remembers every Lease free after a clean
+//!    release of its own ([`LeaseStore::remembered`], across processes) takes that memory for
+//!    its first look: it is not a LIST either, so its round lists beside the claims, which
+//!    fail if the memory is out of date;
 //! 2. **decide** ([`decide`]): behind a live ticket with an earlier stamp (in any namespace);
 //!    otherwise the head: a round when no Lease is held by a live other, a yield of its claims
 //!    when an earlier claimer holds one, else a wait on the Leases it lacks;
 //! 3. **round**: claims every Lease it lacks straight to held, one compare-and-swap each in
 //!    parallel, carrying the next fencing [`Epoch`] (one above the highest on the Leases), and
 //!    lists the queue's namespace beside the claims, unless the lock has that namespace only
-//!    and the look itself was a consistent list of it (a claim answered first races that LIST
-//!    with one no older than the claim; where the adapter answers that one without a request,
-//!    [`LeaseStore::lists_since_locally`], it is the only LIST, after the claim; a claim
-//!    elsewhere that fails is followed by a consistent LIST of its namespace). Every Lease ours
+//!    and the look itself was a first or a consistent LIST of it that showed the Lease free:
+//!    any snapshot that does shows every ticket queued before that release, and the claim at
+//!    its version fails if the Lease changed since. A claim answered first races that LIST
+//!    with one no older than the claim; where the adapter answers that one without a request
+//!    ([`LeaseStore::lists_since_locally`]) it is the only LIST, after the claim; a claim
+//!    elsewhere that fails is followed by a consistent LIST of its namespace. Every Lease ours
 //!    and no live earlier ticket: the lock is held ([`HeldLock`]); an earlier ticket: behind; a
 //!    lost race: look again;
 //! 4. **held**: if a Lease was taken from a holder that did not release it (expired, broken,

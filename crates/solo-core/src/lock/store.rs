@@ -124,9 +124,8 @@ pub trait LeaseStore: Send + Sync {
     /// request (one resourceVersion).
     ///
     /// The protocol times what a listing shows from when this call returns, and bases every
-    /// write on it at its resourceVersion. So an adapter may answer a request's first look with
-    /// a LIST it started earlier for that lock (before anything of the request was written),
-    /// once: a stale listing only makes the protocol wait longer or lose a compare-and-swap.
+    /// write on it at its resourceVersion: a stale listing only makes it wait longer or lose a
+    /// compare-and-swap.
     fn list(
         &self,
         key: &LeaseKey,
@@ -147,6 +146,20 @@ pub trait LeaseStore: Send + Sync {
         name: &str,
         resource_version: &str,
     ) -> impl Future<Output = Result<LockListing, StoreError>> + Send;
+
+    /// Lists as [`list`](Self::list) does, at whatever revision the adapter can answer at once
+    /// (a Kubernetes watch cache at `resourceVersion=0`): possibly older than what the caller
+    /// saw before. A request's first look lists this way, since a consistent LIST may wait up
+    /// to 100 ms for the watch cache, and a first look only decides whether to claim or queue:
+    /// every write it leads to is a compare-and-swap at the listed version, every watch starts
+    /// from it, and the round lists again beside its claims. The default is a consistent LIST.
+    fn list_recent(
+        &self,
+        key: &LeaseKey,
+        name: &str,
+    ) -> impl Future<Output = Result<LockListing, StoreError>> + Send {
+        self.list(key, name)
+    }
 
     /// Whether [`list_since`](Self::list_since) of the lock `name` in the namespace of `key` is
     /// answered without a request of its own right now (from a watch the adapter keeps open).

@@ -264,6 +264,37 @@ impl LeaseStore for SimStore {
         })
     }
 
+    /// A watch cache's answer at `resourceVersion=0`: in the random schedules, the namespace at
+    /// any revision up to now (the contract allows any): now half of the time, a few revisions
+    /// behind (a cache that lags the last writes) a quarter, anywhere from the start a quarter.
+    fn list_recent(
+        &self,
+        key: &LeaseKey,
+        _name: &str,
+    ) -> impl Future<Output = Result<LockListing, StoreError>> + Send {
+        let client = self.client;
+        request(&self.core, client, key, move |core, lease| {
+            let now_rv = core.world.cluster_rv(lease);
+            let rv = if let Some(lag) = core.world.cache_lag {
+                now_rv.saturating_sub(lag)
+            } else if !core.world.stale_caches || core.rng.chance(50) {
+                now_rv
+            } else if core.rng.chance(50) {
+                core.rng.range(now_rv.saturating_sub(5), now_rv + 1)
+            } else {
+                core.rng.range(0, now_rv + 1)
+            };
+            let listing = core.world.list_at(lease, client, rv);
+            core.world.log(core.now, || {
+                format!(
+                    "c{client} lists lease {lease} recent {}",
+                    describe(&listing)
+                )
+            });
+            Ok(listing)
+        })
+    }
+
     /// Half the clients list after their claim instead of beside it, as an adapter that keeps
     /// a watch of the namespace does: both paths of the round run in every schedule.
     fn lists_since_locally(&self, _key: &LeaseKey, _name: &str) -> bool {

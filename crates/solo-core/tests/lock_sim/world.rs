@@ -182,6 +182,13 @@ pub struct World {
     /// renewed for longer.
     pub claim_limit: Option<u64>,
     pub waiter_ttl: u64,
+    /// Whether a LIST at `resourceVersion=0` ([`LeaseStore::list_recent`]) may answer from a
+    /// stale cache: in the random schedules; a scripted story reads the namespace as it is.
+    ///
+    /// [`LeaseStore::list_recent`]: solo_core::lock::LeaseStore::list_recent
+    pub stale_caches: bool,
+    /// A scripted story's watch caches, this many revisions behind each cluster's newest.
+    pub cache_lag: Option<u64>,
     pub trace: bool,
     pub stats: Stats,
     violation: Option<String>,
@@ -231,6 +238,8 @@ impl World {
             missing_namespaces: Vec::new(),
             claim_limit: None,
             waiter_ttl,
+            stale_caches: false,
+            cache_lag: None,
             trace: false,
             stats: Stats::default(),
             violation: None,
