@@ -149,6 +149,27 @@ pub struct SimStore {
     pub client: usize,
 }
 
+impl SimStore {
+    /// A LIST answered from a watch cache at the revision `at` picks from the cluster's newest,
+    /// logged as `how`.
+    fn cached_list(
+        &self,
+        key: &LeaseKey,
+        how: String,
+        at: impl FnOnce(&mut Core, u64) -> u64 + Send + 'static,
+    ) -> Call<Result<LockListing, StoreError>> {
+        let client = self.client;
+        request(&self.core, client, key, move |core, lease| {
+            let rv = at(core, core.world.cluster_rv(lease));
+            let listing = core.world.list_at(lease, client, rv);
+            core.world.log(core.now, || {
+                format!("c{client} lists lease {lease} {how} {}", describe(&listing))
+            });
+            Ok(listing)
+        })
+    }
+}
+
 impl LeaseStore for SimStore {
     fn get(
         &self,
@@ -242,25 +263,15 @@ impl LeaseStore for SimStore {
         _name: &str,
         resource_version: &str,
     ) -> impl Future<Output = Result<LockListing, StoreError>> + Send {
-        let client = self.client;
         let since: u64 = resource_version.parse().unwrap_or(0);
-        request(&self.core, client, key, move |core, lease| {
-            let now_rv = core.world.cluster_rv(lease);
+        self.cached_list(key, format!("since {since}"), move |core, now_rv| {
             // As old as allowed half of the time: that is where a wrong `since` shows.
             let oldest = since.min(now_rv);
-            let rv = if core.rng.chance(50) {
+            if core.rng.chance(50) {
                 oldest
             } else {
                 core.rng.range(oldest, now_rv + 1)
-            };
-            let listing = core.world.list_at(lease, client, rv);
-            core.world.log(core.now, || {
-                format!(
-                    "c{client} lists lease {lease} since {since} {}",
-                    describe(&listing)
-                )
-            });
-            Ok(listing)
+            }
         })
     }
 
@@ -272,10 +283,8 @@ impl LeaseStore for SimStore {
         key: &LeaseKey,
         _name: &str,
     ) -> impl Future<Output = Result<LockListing, StoreError>> + Send {
-        let client = self.client;
-        request(&self.core, client, key, move |core, lease| {
-            let now_rv = core.world.cluster_rv(lease);
-            let rv = if let Some(lag) = core.world.cache_lag {
+        self.cached_list(key, "recent".to_owned(), |core, now_rv| {
+            if let Some(lag) = core.world.cache_lag {
                 now_rv.saturating_sub(lag)
             } else if !core.world.stale_caches || core.rng.chance(50) {
                 now_rv
@@ -283,15 +292,7 @@ impl LeaseStore for SimStore {
                 core.rng.range(now_rv.saturating_sub(5), now_rv + 1)
             } else {
                 core.rng.range(0, now_rv + 1)
-            };
-            let listing = core.world.list_at(lease, client, rv);
-            core.world.log(core.now, || {
-                format!(
-                    "c{client} lists lease {lease} recent {}",
-                    describe(&listing)
-                )
-            });
-            Ok(listing)
+            }
         })
     }
 
