@@ -28,13 +28,13 @@ type floorProbe struct {
 	stop   func()
 }
 
-// probe creates the probe's Lease with one clientset and opens a watch of it with another.
-func (b bench) probe(ctx context.Context) floorProbe {
+// probe creates the probe's Lease `name` with one clientset and opens a watch of it with another.
+func (b bench) probe(ctx context.Context, name string) floorProbe {
 	writer := b.unlimited().CoordinationV1().Leases(b.namespace)
 	watcher := b.unlimited().CoordinationV1().Leases(b.namespace)
 	holder := "floor-writer"
 	lease, err := writer.Create(ctx, &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: "floor-probe"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -78,7 +78,7 @@ func floor(n int, benches []bench) []time.Duration {
 	ctx := context.Background()
 	probes := make([]floorProbe, len(benches))
 	for i, b := range benches {
-		probes[i] = b.probe(ctx)
+		probes[i] = b.probe(ctx, fmt.Sprintf("floor-probe-%d", len(benches)))
 		defer probes[i].stop()
 	}
 	samples := make([]time.Duration, 0, n)

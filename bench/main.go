@@ -95,7 +95,11 @@ func main() {
 		if *floorContexts != "" {
 			var over []bench
 			for _, c := range strings.Split(*floorContexts, ",") {
-				other, cleanup := benchIn(*kubeconfig, strings.TrimSpace(c), namespace)
+				if c = strings.TrimSpace(c); c == *kubecontext {
+					over = append(over, b)
+					continue
+				}
+				other, cleanup := benchIn(*kubeconfig, c, namespace)
 				defer cleanup()
 				over = append(over, other)
 			}
