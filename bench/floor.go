@@ -95,6 +95,8 @@ func floor(n int, benches []bench) []time.Duration {
 	return samples
 }
 
+// unlimited makes a clientset without client-go's client-side rate limit (5 requests per second by
+// default), which would otherwise be what the probe measures.
 func (b bench) unlimited() *kubernetes.Clientset {
 	config := rest.CopyConfig(b.config)
 	config.QPS, config.Burst = 1e6, 1e6

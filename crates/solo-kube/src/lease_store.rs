@@ -147,10 +147,10 @@ impl KubeLeaseStore {
     /// for the first [`list_recent`](LeaseStore::list_recent) of that lock in these
     /// [`Clusters`]: the lock's first look then costs no round trip of its own.
     ///
-    /// This is safe for the protocol: it times what a listing showed from when `list` returns,
-    /// which is after this LIST answered (a later observation only waits longer), and every
-    /// write it bases on the listing is a compare-and-swap at the listed resourceVersion, which
-    /// fails if anything changed since. A listing is used once; the next look lists again.
+    /// This is safe for the protocol: it times what a listing showed from when `list_recent`
+    /// returns, which is after this LIST answered (a later observation only waits longer), and
+    /// every write it bases on the listing is a compare-and-swap at the listed resourceVersion,
+    /// which fails if anything changed since. A listing is used once; the next look lists again.
     pub fn list_early(&self, key: &LeaseKey, name: &str) {
         // The future holds the client only, not these `Clusters`, which keep it.
         let api = self.api(key);
@@ -681,13 +681,15 @@ impl LeaseStore for KubeLeaseStore {
         let early = self
             .early_listings()
             .remove(&(key.clone(), name.to_owned()));
-        let listing = match (early, self.views.current(key, name)) {
-            (Some(listing), _) => listing.await?,
-            (None, Some(listing)) => listing,
-            (None, None) => {
-                let any = Some(ANY_VERSION.to_owned());
-                list_in_task(self.api(key)?, name.to_owned(), any).await?
-            }
+        let listing = match early {
+            Some(listing) => listing.await?,
+            None => match self.views.current(key, name) {
+                Some(listing) => listing,
+                None => {
+                    let any = Some(ANY_VERSION.to_owned());
+                    list_in_task(self.api(key)?, name.to_owned(), any).await?
+                }
+            },
         };
         self.views.take_listing(key, name, &listing);
         self.clusters.asked.recalled.saw(key, name, &listing);
