@@ -1,8 +1,9 @@
 // The floor probe: what one step of any Lease lock costs on this apiserver, the time from one
 // client's Lease write to another client's open watch seeing it. A handoff needs at least one such
-// step (the release seen by the next holder) and one more write (its claim). Over several
-// clusters (-floor-contexts), one such step in each at once: the step of a lock whose Leases
-// are in all of them, on this machine.
+// step (the release seen by the next holder) and one more write (its claim): the handoff floor
+// is that step followed by the watcher's own write of the Lease it saw. Over several clusters
+// (-floor-contexts), each in all of them at once: the steps of a lock whose Leases are in all
+// of them, on this machine.
 package main
 
 import (
@@ -20,12 +21,13 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// floorProbe is one writer and one watcher of the probe's Lease on one apiserver.
+// floorProbe is one writer and one watcher of the probe's Lease on one apiserver; the watcher
+// writes through its own client (the next holder's claim).
 type floorProbe struct {
-	writer coordinationclient.LeaseInterface
-	lease  *coordinationv1.Lease
-	events <-chan watch.Event
-	stop   func()
+	writer, watcher coordinationclient.LeaseInterface
+	lease           *coordinationv1.Lease
+	events          <-chan watch.Event
+	stop            func()
 }
 
 // probe creates the probe's Lease `name` with one clientset and opens a watch of it with another.
@@ -47,7 +49,7 @@ func (b bench) probe(ctx context.Context, name string) floorProbe {
 	if err != nil {
 		fail("floor probe: watch: %v", err)
 	}
-	return floorProbe{writer: writer, lease: lease, events: w.ResultChan(), stop: w.Stop}
+	return floorProbe{writer: writer, watcher: watcher, lease: lease, events: w.ResultChan(), stop: w.Stop}
 }
 
 // step writes the Lease and waits for the watch to deliver that very version.
@@ -58,7 +60,6 @@ func (p *floorProbe) step(ctx context.Context) {
 	if err != nil {
 		fail("floor probe: update lease: %v", err)
 	}
-	p.lease = lease
 	for {
 		ev, ok := <-p.events
 		if !ok {
@@ -66,30 +67,56 @@ func (p *floorProbe) step(ctx context.Context) {
 		}
 		if seen, isLease := ev.Object.(*coordinationv1.Lease); ev.Type == watch.Modified && isLease &&
 			seen.ResourceVersion == lease.ResourceVersion {
+			p.lease = seen
 			return
 		}
 	}
 }
 
+// claim is the watcher's write of the version its watch delivered, as a next holder's claim.
+func (p *floorProbe) claim(ctx context.Context) {
+	holder := "floor-watcher"
+	p.lease.Spec.HolderIdentity = &holder
+	lease, err := p.watcher.Update(ctx, p.lease, metav1.UpdateOptions{})
+	if err != nil {
+		fail("floor probe: the watcher's write: %v", err)
+	}
+	p.lease = lease
+}
+
+// inParallel runs f on every probe at once and returns when all have.
+func inParallel(probes []floorProbe, f func(p *floorProbe)) {
+	var wg sync.WaitGroup
+	for i := range probes {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(&probes[i]) }()
+	}
+	wg.Wait()
+}
+
 // floor writes the probe's Lease n times on each of `benches` (one apiserver each) at once,
 // while another client watches each, and returns, per step, the time from the writes' start to
-// the last of their events: one step of a lock whose Leases are in all of those clusters.
-func floor(n int, benches []bench) []time.Duration {
+// the last of their events: one step of a lock whose Leases are in all of those clusters. With
+// `handoff`, once every event is in, the watcher writes each Lease it saw, and the step ends
+// when the last of those writes is answered: a release seen by the next holder, then its claim.
+func floor(n int, benches []bench, handoff bool) []time.Duration {
 	ctx := context.Background()
 	probes := make([]floorProbe, len(benches))
+	name := fmt.Sprintf("floor-probe-%d", len(benches))
+	if handoff {
+		name = fmt.Sprintf("floor-probe-handoff-%d", len(benches))
+	}
 	for i, b := range benches {
-		probes[i] = b.probe(ctx, fmt.Sprintf("floor-probe-%d", len(benches)))
+		probes[i] = b.probe(ctx, name)
 		defer probes[i].stop()
 	}
 	samples := make([]time.Duration, 0, n)
 	for range n {
 		start := time.Now()
-		var wg sync.WaitGroup
-		for i := range probes {
-			wg.Add(1)
-			go func() { defer wg.Done(); probes[i].step(ctx) }()
+		inParallel(probes, func(p *floorProbe) { p.step(ctx) })
+		if handoff {
+			inParallel(probes, func(p *floorProbe) { p.claim(ctx) })
 		}
-		wg.Wait()
 		samples = append(samples, time.Since(start))
 	}
 	return samples
@@ -107,14 +134,18 @@ func (b bench) unlimited() *kubernetes.Clientset {
 	return cs
 }
 
-// runFloor prints the floor probe's figures.
+// runFloor prints the floor probe's figures: the step, then the handoff floor (the step and the
+// watcher's write).
 func runFloor(n int, benches []bench) {
 	if len(benches) == 1 {
 		fmt.Printf("floor probe: Lease write by one client -> seen by another client's watch, same apiserver\n")
-		summaryOf("floor", "lease-write-watch", "Lease write -> other client's watch event", floor(n, benches))
+		summaryOf("floor", "lease-write-watch", "Lease write -> other client's watch event", floor(n, benches, false))
+		summaryOf("floor", "lease-write-watch-write", "... -> that client's write of it answered", floor(n, benches, true))
 		return
 	}
 	fmt.Printf("floor probe over %d clusters: one Lease write in each at once -> the last seen by its watch\n", len(benches))
 	summaryOf("floor", fmt.Sprintf("lease-write-watch-%dclusters", len(benches)),
-		fmt.Sprintf("Lease writes in %d clusters -> last watch event", len(benches)), floor(n, benches))
+		fmt.Sprintf("Lease writes in %d clusters -> last watch event", len(benches)), floor(n, benches, false))
+	summaryOf("floor", fmt.Sprintf("lease-write-watch-write-%dclusters", len(benches)),
+		"... -> the watcher's writes of them answered", floor(n, benches, true))
 }

@@ -18,8 +18,9 @@
 // e.g. `handoff_p50_ms clientgo-default 1234.5`, that scripts/bench.sh turns into ratios.
 //
 // With -etcd it also runs etcd's concurrency.Mutex on that etcd (etcd.go), and it always runs the
-// floor probe (floor.go): a Lease write by one client seen by another client's watch, and with
-// -floor-contexts the same step in several clusters at once.
+// floor probe (floor.go): a Lease write by one client seen by another client's watch, then the
+// same followed by that client's write (the handoff floor), and with -floor-contexts both in
+// several clusters at once.
 //
 // Usage: clientgo-bench -kubeconfig target/testenv-bench/kubeconfig -context cluster-1 [-etcd URL]
 // [-floor-contexts cluster-1,cluster-2,cluster-3] [-peers clientgo,etcd,floor]

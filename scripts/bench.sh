@@ -177,7 +177,9 @@ ge() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "") print 
   echo
   echo "The **floor probe** (bench/floor.go) is one step of any Lease lock on these apiservers: the time from"
   echo "one client's Lease write to another client's open watch seeing it, on the same apiserver (no"
-  echo "client-side rate limit). A handoff costs at least that step plus the next holder's write."
+  echo "client-side rate limit). A handoff costs at least that step plus the next holder's write: the"
+  echo "**handoff floor** is that step followed by the watching client's own write of the Lease it saw"
+  echo "(answered), the two writes and one watch event that issue 13 names as a handoff's minimum."
   echo "**etcd's \`concurrency.Mutex\`** (bench/etcd.go) runs on the etcd under the apiservers: the lock"
   echo "closest to the store's limit (one watch on the predecessor's key; no apiserver in the path)."
   echo
@@ -185,12 +187,16 @@ ge() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "") print 
   echo "|---|---:|---:|"
   echo "| floor: Lease write -> other client's watch | $(fig1 floor_p50_ms/lease-write-watch) | $(fig1 floor_p99_ms/lease-write-watch) |"
   echo "| floor over 3 clusters: a write in each at once -> the last event | $(fig1 floor_p50_ms/lease-write-watch-3clusters) | $(fig1 floor_p99_ms/lease-write-watch-3clusters) |"
+  echo "| handoff floor: write -> other client's watch -> its write | $(fig1 floor_p50_ms/lease-write-watch-write) | $(fig1 floor_p99_ms/lease-write-watch-write) |"
+  echo "| handoff floor over 3 clusters: the same in each at once | $(fig1 floor_p50_ms/lease-write-watch-write-3clusters) | $(fig1 floor_p99_ms/lease-write-watch-write-3clusters) |"
   echo "| etcd concurrency.Mutex handoff | $(fig1 handoff_p50_ms/etcd-mutex) | $(fig1 handoff_p99_ms/etcd-mutex) |"
   echo
   echo "Solo's handoff as a multiple of the floor (p50): over 1 cluster $(ratio handoff_p50_ms/solo-1cluster floor_p50_ms/lease-write-watch),"
   echo "over 3 clusters $(ratio handoff_p50_ms/solo-3clusters floor_p50_ms/lease-write-watch); etcd's mutex $(ratio handoff_p50_ms/etcd-mutex floor_p50_ms/lease-write-watch)."
   echo "The same step over 3 clusters at once costs $(ratio floor_p50_ms/lease-write-watch-3clusters floor_p50_ms/lease-write-watch) the one-cluster floor on this machine (3 apiservers"
   echo "and one etcd on its cores); solo's handoff over 3 clusters is $(ratio handoff_p50_ms/solo-3clusters floor_p50_ms/lease-write-watch-3clusters) that 3-cluster floor."
+  echo "Against the handoff floor, solo's handoff is $(ratio handoff_p50_ms/solo-1cluster floor_p50_ms/lease-write-watch-write) over 1 cluster and $(ratio handoff_p50_ms/solo-3clusters floor_p50_ms/lease-write-watch-write-3clusters) over 3"
+  echo "(each against the floor over as many clusters); the handoff floor over 3 clusters is $(ratio floor_p50_ms/lease-write-watch-write-3clusters floor_p50_ms/lease-write-watch-write) the one-cluster one."
   echo
   echo "## The lock under contention (issue 13)"
   echo
@@ -223,7 +229,8 @@ ge() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "") print 
   echo "- 8 contenders each holding once over 3 clusters at least 3× faster than client-go tuned: **$(le "$(num contenders_mean_ms/solo-3clusters)" "$(num contenders_mean_ms/clientgo-tuned)" 0.3333)** ($(ratio contenders_mean_ms/clientgo-tuned contenders_mean_ms/solo-3clusters))."
   echo "- Handoff p50 over 3 clusters at most 1.3× the 1-cluster handoff: **$(le "$(num handoff_p50_ms/solo-3clusters)" "$(num handoff_p50_ms/solo-1cluster)" 1.3)** ($(ratio handoff_p50_ms/solo-3clusters handoff_p50_ms/solo-1cluster));"
   echo "  and at most 1.5× the floor probe: **$(le "$(num handoff_p50_ms/solo-3clusters)" "$(num floor_p50_ms/lease-write-watch)" 1.5)** ($(ratio handoff_p50_ms/solo-3clusters floor_p50_ms/lease-write-watch))."
-  echo "  For scale: the floor's own step over 3 clusters at once is $(ratio floor_p50_ms/lease-write-watch-3clusters floor_p50_ms/lease-write-watch) the one-cluster floor here, and a handoff is two such steps."
+  echo "  For scale: the floor's own step over 3 clusters at once is $(ratio floor_p50_ms/lease-write-watch-3clusters floor_p50_ms/lease-write-watch) the one-cluster floor here, and a handoff is two such steps;"
+  echo "  the handoff floor (two writes and one event) over 3 clusters is $(ratio floor_p50_ms/lease-write-watch-write-3clusters floor_p50_ms/lease-write-watch-write) the one over 1, and solo's 3-cluster handoff is $(ratio handoff_p50_ms/solo-3clusters floor_p50_ms/lease-write-watch-write-3clusters) the 3-cluster handoff floor."
   echo "- 32 contenders with 3 s leases finish with no storm (409s per section below 0.5): **$(awk -v a="$(num contention_409_per_section/storm-32)" 'BEGIN { if (a == "") print "n/a"; else print (a < 0.5) ? "met" : "NOT met" }')**."
   echo
   echo "## Solo's published baseline (not measured)"
