@@ -164,7 +164,7 @@ fn sabotage_named(name: &str) -> Option<Sabotage> {
 fn schedules_that_once_failed_keep_every_rule() {
     let seeds = [
         6, 22, 26, 36, 41, 48, 8189, 11503, 14594, 20300, 26850, 31571, 60324, 62517, 63788, 81877,
-        90535, 101879, 344, 989, 5695, 92, 2483, 45944, 63752, 73369,
+        90535, 101879, 344, 989, 5695, 92, 2483, 45944, 63752, 73369, 142975,
     ];
     let failures: Vec<String> = seeds
         .into_iter()

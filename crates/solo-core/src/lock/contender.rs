@@ -597,7 +597,6 @@ where
         }))
         .await;
         self.must_list = false;
-        let now = self.clock.mono_now();
         for (i, result) in lists.into_iter().enumerate() {
             match result {
                 Ok(mut listing) => {
@@ -617,6 +616,11 @@ where
                             Err(e) => return Err(LockError::store(key, e)),
                         }
                     }
+                    // Timed from now, after the GET above if there was one: a record is
+                    // observed once its read has answered, never earlier, or its holder
+                    // would expire on our clock before its own validity ends (by as long as
+                    // the GET took: a slow link).
+                    let now = self.clock.mono_now();
                     self.take_listing(i, listing, now, true);
                     self.slots[i].listed &= !matches!(looks[i], Look::Since(_));
                 }
