@@ -274,6 +274,73 @@ fn a_first_look_from_a_cache_behind_a_release_does_not_call_the_lock_busy() {
     assert_eq!(*epoch.borrow(), Some(2));
 }
 
+/// A Lease that a LIST did not show (here a watch cache behind its creation; in a cluster, one
+/// without the lock's label) is read by name, and the holder that read shows is timed from
+/// when it answered: bob's read takes 6 s over a slow link, carol claims meanwhile and then
+/// stops renewing, and bob must not take her Leases before her validity ends. Timed from
+/// before the read (simulated schedule 142975), her holder expired on bob's clock as early as
+/// the read was long, and bob entered while her lock was still valid.
+#[test]
+fn a_holder_read_over_a_slow_link_is_timed_from_the_answer() {
+    // One Lease: a claim there that fails is not followed by a LIST, so the next look is the
+    // cache's again.
+    let key = solo_core::lock::LeaseKey::new("cluster-1", "net");
+    let mut h = Harness::with_keys(11, 3, 30, vec![key]);
+    let mut alice = h.contender(0, "alice@example.com", 0);
+    let mut bob = h.contender(1, "bob@example.com", 0);
+    let mut carol = h.contender(2, "carol@example.com", 0);
+    // Alice creates the Lease and releases it at once: it exists, free.
+    h.spawn(0, async move {
+        let held = alice
+            .acquire(WaitPolicy::NoWait, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        held.release().await.unwrap_or_else(|e| panic!("{e}"));
+    });
+    let (clock, core) = (h.clock(0), std::sync::Arc::clone(&h.core));
+    let entered = shared(None);
+    let bob_entered = Rc::clone(&entered);
+    h.spawn(1, async move {
+        sleep_secs(&clock, 5.0).await;
+        {
+            let mut core = lock_sim::exec::lock(&core);
+            // Bob's cache is from before the Lease existed: his claim finds it (409), and he
+            // reads it by name, 6 s away.
+            core.world.cache_lag = Some(10);
+            core.world.slow_gets = Some((1, 6_000_000));
+        }
+        let held = bob
+            .acquire(WaitPolicy::Forever, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        *bob_entered.borrow_mut() = Some(solo_core::lock::Clock::mono_now(&*clock));
+        drop(held);
+    });
+    let (clock, core) = (h.clock(0), std::sync::Arc::clone(&h.core));
+    let valid = shared(None);
+    let carol_valid = Rc::clone(&valid);
+    h.spawn(2, async move {
+        sleep_secs(&clock, 10.0).await;
+        // While bob's read is on its way; the caches have caught up.
+        lock_sim::exec::lock(&core).world.cache_lag = None;
+        let held = carol
+            .acquire(WaitPolicy::NoWait, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("carol: {e}"));
+        *carol_valid.borrow_mut() = held.valid_until();
+        // She works on and never renews (a paused process): her Leases expire.
+        sleep_secs(&clock, 120.0).await;
+        drop(held);
+    });
+    h.run();
+    let (entered, valid) = (*entered.borrow(), *valid.borrow());
+    let (entered, valid) = (entered.expect("bob holds"), valid.expect("carol held"));
+    assert!(
+        entered >= valid,
+        "bob entered at {entered:?}, while carol's lock was valid until {valid:?}"
+    );
+}
+
 #[test]
 fn an_unreachable_cluster_is_named_and_the_other_claims_are_released() {
     let mut h = Harness::new(6, 1, 30);

@@ -84,9 +84,20 @@ fn request<T: Send + 'static>(
     key: &LeaseKey,
     apply: impl FnOnce(&mut Core, usize) -> Result<T, StoreError> + Send + 'static,
 ) -> Call<Result<T, StoreError>> {
+    request_taking(core, client, key, None, apply)
+}
+
+/// A request that takes `there` (else a drawn network delay) to reach its cluster.
+fn request_taking<T: Send + 'static>(
+    core: &Arc<Mutex<Core>>,
+    client: usize,
+    key: &LeaseKey,
+    there: Option<u64>,
+    apply: impl FnOnce(&mut Core, usize) -> Result<T, StoreError> + Send + 'static,
+) -> Call<Result<T, StoreError>> {
     let lease = lock(core).world.lease_index(key);
     Call::new(core, move |core, reply| {
-        let there = core.net_delay();
+        let there = there.unwrap_or_else(|| core.net_delay());
         core.after(there, move |core| {
             land(core, client, lease, Box::new(apply), reply)
         });
@@ -177,7 +188,11 @@ impl LeaseStore for SimStore {
         _name: &str,
     ) -> impl Future<Output = Result<Option<Versioned<LeaseRecord>>, StoreError>> + Send {
         let client = self.client;
-        request(&self.core, client, key, move |core, lease| {
+        let slow = lock(&self.core)
+            .world
+            .slow_gets
+            .and_then(|(c, delay)| (c == client).then_some(delay));
+        request_taking(&self.core, client, key, slow, move |core, lease| {
             Ok(core.world.read(lease, client))
         })
     }
@@ -267,7 +282,9 @@ impl LeaseStore for SimStore {
         self.cached_list(key, format!("since {since}"), move |core, now_rv| {
             // As old as allowed half of the time: that is where a wrong `since` shows.
             let oldest = since.min(now_rv);
-            if core.rng.chance(50) {
+            if let Some(lag) = core.world.cache_lag {
+                now_rv.saturating_sub(lag).clamp(oldest, now_rv)
+            } else if core.rng.chance(50) {
                 oldest
             } else {
                 core.rng.range(oldest, now_rv + 1)

@@ -189,6 +189,9 @@ pub struct World {
     pub stale_caches: bool,
     /// A scripted story's watch caches, this many revisions behind each cluster's newest.
     pub cache_lag: Option<u64>,
+    /// A scripted story's slow link: (client, delay) makes every GET by name of that client
+    /// take that long to reach its cluster.
+    pub slow_gets: Option<(usize, u64)>,
     pub trace: bool,
     pub stats: Stats,
     violation: Option<String>,
@@ -240,6 +243,7 @@ impl World {
             waiter_ttl,
             stale_caches: false,
             cache_lag: None,
+            slow_gets: None,
             trace: false,
             stats: Stats::default(),
             violation: None,
