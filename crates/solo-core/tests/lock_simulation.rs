@@ -2,7 +2,8 @@
 //! contenders over 3 clusters, with random delays, reordering, crashes, pauses past the lease,
 //! partitions, foreign holders and wall clocks skewed by up to ±30 s.
 //!
-//! - `cargo test -p solo-core --test lock_simulation` runs 10,000 schedules (seeds 0..10000);
+//! - `cargo test -p solo-core --test lock_simulation` runs 10,000 schedules (seeds 0..10000),
+//!   and 5,000 more where one client's link to one cluster turns slow for a while;
 //! - `SOLO_SIM_SCHEDULES=1000000` runs more, `SOLO_SIM_FIRST_SEED=<n>` starts elsewhere;
 //! - `SOLO_SIM_SEED=<n> ... replay -- --nocapture` replays one schedule (`SOLO_SIM_TRACE=1`
 //!   prints every lease write, critical section and fault).
@@ -13,7 +14,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use lock_sim::{Failure, Sabotage, Stats, run_schedule};
+use lock_sim::{Failure, Sabotage, Stats, run_schedule, run_schedule_with};
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
@@ -23,18 +24,19 @@ fn env_u64(name: &str) -> Option<u64> {
 /// the first failure breaks `rule` (its message starts with it). `unseen` says what went
 /// unnoticed if nothing failed.
 fn assert_caught(sabotage: Sabotage, schedules: u64, rule: &str, unseen: &str) {
-    let (failures, _, _) = run_many(0, schedules, sabotage, 1, 1);
+    let (failures, _, _) = run_many(0, schedules, sabotage, false, 1, 1);
     let found = failures.first().expect(unseen);
     eprintln!("caught as expected: {found}");
     assert!(found.message.starts_with(rule), "{found}");
 }
 
-/// Runs `count` schedules from `first` on every core; returns the failures (at most a few) and
-/// the summed statistics.
+/// Runs `count` schedules from `first` (with `slow_links`, see [`run_schedule_with`]) on every
+/// core; returns the failures (at most a few) and the summed statistics.
 fn run_many(
     first: u64,
     count: u64,
     sabotage: Sabotage,
+    slow_links: bool,
     stop_after: usize,
     threads: usize,
 ) -> (Vec<Failure>, Stats, u64) {
@@ -52,7 +54,7 @@ fn run_many(
                     {
                         break;
                     }
-                    match run_schedule(seed, sabotage, false) {
+                    match run_schedule_with(seed, sabotage, false, slow_links) {
                         Ok(outcome) => {
                             local.0 += outcome.stats;
                             local.1 += outcome.sim_time;
@@ -89,7 +91,8 @@ fn every_schedule_keeps_mutual_exclusion_fencing_fifo_and_progress() {
         || std::thread::available_parallelism().map_or(2, |n| n.get()),
         |n| n.max(1) as usize,
     );
-    let (failures, stats, sim_time) = run_many(first, count, Sabotage::default(), 5, threads);
+    let (failures, stats, sim_time) =
+        run_many(first, count, Sabotage::default(), false, 5, threads);
     eprintln!(
         "lock simulation: {count} schedules (seeds {first}..{}) in {:.1?}: {} critical sections, {} fenced writes \
          accepted and {} refused, {} locks lost, {} FIFO checks, {} lease writes, {} ticket writes, {:.1} h simulated",
@@ -113,6 +116,27 @@ fn every_schedule_keeps_mutual_exclusion_fencing_fifo_and_progress() {
     );
 }
 
+/// The same rules with a link that turns slow in every other schedule (issue 15's class: a
+/// read timed from before it was sent once broke mutual exclusion there).
+/// `SOLO_SIM_SLOW_SCHEDULES` sets how many (5,000 by default, from `SOLO_SIM_FIRST_SEED`).
+#[test]
+fn every_schedule_over_slow_links_keeps_every_rule() {
+    if env_u64("SOLO_SIM_SEED").is_some() {
+        return;
+    }
+    let count = env_u64("SOLO_SIM_SLOW_SCHEDULES").unwrap_or(5_000);
+    let first = env_u64("SOLO_SIM_FIRST_SEED").unwrap_or(0);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (failures, stats, _) = run_many(first, count, Sabotage::default(), true, 5, threads);
+    eprintln!(
+        "lock simulation over slow links: {count} schedules (seeds {first}..{}): {} critical sections",
+        first + count,
+        stats.entries
+    );
+    let report: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    assert!(failures.is_empty(), "{}", report.join("\n"));
+}
+
 #[test]
 fn replay() {
     let seed = env_u64("SOLO_SIM_SEED").unwrap_or(1);
@@ -122,7 +146,9 @@ fn replay() {
         .ok()
         .and_then(|name| sabotage_named(&name))
         .unwrap_or_default();
-    match run_schedule(seed, sabotage, trace) {
+    // SOLO_SIM_SLOW_LINKS=1 replays a schedule of `every_schedule_over_slow_links_...`.
+    let slow_links = std::env::var("SOLO_SIM_SLOW_LINKS").is_ok_and(|v| v != "0");
+    match run_schedule_with(seed, sabotage, trace, slow_links) {
         Ok(outcome) => eprintln!("schedule {seed}: ok, {outcome:?}"),
         Err(failure) => panic!("{failure}"),
     }
@@ -159,7 +185,8 @@ fn sabotage_named(name: &str) -> Option<Sabotage> {
 /// request tried again after it gave up that claimed on its old look (FIFO: 62517), a lock
 /// found expired as it was taken whose tickets had gone with it (FIFO: 5695), a head that
 /// waited on a holder it had read after a lost race but never timed, which then crashed
-/// (progress: 45944, 63752, 73369, with first looks from the cache).
+/// (progress: 45944, 63752, 73369, with first looks from the cache), a holder read by name
+/// after a LIST and timed from before that read (mutual exclusion: 142975).
 #[test]
 fn schedules_that_once_failed_keep_every_rule() {
     let seeds = [

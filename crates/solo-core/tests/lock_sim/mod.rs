@@ -50,13 +50,20 @@ pub struct Outcome {
 pub struct Failure {
     pub seed: u64,
     pub message: String,
+    /// Whether it ran with slow links ([`run_schedule_with`]).
+    pub slow_links: bool,
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let slow = if self.slow_links {
+            "SOLO_SIM_SLOW_LINKS=1 "
+        } else {
+            ""
+        };
         write!(
             f,
-            "schedule {} failed: {}\n  replay: SOLO_SIM_SEED={} cargo test -p solo-core --test lock_simulation replay -- --nocapture\n  (add SOLO_SIM_TRACE=1 for a trace)",
+            "schedule {} failed: {}\n  replay: {slow}SOLO_SIM_SEED={} cargo test -p solo-core --test lock_simulation replay -- --nocapture\n  (add SOLO_SIM_TRACE=1 for a trace)",
             self.seed, self.message, self.seed
         )
     }
@@ -70,6 +77,18 @@ struct Script {
 
 /// Runs schedule `seed`.
 pub fn run_schedule(seed: u64, sabotage: Sabotage, trace: bool) -> Result<Outcome, Failure> {
+    run_schedule_with(seed, sabotage, trace, false)
+}
+
+/// Runs schedule `seed`; with `slow_links`, every other time one client's link to one cluster
+/// also turns slow for a while (0.5 to 6 s more each way), drawn apart from the rest of the
+/// schedule, which stays as it was.
+pub fn run_schedule_with(
+    seed: u64,
+    sabotage: Sabotage,
+    trace: bool,
+    slow_links: bool,
+) -> Result<Outcome, Failure> {
     let mut rng = Rng::new(seed);
     let two_namespaces = rng.chance(25);
     let mut keys = vec![
@@ -86,6 +105,7 @@ pub fn run_schedule(seed: u64, sabotage: Sabotage, trace: bool) -> Result<Outcom
     }
     let lock_set = LockSet::new("my-network", keys.clone()).map_err(|e| Failure {
         seed,
+        slow_links,
         message: e.to_string(),
     })?;
     let lease_secs = [10, 15, 30][rng.below(3)];
@@ -163,6 +183,24 @@ pub fn run_schedule(seed: u64, sabotage: Sabotage, trace: bool) -> Result<Outcom
         let (from, length) = (rng.range(0, 90 * SECOND), rng.range(lease / 2, 2 * lease));
         world.hangs.push((rng.below(3), from, from + length));
     }
+    let mut links = Rng::new(seed.rotate_left(29) ^ 0x5_1015);
+    if slow_links && links.chance(50) {
+        // Half of them at the start, where first looks and the Leases' creation meet.
+        let start = if links.chance(50) { 10 } else { 90 };
+        let (from, length) = (
+            links.range(0, start * SECOND),
+            links.range(2 * SECOND, 2 * lease),
+        );
+        let delay = links.range(SECOND / 2, 6 * SECOND);
+        let (client, cluster) = (links.below(contenders), links.below(3));
+        world
+            .slow_links
+            .push((client, cluster, from, from + length, delay));
+        // Its requests may take a TTL: it may be judged dead, and overtaken.
+        world.contenders[client]
+            .disruptions
+            .push((from, from + length + 2 * delay));
+    }
     for &(client, _, from, to) in &world.partitions {
         world.contenders[client].disruptions.push((from, to));
     }
@@ -209,7 +247,11 @@ pub fn run_schedule(seed: u64, sabotage: Sabotage, trace: bool) -> Result<Outcom
     let bound = 3_600 * SECOND;
     let end = executor.run(bound, 2_000_000);
     let core = lock(&shared);
-    let failure = |message: String| Failure { seed, message };
+    let failure = |message: String| Failure {
+        seed,
+        message,
+        slow_links,
+    };
     match end {
         RunEnd::Finished => Ok(Outcome {
             stats: core.world.stats,

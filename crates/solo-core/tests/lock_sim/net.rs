@@ -97,7 +97,8 @@ fn request_taking<T: Send + 'static>(
 ) -> Call<Result<T, StoreError>> {
     let lease = lock(core).world.lease_index(key);
     Call::new(core, move |core, reply| {
-        let there = there.unwrap_or_else(|| core.net_delay());
+        let there = there
+            .unwrap_or_else(|| core.net_delay() + core.world.slowness(client, lease, core.now));
         core.after(there, move |core| {
             land(core, client, lease, Box::new(apply), reply)
         });
@@ -131,7 +132,7 @@ fn land<T: Send + 'static>(
     } else {
         apply(core, lease)
     };
-    let back = core.net_delay();
+    let back = core.net_delay() + core.world.slowness(client, lease, now);
     core.after(back, move |_| deliver(&reply, result));
 }
 

@@ -192,6 +192,9 @@ pub struct World {
     /// A scripted story's slow link: (client, delay) makes every GET by name of that client
     /// take that long to reach its cluster.
     pub slow_gets: Option<(usize, u64)>,
+    /// (client, cluster, from, to, delay): a link that turns slow, each request of that client
+    /// to that cluster and each answer taking `delay` more.
+    pub slow_links: Vec<(usize, usize, u64, u64, u64)>,
     pub trace: bool,
     pub stats: Stats,
     violation: Option<String>,
@@ -244,6 +247,7 @@ impl World {
             stale_caches: false,
             cache_lag: None,
             slow_gets: None,
+            slow_links: Vec::new(),
             trace: false,
             stats: Stats::default(),
             violation: None,
@@ -280,6 +284,18 @@ impl World {
         self.partitions
             .iter()
             .any(|&(c, k, from, to)| c == client && k == cluster && from <= now && now < to)
+    }
+
+    /// How much longer a request or answer between `client` and the cluster of `lease` takes
+    /// at `now`: its link's slowness.
+    pub fn slowness(&self, client: usize, lease: usize, now: u64) -> u64 {
+        let cluster = self.leases[lease].cluster;
+        self.slow_links
+            .iter()
+            .filter(|&&(c, k, from, to, _)| c == client && k == cluster && from <= now && now < to)
+            .map(|&(.., delay)| delay)
+            .max()
+            .unwrap_or(0)
     }
 
     /// When the apiserver of the cluster of `lease` resumes, if it is stopped at `now`.
