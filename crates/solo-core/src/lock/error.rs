@@ -134,8 +134,9 @@ pub enum LockError {
     /// The lock is no longer ours: stop, never continue without it.
     #[error("lost the lock: lease in {key}: {reason}")]
     Lost { key: LeaseKey, reason: String },
-    /// A release left leases held: their clusters failed; they expire after the hold duration.
-    #[error("released {} lease(s), but {} still held until they expire: {}", .released.len(), .still_held.len(), still_held_text(.still_held))]
+    /// A release could not free every lease: their clusters failed (a try that got no answer
+    /// may still have landed); they expire after the hold duration.
+    #[error("released {} lease(s), but {} may still be held until they expire: {}", .released.len(), .still_held.len(), still_held_text(.still_held))]
     Release {
         released: Vec<LeaseKey>,
         still_held: Vec<(LeaseKey, StoreError)>,
