@@ -186,12 +186,13 @@ fn sabotage_named(name: &str) -> Option<Sabotage> {
 /// found expired as it was taken whose tickets had gone with it (FIFO: 5695), a head that
 /// waited on a holder it had read after a lost race but never timed, which then crashed
 /// (progress: 45944, 63752, 73369, with first looks from the cache), a holder read by name
-/// after a LIST and timed from before that read (mutual exclusion: 142975).
+/// after a LIST and timed from before that read (mutual exclusion: 142975), a lock taken with
+/// little validity left whose renewals waited for its ticket deletion (stop in time: 1134613).
 #[test]
 fn schedules_that_once_failed_keep_every_rule() {
     let seeds = [
         6, 22, 26, 36, 41, 48, 8189, 11503, 14594, 20300, 26850, 31571, 60324, 62517, 63788, 81877,
-        90535, 101879, 344, 989, 5695, 92, 2483, 45944, 63752, 73369, 142975,
+        90535, 101879, 344, 989, 5695, 92, 2483, 45944, 63752, 73369, 142975, 1134613,
     ];
     let failures: Vec<String> = seeds
         .into_iter()

@@ -233,6 +233,19 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
         }
     }
 
+    /// [`drop_tickets_beside`](Self::drop_tickets_beside), cut short at `deadline` (the lock's
+    /// validity): a deletion still unanswered then must not hold up the renewals' verdict, or
+    /// the work would stop up to a request timeout late. A deletion cut short is tried again
+    /// by the next renewal, or by the release.
+    async fn drop_tickets_until(&self, deadline: Duration) {
+        let left = deadline.saturating_sub(self.clock.mono_now());
+        let _ = select(
+            pin!(self.drop_tickets_beside()),
+            pin!(self.clock.sleep(left)),
+        )
+        .await;
+    }
+
     fn ticket_deletion(&self) -> TicketDeletion<S, C> {
         TicketDeletion {
             lock_set: self.lock_set.clone(),
@@ -408,7 +421,6 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
     /// was deleted, or could not be renewed in time; after that the lock is never valid again
     /// (and [`release`](Self::release) frees the leases that are still ours).
     pub async fn renew_once(&self) -> Result<(), LockError> {
-        let tickets = self.drop_tickets_beside();
         let (leases, deadline) = {
             let state = locked(&self.state);
             if let Some((key, reason)) = &state.lost {
@@ -433,7 +445,7 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
                     .into_iter()
                     .map(|(key, current)| self.renew_lease(key, current, deadline)),
             ),
-            tickets,
+            self.drop_tickets_until(deadline),
         )
         .await;
         let failure = results.into_iter().find_map(|r| match r {
@@ -565,8 +577,8 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
     /// [`release`](Self::release). It deletes our tickets beside its renewals, which wakes our
     /// successor.
     pub async fn renew_loop(&self) -> LockError {
-        // Our tickets go beside the renewals, never before them: a lock taken with little
-        // validity left must still stop by `valid_until`.
+        // Our tickets go beside the renewals, never before them, and never past the lock's
+        // validity: a lock taken with little validity left must still stop by `valid_until`.
         let renewals = async {
             loop {
                 let next = {
@@ -588,9 +600,15 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
                 }
             }
         };
-        futures::future::join(self.drop_tickets_beside(), renewals)
-            .await
-            .1
+        let valid_until = locked(&self.state).valid_until().unwrap_or_default();
+        let beside = async {
+            self.drop_tickets_until(valid_until).await;
+            std::future::pending::<std::convert::Infallible>().await
+        };
+        match select(pin!(renewals), pin!(beside)).await {
+            Either::Left((error, _)) => error,
+            Either::Right((never, _)) => match never {},
+        }
     }
 
     /// Releases every lease at once, in parallel, with no sleep: clears its holder and its
