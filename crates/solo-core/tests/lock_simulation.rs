@@ -187,12 +187,16 @@ fn sabotage_named(name: &str) -> Option<Sabotage> {
 /// waited on a holder it had read after a lost race but never timed, which then crashed
 /// (progress: 45944, 63752, 73369, with first looks from the cache), a holder read by name
 /// after a LIST and timed from before that read (mutual exclusion: 142975), a lock taken with
-/// little validity left whose renewals waited for its ticket deletion (stop in time: 1134613).
+/// little validity left whose renewals waited for its ticket deletion (stop in time: 1134613),
+/// a waiter whose heartbeat lost its race and whose looks, no older than what it knew, showed
+/// its ticket's older version again and again until it was judged dead (FIFO: 1376913,
+/// 1613995).
 #[test]
 fn schedules_that_once_failed_keep_every_rule() {
     let seeds = [
         6, 22, 26, 36, 41, 48, 8189, 11503, 14594, 20300, 26850, 31571, 60324, 62517, 63788, 81877,
-        90535, 101879, 344, 989, 5695, 92, 2483, 45944, 63752, 73369, 142975, 1134613,
+        90535, 101879, 344, 989, 5695, 92, 2483, 45944, 63752, 73369, 142975, 1134613, 1376913,
+        1613995,
     ];
     let failures: Vec<String> = seeds
         .into_iter()

@@ -104,6 +104,10 @@ struct Slot {
     ticket: Option<Versioned<Waiter>>,
     /// When we sent the write that last stamped our ticket's heartbeat.
     ticket_sent: Option<Duration>,
+    /// Our heartbeat here lost its race (a heartbeat of ours landed unanswered, or a LIST
+    /// showed us an older version of our ticket): the next look here is a consistent LIST. A
+    /// LIST no older than what we know may show the older version again, every time.
+    ticket_race_lost: bool,
     /// The watch on the Lease while we wait for it, with the resourceVersion it started from.
     watch: Option<(String, LeaseWatch)>,
     /// Transient failures in a row here (unreachable, busy, timed out): while above zero, what
@@ -277,6 +281,7 @@ where
                 listed: false,
                 list_version: None,
                 unlabelled: false,
+                ticket_race_lost: false,
                 claim_sent: None,
                 taken_clean: None,
                 ticket: None,
@@ -577,6 +582,7 @@ where
             .map(|slot| {
                 let look = match (consistent, slot.newest_version()) {
                     (true, _) => Look::Consistent,
+                    (false, _) if slot.ticket_race_lost => Look::Consistent,
                     (false, Some(version)) => Look::Since(version),
                     (false, None) if slot.knows_nothing() => Look::Recent,
                     (false, None) => Look::Consistent,
@@ -623,6 +629,9 @@ where
                     let now = self.clock.mono_now();
                     self.take_listing(i, listing, now, true);
                     self.slots[i].listed &= !matches!(looks[i], Look::Since(_));
+                    if looks[i] == Look::Consistent {
+                        self.slots[i].ticket_race_lost = false;
+                    }
                 }
                 Err(e) if e.is_transient() && waits => {
                     let slot = &mut self.slots[i];
@@ -1049,6 +1058,7 @@ where
                         Err(StoreError::Conflict | StoreError::NotFound) => {
                             slot.ticket = None;
                             slot.ticket_sent = None;
+                            slot.ticket_race_lost = true;
                             return Ok(true);
                         }
                         Err(e) if e.is_transient() => {

@@ -8,10 +8,12 @@
 //!
 //! 1. **look**: lists every namespace in parallel, one request each (the Lease and every
 //!    ticket at one resourceVersion); a request already waiting decides on what its open
-//!    watches delivered instead. None of these LISTs waits for the API server's cache to reach
+//!    watches delivered instead. These LISTs do not wait for the API server's cache to reach
 //!    the newest revision: a request's first look takes whatever version the cache has
 //!    ([`LeaseStore::list_recent`]), a later one a version no older than what it knows
-//!    ([`LeaseStore::list_since`]). Either may be stale: a request that does not wait looks
+//!    ([`LeaseStore::list_since`]). Only where its own heartbeat just lost a race is the look
+//!    consistent: a stale one could show its ticket's older version every time, and every
+//!    heartbeat would lose. Either may be stale: a request that does not wait looks
 //!    again with a consistent LIST ([`LeaseStore::list`]) before it calls the lock busy, and
 //!    only a snapshot taken where the request knew nothing (a first look, or a consistent
 //!    one) may spare the round its LIST (3.). A newcomer whose adapter remembers every Lease free after a clean
