@@ -226,21 +226,17 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
     }
 
     /// [`drop_tickets`](Self::drop_tickets) beside a renewal, which must never wait for it: does
-    /// nothing while another deletion is under way.
-    async fn drop_tickets_beside(&self) {
-        if let Some(_one_at_a_time) = self.dropping_tickets.try_lock() {
-            self.ticket_deletion().run().await;
-        }
-    }
-
-    /// [`drop_tickets_beside`](Self::drop_tickets_beside), cut short at `deadline` (the lock's
+    /// nothing while another deletion is under way, and is cut short at `deadline` (the lock's
     /// validity): a deletion still unanswered then must not hold up the renewals' verdict, or
     /// the work would stop up to a request timeout late. A deletion cut short is tried again
     /// by the next renewal, or by the release.
-    async fn drop_tickets_until(&self, deadline: Duration) {
+    async fn drop_tickets_beside(&self, deadline: Duration) {
+        let Some(_one_at_a_time) = self.dropping_tickets.try_lock() else {
+            return;
+        };
         let left = deadline.saturating_sub(self.clock.mono_now());
         let _ = select(
-            pin!(self.drop_tickets_beside()),
+            pin!(self.ticket_deletion().run()),
             pin!(self.clock.sleep(left)),
         )
         .await;
@@ -445,7 +441,7 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
                     .into_iter()
                     .map(|(key, current)| self.renew_lease(key, current, deadline)),
             ),
-            self.drop_tickets_until(deadline),
+            self.drop_tickets_beside(deadline),
         )
         .await;
         let failure = results.into_iter().find_map(|r| match r {
@@ -602,7 +598,7 @@ impl<S: LeaseStore, C: Clock> HeldLock<S, C> {
         };
         let valid_until = locked(&self.state).valid_until().unwrap_or_default();
         let beside = async {
-            self.drop_tickets_until(valid_until).await;
+            self.drop_tickets_beside(valid_until).await;
             std::future::pending::<std::convert::Infallible>().await
         };
         match select(pin!(renewals), pin!(beside)).await {

@@ -81,9 +81,9 @@
 //!   observer's monotonic clock from when it *saw* a record (once the read that showed it has
 //!   answered, never from before: a slow read would shorten the hold by its length), and the
 //!   holder counts its validity from when it *sent* the renewal, minus the safety margin, so
-//!   wall-clock skew cannot break it. It assumes monotonic clocks run at about the same rate and count suspended time
-//!   ([`Clock::mono_now`]: `CLOCK_BOOTTIME`), and that the holder stops when
-//!   [`HeldLock::renew_loop`] resolves.
+//!   wall-clock skew cannot break it. It assumes monotonic clocks run at about the same rate
+//!   and count suspended time ([`Clock::mono_now`]: `CLOCK_BOOTTIME`), and that the holder
+//!   stops when [`HeldLock::renew_loop`] resolves.
 //! - **A lost lock stops the work first**: `renew_loop` resolves by `valid_until`, which is a
 //!   safety margin before anyone else may take a lease, however long a request hangs.
 //! - **Fencing**: a holder that is paused or cut off past its lease may still act before it

@@ -2,9 +2,9 @@
 //!
 //! One schedule = one seed. The seed chooses the lock set (3 clusters, sometimes 2 namespaces
 //! in one, sometimes one Lease), 5 to 7 contenders with wall clocks skewed by up to ±30 s,
-//! their scripts (how many times they lock, their wait policies, their work), the faults (crashes, pauses longer or
-//! shorter than a lease, network partitions, a foreign tool taking free leases) and every
-//! network delay and scheduling choice. The real protocol of `solo_core::lock` runs on top, on
+//! their scripts (how many times they lock, their wait policies, their work), the faults
+//! (crashes, pauses longer or shorter than a lease, network partitions, a foreign tool taking
+//! free leases) and every network delay and scheduling choice. The real protocol of `solo_core::lock` runs on top, on
 //! a tiny executor ([`exec`]), over simulated clusters ([`world`], [`net`]).
 //!
 //! Checked at every step: mutual exclusion of valid holders, fencing (no accepted write from
