@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 TESTENV := testenv/testenv.sh
 
-.PHONY: demo sandbox sandbox-stop test bench build model
+.PHONY: demo sandbox sandbox-stop test bench build model sim
 
 ## Start the sandbox and play a scripted session: two users, one network over two clusters, one lock.
 demo:
@@ -27,6 +27,11 @@ test:
 ## Check the lock model (docs/model/lock.pml) exhaustively with spin, installing spin if missing.
 model:
 	@bash docs/model/check.sh
+
+## Run the lock's simulation over a range of schedules that changes every day (for a daily job;
+## make test runs a fixed one): SOLO_SIM_FIRST_SEED, SOLO_SIM_SCHEDULES, SOLO_SIM_SLOW_SCHEDULES.
+sim:
+	@bash scripts/sim.sh
 
 ## Run every benchmark against local real clusters and write BENCHMARKS.md.
 bench:
