@@ -9,7 +9,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -135,17 +140,99 @@ func (b bench) unlimited() *kubernetes.Clientset {
 }
 
 // runFloor prints the floor probe's figures: the step, then the handoff floor (the step and the
-// watcher's write).
-func runFloor(n int, benches []bench) {
+// watcher's write), each with the CPU that it cost (the probe's and that of the processes `pids`:
+// the test environment's etcd, apiservers and links). Over one cluster, also the most of each
+// that the machine completes per second (capacityProbes probes at once).
+func runFloor(n int, benches []bench, pids []int) {
 	if len(benches) == 1 {
 		fmt.Printf("floor probe: Lease write by one client -> seen by another client's watch, same apiserver\n")
-		summaryOf("floor", "lease-write-watch", "Lease write -> other client's watch event", floor(n, benches, false))
-		summaryOf("floor", "lease-write-watch-write", "... -> that client's write of it answered", floor(n, benches, true))
+		measure("lease-write-watch", "Lease write -> other client's watch event", n, pids,
+			func() []time.Duration { return floor(n, benches, false) })
+		measure("lease-write-watch-write", "... -> that client's write of it answered", n, pids,
+			func() []time.Duration { return floor(n, benches, true) })
+		fmt.Printf("floor capacity: %d probes at once on one apiserver, as many steps as the machine completes\n", capacityProbes)
+		capacityOf("lease-write-watch", "steps (a write and its event)", capacity(n, benches[0], false))
+		capacityOf("lease-write-watch-write", "handoff floor steps (the step and the watcher's write)", capacity(n, benches[0], true))
 		return
 	}
 	fmt.Printf("floor probe over %d clusters: one Lease write in each at once -> the last seen by its watch\n", len(benches))
-	summaryOf("floor", fmt.Sprintf("lease-write-watch-%dclusters", len(benches)),
-		fmt.Sprintf("Lease writes in %d clusters -> last watch event", len(benches)), floor(n, benches, false))
-	summaryOf("floor", fmt.Sprintf("lease-write-watch-write-%dclusters", len(benches)),
-		"... -> the watcher's writes of them answered", floor(n, benches, true))
+	measure(fmt.Sprintf("lease-write-watch-%dclusters", len(benches)),
+		fmt.Sprintf("Lease writes in %d clusters -> last watch event", len(benches)), n, pids,
+		func() []time.Duration { return floor(n, benches, false) })
+	measure(fmt.Sprintf("lease-write-watch-write-%dclusters", len(benches)),
+		"... -> the watcher's writes of them answered", n, pids, func() []time.Duration { return floor(n, benches, true) })
+}
+
+// measure prints the steps' times and, given the test environment's `pids`, the CPU time that
+// those processes and this one spent per step.
+func measure(subject, label string, n int, pids []int, steps func() []time.Duration) {
+	before := cpuMillis(pids)
+	samples := steps()
+	cpu := (cpuMillis(pids) - before) / float64(n)
+	summaryOf("floor", subject, label, samples)
+	if len(pids) > 0 {
+		fmt.Printf("%-60s %.2f ms of CPU per step (%d cores)\n", "", cpu, runtime.NumCPU())
+		fmt.Printf("floor_cpu_ms %s %.2f\n", subject, cpu)
+	}
+}
+
+// cpuMillis is the CPU time (user and system) that the processes `pids` and this one have used, in
+// milliseconds.
+func cpuMillis(pids []int) float64 {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		fail("floor probe: getrusage: %v", err)
+	}
+	total := float64(usage.Utime.Nano()+usage.Stime.Nano()) / 1e6
+	for _, pid := range pids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			fail("floor probe: the test environment's process %d: %v", pid, err)
+		}
+		// The command name (field 2) may hold spaces: count the fields after its closing ')'.
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		for _, f := range fields[11:13] { // utime and stime, fields 14 and 15 of proc(5)
+			ticks, err := strconv.ParseFloat(f, 64)
+			if err != nil {
+				fail("floor probe: /proc/%d/stat: %v", pid, err)
+			}
+			// USER_HZ, which /proc counts in, is 100 on every Linux architecture Go builds for.
+			total += ticks * 10
+		}
+	}
+	return total
+}
+
+// capacityProbes is how many probes run at once to find the machine's capacity: enough to keep
+// every core busy (one probe waits on a round trip most of the time).
+const capacityProbes = 16
+
+// capacity runs n steps (with `handoff`, handoff floor steps) spread over capacityProbes probes
+// of one apiserver at once, and returns how many completed per second. Each step of any one probe
+// still waits for the one before it, so this is the machine's throughput of such steps: a step
+// over k clusters, k times the work, takes at least k divided by it, whatever the lock.
+func capacity(n int, b bench, handoff bool) float64 {
+	ctx := context.Background()
+	probes := make([]floorProbe, capacityProbes)
+	for i := range probes {
+		probes[i] = b.probe(ctx, fmt.Sprintf("floor-capacity-%t-%d", handoff, i))
+		defer probes[i].stop()
+	}
+	start := time.Now()
+	inParallel(probes, func(p *floorProbe) {
+		for range n / capacityProbes {
+			p.step(ctx)
+			if handoff {
+				p.claim(ctx)
+			}
+		}
+	})
+	return float64(n/capacityProbes*capacityProbes) / time.Since(start).Seconds()
+}
+
+// capacityOf prints the capacity and the least time of the same step over 3 clusters at once.
+func capacityOf(subject, what string, perSecond float64) {
+	fmt.Printf("%-60s %.0f per second: over 3 clusters at once at least %.2f ms each\n", what, perSecond, 3000/perSecond)
+	fmt.Printf("floor_capacity_per_s %s %.0f\n", subject, perSecond)
+	fmt.Printf("floor_bound_ms %s-3clusters %.2f\n", subject, 3000/perSecond)
 }

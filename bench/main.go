@@ -35,6 +35,7 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -76,6 +77,7 @@ func main() {
 	etcdRounds := flag.Int("etcd-rounds", 5, "contender rounds of the etcd mutex")
 	floorWrites := flag.Int("floor-writes", 100, "writes of the floor probe")
 	floorContexts := flag.String("floor-contexts", "", "contexts (comma-separated) of the clusters the floor probe also steps over at once")
+	cpuPids := flag.String("cpu-pids", "", "pids (comma-separated) of the test environment's processes, whose CPU the floor probe counts")
 	peers := flag.String("peers", "clientgo,etcd,floor", "which peers to run (comma-separated: clientgo, etcd, floor)")
 	flag.Parse()
 	// client-go logs each renewal that a release cuts short; these runs cut them short on purpose.
@@ -92,7 +94,17 @@ func main() {
 		run[strings.TrimSpace(p)] = true
 	}
 	if run["floor"] {
-		runFloor(*floorWrites, []bench{b})
+		var pids []int
+		for _, p := range strings.Split(*cpuPids, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				pid, err := strconv.Atoi(p)
+				if err != nil {
+					fail("-cpu-pids: %q is not a pid", p)
+				}
+				pids = append(pids, pid)
+			}
+		}
+		runFloor(*floorWrites, []bench{b}, pids)
 		if *floorContexts != "" {
 			var over []bench
 			for _, c := range strings.Split(*floorContexts, ",") {
@@ -104,7 +116,7 @@ func main() {
 				defer cleanup()
 				over = append(over, other)
 			}
-			runFloor(*floorWrites, over)
+			runFloor(*floorWrites, over, pids)
 		}
 	}
 	if run["etcd"] && *etcdEndpoint != "" {
