@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::future::{Future, poll_fn};
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -918,37 +918,38 @@ where
         let stamp = leases.iter().any(|(_, v, _)| v.value.stamp_needed);
         let taken_over = taken_clean_everywhere(&self.slots, |_, s| s.taken_clean.clone())
             .filter(|_| !stamp || self.config.sabotage.taken_over_unclean);
-        let epoch = if stamp {
-            let floor = Epoch(claimed_epoch.0.saturating_sub(1));
-            self.fence.advance_epoch(&self.lock_set, floor).await?
-        } else {
-            claimed_epoch
-        };
-        let renew = epoch != claimed_epoch
-            || leases
-                .iter()
-                .any(|(_, v, _)| v.value.epoch_mark != Some(epoch))
-            || self.config.hold_duration > self.config.claim_duration();
-        let held = HeldLock::new(
-            self.lock_set.clone(),
-            self.me.clone(),
-            epoch,
-            self.config.clone(),
-            Arc::clone(&self.store),
-            Arc::clone(&self.clock),
-            leases,
-        )
-        .with_taken_over(taken_over);
-        if renew {
-            // A kept lock's longer hold, or the stamped epoch, goes onto every Lease now.
-            if let Err(e) = held.renew_once().await {
-                let _ = held.release().await;
-                return match e {
-                    LockError::Lost { .. } => Ok(None),
-                    other => Err(other),
-                };
+        let (fence, lock_set) = (Arc::clone(&self.fence), self.lock_set.clone());
+        let (me, config) = (self.me.clone(), self.config.clone());
+        let (store, clock) = (Arc::clone(&self.store), Arc::clone(&self.clock));
+        let taking = async move {
+            let epoch = if stamp {
+                let floor = Epoch(claimed_epoch.0.saturating_sub(1));
+                fence.advance_epoch(&lock_set, floor).await?
+            } else {
+                claimed_epoch
+            };
+            let renew = epoch != claimed_epoch
+                || leases
+                    .iter()
+                    .any(|(_, v, _)| v.value.epoch_mark != Some(epoch))
+                || config.hold_duration > config.claim_duration();
+            let held = HeldLock::new(lock_set, me, epoch, config, store, clock, leases)
+                .with_taken_over(taken_over);
+            if renew {
+                // A kept lock's longer hold, or the stamped epoch, goes onto every Lease now.
+                if let Err(e) = held.renew_once().await {
+                    let _ = held.release().await;
+                    return match e {
+                        LockError::Lost { .. } => Ok(None),
+                        other => Err(other),
+                    };
+                }
             }
-        }
+            Ok(Some(held))
+        };
+        let Some(held) = self.beating_beside(taking).await? else {
+            return Ok(None);
+        };
         if !held.validity().is_valid(self.clock.mono_now()) {
             // Paused past the lease while taking hold: never hand out a lock that is already
             // invalid. Our tickets stay (the lock was not given to them yet), so we keep our
@@ -1038,37 +1039,12 @@ where
         let results = join_all(self.slots.iter_mut().map(|slot| {
             let me = &me;
             async move {
-                let name = lock_set.lease_name(&slot.key);
-                if let Some(ticket) = &slot.ticket
-                    && slot.ticket_sent.is_none_or(|s| now >= s + beat)
+                if slot.ticket_sent.is_none_or(|s| now >= s + beat)
+                    && beat_ticket(store, lock_set, slot, now, wall, ttl).await?
                 {
-                    let next = Waiter {
-                        heartbeat: wall,
-                        ..ticket.value.clone()
-                    };
-                    match store
-                        .put_ticket(&slot.key, name, &next, ttl, Some(&ticket.resource_version))
-                        .await
-                    {
-                        Ok(v) => {
-                            slot.ticket = Some(v);
-                            slot.ticket_sent = Some(now);
-                        }
-                        // Taken for dead and removed, or changed: list, and queue again.
-                        Err(StoreError::Conflict | StoreError::NotFound) => {
-                            slot.ticket = None;
-                            slot.ticket_sent = None;
-                            slot.ticket_race_lost = true;
-                            return Ok(true);
-                        }
-                        Err(e) if e.is_transient() => {
-                            slot.failures += 1;
-                            slot.last_error = Some(e);
-                            return Ok(true);
-                        }
-                        Err(e) => return Err(LockError::store(&slot.key, e)),
-                    }
+                    return Ok(true);
                 }
+                let name = lock_set.lease_name(&slot.key);
                 if let Seen::Present(v) = &slot.lease
                     && v.value.held_by(me)
                     && slot.claim_sent.is_none_or(|s| now >= s + renew)
@@ -1104,6 +1080,54 @@ where
             self.must_list = true;
         }
         Ok(())
+    }
+
+    /// Runs `work` (taking hold: a stamp, a renewal that may be retried until the lock's
+    /// validity) while writing every heartbeat of ours that falls due meanwhile, so that a slow
+    /// take never lets our tickets look dead and our place in the queue go; a heartbeat already
+    /// sent when `work` ends is waited for, so that the ticket handed on carries its version.
+    /// What a heartbeat meets is left for the next look (a lost ticket is queued again then);
+    /// once the lock is held, a ticket whose version we lost meanwhile dies after the TTL.
+    async fn beating_beside<T>(&mut self, work: impl Future<Output = T>) -> T {
+        let (done, mut finished) = futures::channel::oneshot::channel::<()>();
+        let work = async move {
+            let output = work.await;
+            let _ = done.send(());
+            output
+        };
+        let beats = async {
+            let (beat, ttl) = (self.config.heartbeat_interval(), self.config.waiter_ttl);
+            loop {
+                let now = self.clock.mono_now();
+                let due = self
+                    .slots
+                    .iter()
+                    .filter(|s| s.ticket.is_some())
+                    .map(|s| s.ticket_sent.map_or(now, |sent| sent + beat))
+                    .min();
+                let Some(due) = due else { return };
+                // `work` first: once it is done, no heartbeat more goes out.
+                let wait = pin!(self.clock.sleep(due.saturating_sub(now)));
+                if let Either::Left(_) = select(&mut finished, wait).await {
+                    return;
+                }
+                let (now, wall) = (self.clock.mono_now(), self.clock.wall_now());
+                let (store, lock_set) = (&*self.store, &self.lock_set);
+                let beats = self
+                    .slots
+                    .iter_mut()
+                    .filter(|s| s.ticket_sent.is_none_or(|sent| now >= sent + beat))
+                    .map(|slot| beat_ticket(store, lock_set, slot, now, wall, ttl));
+                if join_all(beats)
+                    .await
+                    .iter()
+                    .any(|r| !matches!(r, Ok(false)))
+                {
+                    self.must_list = true;
+                }
+            }
+        };
+        join(work, beats).await.0
     }
 
     /// Step 8: waits, behind our predecessor's ticket (`behind`) or on the Leases we lack (the
@@ -1441,6 +1465,49 @@ fn min_opt(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, None) => a,
         (None, b) => b,
+    }
+}
+
+/// Rewrites our ticket's heartbeat in `slot`, if we have one there: `Ok(true)` when the look
+/// must list again (the ticket was taken for dead and removed, or changed: queue again; or the
+/// cluster failed transiently).
+async fn beat_ticket<S: LeaseStore>(
+    store: &S,
+    lock_set: &LockSet,
+    slot: &mut Slot,
+    now: Duration,
+    wall: jiff::Timestamp,
+    ttl: Duration,
+) -> Result<bool, LockError> {
+    let Some(ticket) = &slot.ticket else {
+        return Ok(false);
+    };
+    let next = Waiter {
+        heartbeat: wall,
+        ..ticket.value.clone()
+    };
+    let name = lock_set.lease_name(&slot.key);
+    match store
+        .put_ticket(&slot.key, name, &next, ttl, Some(&ticket.resource_version))
+        .await
+    {
+        Ok(v) => {
+            slot.ticket = Some(v);
+            slot.ticket_sent = Some(now);
+            Ok(false)
+        }
+        Err(StoreError::Conflict | StoreError::NotFound) => {
+            slot.ticket = None;
+            slot.ticket_sent = None;
+            slot.ticket_race_lost = true;
+            Ok(true)
+        }
+        Err(e) if e.is_transient() => {
+            slot.failures += 1;
+            slot.last_error = Some(e);
+            Ok(true)
+        }
+        Err(e) => Err(LockError::store(&slot.key, e)),
     }
 }
 

@@ -50,10 +50,12 @@
 //!    and the new holder's ticket deletion wakes its successor only. Watches stay open across
 //!    wake-ups ([`LeaseStore::watch_change`], [`LeaseStore::watch_ticket`]).
 //!
-//! While waiting it beats its tickets' heartbeats (only it writes them: no conflicts) and
-//! renews any claim it holds; claims last [`LockConfig::lease_duration`] and only the held lock
-//! gets [`LockConfig::hold_duration`] (a kept lock's `--for`), so a crashed claimer blocks
-//! nobody for long. A ticket dead on our clock is deleted by whoever sees it so. A lost
+//! While waiting, and while it takes hold (a stamp, a renewal that may be retried until the
+//! lock's validity, longer than a heartbeat may lapse), it beats its tickets' heartbeats (only
+//! it writes them: no conflicts); while waiting, it also renews any claim it holds. Claims
+//! last [`LockConfig::lease_duration`] and only the held lock gets
+//! [`LockConfig::hold_duration`] (a kept lock's `--for`), so a crashed claimer blocks nobody
+//! for long. A ticket dead on our clock is deleted by whoever sees it so. A lost
 //! compare-and-swap race means someone else wrote: look again (with jittered backoff after
 //! repeated races). A cluster that fails transiently ([`StoreError::is_transient`]:
 //! unreachable, 429/5xx, timed out) is listed again after a jittered backoff while the request

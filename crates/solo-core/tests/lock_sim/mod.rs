@@ -211,6 +211,13 @@ pub fn run_schedule_with(
         }
     }
 
+    world.log(0, || {
+        format!(
+            "faults: partitions (client, lease, from, to) {:?}, stopped apiservers (lease, from, to) {:?}, \
+             slow links (client, lease, from, to, delay) {:?}",
+            world.partitions, world.hangs, world.slow_links
+        )
+    });
     let core = Core::new(rng.fork(), world);
     let mut executor = Executor::new(core, rng.fork());
     let shared = Arc::clone(&executor.core);

@@ -133,7 +133,15 @@ fn land<T: Send + 'static>(
         apply(core, lease)
     };
     let back = core.net_delay() + core.world.slowness(client, lease, now);
-    core.after(back, move |_| deliver(&reply, result));
+    core.after(back, move |core| {
+        core.world.log(core.now, || {
+            let answer = result
+                .as_ref()
+                .map_or_else(|e| format!("{e:?}"), |_| "ok".to_owned());
+            format!("c{client} gets the answer of lease {lease}: {answer}")
+        });
+        deliver(&reply, result)
+    });
 }
 
 /// A listing for the trace: its revision and whose tickets it shows.
