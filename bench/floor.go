@@ -141,8 +141,7 @@ func (b bench) unlimited() *kubernetes.Clientset {
 
 // runFloor prints the floor probe's figures: the step, then the handoff floor (the step and the
 // watcher's write), each with the CPU that it cost (the probe's and that of the processes `pids`:
-// the test environment's etcd, apiservers and links). Over one cluster, also the most of each
-// that the machine completes per second (capacityProbes probes at once).
+// the test environment's etcd, apiservers and links).
 func runFloor(n int, benches []bench, pids []int) {
 	if len(benches) == 1 {
 		fmt.Printf("floor probe: Lease write by one client -> seen by another client's watch, same apiserver\n")
@@ -150,9 +149,6 @@ func runFloor(n int, benches []bench, pids []int) {
 			func() []time.Duration { return floor(n, benches, false) })
 		measure("lease-write-watch-write", "... -> that client's write of it answered", n, pids,
 			func() []time.Duration { return floor(n, benches, true) })
-		fmt.Printf("floor capacity: %d probes at once on one apiserver, as many steps as the machine completes\n", capacityProbes)
-		capacityOf("lease-write-watch", "steps (a write and its event)", capacity(n, benches[0], false))
-		capacityOf("lease-write-watch-write", "handoff floor steps (the step and the watcher's write)", capacity(n, benches[0], true))
 		return
 	}
 	fmt.Printf("floor probe over %d clusters: one Lease write in each at once -> the last seen by its watch\n", len(benches))
@@ -201,38 +197,4 @@ func cpuMillis(pids []int) float64 {
 		}
 	}
 	return total
-}
-
-// capacityProbes is how many probes run at once to find the machine's capacity: enough to keep
-// every core busy (one probe waits on a round trip most of the time).
-const capacityProbes = 16
-
-// capacity runs n steps (with `handoff`, handoff floor steps) spread over capacityProbes probes
-// of one apiserver at once, and returns how many completed per second. Each step of any one probe
-// still waits for the one before it, so this is the machine's throughput of such steps: a step
-// over k clusters, k times the work, takes at least k divided by it, whatever the lock.
-func capacity(n int, b bench, handoff bool) float64 {
-	ctx := context.Background()
-	probes := make([]floorProbe, capacityProbes)
-	for i := range probes {
-		probes[i] = b.probe(ctx, fmt.Sprintf("floor-capacity-%t-%d", handoff, i))
-		defer probes[i].stop()
-	}
-	start := time.Now()
-	inParallel(probes, func(p *floorProbe) {
-		for range n / capacityProbes {
-			p.step(ctx)
-			if handoff {
-				p.claim(ctx)
-			}
-		}
-	})
-	return float64(n/capacityProbes*capacityProbes) / time.Since(start).Seconds()
-}
-
-// capacityOf prints the capacity and the least time of the same step over 3 clusters at once.
-func capacityOf(subject, what string, perSecond float64) {
-	fmt.Printf("%-60s %.0f per second: over 3 clusters at once at least %.2f ms each\n", what, perSecond, 3000/perSecond)
-	fmt.Printf("floor_capacity_per_s %s %.0f\n", subject, perSecond)
-	fmt.Printf("floor_bound_ms %s-3clusters %.2f\n", subject, 3000/perSecond)
 }
