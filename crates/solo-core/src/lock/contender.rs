@@ -118,6 +118,15 @@ struct Slot {
 }
 
 impl Slot {
+    /// When our ticket's next heartbeat falls due, `beat` after the last one we sent; `None`
+    /// with no ticket here, or none sent yet (then it is due at once).
+    fn beat_due_at(&self, beat: Duration) -> Option<Duration> {
+        self.ticket
+            .as_ref()
+            .and(self.ticket_sent)
+            .map(|sent| sent + beat)
+    }
+
     fn mine(&self, request_id: &str) -> bool {
         self.lease.record().is_some_and(|r| r.held_by(request_id))
     }
@@ -1039,7 +1048,7 @@ where
         let results = join_all(self.slots.iter_mut().map(|slot| {
             let me = &me;
             async move {
-                if slot.ticket_sent.is_none_or(|s| now >= s + beat)
+                if slot.beat_due_at(beat).is_none_or(|due| now >= due)
                     && beat_ticket(store, lock_set, slot, now, wall, ttl).await?
                 {
                     return Ok(true);
@@ -1103,7 +1112,7 @@ where
                     .slots
                     .iter()
                     .filter(|s| s.ticket.is_some())
-                    .map(|s| s.ticket_sent.map_or(now, |sent| sent + beat))
+                    .map(|s| s.beat_due_at(beat).unwrap_or(now))
                     .min();
                 let Some(due) = due else { return };
                 // `work` first: once it is done, no heartbeat more goes out.
@@ -1116,7 +1125,7 @@ where
                 let beats = self
                     .slots
                     .iter_mut()
-                    .filter(|s| s.ticket_sent.is_none_or(|sent| now >= sent + beat))
+                    .filter(|s| s.beat_due_at(beat).is_none_or(|due| now >= due))
                     .map(|slot| beat_ticket(store, lock_set, slot, now, wall, ttl));
                 if join_all(beats)
                     .await
@@ -1158,9 +1167,7 @@ where
             let me = self.me.request_id.clone();
             let mut maintenance = None;
             for slot in &self.slots {
-                if slot.ticket.is_some() {
-                    maintenance = min_opt(maintenance, slot.ticket_sent.map(|s| s + beat));
-                }
+                maintenance = min_opt(maintenance, slot.beat_due_at(beat));
                 if slot.mine(&me) {
                     maintenance = min_opt(maintenance, slot.claim_sent.map(|s| s + renew));
                 }
